@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Regenerate every figure of the study: ./run_all.sh [--profile smoke|cpu|paper]  (default: cpu)
+# Executes notebooks/NN_*.ipynb in order with papermill; executed notebooks, figures (PNG, PDF)
+# and tables (CSV) land in figures/<profile>/. Heavy intermediate results are cached in cache/
+# (or $XRSR_CACHE), so a second run only redoes what changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+profile=cpu
+only=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --profile) profile="${2:-}"; shift 2 ;;
+        --profile=*) profile="${1#*=}"; shift ;;
+        --only) only="${2:-}"; shift 2 ;;
+        -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; echo "  --only PATTERN  run only notebooks whose name contains PATTERN"; exit 0 ;;
+        *) echo "run_all.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+case "$profile" in
+    smoke|cpu|paper) ;;
+    *) echo "run_all.sh: unknown profile '$profile'; choose smoke, cpu or paper" >&2; exit 2 ;;
+esac
+
+source scripts/bootstrap.sh
+
+out="${XRSR_FIGURES:-figures}/$profile"
+mkdir -p "$out/executed"
+out="$(cd "$out" && pwd)"
+start=$(date +%s)
+for nb in notebooks/[0-9][0-9]_*.ipynb; do
+    name="$(basename "$nb")"
+    case "$name" in *"$only"*) ;; *) continue ;; esac
+    echo "==> $name  (profile $profile)"
+    t0=$(date +%s)
+    if ! python -m papermill "$nb" "$out/executed/$name" --cwd notebooks \
+            -p profile "$profile" -p figure_dir "$out" --log-level WARNING --progress-bar; then
+        echo "run_all.sh: FAILED in $name; the executed notebook with the failing cell marked is" \
+             "$out/executed/$name" >&2
+        exit 1
+    fi
+    echo "    $name done in $(( $(date +%s) - t0 )) s"
+done
+echo "run_all.sh: profile $profile finished in $(( $(date +%s) - start )) s; figures in $out"

@@ -1,0 +1,18 @@
+"""Shared fixtures: the reference data folder of ../shared and a per-test cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "reference"
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """../shared/reference (outputs of Pelt's foam_ct_phantom); skips with a reason if absent."""
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference data not found at {REFERENCE} (needs ../shared beside the checkout)")
+    return REFERENCE
