@@ -228,3 +228,22 @@ def test_voxelize_bad_inputs(kwargs: dict, name: str) -> None:
     args = {"spheres": np.zeros((1, 5), dtype=np.float32), "shape": (4, 4, 4), "voxel_size": 0.5, **kwargs}
     with pytest.raises(ValueError, match=name):
         voxelize(**args)
+
+
+def test_void_statistics_on_a_known_list():
+    from xrsr_lib.phantom import void_statistics
+
+    spheres = np.array(
+        [
+            [0.0, 0.0, 0.0, 10.0, 0.0],  # d = 20, inside
+            [0.0, 50.0, 20.0, 15.0, 0.0],  # d = 30, inside
+            [0.0, -50.0, 95.0, 10.0, 0.0],  # cut by the top (95 + 10 > 100): excluded
+        ],
+        dtype=np.float32,
+    )
+    st = void_statistics(spheres, half_height=100.0)
+    assert st["n_voids"] == 3 and st["n_inside"] == 2
+    assert st["diameter_min"] == 20.0 and st["diameter_max"] == 30.0
+    assert st["volume_fraction_d25_70"] == pytest.approx(30**3 / (20**3 + 30**3))
+    with pytest.raises(ValueError, match="half_height"):
+        void_statistics(spheres, half_height=0.0)

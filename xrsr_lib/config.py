@@ -168,7 +168,7 @@ def _physical_profile(
     trial_density: float,
     photons: float,
     supersampling: int = 4,
-    max_pore_radius_um: float = 40.0,
+    max_pore_radius_um: float = 35.0,
     sigmas: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0, 9.0),
 ) -> Profile:
     """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
@@ -205,12 +205,12 @@ def _profiles() -> dict[str, Profile]:
     seeds = {"train": 1, "alternate": 2}
     # Densities in µm-based units keep the pore sizes of `cpu` and `paper` identical; see the
     # calibration in README.md (paper: ~1,380 fully contained pores, 5-80 µm diameters).
-    pore_density = 17_000.0
+    pore_density = 33_000.0
     trial_density = 4_000_000.0
     return {
         "smoke": _physical_profile(
-            "smoke", 64, 64, seeds, pore_density=60_000.0, trial_density=6_000_000.0,
-            photons=20_000.0, supersampling=2, max_pore_radius_um=10.0,
+            "smoke", 64, 64, seeds, pore_density=600_000.0, trial_density=60_000_000.0,
+            photons=20_000.0, supersampling=2, max_pore_radius_um=8.0,
         ),
         "cpu": _physical_profile("cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0),
         "paper": _physical_profile("paper", 512, 512, seeds, pore_density, trial_density, photons=20_000.0),
