@@ -234,3 +234,13 @@ class DatasetBuilder:
     def build_seconds(self, artifact: Path) -> float:
         """How long the cached artifact took to build (from its JSON)."""
         return float(self.cache.metadata(artifact)["build_seconds"])
+
+    def stage_seconds(self, paths: dict[str, RealizationPaths]) -> list[dict[str, Any]]:
+        """One record per artifact: realization, stage, seconds it took to build."""
+        rows = []
+        for name, rp in paths.items():
+            stages = [("phantom", rp.phantom), ("ground truth", rp.ground_truth)]
+            stages += [("projections", rp.projections)]
+            stages += [(f"reconstruction σ={s:g} µm", p) for s, p in rp.reconstructions.items()]
+            rows += [{"realization": name, "stage": st, "seconds": self.build_seconds(p)} for st, p in stages]
+        return rows
