@@ -34,7 +34,7 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
     echo "==> $name  (profile $profile)"
     t0=$(date +%s)
     if ! python -m papermill "$nb" "$out/executed/$name" --cwd notebooks \
-            -p profile "$profile" -p figure_dir "$out" --log-level WARNING --progress-bar; then
+            -p profile "$profile" -p figure_dir "$out" --log-output --log-level INFO --no-progress-bar; then
         echo "run_all.sh: FAILED in $name; the executed notebook with the failing cell marked is" \
              "$out/executed/$name" >&2
         exit 1

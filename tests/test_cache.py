@@ -66,3 +66,15 @@ def test_atomic_path_only_publishes_on_success(tmp_path):
 def test_bad_stage_name(tmp_path):
     with pytest.raises(ValueError, match="invalid cache stage"):
         Cache(tmp_path).path_for("../x", {})
+
+
+def test_published_files_follow_the_umask(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
