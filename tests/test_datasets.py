@@ -57,3 +57,14 @@ def test_unknown_realization(smoke_build):
     builder, _ = smoke_build
     with pytest.raises(ValueError, match="unknown realization 'test'"):
         builder.phantom("test")
+
+
+def test_load_volume_checks_shape(smoke_build, tmp_path):
+    builder, paths = smoke_build
+    assert builder.load_volume(paths.ground_truth).shape == builder.profile.volume.shape
+    io.write_volume(tmp_path / "odd.h5", np.zeros((64, 64, 32)))
+    with pytest.raises(ValueError, match="must be cubic"):
+        builder.load_volume(tmp_path / "odd.h5")
+    io.write_volume(tmp_path / "small.h5", np.zeros((32, 32, 32)))
+    with pytest.raises(ValueError, match="expects"):
+        builder.load_volume(tmp_path / "small.h5")

@@ -45,6 +45,12 @@ def test_bad_volumes_are_rejected(tmp_path, arr, msg):
     assert not (tmp_path / "bad.h5").exists()
 
 
+def test_cubic_check():
+    io.check_volume(np.zeros((4, 4, 4)), cubic=True)
+    with pytest.raises(ValueError, match=r"must be cubic .* \(4, 4, 5\)"):
+        io.check_volume(np.zeros((4, 4, 5)), cubic=True)
+
+
 def test_missing_file_and_dataset(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         io.read_volume(tmp_path / "nope.h5")

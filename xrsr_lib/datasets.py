@@ -231,6 +231,17 @@ class DatasetBuilder:
         """Both realizations, all σ."""
         return {name: self.realization(name) for name in self.profile.realizations}
 
+    def load_volume(self, path: Path) -> np.ndarray:
+        """Read a cached volume and check it is a finite cube of this profile's size."""
+        vol, _ = io.read_volume(path)
+        vol = io.check_volume(vol, name=str(path), cubic=True)
+        if vol.shape != self.profile.volume.shape:
+            raise ValueError(
+                f"{path} holds a {vol.shape} volume; profile {self.profile.name!r} expects "
+                f"{self.profile.volume.shape}"
+            )
+        return vol
+
     def build_seconds(self, artifact: Path) -> float:
         """How long the cached artifact took to build (from its JSON)."""
         return float(self.cache.metadata(artifact)["build_seconds"])

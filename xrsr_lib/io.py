@@ -42,8 +42,14 @@ def _decode_attr(value: Any) -> Any:
     return value
 
 
-def check_volume(volume: np.ndarray, name: str = "volume", ndim: int = 3) -> np.ndarray:
-    """Validate a volume-like array: right dimensionality, non-empty, finite. Returns float32."""
+def check_volume(
+    volume: np.ndarray, name: str = "volume", ndim: int = 3, cubic: bool = False
+) -> np.ndarray:
+    """Validate a volume-like array and return it as float32.
+
+    Checks the dimensionality, that it is non-empty, real and finite, and (``cubic=True``) that
+    all sides are equal, as the study's volumes are.
+    """
     arr = np.asarray(volume)
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
@@ -51,6 +57,8 @@ def check_volume(volume: np.ndarray, name: str = "volume", ndim: int = 3) -> np.
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if cubic and len(set(arr.shape)) != 1:
+        raise ValueError(f"{name} must be cubic (equal sides), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr.astype(np.float32, copy=False)
