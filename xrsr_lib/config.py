@@ -24,7 +24,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -124,6 +124,52 @@ class DegradeConfig(_Frozen):
         return tuple(s for s in self.sigmas_um if s != self.hres_sigma_um)
 
 
+class DeepNetTraining(_Frozen):
+    """DeepNet (2.5D U-Net) architecture, training and inference settings."""
+
+    model: dict[str, Any] = Field(default_factory=dict, description="fields of models.DeepNetConfig")
+    iterations: int = Field(ge=1, description="Adam steps (paper: 10,000)")
+    batch_size: int = Field(ge=1, description="tiles per step (paper: 4)")
+    learning_rate: float = Field(default=2e-4, gt=0)
+    tile: int = Field(ge=8, description="training tile side, px (paper: 512)")
+    inference_tile: int = Field(ge=8, description="inference tile side, px (paper: 576)")
+    inference_overlap: int = Field(ge=0, description="overlap per side, px (paper: 32)")
+    checkpoint_every: int = Field(default=100, ge=1)
+    seed: int = Field(default=0, ge=0)
+
+
+class SRCNNTraining(_Frozen):
+    """SRCNN 3D architecture, patch sampling, training and inference settings."""
+
+    model: dict[str, Any] = Field(default_factory=dict, description="fields of models.SRCNN3DConfig")
+    iterations: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    patch: int = Field(ge=4, description="cubic patch side, voxels")
+    stride: int = Field(ge=1, description="stride between patches, voxels")
+    validation_fraction: float = Field(default=0.1, gt=0, lt=1)
+    validate_every: int = Field(default=50, ge=1)
+    inference_tile: int = Field(ge=4)
+    inference_overlap: int = Field(ge=0)
+    checkpoint_every: int = Field(default=100, ge=1)
+    seed: int = Field(default=0, ge=0)
+
+
+class DeconvConfig(_Frozen):
+    """Richardson-Lucy (kernel = the degrading Gaussian) and the NLM step applied to its results."""
+
+    iterations: int = Field(default=30, ge=1)
+    nlm_patch_size: int = Field(default=5, ge=1)
+    nlm_patch_distance: int = Field(default=6, ge=1)
+    nlm_h_factor: float = Field(default=0.8, gt=0)
+
+
+class MethodsConfig(_Frozen):
+    deepnet: DeepNetTraining
+    srcnn: SRCNNTraining
+    rl: DeconvConfig = DeconvConfig()
+
+
 class Profile(_Frozen):
     """Everything that defines one run of the study."""
 
@@ -133,6 +179,8 @@ class Profile(_Frozen):
     ct: CTConfig
     degrade: DegradeConfig
     realizations: dict[str, int] = Field(description="realization name -> phantom seed")
+    methods: MethodsConfig
+    training_realization: str = "train"
 
     @field_validator("realizations")
     @classmethod
@@ -148,6 +196,8 @@ class Profile(_Frozen):
 
     @model_validator(mode="after")
     def _fits(self) -> Profile:
+        if self.training_realization not in self.realizations:
+            raise ValueError(f"training_realization {self.training_realization!r} is not a realization")
         half = self.volume.half_height_um
         if self.phantom.cylinder_radius_um > half:
             raise ValueError(
@@ -167,6 +217,7 @@ def _physical_profile(
     pore_density: float,
     trial_density: float,
     photons: float,
+    methods: MethodsConfig,
     supersampling: int = 4,
     max_pore_radius_um: float = 35.0,
     sigmas: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0, 9.0),
@@ -198,6 +249,7 @@ def _physical_profile(
         ),
         degrade=DegradeConfig(sigmas_um=sigmas, noise_seed=20240611),
         realizations=seeds,
+        methods=methods,
     )
 
 
@@ -207,13 +259,48 @@ def _profiles() -> dict[str, Profile]:
     # calibration in README.md (paper: ~1,380 fully contained pores, 5-80 µm diameters).
     pore_density = 33_000.0
     trial_density = 4_000_000.0
+    smoke_methods = MethodsConfig(
+        deepnet=DeepNetTraining(
+            model={"base_width": 8, "depth": 2, "extra_convs": 1}, iterations=30, batch_size=2, tile=32,
+            inference_tile=40, inference_overlap=8, checkpoint_every=10,
+        ),
+        srcnn=SRCNNTraining(
+            model={"kernel_sizes": (5, 3, 3), "widths": (16, 8)}, iterations=30, batch_size=4, patch=16,
+            stride=8, validation_fraction=0.2, validate_every=10, inference_tile=32, inference_overlap=4,
+            checkpoint_every=10,
+        ),
+    )
+    cpu_methods = MethodsConfig(
+        deepnet=DeepNetTraining(
+            model={"base_width": 16, "depth": 3, "extra_convs": 2}, iterations=800, batch_size=4, tile=128,
+            inference_tile=192, inference_overlap=16,
+        ),
+        srcnn=SRCNNTraining(
+            model={"kernel_sizes": (9, 5, 5), "widths": (32, 16)}, iterations=800, batch_size=8, patch=24,
+            stride=12, validate_every=100, inference_tile=64, inference_overlap=8,
+        ),
+    )
+    paper_methods = MethodsConfig(
+        deepnet=DeepNetTraining(
+            model={"base_width": 64, "depth": 4, "extra_convs": 3}, iterations=10_000, batch_size=4, tile=512,
+            inference_tile=576, inference_overlap=32, checkpoint_every=500,
+        ),
+        srcnn=SRCNNTraining(
+            model={"kernel_sizes": (9, 5, 5), "widths": (64, 32)}, iterations=10_000, batch_size=16, patch=32,
+            stride=16, validate_every=250, inference_tile=96, inference_overlap=8, checkpoint_every=500,
+        ),
+    )
     return {
         "smoke": _physical_profile(
             "smoke", 64, 64, seeds, pore_density=600_000.0, trial_density=60_000_000.0,
-            photons=20_000.0, supersampling=2, max_pore_radius_um=8.0,
+            photons=20_000.0, methods=smoke_methods, supersampling=2, max_pore_radius_um=8.0,
         ),
-        "cpu": _physical_profile("cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0),
-        "paper": _physical_profile("paper", 512, 512, seeds, pore_density, trial_density, photons=20_000.0),
+        "cpu": _physical_profile(
+            "cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0, methods=cpu_methods
+        ),
+        "paper": _physical_profile(
+            "paper", 512, 512, seeds, pore_density, trial_density, photons=20_000.0, methods=paper_methods
+        ),
     }
 
 
