@@ -31,14 +31,29 @@ start=$(date +%s)
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
     name="$(basename "$nb")"
     case "$name" in *"$only"*) ;; *) continue ;; esac
-    echo "==> $name  (profile $profile)"
-    t0=$(date +%s)
-    if ! python -m papermill "$nb" "$out/executed/$name" --cwd notebooks \
-            -p profile "$profile" -p figure_dir "$out" --log-output --log-level INFO --no-progress-bar; then
-        echo "run_all.sh: FAILED in $name; the executed notebook with the failing cell marked is" \
-             "$out/executed/$name" >&2
-        exit 1
-    fi
-    echo "    $name done in $(( $(date +%s) - t0 )) s"
+    # A notebook may run once per parameter set: 02 trains one model per (method, σ).
+    runs=("")
+    case "$name" in
+        02_*)
+            sigmas="$(python -c "from xrsr_lib.config import load_profile as p; print(*p('$profile').degrade.lres_sigmas_um)")"
+            runs=()
+            for method in deepnet srcnn; do
+                for s in $sigmas; do runs+=("method=$method sigma=$s"); done
+            done ;;
+    esac
+    for run in "${runs[@]}"; do
+        extra=(); tag=""
+        for kv in $run; do extra+=(-p "${kv%%=*}" "${kv#*=}"); tag="${tag}_${kv#*=}"; done
+        executed="$out/executed/${name%.ipynb}${tag}.ipynb"
+        echo "==> $name ${run:+($run) }(profile $profile)"
+        t0=$(date +%s)
+        if ! python -m papermill "$nb" "$executed" --cwd notebooks -p profile "$profile" -p figure_dir "$out" \
+                "${extra[@]}" --log-output --log-level INFO --no-progress-bar; then
+            echo "run_all.sh: FAILED in $name ${run:+($run)}; the executed notebook, with the failing cell" \
+                 "marked, is $executed" >&2
+            exit 1
+        fi
+        echo "    $name ${run:+($run) }done in $(( $(date +%s) - t0 )) s"
+    done
 done
 echo "run_all.sh: profile $profile finished in $(( $(date +%s) - start )) s; figures in $out"

@@ -282,3 +282,18 @@ def test_cuda_matches_cpu() -> None:
     a = deconvolve_gaussian(vol, 1.5, device="cpu")
     b = deconvolve_gaussian(vol, 1.5, device="cuda")
     assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()
+
+
+def test_nlm_with_a_given_sigma_smooths_correlated_speckle():
+    from scipy.ndimage import gaussian_filter
+
+    from xrsr_lib.deconv import nlm_denoise
+
+    rng = np.random.default_rng(4)
+    speckle = gaussian_filter(rng.normal(0, 1, (24, 24, 24)), 1.0)
+    speckle *= 0.1 / speckle.std()  # correlated noise of std 0.1, like RL output
+    vol = (1.0 + speckle).astype(np.float32)
+    out = nlm_denoise(vol, patch_size=3, patch_distance=3, sigma=0.1)
+    assert out[4:-4, 4:-4, 4:-4].std() < 0.6 * vol[4:-4, 4:-4, 4:-4].std()
+    with pytest.raises(ValueError, match="sigma"):
+        nlm_denoise(vol, sigma=-1.0)

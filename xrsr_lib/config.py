@@ -162,6 +162,9 @@ class DeconvConfig(_Frozen):
     nlm_patch_size: int = Field(default=5, ge=1)
     nlm_patch_distance: int = Field(default=6, ge=1)
     nlm_h_factor: float = Field(default=0.8, gt=0)
+    nlm_sigma: float | None = Field(
+        default=0.1, ge=0, description="noise level of RL results (material units); None: estimate"
+    )
 
 
 class MethodsConfig(_Frozen):

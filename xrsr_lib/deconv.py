@@ -321,8 +321,13 @@ def nlm_denoise(
     patch_distance: int = 6,
     h_factor: float = 0.8,
     fast_mode: bool = True,
+    sigma: float | None = None,
 ) -> np.ndarray:
     """Non-local means denoising of a volume (applied to RL results before segmentation).
+
+    ``sigma`` fixes the noise level (in image units) instead of estimating it. RL results need
+    this: RL turns white noise into spatially correlated speckle that the finest wavelet band, on
+    which ``estimate_sigma`` relies, barely sees (it reports ~1e-4 where the speckle is ~0.1).
 
     The noise standard deviation ``σ`` is estimated with :func:`skimage.restoration.estimate_sigma`
     (wavelet median absolute deviation; needs PyWavelets), then
@@ -343,6 +348,8 @@ def nlm_denoise(
         Filter strength relative to the estimated noise sigma (> 0).
     fast_mode : bool
         scikit-image's fast (uniform patch weight) algorithm.
+    sigma : float, optional
+        Noise standard deviation to use; estimated when omitted.
 
     Returns
     -------
@@ -359,10 +366,16 @@ def nlm_denoise(
     if not _is_real_number(h_factor) or not math.isfinite(h_factor) or h_factor <= 0:
         raise ValueError(f"h_factor must be a finite number > 0, got {h_factor!r}")
     vol = vol.astype(np.float32, copy=False)
-    try:
-        sigma = float(estimate_sigma(vol, channel_axis=None))
-    except ImportError as exc:  # estimate_sigma needs PyWavelets
-        raise ImportError("nlm_denoise needs PyWavelets (pip install PyWavelets) for estimate_sigma") from exc
+    if sigma is not None:
+        if not _is_real_number(sigma) or not math.isfinite(sigma) or sigma < 0:
+            raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+        sigma = float(sigma)
+    else:
+        try:
+            sigma = float(estimate_sigma(vol, channel_axis=None))
+        except ImportError as exc:  # estimate_sigma needs PyWavelets
+            msg = "nlm_denoise needs PyWavelets (pip install PyWavelets) for estimate_sigma"
+            raise ImportError(msg) from exc
     if not sigma > 0:
         return vol.copy()
     out = denoise_nl_means(

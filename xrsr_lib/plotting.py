@@ -129,3 +129,43 @@ def save_figure(fig: plt.Figure, figure_dir: str | Path, name: str) -> list[Path
 def default_figure_dir(profile: str) -> Path:
     """``figures/<profile>`` at the root of the xrsr checkout."""
     return Path(__file__).resolve().parents[1] / "figures" / profile
+
+
+def image_grid(
+    rows: Mapping[str, Mapping[str, np.ndarray]],
+    vmin: float = -0.25,
+    vmax: float = 1.25,
+    panel_size: float = 2.0,
+) -> plt.Figure:
+    """Grid of 2D images: ``rows[row_label][column_label] -> image``; one shared grey scale.
+
+    Columns are the union of the column labels in order of first appearance; a missing cell
+    stays blank.
+    """
+    if not rows:
+        raise ValueError("no images to plot")
+    cols: list[str] = []
+    for r in rows.values():
+        cols += [c for c in r if c not in cols]
+    fig, ax = plt.subplots(len(rows), len(cols), figsize=(panel_size * len(cols), panel_size * len(rows)),
+                           squeeze=False, constrained_layout=True)
+    im = None
+    for i, (rlabel, r) in enumerate(rows.items()):
+        for j, clabel in enumerate(cols):
+            a = ax[i, j]
+            a.set_xticks([])
+            a.set_yticks([])
+            if clabel in r:
+                img = np.asarray(r[clabel])
+                if img.ndim != 2:
+                    raise ValueError(f"image ({rlabel}, {clabel}) must be 2-D, got shape {img.shape}")
+                im = a.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, origin="lower")
+            else:
+                a.axis("off")
+            if i == 0:
+                a.set_title(clabel)
+            if j == 0:
+                a.set_ylabel(rlabel)
+    if im is not None:
+        fig.colorbar(im, ax=ax, shrink=0.8, label="attenuation (material = 1)")
+    return fig
