@@ -273,7 +273,7 @@ def train_model(
     t0 = time.perf_counter() - seconds
     writer = _tensorboard(folder)
     bar = tqdm(range(start, end), desc=f"train {method}", disable=not progress, initial=start,
-               total=settings.iterations)
+               total=settings.iterations, mininterval=5.0)  # logs stay short under papermill
     for it in bar:
         model.train()
         xb, tb, mb = (v.to(dev) for v in sampler.sample(rng, settings.batch_size))
