@@ -136,15 +136,16 @@ def image_grid(
     vmin: float = -0.25,
     vmax: float = 1.25,
     panel_size: float = 2.0,
+    columns: list[str] | None = None,
 ) -> plt.Figure:
     """Grid of 2D images: ``rows[row_label][column_label] -> image``; one shared grey scale.
 
-    Columns are the union of the column labels in order of first appearance; a missing cell
-    stays blank.
+    Columns are ``columns`` if given, else the union of the column labels in order of first
+    appearance; a missing cell stays blank.
     """
     if not rows:
         raise ValueError("no images to plot")
-    cols: list[str] = []
+    cols: list[str] = list(columns or [])
     for r in rows.values():
         cols += [c for c in r if c not in cols]
     fig, ax = plt.subplots(len(rows), len(cols), figsize=(panel_size * len(cols), panel_size * len(rows)),
