@@ -151,6 +151,7 @@ def image_grid(
     fig, ax = plt.subplots(len(rows), len(cols), figsize=(panel_size * len(cols), panel_size * len(rows)),
                            squeeze=False, constrained_layout=True)
     im = None
+    ref = np.asarray(next(img for r in rows.values() for img in r.values()))
     for i, (rlabel, r) in enumerate(rows.items()):
         for j, clabel in enumerate(cols):
             a = ax[i, j]
@@ -161,8 +162,9 @@ def image_grid(
                 if img.ndim != 2:
                     raise ValueError(f"image ({rlabel}, {clabel}) must be 2-D, got shape {img.shape}")
                 im = a.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, origin="lower")
-            else:
-                a.axis("off")
+            else:  # blank cell, shaped like an image so the layout and titles stay aligned
+                a.set_frame_on(False)
+                a.set_box_aspect(ref.shape[0] / ref.shape[1])
             if i == 0:
                 a.set_title(clabel)
             if j == 0:
