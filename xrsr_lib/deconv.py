@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from scipy.fft import next_fast_len
 
-from xrsr_lib.ct.torch_projector import resolve_device
+from xrsr_lib.device import resolve_device
 
 __all__ = ["deconvolve_gaussian", "gaussian_psf", "nlm_denoise", "richardson_lucy"]
 

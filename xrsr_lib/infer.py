@@ -44,6 +44,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from xrsr_lib.device import resolve_device
+
 __all__ = ["blend_weight", "predict_2p5d", "predict_3d", "tile_starts"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -200,12 +202,7 @@ def _model_device_dtype(model: Model, device: str | torch.device | None) -> tupl
     param = None
     if isinstance(model, torch.nn.Module):
         param = next(itertools.chain(model.parameters(), model.buffers()), None)
-    if device is not None:
-        dev = torch.device(device)
-    elif param is not None:
-        dev = param.device
-    else:
-        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device, like=param)
     dtype = param.dtype if param is not None and param.dtype.is_floating_point else torch.float32
     return dev, dtype
 

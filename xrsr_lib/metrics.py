@@ -42,10 +42,14 @@ def psnr(
     return float(peak_signal_noise_ratio(b, a, data_range=data_range))
 
 
-def cylinder_mask(shape: tuple[int, int, int], radius_voxels: float) -> np.ndarray:
-    """(z, y, x) mask of a centred cylinder along z (the foam's bulk)."""
-    nz, ny, nx = shape
+def disc_mask(shape_yx: tuple[int, int], radius_voxels: float) -> np.ndarray:
+    """(y, x) mask of voxel centres within ``radius_voxels`` of the slice centre."""
+    ny, nx = shape_yx
     yy = np.arange(ny) - (ny - 1) / 2.0
     xx = np.arange(nx) - (nx - 1) / 2.0
-    disc = yy[:, None] ** 2 + xx[None, :] ** 2 <= radius_voxels**2
-    return np.broadcast_to(disc, (nz, ny, nx))
+    return yy[:, None] ** 2 + xx[None, :] ** 2 <= radius_voxels**2
+
+
+def cylinder_mask(shape: tuple[int, int, int], radius_voxels: float) -> np.ndarray:
+    """(z, y, x) mask of a centred cylinder along z (the foam's bulk)."""
+    return np.broadcast_to(disc_mask(shape[1:], radius_voxels), tuple(shape))

@@ -30,19 +30,15 @@ from tqdm.auto import tqdm
 
 from xrsr_lib.cache import Cache, atomic_path, write_json_atomic
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining
+from xrsr_lib.device import resolve_device
 from xrsr_lib.infer import predict_2p5d, predict_3d
+from xrsr_lib.io import check_volume
+from xrsr_lib.metrics import disc_mask
 from xrsr_lib.models import build_model
 
 log = logging.getLogger(__name__)
 
 METHODS = ("deepnet", "srcnn")
-
-
-def default_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # ----------------------------------------------------------------------------- data
@@ -78,27 +74,19 @@ def fov_mask(shape_yx: tuple[int, int], radius: float | None = None) -> np.ndarr
     The default radius is half the smaller side: the circle a cone-beam scan reconstructs when the
     detector just covers the slice. Outside it the reconstruction is not measured data.
     """
-    ny, nx = shape_yx
-    r = min(ny, nx) / 2.0 if radius is None else float(radius)
+    r = min(shape_yx) / 2.0 if radius is None else float(radius)
     if r <= 0:
         raise ValueError(f"field-of-view radius must be > 0, got {r}")
-    yy = np.arange(ny) - (ny - 1) / 2.0
-    xx = np.arange(nx) - (nx - 1) / 2.0
-    return (yy[:, None] ** 2 + xx[None, :] ** 2) <= r * r
+    return disc_mask(shape_yx, r)
 
 
 def check_pair(inputs: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate a training pair: same 3-D shape, finite values."""
-    a, b = np.asarray(inputs), np.asarray(target)
-    if a.ndim != 3 or b.ndim != 3:
-        raise ValueError(f"training volumes must be 3-D (z, y, x); got {a.shape} and {b.shape}")
+    a = check_volume(inputs, "training input")
+    b = check_volume(target, "training target")
     if a.shape != b.shape:
         raise ValueError(f"input and target shapes differ: {a.shape} vs {b.shape} (register/resample first)")
-    if a.size == 0:
-        raise ValueError("training volumes are empty")
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise ValueError("training volumes contain NaN or infinite values")
-    return a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
+    return a, b
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -229,7 +217,7 @@ def train_model(
     inputs, target = check_pair(inputs, target)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    dev = default_device(device)
+    dev = resolve_device(device)
     torch.manual_seed(settings.seed)
     mask = fov_mask(inputs.shape[1:])
     norm = Normalization.fit(inputs, target, mask[None])
@@ -371,7 +359,7 @@ class TrainedModel:
         if not w_path.exists():
             raise FileNotFoundError(f"model folder {folder} has no weights.pt")
         config = json.loads(cfg_path.read_text())
-        dev = default_device(device)
+        dev = resolve_device(device)
         model = build_model(config["method"], config["model"])
         model.load_state_dict(torch.load(w_path, map_location="cpu", weights_only=True))
         model.to(dev).eval()

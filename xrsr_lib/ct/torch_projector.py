@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from xrsr_lib.ct.geometry import ConeGeometry
+from xrsr_lib.device import resolve_device
 
 __all__ = [
     "FILTERS",
@@ -57,24 +58,6 @@ def _chunk(device: torch.device) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def resolve_device(device: str | torch.device | None = None, like: object | None = None) -> torch.device:
-    """Pick the compute device.
-
-    Parameters
-    ----------
-    device : str or torch.device, optional
-        Explicit device. ``None`` means: the device of ``like`` if it is a tensor, otherwise CUDA when
-        available, otherwise CPU.
-    like : object, optional
-        Input whose device is used when ``device`` is ``None``.
-    """
-    if device is not None:
-        return torch.device(device)
-    if isinstance(like, torch.Tensor):
-        return like.device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _check_geometry(geometry: ConeGeometry) -> None:
     if not isinstance(geometry, ConeGeometry):
         raise ValueError(f"geometry must be a ConeGeometry, got {type(geometry).__name__}")
