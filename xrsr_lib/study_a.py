@@ -64,7 +64,9 @@ class StudyA:
             )
 
     def _recon_key(self, realization: str, sigma_um: float) -> str:
-        return self.data.reconstruction(realization, sigma_um).stem
+        # the key only: building the reconstruction is left to the stage that reads it
+        params = self.data.reconstruction_params(realization, sigma_um)
+        return self.cache.path_for("reconstruction", params).stem
 
     def model_params(self, method: str, sigma_um: float) -> dict[str, Any]:
         self._check(method, sigma_um, TRAINED_METHODS)
