@@ -168,7 +168,6 @@ class DatasetBuilder:
             )
             io.write_volume(tmp, gt, {**params, "units": "material fraction"})
 
-        self.phantom(realization)
         return self.cache.get_or_build("ground_truth", params, build)
 
     def projections(self, realization: str) -> Path:
@@ -186,7 +185,6 @@ class DatasetBuilder:
             )
             io.write_projections(tmp, projs, {**params, "units": "material path length (µm)"})
 
-        self.phantom(realization)
         return self.cache.get_or_build("projections", params, build)
 
     def reconstruction(self, realization: str, sigma_um: float) -> Path:
@@ -211,7 +209,6 @@ class DatasetBuilder:
             )
             io.write_volume(tmp, rec, {**params, "units": "material fraction"})
 
-        self.projections(realization)
         return self.cache.get_or_build("reconstruction", params, build)
 
     def realization(self, realization: str, sigmas: tuple[float, ...] | None = None) -> RealizationPaths:
