@@ -22,12 +22,16 @@ case "$profile" in
     *) echo "run_all.sh: unknown profile '$profile'; choose smoke, cpu or paper" >&2; exit 2 ;;
 esac
 
-source scripts/bootstrap.sh
+# XRSR_SKIP_BOOTSTRAP=1 uses the python already on PATH (e.g. a conda environment) instead of .venv
+if [ "${XRSR_SKIP_BOOTSTRAP:-0}" != 1 ]; then source scripts/bootstrap.sh; fi
+export MPLBACKEND=Agg
 
 out="${XRSR_FIGURES:-figures}/$profile"
 mkdir -p "$out/executed"
 out="$(cd "$out" && pwd)"
 start=$(date +%s)
+timings="$out/run_all_timings.csv"
+echo "notebook,seconds" > "$timings"
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
     name="$(basename "$nb")"
     case "$name" in *"$only"*) ;; *) continue ;; esac
@@ -49,11 +53,26 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
         t0=$(date +%s)
         if ! python -m papermill "$nb" "$executed" --cwd notebooks -p profile "$profile" -p figure_dir "$out" \
                 "${extra[@]}" --log-output --log-level INFO --no-progress-bar; then
-            echo "run_all.sh: FAILED in $name ${run:+($run)}; the executed notebook, with the failing cell" \
-                 "marked, is $executed" >&2
+            cell="$(python - "$executed" <<'PY' 2>/dev/null || true
+import sys, nbformat
+nb = nbformat.read(sys.argv[1], as_version=4)
+code = [c for c in nb.cells if c.cell_type == "code"]
+for i, c in enumerate(code, 1):
+    err = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    if err:
+        first = next((ln for ln in c.source.splitlines() if ln.strip()), "")
+        print(f"code cell {i} (starts: {first[:70]!r}): {err[0].get('ename')}: {err[0].get('evalue', '')[:200]}")
+        break
+PY
+)"
+            echo "run_all.sh: FAILED in $name ${run:+($run) }at ${cell:-an unknown cell}" >&2
+            echo "run_all.sh: the executed notebook, with the failing cell marked, is $executed" >&2
+            echo "run_all.sh: stopped after $(( $(date +%s) - start )) s" >&2
             exit 1
         fi
         echo "    $name ${run:+($run) }done in $(( $(date +%s) - t0 )) s"
+        echo "$name${run:+ ($run)},$(( $(date +%s) - t0 ))" >> "$timings"
     done
 done
-echo "run_all.sh: profile $profile finished in $(( $(date +%s) - start )) s; figures in $out"
+echo "total,$(( $(date +%s) - start ))" >> "$timings"
+echo "run_all.sh: profile $profile finished in $(( $(date +%s) - start )) s; figures in $out (timings: $timings)"

@@ -1,27 +1,66 @@
-"""The smoke profile of the notebooks runs headlessly under papermill, in order, sharing a cache."""
+"""The notebooks are clean parameterized sources, and run_all.sh regenerates every figure of the
+``smoke`` profile end to end (every notebook, every figure, the summary table), headlessly."""
 
+import csv
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-import papermill as pm
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from xrsr_lib.config import load_profile
+from xrsr_lib.reported import ORDER_METRICS, STUDY_A_REPORTED
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-# notebooks run once per parameter set (run_all.sh runs 02 for every method and σ)
-EXTRA = {"02": [{"method": "deepnet", "sigma": 3.0}, {"method": "srcnn", "sigma": 9.0}]}
-RUNS = [(nb, extra) for nb in NOTEBOOKS for extra in EXTRA.get(nb.name[:2], [{}])]
+
+#: every figure of study A that run_all.sh must produce (PNG and PDF each)
+FIGURES = [
+    "fig01_training_images",
+    "fig02_deepnet_training_vs_alternate",
+    "fig03_image_quality",
+    "fig04_central_slices",
+    "fig05_pore_recovery",
+    "fig06_porosity_psd",
+    "fig07_sphericity",
+    "fig08_msssim_maps",
+    "fig09_gaussian_fit",
+]
+TABLES = [
+    "fig02_psnr.csv",
+    "fig03_image_quality.csv",
+    "fig04_slices.csv",
+    "fig05_pore_recovery.csv",
+    "fig05_ground_truth_check.csv",
+    "fig06_porosity.csv",
+    "fig06_pore_size_histograms.csv",
+    "fig07_sphericity.csv",
+    "fig08_msssim.csv",
+    "fig09_gaussian_fit_curves.csv",
+    "fig09_effective_resolution.csv",
+    "summary_measured.csv",
+    "summary_vs_paper.csv",
+    "summary.md",
+]
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("smoke")
-    return {"cache": root / "cache", "figures": root / "figures", "executed": root / "executed"}
+def _env(tmp: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "XRSR_CACHE": str(tmp / "cache"),
+        "XRSR_FIGURES": str(tmp / "figures"),
+        "XRSR_SKIP_BOOTSTRAP": "1",  # use this interpreter's environment
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
 
 
 def test_every_notebook_has_a_parameters_cell_and_no_outputs():
-    import nbformat
-
-    assert NOTEBOOKS, "no notebooks found"
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    assert len(NOTEBOOKS) >= 10
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -32,25 +71,98 @@ def test_every_notebook_has_a_parameters_cell_and_no_outputs():
                 assert not c.outputs and c.execution_count is None, f"{path.name}: outputs committed"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("notebook", "extra"), RUNS, ids=[f"{nb.stem}{''.join(f'-{v}' for v in e.values())}" for nb, e in RUNS]
-)
-def test_notebook_smoke(notebook, extra, workspace, monkeypatch):
-    monkeypatch.setenv("XRSR_CACHE", str(workspace["cache"]))
-    figures = workspace["figures"]
-    before = set(figures.glob("*.png"))
-    out = workspace["executed"] / f"{notebook.stem}{''.join(f'_{v}' for v in extra.values())}.ipynb"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(
-        str(notebook),
-        str(out),
-        parameters={"profile": "smoke", "figure_dir": str(figures), **extra},
-        cwd=str(REPO / "notebooks"),
-        progress_bar=False,
+def test_run_all_rejects_bad_options():
+    proc = subprocess.run(
+        ["bash", str(REPO / "run_all.sh"), "--profile", "huge"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XRSR_SKIP_BOOTSTRAP": "1"},
     )
-    produced = set(figures.glob("*.png")) - before
-    assert produced, f"{notebook.name} wrote no new figure"
-    for png in produced:
-        assert png.stat().st_size > 1000
-        assert png.with_suffix(".pdf").exists()
+    assert proc.returncode == 2 and "unknown profile 'huge'" in proc.stderr
+
+
+def test_run_all_names_the_failing_notebook_and_cell(tmp_path):
+    work = tmp_path / "repo"
+    (work / "notebooks").mkdir(parents=True)
+    shutil.copy(REPO / "run_all.sh", work / "run_all.sh")
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = new_code_cell('profile = "smoke"\nfigure_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        new_code_cell("x = 1"),
+        new_code_cell("# the broken step\nraise RuntimeError('boom')"),
+        new_code_cell("y = 2"),
+    ]
+    nbformat.write(nb, work / "notebooks" / "01_broken.ipynb")
+    nbformat.write(new_notebook(cells=[params]), work / "notebooks" / "02_never.ipynb")
+    proc = subprocess.run(
+        ["bash", "run_all.sh", "--profile", "smoke"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=300,
+    )
+    assert proc.returncode == 1
+    assert "FAILED in 01_broken.ipynb at code cell 4" in proc.stderr  # papermill adds one injected cell
+    assert "RuntimeError: boom" in proc.stderr
+    assert "02_never" not in proc.stdout  # stops at the first failure
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_run_all_smoke_end_to_end(tmp_path):
+    """The whole smoke profile: every notebook, every figure file exists and is non-empty, the
+    summary table has every row; a second run of a figure notebook only reads the cache."""
+    env = _env(tmp_path)
+    proc = subprocess.run(
+        ["bash", "run_all.sh", "--profile", "smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    out = tmp_path / "figures" / "smoke"
+    for name in FIGURES:
+        for ext in (".png", ".pdf"):
+            f = out / f"{name}{ext}"
+            assert f.exists() and f.stat().st_size > 2000, f"{f.name} missing or empty"
+    for name in TABLES:
+        assert (out / name).exists() and (out / name).stat().st_size > 0, f"{name} missing or empty"
+    profile = load_profile("smoke")
+    executed = sorted(p.name for p in (out / "executed").glob("*.ipynb"))
+    n_runs_02 = 2 * len(profile.degrade.lres_sigmas_um)
+    assert len(executed) == len(NOTEBOOKS) - 1 + n_runs_02
+    for p in (out / "executed").glob("*.ipynb"):
+        nb = nbformat.read(p, as_version=4)
+        assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+
+    # the summary beside the paper has one row per statement and σ, plus the ordering rows
+    rows = list(csv.DictReader((out / "summary_vs_paper.csv").open()))
+    expected = sum(len(r.sigmas_um) or 1 for r in STUDY_A_REPORTED)
+    expected += len(ORDER_METRICS) * len(profile.degrade.lres_sigmas_um)
+    assert len(rows) == expected
+    assert all(r["agrees"] for r in rows)
+    measured = list(csv.DictReader((out / "summary_measured.csv").open()))
+    n_methods = 5  # fdk, rl, rl_nlm, srcnn, deepnet
+    assert len(measured) == 2 + n_methods * len(profile.degrade.lres_sigmas_um)  # + gt, hres
+    assert "## Beside the paper" in (out / "summary.md").read_text()
+    timings = list(csv.DictReader((out / "run_all_timings.csv").open()))
+    assert timings[-1]["notebook"] == "total" and int(timings[-1]["seconds"]) >= 0
+
+    # re-running a figure notebook reuses every cached score
+    again = subprocess.run(
+        ["bash", "run_all.sh", "--profile", "smoke", "--only", "04_"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = again.stdout + again.stderr
+    assert "cache hit" in log and "cache miss" not in log

@@ -173,6 +173,26 @@ class MethodsConfig(_Frozen):
     rl: DeconvConfig = DeconvConfig()
 
 
+class EvaluationConfig(_Frozen):
+    """How study A's figures 3-9 score the results (see ``xrsr_lib.evaluation``)."""
+
+    realization: str = Field(
+        default="alternate", description="the realization scored in figures 3-9 (unseen in training)"
+    )
+    data_range: float = Field(default=1.0, gt=0, description="data range for PSNR/SSIM (material units)")
+    ssim_sigma: float = Field(default=1.5, gt=0, description="Gaussian window of SSIM and MS-SSIM, voxels")
+    msssim_scales: int = Field(default=5, ge=1, le=5, description="MS-SSIM scales (MATLAB default 5)")
+    msssim_sigmas_um: tuple[float, ...] = Field(
+        default=(3.0, 9.0), description="input blurs shown as MS-SSIM maps (Figure 8)"
+    )
+    gaussian_fit_max_um: float = Field(default=10.0, gt=0, description="largest σ of the Gaussian fit")
+    gaussian_fit_step_um: float = Field(default=0.1, gt=0, description="σ grid step of the Gaussian fit")
+
+    def gaussian_fit_sigmas_um(self) -> tuple[float, ...]:
+        n = int(round(self.gaussian_fit_max_um / self.gaussian_fit_step_um))
+        return tuple(round(i * self.gaussian_fit_step_um, 10) for i in range(n + 1))
+
+
 class Profile(_Frozen):
     """Everything that defines one run of the study."""
 
@@ -184,6 +204,7 @@ class Profile(_Frozen):
     realizations: dict[str, int] = Field(description="realization name -> phantom seed")
     methods: MethodsConfig
     training_realization: str = "train"
+    evaluation: EvaluationConfig = EvaluationConfig()
 
     @field_validator("realizations")
     @classmethod
@@ -201,6 +222,11 @@ class Profile(_Frozen):
     def _fits(self) -> Profile:
         if self.training_realization not in self.realizations:
             raise ValueError(f"training_realization {self.training_realization!r} is not a realization")
+        if self.evaluation.realization not in self.realizations:
+            raise ValueError(f"evaluation.realization {self.evaluation.realization!r} is not a realization")
+        unknown = set(self.evaluation.msssim_sigmas_um) - set(self.degrade.lres_sigmas_um)
+        if unknown:
+            raise ValueError(f"evaluation.msssim_sigmas_um {sorted(unknown)} are not low-resolution levels")
         half = self.volume.half_height_um
         if self.phantom.cylinder_radius_um > half:
             raise ValueError(
@@ -224,6 +250,7 @@ def _physical_profile(
     supersampling: int = 4,
     max_pore_radius_um: float = 35.0,
     sigmas: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0, 9.0),
+    evaluation: EvaluationConfig | None = None,
 ) -> Profile:
     """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
     sits 10 half-widths away and the detector as far behind the axis (magnification 2)."""
@@ -253,6 +280,7 @@ def _physical_profile(
         degrade=DegradeConfig(sigmas_um=sigmas, noise_seed=20240611),
         realizations=seeds,
         methods=methods,
+        evaluation=evaluation or EvaluationConfig(),
     )
 
 
@@ -300,6 +328,8 @@ def _profiles() -> dict[str, Profile]:
         "smoke": _physical_profile(
             "smoke", 64, 64, seeds, pore_density=600_000.0, trial_density=60_000_000.0,
             photons=20_000.0, methods=smoke_methods, supersampling=2, max_pore_radius_um=8.0,
+            # a coarser Gaussian-fit grid keeps the smoke run short (the fit pads by 4·σ_max)
+            evaluation=EvaluationConfig(gaussian_fit_step_um=0.25),
         ),
         "cpu": _physical_profile(
             "cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0, methods=cpu_methods

@@ -135,3 +135,56 @@ def export_tiff(path: str | Path, volume: np.ndarray, voxel_size_um: float | Non
         kwargs["resolution"] = (1.0 / voxel_size_um, 1.0 / voxel_size_um)
         kwargs["metadata"].update({"spacing": voxel_size_um, "unit": "um"})
     tifffile.imwrite(path, vol, **kwargs)
+
+
+TABLE = "table"
+
+
+def write_table(path: str | Path, table: Any, attrs: dict[str, Any] | None = None) -> None:
+    """Write a table (a pandas DataFrame of numeric or string columns) to a new HDF5 file.
+
+    Each column becomes a dataset in the group ``table``; the column order and ``attrs`` are kept
+    as attributes of the group, so :func:`read_table` returns the same frame.
+    """
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    with h5py.File(path, "w") as f:
+        f.attrs["FILE_VERSION"] = 1.0
+        g = f.create_group(TABLE)
+        g.attrs["columns"] = json.dumps([str(c) for c in table.columns])
+        for col in table.columns:
+            values = table[col].to_numpy()
+            if values.dtype == object or values.dtype.kind in "US" or str(table[col].dtype) == "string":
+                g.create_dataset(str(col), data=np.asarray([str(v) for v in values], dtype="S"))
+                g[str(col)].attrs["text"] = True
+            elif values.dtype.kind in "biuf":
+                g.create_dataset(str(col), data=values)
+            else:
+                raise ValueError(f"column {col!r} has unsupported dtype {values.dtype}")
+        for k, v in (attrs or {}).items():
+            g.attrs[k] = _encode_attr(v)
+
+
+def read_table(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Read a table written by :func:`write_table` as ``(DataFrame, attrs)``."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    with h5py.File(path, "r") as f:
+        if TABLE not in f:
+            raise KeyError(f"{path} has no table (has: {', '.join(f.keys())})")
+        g = f[TABLE]
+        columns = json.loads(g.attrs["columns"])
+        data = {}
+        for c in columns:
+            ds = g[c]
+            values = ds[()]
+            if ds.attrs.get("text", False):
+                values = np.asarray([v.decode() for v in values], dtype=object)
+            data[c] = values
+        attrs = {k: _decode_attr(v) for k, v in g.attrs.items() if k != "columns"}
+    return pd.DataFrame(data, columns=columns), attrs

@@ -15,7 +15,9 @@ import numpy as np  # noqa: E402
 METHOD_COLORS: dict[str, str] = {
     "gt": "#000000",
     "fdk": "#7f7f7f",
+    "hres": "#bcbd22",
     "rl": "#d62728",
+    "rl_nlm": "#e377c2",
     "srcnn": "#1f77b4",
     "deepnet": "#2ca02c",
     "bicubic": "#7f7f7f",
@@ -27,7 +29,9 @@ METHOD_COLORS: dict[str, str] = {
 METHOD_LABELS: dict[str, str] = {
     "gt": "Ground truth",
     "fdk": "FDK input",
+    "hres": "HRES 1 µm (FDK)",
     "rl": "Richardson-Lucy",
+    "rl_nlm": "RL + NLM",
     "srcnn": "SRCNN 3D",
     "deepnet": "DeepNet",
     "bicubic": "Bicubic",
@@ -137,11 +141,16 @@ def image_grid(
     vmax: float = 1.25,
     panel_size: float = 2.0,
     columns: list[str] | None = None,
+    cmap: str = "gray",
+    colorbar_label: str = "attenuation (material = 1)",
+    column_styles: Mapping[str, tuple[str, float, float]] | None = None,
 ) -> plt.Figure:
-    """Grid of 2D images: ``rows[row_label][column_label] -> image``; one shared grey scale.
+    """Grid of 2D images: ``rows[row_label][column_label] -> image``; one shared colour scale.
 
     Columns are ``columns`` if given, else the union of the column labels in order of first
-    appearance; a missing cell stays blank.
+    appearance; a missing cell stays blank. ``column_styles[column] = (cmap, vmin, vmax)`` draws a
+    column on its own scale (e.g. a grey-scale reference beside quality maps); the colour bar
+    shows the shared scale.
     """
     if not rows:
         raise ValueError("no images to plot")
@@ -161,7 +170,11 @@ def image_grid(
                 img = np.asarray(r[clabel])
                 if img.ndim != 2:
                     raise ValueError(f"image ({rlabel}, {clabel}) must be 2-D, got shape {img.shape}")
-                im = a.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, origin="lower")
+                if column_styles and clabel in column_styles:
+                    c_map, lo, hi = column_styles[clabel]
+                    a.imshow(img, cmap=c_map, vmin=lo, vmax=hi, origin="lower")
+                else:
+                    im = a.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower")
             else:  # blank cell, shaped like an image so the layout and titles stay aligned
                 a.set_frame_on(False)
                 a.set_box_aspect(ref.shape[0] / ref.shape[1])
@@ -170,5 +183,5 @@ def image_grid(
             if j == 0:
                 a.set_ylabel(rlabel)
     if im is not None:
-        fig.colorbar(im, ax=ax, shrink=0.8, label="attenuation (material = 1)")
+        fig.colorbar(im, ax=ax, shrink=0.8, label=colorbar_label)
     return fig
