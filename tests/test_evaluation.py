@@ -85,7 +85,8 @@ def test_compare_with_paper_rows_and_verdicts():
     assert all(a == "n/a (not measured)" for a in missing.agrees)
     # a worse DeepNet and a better SRCNN flip the verdicts
     worse = compare_with_paper(_measured(deepnet_recovery=90.0, srcnn_psnr=19.0), "cpu", (3.0,))
-    assert set(worse[(worse.image == "deepnet") & (worse.quantity == "recovery_pct")].agrees) == {"no"}
+    dn = worse[(worse.image == "deepnet") & (worse.quantity == "recovery_pct")]
+    assert list(dn.agrees) == ["no", "no", "no", "yes"]  # 90 % fails "> 95 %" at 3-7 µm, meets "> 85 %" at 9
     assert worse[(worse.image == "order") & (worse.quantity == "psnr")].agrees.iloc[0].startswith(
         "no (srcnn > deepnet > rl)")
 

@@ -185,6 +185,12 @@ class EvaluationConfig(_Frozen):
     msssim_sigmas_um: tuple[float, ...] = Field(
         default=(3.0, 9.0), description="input blurs shown as MS-SSIM maps (Figure 8)"
     )
+    foam_mask_margin_um: float = Field(
+        default=6.0, ge=0,
+        description="the foam mask is the phantom cylinder shrunk by this margin: blurred and deconvolved "
+        "images show the sample's outer surface as a dark rim that would segment as pores; keep it below "
+        "the smallest pore radius so no pore loses its centre",
+    )
     gaussian_fit_max_um: float = Field(default=10.0, gt=0, description="largest σ of the Gaussian fit")
     gaussian_fit_step_um: float = Field(default=0.1, gt=0, description="σ grid step of the Gaussian fit")
 
@@ -329,7 +335,7 @@ def _profiles() -> dict[str, Profile]:
             "smoke", 64, 64, seeds, pore_density=600_000.0, trial_density=60_000_000.0,
             photons=20_000.0, methods=smoke_methods, supersampling=2, max_pore_radius_um=8.0,
             # a coarser Gaussian-fit grid keeps the smoke run short (the fit pads by 4·σ_max)
-            evaluation=EvaluationConfig(gaussian_fit_step_um=0.25),
+            evaluation=EvaluationConfig(gaussian_fit_step_um=0.25, foam_mask_margin_um=3.0),
         ),
         "cpu": _physical_profile(
             "cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0, methods=cpu_methods

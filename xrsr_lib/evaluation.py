@@ -93,10 +93,16 @@ class StudyAEvaluation:
     def voxel_size_um(self) -> float:
         return self.profile.volume.voxel_size_um
 
+    def _foam_radius_um(self) -> float:
+        radius_um = self.profile.phantom.cylinder_radius_um - self.config.foam_mask_margin_um
+        if radius_um <= 0:
+            raise ValueError(f"foam_mask_margin_um {self.config.foam_mask_margin_um} leaves no foam")
+        return radius_um
+
     def foam_mask(self) -> np.ndarray:
-        """The foam's bulk: the phantom's cylinder on the volume grid."""
-        radius = self.profile.phantom.cylinder_radius_um / self.voxel_size_um
-        return np.ascontiguousarray(cylinder_mask(self.profile.volume.shape, radius))
+        """The foam's bulk: the phantom's cylinder, shrunk by ``evaluation.foam_mask_margin_um``."""
+        radius_um = self._foam_radius_um()
+        return np.ascontiguousarray(cylinder_mask(self.profile.volume.shape, radius_um / self.voxel_size_um))
 
     def _check_image(self, method: str, sigma_um: float | None) -> float | None:
         if method in REFERENCE_IMAGES:
@@ -142,6 +148,7 @@ class StudyAEvaluation:
             "result": self._image_params(method, sigma_um, realization),
             "truth": self._image_params("gt", None, realization),
             "data_range": self.config.data_range,
+            "foam_radius_um": self._foam_radius_um(),
             "ssim_sigma": self.config.ssim_sigma,
         }
 
@@ -169,6 +176,7 @@ class StudyAEvaluation:
             "result": self._image_params(method, sigma_um, realization),
             "truth": self._image_params("gt", None, realization),
             "data_range": self.config.data_range,
+            "foam_radius_um": self._foam_radius_um(),
             "sigma": self.config.ssim_sigma,
             "scales": self.config.msssim_scales,
         }
@@ -203,7 +211,7 @@ class StudyAEvaluation:
         params = {
             "image": self._image_params(method, sigma_um, realization),
             "voxel_size_um": self.voxel_size_um,
-            "foam_radius_um": self.profile.phantom.cylinder_radius_um,
+            "foam_radius_um": self._foam_radius_um(),
             "config": self.pore_config.model_dump(),
         }
 
@@ -238,6 +246,7 @@ class StudyAEvaluation:
             "images": [self._image_params(m, s, realization) for m, s in entries],
             "truth": self._image_params("gt", None, realization),
             "blur_um": list(fit_sigmas),
+            "foam_radius_um": self._foam_radius_um(),
             "voxel_size_um": self.voxel_size_um,
         }
 

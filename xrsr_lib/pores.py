@@ -133,7 +133,8 @@ class PoreAnalysisConfig(BaseModel):
         default=4.0,
         ge=0,
         description="connected pore objects with a spherical-equivalent diameter below this are noise "
-        "specks and are removed (4 µm ≈ 34 voxels at 1 µm; the smallest generated void is ~20 µm)",
+        "specks and are removed (4 µm ≈ 34 voxels at 1 µm: below every void of the profiles, >= 10 µm in "
+        "smoke and ~20 µm in cpu; 0 keeps everything: 1242 objects instead of 88 on a noisy 96³ foam)",
     )
     separation_h_voxels: float = Field(
         default=1.0,
