@@ -44,6 +44,7 @@ TABLES = [
     "fig09_effective_resolution.csv",
     "summary_measured.csv",
     "summary_vs_paper.csv",
+    "summary.csv",
     "summary.md",
 ]
 

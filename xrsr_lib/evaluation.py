@@ -466,6 +466,23 @@ def compare_with_paper(
     return pd.DataFrame(rows)
 
 
+def side_by_side(measured: pd.DataFrame, comparison: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The measured ``columns`` per (image, σ) with what the paper says about that row.
+
+    ``comparison`` is :func:`compare_with_paper`'s table; its statements about an (image, σ) are
+    joined into one ``paper (agrees?)`` cell ("—" where the paper states no number for the row).
+    """
+    stated = comparison[comparison["image"] != "order"]
+    out = measured[columns].copy()
+    notes = []
+    for image, sigma in zip(out["image"], out["sigma_um"], strict=True):
+        sel = stated["image"] == image
+        sel &= stated["sigma_um"].isna() if pd.isna(sigma) else stated["sigma_um"] == sigma
+        notes.append("; ".join(f"{r.paper} ({r.agrees})" for r in stated[sel].itertuples()) or "—")
+    out["paper (agrees?)"] = notes
+    return out
+
+
 def markdown_table(table: pd.DataFrame, floatfmt: str = ".4g") -> str:
     """A plain GitHub-markdown rendering of a table (no extra dependency)."""
 
