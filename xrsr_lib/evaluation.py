@@ -138,6 +138,15 @@ class StudyAEvaluation:
             "key": self.image_path(method, sigma, realization).stem,
         }
 
+    def _comparison_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:
+        """What identifies a comparison of an image with the ground truth inside the foam mask."""
+        return {
+            "result": self._image_params(method, sigma_um, realization),
+            "truth": self._image_params("gt", None, realization),
+            "data_range": self.config.data_range,
+            "foam_radius_um": self._foam_radius_um(),
+        }
+
     # ------------------------------------------------------------------ scores
     def quality(
         self, method: str, sigma_um: float | None = None, realization: str | None = None
@@ -145,10 +154,7 @@ class StudyAEvaluation:
         """MSE, PSNR (dB) and SSIM of an image against the ground truth, inside the foam."""
         realization = realization or self.realization
         params = {
-            "result": self._image_params(method, sigma_um, realization),
-            "truth": self._image_params("gt", None, realization),
-            "data_range": self.config.data_range,
-            "foam_radius_um": self._foam_radius_um(),
+            **self._comparison_params(method, sigma_um, realization),
             "ssim_sigma": self.config.ssim_sigma,
         }
 
@@ -173,10 +179,7 @@ class StudyAEvaluation:
         """3D multiscale SSIM of an image against the ground truth, with its local quality map."""
         realization = realization or self.realization
         params = {
-            "result": self._image_params(method, sigma_um, realization),
-            "truth": self._image_params("gt", None, realization),
-            "data_range": self.config.data_range,
-            "foam_radius_um": self._foam_radius_um(),
+            **self._comparison_params(method, sigma_um, realization),
             "sigma": self.config.ssim_sigma,
             "scales": self.config.msssim_scales,
         }
@@ -200,7 +203,7 @@ class StudyAEvaluation:
             io.write_volume(tmp, ms.combined_map(), attrs)
 
         path = self.cache.get_or_build("msssim", params, build)
-        _, attrs = io.read_volume(path)  # small volume read; attributes carry the scores
+        attrs = io.read_attrs(path)
         return MSSSIMResult(float(attrs["score"]), tuple(attrs["scale_means"]), path)
 
     def pores(

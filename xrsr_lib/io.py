@@ -9,7 +9,9 @@ the parameters next to the data, and compresses losslessly in chunks.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +80,28 @@ def write_array(path: str | Path, name: str, data: np.ndarray, attrs: dict[str, 
             ds.attrs[k] = _encode_attr(v)
 
 
-def read_array(path: str | Path, name: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read a dataset and its attributes. Raises a clear error if the file or dataset is missing."""
+@contextlib.contextmanager
+def _dataset(path: str | Path, name: str) -> Iterator[h5py.Dataset]:
+    """Open ``path`` and yield its dataset ``name``, with clear errors when either is missing."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     with h5py.File(path, "r") as f:
         if name not in f:
             raise KeyError(f"{path} has no dataset {name!r} (has: {', '.join(f.keys())})")
-        ds = f[name]
+        yield f[name]
+
+
+def read_array(path: str | Path, name: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a dataset and its attributes. Raises a clear error if the file or dataset is missing."""
+    with _dataset(path, name) as ds:
         return ds[()], {k: _decode_attr(v) for k, v in ds.attrs.items()}
+
+
+def read_attrs(path: str | Path, name: str = VOLUME) -> dict[str, Any]:
+    """The attributes of a dataset, without reading its data."""
+    with _dataset(path, name) as ds:
+        return {k: _decode_attr(v) for k, v in ds.attrs.items()}
 
 
 def write_volume(path: str | Path, volume: np.ndarray, attrs: dict[str, Any] | None = None) -> None:
