@@ -335,7 +335,7 @@ def test_analysis_summary_and_round_trip(tmp_path, isolated):
                            config=PoreAnalysisConfig(min_pore_diameter_um=6.0))
     s = result.summary()
     assert set(s) == {"threshold", "n_pores", "n_edge_killed", "porosity", "n_sphericity_clipped",
-                      "mean_sphericity", "voxel_size_um"}
+                      "mean_sphericity", "voxel_size_um", "n_surface_killed"}
     assert all(type(v) in (int, float) for v in s.values())
     json.dumps(s)
     assert s["n_pores"] == 4 and s["voxel_size_um"] == 2.0
@@ -455,3 +455,32 @@ def test_config_is_frozen_and_documented():
         cfg.threshold = 0.3  # type: ignore[misc]
     for name, info in PoreAnalysisConfig.model_fields.items():
         assert info.description, name
+
+
+def test_surface_margin_drops_the_rim_and_keeps_pores_near_the_wall_whole():
+    """A blurred sample surface is a dark rim inside the foam cylinder: with a surface margin it is
+    dropped, while a pore reaching into the margin keeps its whole shape and volume."""
+    n, radius = 64, 28.0
+    # one pore in the middle, one whose edge reaches 2 voxels from the cylinder wall
+    image = sphere_image((n, n, n), [(31.5, 31.5, 31.5, 8.0), (31.5, 31.5, 31.5 + radius - 2.0 - 7.0, 7.0)])
+    foam = cylinder_mask(image.shape, radius)
+    image = np.where(foam, image, 0.0)
+    clean = analyse_pores(image, foam, config=PoreAnalysisConfig(surface_margin_um=4.0))
+    assert clean.n_pores == 2 and clean.n_surface_killed == 0
+    # darken a 2-voxel shell at the wall: the rim a blurred surface leaves
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    rho = np.hypot(yy, xx)
+    rimmed = np.where(((rho > radius - 2.0) & (rho <= radius))[None], 0.3, image)
+    plain = analyse_pores(rimmed, foam)
+    assert plain.n_pores <= 1 or plain.porosity > clean.porosity + 0.02  # the rim pollutes the plain run
+    margin = analyse_pores(rimmed, foam, config=PoreAnalysisConfig(surface_margin_um=4.0))
+    assert margin.n_pores == 2 and margin.n_surface_killed >= 1
+    assert margin.porosity == pytest.approx(clean.porosity, rel=0.02)
+    near_wall = margin.table.sort_values("centroid_x").iloc[-1]
+    ref = clean.table.sort_values("centroid_x").iloc[-1]
+    # whole shape, plus the rim voxels within the margin of it (a pore touching a rim takes some)
+    assert ref.volume_um3 <= near_wall.volume_um3 <= 1.35 * ref.volume_um3
+    middle = margin.table.sort_values("centroid_x").iloc[0]
+    assert middle.volume_um3 == clean.table.sort_values("centroid_x").iloc[0].volume_um3
+    with pytest.raises(ValueError, match="leaves no voxel"):
+        analyse_pores(image, foam, config=PoreAnalysisConfig(surface_margin_um=40.0))

@@ -76,7 +76,9 @@ class StudyAEvaluation:
         self.cache = study.cache
         self.data = study.data
         self.config = self.profile.evaluation
-        self.pore_config = pore_config or PoreAnalysisConfig()
+        self.pore_config = pore_config or PoreAnalysisConfig(
+            surface_margin_um=self.config.foam_mask_margin_um
+        )
         self.progress = progress
 
     # ------------------------------------------------------------------ images
@@ -99,9 +101,11 @@ class StudyAEvaluation:
             raise ValueError(f"foam_mask_margin_um {self.config.foam_mask_margin_um} leaves no foam")
         return radius_um
 
-    def foam_mask(self) -> np.ndarray:
-        """The foam's bulk: the phantom's cylinder, shrunk by ``evaluation.foam_mask_margin_um``."""
-        radius_um = self._foam_radius_um()
+    def foam_mask(self, inner: bool = True) -> np.ndarray:
+        """The foam's bulk: the phantom's cylinder, without its outer shell of
+        ``evaluation.foam_mask_margin_um`` when ``inner`` (where images are scored); the pore
+        analysis takes the whole cylinder and treats the shell as surface itself."""
+        radius_um = self._foam_radius_um() if inner else self.profile.phantom.cylinder_radius_um
         return np.ascontiguousarray(cylinder_mask(self.profile.volume.shape, radius_um / self.voxel_size_um))
 
     def _check_image(self, method: str, sigma_um: float | None) -> float | None:
@@ -214,14 +218,14 @@ class StudyAEvaluation:
         params = {
             "image": self._image_params(method, sigma_um, realization),
             "voxel_size_um": self.voxel_size_um,
-            "foam_radius_um": self._foam_radius_um(),
+            "foam_radius_um": self.profile.phantom.cylinder_radius_um,
             "config": self.pore_config.model_dump(),
         }
 
         def build(tmp: Path) -> None:
             analysis = analyse_pores(
                 self.image(method, sigma_um, realization),
-                self.foam_mask(),
+                self.foam_mask(inner=False),
                 voxel_size_um=self.voxel_size_um,
                 config=self.pore_config,
             )

@@ -28,12 +28,16 @@ label (its highest maximum is always a marker).
 
 Foam mask
 ---------
-The mask should stay clear of the sample's outer surface. In blurred or deconvolved images the
-surface is a dark rim just inside the cylinder, which thresholds as thin "pores": on the 256³
-``cpu`` profile at σ = 3 µm, a mask of the full cylinder radius (120 µm) adds 13 (DeepNet), 57
-(RL) and 90 (RL + NLM) rim fragments to the 161 pores, while radius 117 or 114 µm gives 160-161
-for every method and still 161 on the ground truth. Pores cut by the mask's side are kept (only
-the top and bottom slices edge-kill), so counts stay comparable to the generator's list.
+In blurred or deconvolved images the sample's outer surface is a dark rim just inside the
+cylinder, which thresholds as thin "pores": on the 256³ ``cpu`` profile at σ = 3 µm, the full
+cylinder (radius 120 µm) adds 13 (DeepNet), 57 (RL) and 90 (RL + NLM) rim fragments to the 161
+pores. ``surface_margin_um`` treats an outer shell of the mask as surface: the threshold and the
+porosity use only the voxels deeper than the margin; pores are separated inside that inner region
+(where the rim cannot link them) and then grow back into the shell by at most the margin, so real
+pores reaching into the shell keep their whole shape (a mask simply shrunk by the margin would cut
+them, lowering their sphericity: ground-truth mean 0.975 instead of 0.988), while the rest of the
+shell, the rim, is dropped. A pore that touches a rim takes the rim voxels within the margin of
+it. Only the top and bottom slices edge-kill, so counts stay comparable to the generator's list.
 
 Sphericity
 ----------
@@ -74,7 +78,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.measure import marching_cubes, mesh_surface_area
 from skimage.morphology import ball, local_maxima
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import expand_labels, relabel_sequential, watershed
 
 from xrsr_lib.cache import atomic_path
 
@@ -150,6 +154,15 @@ class PoreAnalysisConfig(BaseModel):
         description="Gaussian σ (voxels) applied to the distance transform before finding markers; "
         "removes spurious maxima of rough (noisy) pore surfaces. Smoothing lowers peaks and fills "
         "necks, so large σ (1) stops small touching pores from separating; 0 disables",
+    )
+    surface_margin_um: float = Field(
+        default=0.0,
+        ge=0,
+        description="width of the foam mask's outer shell treated as sample surface: the threshold and "
+        "the porosity use only voxels deeper than this, pores are separated inside the inner region and "
+        "then grow back into the shell by at most the margin, and the rest of the shell is dropped (a "
+        "blurred or deconvolved sample surface thresholds as a thin rim of false pores). Keep it below "
+        "the smallest pore radius",
     )
     edge_kill: bool = Field(
         default=True, description="drop pores touching the first or last z slice (cut by the volume)"
@@ -231,7 +244,8 @@ class PoreSegmentation:
     threshold : float
         Grey value used (pores are strictly below it).
     pore_mask : ndarray of bool
-        Pore voxels after closing and speck removal, before edge-kill (use it for porosity).
+        Pore voxels after closing, speck removal and the surface shell's objects, before
+        edge-kill (use it for porosity, over ``inner_mask`` when there is one).
     labels : ndarray of int32
         One label per pore after edge-kill (if enabled), numbered ``1..n_pores``; 0 elsewhere.
     labels_all : ndarray of int32
@@ -240,6 +254,12 @@ class PoreSegmentation:
         Pores dropped because they touch the first or last z slice.
     voxel_size_um : float
     config : PoreAnalysisConfig
+    inner_mask : ndarray of bool or None
+        The foam mask without its surface shell (``config.surface_margin_um``); None when the
+        margin is 0. Threshold and porosity use it.
+    n_surface_killed : int
+        Objects of the surface shell (at least the minimum pore size) dropped as rim: not reached
+        by any pore.
     """
 
     threshold: float
@@ -249,6 +269,8 @@ class PoreSegmentation:
     n_edge_killed: int
     voxel_size_um: float
     config: PoreAnalysisConfig = field(default_factory=PoreAnalysisConfig)
+    inner_mask: np.ndarray | None = None
+    n_surface_killed: int = 0
 
     @property
     def n_pores(self) -> int:
@@ -410,9 +432,8 @@ def segment_pores(
         Material-fraction image (matrix ≈ 1, pores ≈ 0). Must be finite inside ``foam_mask``.
     foam_mask : (Z, Y, X) array of bool
         The foam's bulk (e.g. :func:`xrsr_lib.metrics.cylinder_mask`); pores are sought inside it
-        and the Otsu threshold is computed on its voxels. Keep it a few voxels inside the sample's
-        outer surface (e.g. radius - 6 µm at σ <= 3 µm blur): the blurred surface would otherwise
-        count as pore (see the module notes).
+        and the Otsu threshold is computed on its voxels. A blurred sample surface at its edge
+        thresholds as pore: set ``config.surface_margin_um`` (see the module notes).
     voxel_size_um : float
         Edge of the (isotropic) voxel, µm.
     config : PoreAnalysisConfig, optional
@@ -434,8 +455,14 @@ def segment_pores(
     vs = _check_voxel_size(voxel_size_um)
     img, mask = _check_image_and_mask(image, foam_mask)
 
+    inner = None
+    if cfg.surface_margin_um > 0:
+        # distance to the nearest voxel outside the mask (the volume's faces do not count)
+        inner = ndi.distance_transform_edt(mask) > cfg.surface_margin_um / vs
+        if not inner.any():
+            raise ValueError(f"surface_margin_um={cfg.surface_margin_um} leaves no voxel of the foam mask")
     if cfg.threshold is None:
-        values = img[mask]
+        values = img[mask if inner is None else inner]
         if values.min() == values.max():
             raise ValueError("image is constant inside the foam mask: Otsu's threshold is undefined")
         threshold = float(threshold_otsu(values))
@@ -445,13 +472,26 @@ def segment_pores(
     pores = (img < threshold) & mask
     if cfg.closing_radius_voxels > 0:
         pores = _close(pores, cfg.closing_radius_voxels) & mask
-    pores = _remove_small(pores, _sphere_volume_voxels(cfg.min_pore_diameter_um, vs))
-    labels_all = _separate(pores, mask, cfg.separation_h_voxels, cfg.smooth_distance_sigma)
+    min_voxels = _sphere_volume_voxels(cfg.min_pore_diameter_um, vs)
+    n_surface = 0
+    if inner is None:
+        pores = _remove_small(pores, min_voxels)
+        labels_all = _separate(pores, mask, cfg.separation_h_voxels, cfg.smooth_distance_sigma)
+    else:
+        # separate inside the inner mask, where the surface rim cannot link pores, then give each
+        # pore back its voxels in the shell (up to the margin away); the rest of the shell is rim
+        core = _remove_small(pores & inner, min_voxels)
+        labels_all = _separate(core, inner, cfg.separation_h_voxels, cfg.smooth_distance_sigma)
+        grown = expand_labels(labels_all, distance=cfg.surface_margin_um / vs)
+        rim, n_rim = ndi.label(pores & ~inner & (grown == 0))
+        n_surface = int(np.count_nonzero(np.bincount(rim.ravel(), minlength=n_rim + 1)[1:] >= min_voxels))
+        labels_all = np.where(pores, grown, 0).astype(np.int32)
+        pores = labels_all > 0
     if cfg.edge_kill:
         labels, n_killed = _edge_kill(labels_all)
     else:
         labels, n_killed = labels_all, 0
-    return PoreSegmentation(threshold, pores, labels, labels_all, n_killed, vs, cfg)
+    return PoreSegmentation(threshold, pores, labels, labels_all, n_killed, vs, cfg, inner, n_surface)
 
 
 # ------------------------------------------------------------------------------ morphometry
@@ -601,7 +641,7 @@ class PoreAnalysis:
         Pores kept (after edge-kill when enabled): the rows of ``table``.
     n_edge_killed : int
     porosity : float
-        Pore fraction of the foam mask (before edge-kill).
+        Pore fraction of the foam mask, without its surface shell (before edge-kill).
     n_sphericity_clipped : int
         Pores whose raw sphericity exceeded 1.
     mean_sphericity : float
@@ -610,6 +650,8 @@ class PoreAnalysis:
     config : PoreAnalysisConfig
     table : pandas.DataFrame
         :func:`pore_properties` of the kept pores.
+    n_surface_killed : int
+        Objects dropped in the surface shell (``config.surface_margin_um``).
     """
 
     threshold: float
@@ -621,6 +663,7 @@ class PoreAnalysis:
     voxel_size_um: float
     config: PoreAnalysisConfig
     table: pd.DataFrame
+    n_surface_killed: int = 0
 
     def summary(self) -> dict[str, float | int]:
         """The scalar results as plain Python numbers (JSON-friendly)."""
@@ -628,6 +671,7 @@ class PoreAnalysis:
             "threshold": float(self.threshold),
             "n_pores": int(self.n_pores),
             "n_edge_killed": int(self.n_edge_killed),
+            "n_surface_killed": int(self.n_surface_killed),
             "porosity": float(self.porosity),
             "n_sphericity_clipped": int(self.n_sphericity_clipped),
             "mean_sphericity": float(self.mean_sphericity),
@@ -660,6 +704,7 @@ class PoreAnalysis:
             voxel_size_um=float(s["voxel_size_um"]),
             config=PoreAnalysisConfig(**data["config"]),
             table=table,
+            n_surface_killed=int(s.get("n_surface_killed", 0)),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -708,10 +753,11 @@ def analyse_pores(
         threshold=seg.threshold,
         n_pores=len(table),
         n_edge_killed=seg.n_edge_killed,
-        porosity=porosity(seg.pore_mask, foam_mask),
+        porosity=porosity(seg.pore_mask, foam_mask if seg.inner_mask is None else seg.inner_mask),
         n_sphericity_clipped=int(table["sphericity_clipped"].sum()),
         mean_sphericity=mean_psi,
         voxel_size_um=seg.voxel_size_um,
         config=cfg,
         table=table,
+        n_surface_killed=seg.n_surface_killed,
     )
