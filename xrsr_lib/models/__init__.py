@@ -19,14 +19,23 @@ from pydantic import BaseModel
 from torch import nn
 
 from xrsr_lib.models.deepnet import DeepNet, DeepNetConfig
+from xrsr_lib.models.rrdbnet import RRDBNet, RRDBNetConfig
 from xrsr_lib.models.srcnn import SRCNN3D, SRCNN3DConfig
+from xrsr_lib.models.swinir import SwinIR, SwinIRConfig
+from xrsr_lib.models.utsr import UTSR, UTSRConfig
 
 __all__ = [
     "MODELS",
     "DeepNet",
     "DeepNetConfig",
+    "RRDBNet",
+    "RRDBNetConfig",
     "SRCNN3D",
     "SRCNN3DConfig",
+    "SwinIR",
+    "SwinIRConfig",
+    "UTSR",
+    "UTSRConfig",
     "build_model",
     "count_parameters",
     "model_config_class",
@@ -35,6 +44,10 @@ __all__ = [
 MODELS: dict[str, tuple[type[nn.Module], type[BaseModel]]] = {
     "deepnet": (DeepNet, DeepNetConfig),
     "srcnn": (SRCNN3D, SRCNN3DConfig),
+    # study B (2D super-resolution of nano-CT slices)
+    "utsr": (UTSR, UTSRConfig),
+    "swinir": (SwinIR, SwinIRConfig),
+    "rrdbnet": (RRDBNet, RRDBNetConfig),
 }
 
 
