@@ -52,7 +52,7 @@ from xrsr_lib.nanoct import (
     natural_images,
     random_crops,
 )
-from xrsr_lib.train import _save_weights
+from xrsr_lib.train import _save_weights, load_network, read_model_config
 
 log = logging.getLogger(__name__)
 
@@ -522,17 +522,10 @@ class SRModel:
     def load(cls, folder: str | Path, device: str | torch.device | None = None) -> SRModel:
         """Rebuild the network of a finished :func:`train_sr` folder (eval mode)."""
         folder = Path(folder)
-        cfg_path, w_path = folder / "config.json", folder / "weights.pt"
-        if not cfg_path.exists():
-            raise FileNotFoundError(f"SR model folder {folder} has no config.json (training not finished?)")
-        if not w_path.exists():
-            raise FileNotFoundError(f"SR model folder {folder} has no weights.pt")
-        config = json.loads(cfg_path.read_text())
+        config = read_model_config(folder)
         if config.get("kind") != "sr2d":
             raise ValueError(f"{folder} is not a 2-D SR model folder (kind={config.get('kind')!r})")
-        model = build_model(config["model_name"], config["model"])
-        model.load_state_dict(torch.load(w_path, map_location="cpu", weights_only=True))
-        model.to(resolve_device(device)).eval()
+        model = load_network(folder, config["model_name"], config["model"], device)
         return cls(config["model_name"], model, config, folder)
 
     @property

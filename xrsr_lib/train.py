@@ -338,6 +338,26 @@ def _write_loss_csv(path: Path, history: list[dict[str, float]]) -> None:
             w.writerow(row)
 
 
+def read_model_config(folder: Path) -> dict[str, Any]:
+    """The ``config.json`` of a finished model folder (which must also hold ``weights.pt``)."""
+    cfg_path, w_path = folder / "config.json", folder / "weights.pt"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"model folder {folder} has no config.json (training not finished, or not an "
+                                "xrsr model)")
+    if not w_path.exists():
+        raise FileNotFoundError(f"model folder {folder} has no weights.pt")
+    return json.loads(cfg_path.read_text())
+
+
+def load_network(
+    folder: Path, name: str, model_config: dict[str, Any], device: str | torch.device | None = None
+) -> torch.nn.Module:
+    """Build the registered network ``name`` and load the folder's ``weights.pt`` into it (eval mode)."""
+    model = build_model(name, model_config)
+    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    return model.to(resolve_device(device)).eval()
+
+
 # ----------------------------------------------------------------------------- trained models
 @dataclass
 class TrainedModel:
@@ -353,16 +373,8 @@ class TrainedModel:
     def load(cls, folder: str | Path, device: str | torch.device | None = None) -> TrainedModel:
         """Rebuild a model from ``config.json`` and ``weights.pt``."""
         folder = Path(folder)
-        cfg_path, w_path = folder / "config.json", folder / "weights.pt"
-        if not cfg_path.exists():
-            raise FileNotFoundError(f"model folder {folder} has no config.json (not a trained xrsr model)")
-        if not w_path.exists():
-            raise FileNotFoundError(f"model folder {folder} has no weights.pt")
-        config = json.loads(cfg_path.read_text())
-        dev = resolve_device(device)
-        model = build_model(config["method"], config["model"])
-        model.load_state_dict(torch.load(w_path, map_location="cpu", weights_only=True))
-        model.to(dev).eval()
+        config = read_model_config(folder)
+        model = load_network(folder, config["method"], config["model"], device)
         return cls(config["method"], model, Normalization(**config["normalization"]), config, folder)
 
     @property
