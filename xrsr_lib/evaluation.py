@@ -133,6 +133,15 @@ class StudyAEvaluation:
         """An image as an array (z, y, x), material-fraction units."""
         return self.data.load_volume(self.image_path(method, sigma_um, realization))
 
+    def _sigma_column(self, method: str, sigma_um: float | None) -> float:
+        """The ``sigma_um`` an image gets in tables: its input blur, 1 µm for ``hres``, NaN for ``gt``."""
+        sigma = self._check_image(method, sigma_um)
+        return math.nan if sigma is None else sigma
+
+    def _reference_and(self, methods: tuple[str, ...]) -> list[tuple[str, float | None]]:
+        """``gt``, ``hres`` and every method at every input blur, in table order."""
+        return [("gt", None), ("hres", None)] + [(m, s) for s in self.sigmas_um for m in methods]
+
     def _image_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:
         sigma = self._check_image(method, sigma_um)
         return {
@@ -270,9 +279,8 @@ class StudyAEvaluation:
             rows = []
             for m, s in entries:
                 curve = fit.mse[f"{m}|{s}"]
-                sigma = self._check_image(m, s)
                 rows += [
-                    {"image": m, "sigma_um": sigma, "blur_um": b, "mse": float(e)}
+                    {"image": m, "sigma_um": self._sigma_column(m, s), "blur_um": b, "mse": float(e)}
                     for b, e in zip(fit_sigmas, curve, strict=True)
                 ]
             io.write_table(tmp, pd.DataFrame(rows), params)
@@ -314,15 +322,13 @@ class StudyAEvaluation:
         """
         realization = realization or self.realization
         gt = self.pores("gt", None, realization).summary()
-        entries = [("gt", None), ("hres", None)] + [(m, s) for s in self.sigmas_um for m in methods]
         rows = []
-        for m, s in entries:
+        for m, s in self._reference_and(methods):
             summ = self.pores(m, s, realization).summary()
-            sigma = self._check_image(m, s)
             rows.append(
                 {
                     "image": m,
-                    "sigma_um": np.nan if sigma is None else sigma,
+                    "sigma_um": self._sigma_column(m, s),
                     "realization": realization,
                     "n_pores": summ["n_pores"],
                     "recovery_pct": 100.0 * summ["n_pores"] / gt["n_pores"],
@@ -342,16 +348,14 @@ class StudyAEvaluation:
     ) -> pd.DataFrame:
         """Every segmented pore of every image: ``image``, ``sigma_um``, diameter, sphericity."""
         realization = realization or self.realization
-        entries = [("gt", None), ("hres", None)] + [(m, s) for s in self.sigmas_um for m in methods]
         frames = []
-        for m, s in entries:
+        for m, s in self._reference_and(methods):
             t = self.pores(m, s, realization).table
-            sigma = self._check_image(m, s)
             frames.append(
                 pd.DataFrame(
                     {
                         "image": m,
-                        "sigma_um": np.nan if sigma is None else sigma,
+                        "sigma_um": self._sigma_column(m, s),
                         "realization": realization,
                         "diameter_um": t["diameter_um"].to_numpy(),
                         "sphericity": t["sphericity"].to_numpy(),
@@ -401,6 +405,19 @@ class StudyAEvaluation:
         return compare_with_paper(self.measured_table(realization), self.profile.name, self.sigmas_um)
 
 
+def select_rows(
+    table: pd.DataFrame, image: str, sigma_um: float | None, realization: str | None = None
+) -> pd.Series:
+    """Rows of an evaluation table for one image (and realization); ``sigma_um`` None or NaN
+    selects the row without an input blur (the ground truth)."""
+    sel = table["image"] == image
+    no_blur = sigma_um is None or pd.isna(sigma_um)
+    sel &= table["sigma_um"].isna() if no_blur else table["sigma_um"] == sigma_um
+    if realization is not None:
+        sel &= table["realization"] == realization
+    return sel
+
+
 def compare_with_paper(
     measured: pd.DataFrame, profile_name: str, sigmas_um: tuple[float, ...]
 ) -> pd.DataFrame:
@@ -426,8 +443,7 @@ def compare_with_paper(
     """
 
     def value(image: str, sigma: float | None, quantity: str) -> float:
-        sel = measured["image"] == image
-        sel &= measured["sigma_um"].isna() if sigma is None else measured["sigma_um"] == sigma
+        sel = select_rows(measured, image, sigma)
         if not sel.any() or quantity not in measured:
             return math.nan
         return float(measured.loc[sel, quantity].iloc[0])
@@ -483,8 +499,7 @@ def side_by_side(measured: pd.DataFrame, comparison: pd.DataFrame, columns: list
     out = measured[columns].copy()
     notes = []
     for image, sigma in zip(out["image"], out["sigma_um"], strict=True):
-        sel = stated["image"] == image
-        sel &= stated["sigma_um"].isna() if pd.isna(sigma) else stated["sigma_um"] == sigma
+        sel = select_rows(stated, image, sigma)
         notes.append("; ".join(f"{r.paper} ({r.agrees})" for r in stated[sel].itertuples()) or "—")
     out["paper (agrees?)"] = notes
     return out

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from xrsr_lib.evaluation import select_rows
 from xrsr_lib.plotting import METHOD_COLORS, METHOD_LABELS
 from xrsr_lib.pores import size_histogram
 
@@ -104,11 +105,8 @@ def plot_size_histograms(
     for ax, (title, image, realization) in zip(axes[0], panels, strict=True):
         entries = [("gt", np.nan)] + [(image, s) for s in sigmas]
         for k, (img, s) in enumerate(entries):
-            sel = (sizes["image"] == img) & (sizes["realization"] == realization)
-            sel &= sizes["sigma_um"].isna() if np.isnan(s) else sizes["sigma_um"] == s
-            d = sizes.loc[sel, "diameter_um"].to_numpy()
-            psel = (porosity["image"] == img) & (porosity["realization"] == realization)
-            psel &= porosity["sigma_um"].isna() if np.isnan(s) else porosity["sigma_um"] == s
+            d = sizes.loc[select_rows(sizes, img, s, realization), "diameter_um"].to_numpy()
+            psel = select_rows(porosity, img, s, realization)
             phi = float(porosity.loc[psel, "porosity"].iloc[0]) if psel.any() else np.nan
             counts, _ = (
                 size_histogram(d, bin_um=bin_um, max_um=edges[-1])
@@ -141,9 +139,7 @@ def plot_sphericity_boxes(
         entries = [("gt", np.nan)] + [(image, s) for s in sigmas]
         data, labels = [], []
         for img, s in entries:
-            sel = (sizes["image"] == img) & (sizes["realization"] == realization)
-            sel &= sizes["sigma_um"].isna() if np.isnan(s) else sizes["sigma_um"] == s
-            data.append(sizes.loc[sel, "sphericity"].to_numpy())
+            data.append(sizes.loc[select_rows(sizes, img, s, realization), "sphericity"].to_numpy())
             labels.append("GT" if img == "gt" else f"{s:g} µm")
         pos = np.arange(1, len(data) + 1)
         ax.boxplot([d if d.size else [np.nan] for d in data], positions=pos, widths=0.6, showfliers=False)
