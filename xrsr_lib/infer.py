@@ -277,6 +277,16 @@ def _run_tiled(
 
 
 # --------------------------------------------------------------------------------------------- public
+def _tiling(tile: object, overlap: object, margin: object, n_axes: int) -> tuple[tuple[int, ...], ...]:
+    """Per-axis tile sizes, overlaps and margins, checked against each other."""
+    tiles = _per_axis(tile, n_axes, "tile", 1)
+    overlaps = _per_axis(overlap, n_axes, "overlap", 0)
+    margins = _per_axis(margin, n_axes, "margin", 0)
+    for t, o, m in zip(tiles, overlaps, margins, strict=True):
+        _check_overlap(t, o, m)
+    return tiles, overlaps, margins
+
+
 def predict_2p5d(
     model: Model,
     volume: np.ndarray,
@@ -324,11 +334,7 @@ def predict_2p5d(
     """
     n_slices = _check_int(n_slices, "n_slices", 1)
     batch_size = _check_int(batch_size, "batch_size", 1)
-    tiles = _per_axis(tile, 2, "tile", 1)
-    overlaps = _per_axis(overlap, 2, "overlap", 0)
-    margins = _per_axis(margin, 2, "margin", 0)
-    for t, o, m in zip(tiles, overlaps, margins, strict=True):
-        _check_overlap(t, o, m)
+    tiles, overlaps, margins = _tiling(tile, overlap, margin, 2)
     vol = _check_volume(volume)
     nz, ny, nx = vol.shape
     if nz < n_slices:
@@ -380,11 +386,7 @@ def predict_3d(
         float32 (Z, Y, X) prediction.
     """
     batch_size = _check_int(batch_size, "batch_size", 1)
-    tiles = _per_axis(tile, 3, "tile", 1)
-    overlaps = _per_axis(overlap, 3, "overlap", 0)
-    margins = _per_axis(margin, 3, "margin", 0)
-    for t, o, m in zip(tiles, overlaps, margins, strict=True):
-        _check_overlap(t, o, m)
+    tiles, overlaps, margins = _tiling(tile, overlap, margin, 3)
     vol = _check_volume(volume)
     (lz, sz, wz), (ly, sy, wy), (lx, sx, wx) = (
         _axis_layout(n, t, o, m) for n, t, o, m in zip(vol.shape, tiles, overlaps, margins, strict=True)
