@@ -81,8 +81,9 @@ def write_array(path: str | Path, name: str, data: np.ndarray, attrs: dict[str, 
 
 
 @contextlib.contextmanager
-def _dataset(path: str | Path, name: str) -> Iterator[h5py.Dataset]:
-    """Open ``path`` and yield its dataset ``name``, with clear errors when either is missing."""
+def _dataset(path: str | Path, name: str) -> Iterator[h5py.Dataset | h5py.Group]:
+    """Open ``path`` and yield its dataset (or group) ``name``, with clear errors when either is
+    missing."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
@@ -185,13 +186,7 @@ def read_table(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """Read a table written by :func:`write_table` as ``(DataFrame, attrs)``."""
     import pandas as pd
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    with h5py.File(path, "r") as f:
-        if TABLE not in f:
-            raise KeyError(f"{path} has no table (has: {', '.join(f.keys())})")
-        g = f[TABLE]
+    with _dataset(path, TABLE) as g:
         columns = json.loads(g.attrs["columns"])
         data = {}
         for c in columns:
