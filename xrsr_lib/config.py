@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from xrsr_lib.nanoct import CrackSegmentationConfig, CrackSliceConfig
+
 PROFILE_NAMES = ("smoke", "cpu", "paper")
 
 _UM3_PER_MM3 = 1.0e9
@@ -211,6 +213,7 @@ class Profile(_Frozen):
     methods: MethodsConfig
     training_realization: str = "train"
     evaluation: EvaluationConfig = EvaluationConfig()
+    study_b: StudyBConfig
 
     @field_validator("realizations")
     @classmethod
@@ -244,6 +247,109 @@ class Profile(_Frozen):
         return self
 
 
+class SRTrainingConfig(BaseModel):
+    """Settings of one SR training stage (immutable, validated)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    iterations: int = Field(default=20_000, ge=1, description="optimizer steps (one batch each)")
+    batch_size: int = Field(default=16, ge=1, description="patch pairs per batch")
+    patch: int = Field(
+        default=48, ge=1, description="side of the low-resolution training patch, pixels (high-res: s·patch)"
+    )
+    lr: float = Field(default=2e-4, gt=0, le=1, description="peak Adam learning rate")
+    lr_schedule: Literal["cosine", "none"] = Field(
+        default="cosine", description="cosine decay from lr to lr·lr_min_factor over the run, or constant"
+    )
+    lr_min_factor: float = Field(
+        default=0.01, ge=0, le=1, description="final learning rate of the cosine schedule, fraction of lr"
+    )
+    adam_betas: tuple[float, float] = Field(default=(0.9, 0.999), description="Adam (β1, β2)")
+    edge_weight: float = Field(default=0.1, ge=0, description="weight λ of the Sobel edge term of the loss")
+    grad_clip: float | None = Field(
+        default=None, gt=0, description="clip the global gradient norm to this value; None = no clipping"
+    )
+    checkpoint_every: int = Field(
+        default=500, ge=1, description="write checkpoint.pt every this many iterations"
+    )
+    seed: int = Field(
+        default=0, ge=0, description="seed of the initialization, patch sampling and augmentation"
+    )
+    augment_flips: bool = Field(default=True, description="random left-right flip of each patch pair")
+    augment_rot90: bool = Field(default=True, description="random rotation by k·90° of each patch pair")
+    validate_every: int | None = Field(
+        default=None, ge=1,
+        description="score the validation pairs (mean PSNR of whole images) every this many iterations "
+        "and at the end; None = no validation (then the final weights are kept)",
+    )
+    keep_best: bool = Field(
+        default=True,
+        description="with validation: keep the weights of the best validation PSNR, not the last ones",
+    )
+
+
+#: The three networks study B compares (registry names of ``xrsr_lib.models``).
+STUDY_B_MODELS = ("utsr", "swinir", "rrdbnet")
+#: UTSR ablations: DCFFN replaced by a plain MLP, GMSA by single-size windows, no pre-training.
+STUDY_B_ABLATIONS = ("dcffn_off", "gmsa_off", "finetune_only")
+
+
+class StudyBConfig(_Frozen):
+    """Study B (UTSR for nano-CT): simulated crack slices, the compared networks, their two-stage
+    training and the scoring (see ``xrsr_lib.study_b``)."""
+
+    slice: CrackSliceConfig = Field(description="simulated nano-CT reference slices (xrsr_lib.nanoct)")
+    scales: tuple[int, ...] = Field(default=(2, 4), description="SR factors; each gets its own models")
+    blur_sigma_px: float = Field(default=1.0, ge=0, description="Gaussian blur before down-sampling, HR px")
+    noise_std: float = Field(default=0.02, ge=0, description="white noise of the low-resolution images")
+    n_train: int = Field(ge=1, description="training slices (split seed nanoct.SPLIT_SEEDS['train'])")
+    n_val: int = Field(ge=1, description="validation slices (best-model selection during fine-tuning)")
+    n_test: int = Field(ge=1, description="test slices, scored in notebook 12")
+    natural_pairs: int = Field(ge=1, description="natural-image crops for pre-training")
+    natural_seed: int = Field(default=0, ge=0, description="seed of the natural crops and their noise")
+    models: dict[str, dict[str, Any]] = Field(
+        description="architecture fields per network (utsr, swinir, rrdbnet); the scale is set per run"
+    )
+    pretrain: SRTrainingConfig = Field(description="stage 1: natural images")
+    finetune: SRTrainingConfig = Field(description="stage 2: nano-CT train split (validated on val)")
+    ablation_scale: int = Field(default=4, description="SR factor of the UTSR ablations")
+    ablations: tuple[Literal["dcffn_off", "gmsa_off", "finetune_only"], ...] = Field(
+        default=STUDY_B_ABLATIONS, description="UTSR ablations to train"
+    )
+    segmentation: CrackSegmentationConfig = Field(
+        default_factory=CrackSegmentationConfig, description="the crack segmentation applied to every image"
+    )
+    lpips_net: Literal["alex", "vgg"] = Field(default="alex", description="LPIPS backbone")
+    flops_lr_px: int = Field(default=64, ge=8, description="low-resolution input side for FLOPs / MACs")
+    example_crop_px: int = Field(default=96, ge=8, description="side of the example crops, HR pixels")
+
+    @model_validator(mode="after")
+    def _check(self) -> StudyBConfig:
+        if not self.scales or len(set(self.scales)) != len(self.scales) or not set(self.scales) <= {2, 4}:
+            raise ValueError(f"scales must be distinct values out of (2, 4), got {self.scales}")
+        for s in self.scales:
+            if self.slice.size % s:
+                raise ValueError(f"slice size {self.slice.size} is not divisible by scale {s}")
+            if self.finetune.patch > self.slice.size // s:
+                raise ValueError(
+                    f"finetune.patch {self.finetune.patch} exceeds the low-resolution size "
+                    f"{self.slice.size // s} at scale {s}"
+                )
+        if self.ablations and self.ablation_scale not in self.scales:
+            raise ValueError(f"ablation_scale {self.ablation_scale} is not one of scales {self.scales}")
+        if set(self.models) != set(STUDY_B_MODELS):
+            raise ValueError(f"models must configure exactly {STUDY_B_MODELS}, got {sorted(self.models)}")
+        for name, fields in self.models.items():
+            if "scale" in fields:
+                raise ValueError(f"models[{name!r}] must not set 'scale' (set per run from scales)")
+        if self.example_crop_px > self.slice.size:
+            raise ValueError(f"example_crop_px {self.example_crop_px} exceeds slice size {self.slice.size}")
+        if self.slice.size < 192:
+            raise ValueError(f"slice size must be >= 192 (NIQE needs at least two 96-pixel blocks), "
+                             f"got {self.slice.size}")
+        return self
+
+
 def _physical_profile(
     name: str,
     n: int,
@@ -257,6 +363,7 @@ def _physical_profile(
     max_pore_radius_um: float = 35.0,
     sigmas: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0, 9.0),
     evaluation: EvaluationConfig | None = None,
+    study_b: StudyBConfig | None = None,
 ) -> Profile:
     """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
     sits 10 half-widths away and the detector as far behind the axis (magnification 2)."""
@@ -287,6 +394,7 @@ def _physical_profile(
         realizations=seeds,
         methods=methods,
         evaluation=evaluation or EvaluationConfig(),
+        study_b=study_b,
     )
 
 
@@ -330,18 +438,59 @@ def _profiles() -> dict[str, Profile]:
             stride=16, validate_every=250, inference_tile=96, inference_overlap=8, checkpoint_every=500,
         ),
     )
+    # Study B. smoke: tiny networks, a few steps (checks the plumbing only). cpu: reduced networks
+    # (about 0.1 s per step on 2 cores) trained for minutes. paper: the published model sizes
+    # (UTSRConfig.paper_like, SwinIR lightweight, Real-ESRGAN's RRDBNet), GPU.
+    smoke_b = StudyBConfig(
+        slice=CrackSliceConfig(size=192, n_pores=6, n_cracks=3, crack_length_range_px=(60.0, 150.0)),
+        n_train=2, n_val=1, n_test=2, natural_pairs=8,
+        models={
+            "utsr": {"embed_dim": 12, "depths": (1,), "bottleneck_depth": 1, "num_heads": 1},
+            "swinir": {"embed_dim": 12, "depths": (1,), "num_heads": 2},
+            "rrdbnet": {"num_feat": 8, "num_block": 1, "num_grow_ch": 8},
+        },
+        pretrain=SRTrainingConfig(iterations=4, batch_size=2, patch=16, checkpoint_every=2),
+        finetune=SRTrainingConfig(iterations=6, batch_size=2, patch=16, checkpoint_every=3, validate_every=3),
+        flops_lr_px=32, example_crop_px=64,
+    )
+    cpu_b = StudyBConfig(
+        slice=CrackSliceConfig(size=384, n_pores=14, n_cracks=5, crack_length_range_px=(100.0, 300.0)),
+        n_train=24, n_val=4, n_test=8, natural_pairs=256,
+        models={
+            "utsr": {"embed_dim": 24, "depths": (1, 1), "bottleneck_depth": 1, "num_heads": 1},
+            "swinir": {"embed_dim": 30, "depths": (2, 2), "num_heads": 3},
+            "rrdbnet": {"num_feat": 32, "num_block": 2, "num_grow_ch": 16},
+        },
+        pretrain=SRTrainingConfig(iterations=300, batch_size=8, patch=32, lr=5e-4, checkpoint_every=100),
+        finetune=SRTrainingConfig(iterations=400, batch_size=8, patch=32, lr=5e-4, checkpoint_every=100,
+                                  validate_every=50),
+    )
+    paper_b = StudyBConfig(
+        slice=CrackSliceConfig(size=512, n_pores=24, n_cracks=6, crack_length_range_px=(150.0, 400.0)),
+        n_train=200, n_val=20, n_test=50, natural_pairs=4000,
+        models={
+            "utsr": {"embed_dim": 180, "depths": (6, 6), "bottleneck_depth": 8, "num_heads": 2},
+            "swinir": {},  # lightweight SwinIR: embed 60, depths 6×4, heads 6, window 8
+            "rrdbnet": {},  # Real-ESRGAN: 23 RRDBs, 64 features, growth 32
+        },
+        pretrain=SRTrainingConfig(iterations=20_000, batch_size=16, patch=48, checkpoint_every=1000),
+        finetune=SRTrainingConfig(iterations=10_000, batch_size=16, patch=48, lr=1e-4, checkpoint_every=1000,
+                                  validate_every=500),
+    )
     return {
         "smoke": _physical_profile(
             "smoke", 64, 64, seeds, pore_density=600_000.0, trial_density=60_000_000.0,
             photons=20_000.0, methods=smoke_methods, supersampling=2, max_pore_radius_um=8.0,
             # a coarser Gaussian-fit grid keeps the smoke run short (the fit pads by 4·σ_max)
-            evaluation=EvaluationConfig(gaussian_fit_step_um=0.25, foam_mask_margin_um=3.0),
+            evaluation=EvaluationConfig(gaussian_fit_step_um=0.25, foam_mask_margin_um=3.0), study_b=smoke_b,
         ),
         "cpu": _physical_profile(
-            "cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0, methods=cpu_methods
+            "cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0, methods=cpu_methods,
+            study_b=cpu_b,
         ),
         "paper": _physical_profile(
-            "paper", 512, 512, seeds, pore_density, trial_density, photons=20_000.0, methods=paper_methods
+            "paper", 512, 512, seeds, pore_density, trial_density, photons=20_000.0, methods=paper_methods,
+            study_b=paper_b,
         ),
     }
 

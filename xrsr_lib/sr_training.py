@@ -5,6 +5,7 @@ A trained SR model is a folder::
     config.json      model name, model config, settings, scale, stage, data, train seconds
     weights.pt       state_dict (load with ``torch.load(..., weights_only=True)``)
     loss.csv         iteration, loss, l1, edge, lr
+    validation.csv   iteration, val_psnr (when validation pairs are given)
     checkpoint.pt    model + optimizer + RNG states + iteration (removed once training finished)
 
 :func:`train_sr` samples random aligned patch pairs (a ``patch × patch`` low-resolution patch and
@@ -34,14 +35,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from xrsr_lib.cache import _canonical, atomic_path, write_json_atomic
+from xrsr_lib.config import SRTrainingConfig
 from xrsr_lib.device import resolve_device
 from xrsr_lib.losses import SREdgeLoss
 from xrsr_lib.models import build_model
@@ -65,6 +67,7 @@ __all__ = [
     "sample_patch_pairs",
     "train_sr",
     "two_stage",
+    "validation_psnr",
 ]
 
 #: Registry names of the 2-D super-resolution networks this module trains.
@@ -75,38 +78,6 @@ _LOSS_FIELDS = ("iteration", "loss", "l1", "edge", "lr")
 
 
 # ----------------------------------------------------------------------------- settings
-class SRTrainingConfig(BaseModel):
-    """Settings of one SR training stage (immutable, validated)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    iterations: int = Field(default=20_000, ge=1, description="optimizer steps (one batch each)")
-    batch_size: int = Field(default=16, ge=1, description="patch pairs per batch")
-    patch: int = Field(
-        default=48, ge=1, description="side of the low-resolution training patch, pixels (high-res: s·patch)"
-    )
-    lr: float = Field(default=2e-4, gt=0, le=1, description="peak Adam learning rate")
-    lr_schedule: Literal["cosine", "none"] = Field(
-        default="cosine", description="cosine decay from lr to lr·lr_min_factor over the run, or constant"
-    )
-    lr_min_factor: float = Field(
-        default=0.01, ge=0, le=1, description="final learning rate of the cosine schedule, fraction of lr"
-    )
-    adam_betas: tuple[float, float] = Field(default=(0.9, 0.999), description="Adam (β1, β2)")
-    edge_weight: float = Field(default=0.1, ge=0, description="weight λ of the Sobel edge term of the loss")
-    grad_clip: float | None = Field(
-        default=None, gt=0, description="clip the global gradient norm to this value; None = no clipping"
-    )
-    checkpoint_every: int = Field(
-        default=500, ge=1, description="write checkpoint.pt every this many iterations"
-    )
-    seed: int = Field(
-        default=0, ge=0, description="seed of the initialization, patch sampling and augmentation"
-    )
-    augment_flips: bool = Field(default=True, description="random left-right flip of each patch pair")
-    augment_rot90: bool = Field(default=True, description="random rotation by k·90° of each patch pair")
-
-
 def learning_rate(settings: SRTrainingConfig, iteration: int) -> float:
     """Learning rate of step ``iteration`` (0-based) under the schedule of ``settings``.
 
@@ -281,7 +252,7 @@ def _write_loss_csv(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    keys = ("model_name", "model", "settings", "scale", "stage", "data")
+    keys = ("model_name", "model", "settings", "scale", "stage", "data", "validation")
     return all(a.get(k) == b.get(k) for k in keys)
 
 
@@ -298,6 +269,7 @@ def train_sr(
     *,
     stage: str = "train",
     data_description: dict[str, Any] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
     stop_after: int | None = None,
 ) -> Path:
     """Train a 2-D SR network on aligned low/high-resolution image pairs and write its folder.
@@ -327,6 +299,11 @@ def train_sr(
         Name of the stage, stored in ``config.json`` (e.g. "pretrain", "finetune").
     data_description : dict, optional
         Stored in ``config.json`` (which data were used).
+    validation : (lr_images, hr_images), optional
+        Validation pairs (same geometry as the training pairs), scored as the mean PSNR of the
+        whole super-resolved images (data range 1) every ``settings.validate_every`` iterations
+        and at the end; written to ``validation.csv``. With ``settings.keep_best`` the weights of
+        the best validation PSNR are kept (``best_iteration`` in ``config.json``).
     stop_after : int, optional
         Stop with a checkpoint after this many iterations in total, as an interruption would;
         calling again resumes.
@@ -360,6 +337,9 @@ def train_sr(
     if settings.patch > min(lr_np.shape[1:]):
         raise ValueError(f"patch {settings.patch} exceeds the low-resolution image size {lr_np.shape[1:]}")
     init_path = None if init_weights is None else _weights_file(init_weights)
+    if settings.validate_every is not None and validation is None:
+        raise ValueError("settings.validate_every is set but no validation pairs were given")
+    val_np = None if validation is None else check_sr_pair(validation[0], validation[1], scale)
 
     config = _canonical({
         "kind": "sr2d",
@@ -380,6 +360,9 @@ def train_sr(
             "sha256": _fingerprint(lr_np, hr_np),
             "description": data_description or {},
         },
+        "validation": None if val_np is None else {
+            "n_images": int(val_np[0].shape[0]), "sha256": _fingerprint(*val_np),
+        },
     })
     config = json.loads(json.dumps(config))
 
@@ -397,6 +380,8 @@ def train_sr(
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.adam_betas)
     rng = np.random.default_rng(settings.seed)
     start, history, seconds = 0, [], 0.0
+    val_history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"psnr": -math.inf, "iteration": 0, "state": None}
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt["config"] != config:
@@ -408,6 +393,7 @@ def train_sr(
         if ckpt.get("cuda_rng") is not None and dev.type == "cuda":
             torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
         start, history, seconds = ckpt["iteration"], ckpt["history"], ckpt["seconds"]
+        val_history, best = ckpt.get("val_history", []), ckpt.get("best", best)
         log.info("resuming %s from iteration %d", folder, start)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -434,17 +420,55 @@ def train_sr(
             raise FloatingPointError(f"loss is {row['loss']} at iteration {it + 1}; lower lr, set grad_clip")
         history.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
+        every = settings.validate_every
+        due = (every is not None and (it + 1) % every == 0) or it + 1 == settings.iterations
+        if val_np is not None and due:
+            score = validation_psnr(model, *val_np)
+            model.train()
+            val_history.append({"iteration": it + 1, "val_psnr": score})
+            log.info("%s %s: iteration %d, validation PSNR %.3f dB", stage, model_name, it + 1, score)
+            if score > best["psnr"]:
+                best = {"psnr": score, "iteration": it + 1,
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         if (it + 1) % settings.checkpoint_every == 0 or it + 1 == end:
-            state = {"iteration": it + 1, "history": history, "seconds": time.perf_counter() - t0}
+            state = {"iteration": it + 1, "history": history, "seconds": time.perf_counter() - t0,
+                     "val_history": val_history, "best": best}
             _save_checkpoint(ckpt_path, model, optimizer, rng, state, config, dev)
     bar.close()
     _write_loss_csv(folder / "loss.csv", history)
     if end < settings.iterations:
         return folder  # interrupted on purpose; the checkpoint resumes
+    extra: dict[str, Any] = {}
+    if val_np is not None:
+        with atomic_path(folder / "validation.csv") as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["iteration", "val_psnr"])
+            w.writeheader()
+            w.writerows(val_history)
+        if settings.keep_best and best["state"] is not None:
+            model.load_state_dict(best["state"])
+        extra = {"best_iteration": best["iteration"] if settings.keep_best else settings.iterations,
+                 "best_val_psnr": round(float(best["psnr"]), 4)}
     _save_weights(model, w_path)
-    write_json_atomic(cfg_path, {**config, "train_seconds": round(time.perf_counter() - t0, 2)})
+    write_json_atomic(cfg_path, {**config, **extra, "train_seconds": round(time.perf_counter() - t0, 2)})
     ckpt_path.unlink(missing_ok=True)
     return folder
+
+
+def validation_psnr(model: torch.nn.Module, lr_images: np.ndarray, hr_images: np.ndarray) -> float:
+    """Mean PSNR (dB, data range 1) of the model's super-resolved whole images against the targets.
+
+    The model is put in eval mode; callers that go on training switch it back.
+    """
+    from xrsr_lib.metrics import psnr
+
+    dev = next(model.parameters()).device
+    model.eval()
+    scores = []
+    with torch.inference_mode():
+        for a, b in zip(lr_images, hr_images, strict=True):
+            y = model(torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None].to(dev))
+            scores.append(psnr(y[0, 0].float().cpu().numpy(), b, data_range=1.0))
+    return float(np.mean(scores))
 
 
 def two_stage(
@@ -463,6 +487,7 @@ def two_stage(
     noise_std: float = DEFAULT_NOISE_STD,
     natural_seed: int = 0,
     natural_images_override: Mapping[str, np.ndarray] | Sequence[np.ndarray] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> dict[str, Path]:
@@ -482,6 +507,9 @@ def two_stage(
     natural_hr_size : int, optional
         Side of the natural high-resolution crops; default ``2 · scale · pretrain_settings.patch``
         (rounded so that it is divisible by the scale).
+
+    validation : (lr_images, hr_images), optional
+        Nano-CT validation pairs for stage 2 (see :func:`train_sr`).
 
     Returns
     -------
@@ -504,7 +532,7 @@ def two_stage(
     out["finetune"] = train_sr(model_name, model_config, lr_images, hr_images, finetune_settings,
                                folder / "finetune", device=device, init_weights=init, progress=progress,
                                stage="finetune" if pretrain else "finetune_only",
-                               data_description={"source": "nano-CT pairs"})
+                               data_description={"source": "nano-CT pairs"}, validation=validation)
     return out
 
 
