@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # headless: figures are files
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from xrsr_lib.study_b import METHOD_LABELS as STUDY_B_LABELS  # noqa: E402
+
 #: One colour per method, used by every figure so they read the same way.
 METHOD_COLORS: dict[str, str] = {
     "gt": "#000000",
@@ -23,7 +25,11 @@ METHOD_COLORS: dict[str, str] = {
     "bicubic": "#7f7f7f",
     "utsr": "#9467bd",
     "swinir": "#ff7f0e",
-    "rrdb": "#8c564b",
+    "rrdbnet": "#8c564b",
+    "reference": "#000000",
+    "utsr_mlp": "#c5b0d5",
+    "utsr_single_window": "#17becf",
+    "utsr_finetune_only": "#e7969c",
 }
 
 METHOD_LABELS: dict[str, str] = {
@@ -34,10 +40,7 @@ METHOD_LABELS: dict[str, str] = {
     "rl_nlm": "RL + NLM",
     "srcnn": "SRCNN 3D",
     "deepnet": "DeepNet",
-    "bicubic": "Bicubic",
-    "utsr": "UTSR",
-    "swinir": "SwinIR",
-    "rrdb": "Real-ESRGAN (RRDB)",
+    **STUDY_B_LABELS,
 }
 
 plt.rcParams.update(
