@@ -96,13 +96,14 @@ def test_wrong_input_raises(kind: str) -> None:
         net(torch.zeros(1, 8, 8))
 
 
-def test_utsr_zero_head_returns_bilinear_upsampling() -> None:
-    net = _build("utsr", 2).eval()
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_utsr_zero_head_returns_the_interpolated_input(mode: str) -> None:
+    net = _build("utsr", 2, residual_interpolation=mode).eval()
     with torch.no_grad():
         net.head[0].weight.zero_()
         net.head[0].bias.zero_()
     x = torch.rand(1, 1, 9, 14)
-    expected = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    expected = F.interpolate(x, scale_factor=2, mode=mode, align_corners=False)
     torch.testing.assert_close(net(x), expected)
 
 

@@ -29,6 +29,11 @@ FIGURES = [
     "fig07_sphericity",
     "fig08_msssim_maps",
     "fig09_gaussian_fit",
+    # study B
+    "fig10_nanoct_data",
+    "fig10_utsr_training",
+    "fig11_utsr_comparison",
+    "fig12_utsr_examples",
 ]
 TABLES = [
     "fig02_psnr.csv",
@@ -46,6 +51,14 @@ TABLES = [
     "summary_vs_paper.csv",
     "summary.csv",
     "summary.md",
+    # study B
+    "fig10_training.csv",
+    "fig11_comparison.csv",
+    "fig11_ablation.csv",
+    "fig11_segmentation.csv",
+    "fig11_paper_size_cost.csv",
+    "fig11_vs_paper.csv",
+    "study_b_summary.md",
 ]
 
 
@@ -152,18 +165,29 @@ def test_run_all_smoke_end_to_end(tmp_path):
     n_methods = 5  # fdk, rl, rl_nlm, srcnn, deepnet
     assert len(measured) == 2 + n_methods * len(profile.degrade.lres_sigmas_um)  # + gt, hres
     assert "## Beside the paper" in (out / "summary.md").read_text()
+    # study B: one row per scale and method, the ablations at their scale, the abstract's numbers
+    b = profile.study_b
+    comparison = list(csv.DictReader((out / "fig11_comparison.csv").open()))
+    assert [(int(r["scale"]), r["method"]) for r in comparison] == [
+        (s, m) for s in b.scales for m in ("reference", "bicubic", "utsr", "swinir", "rrdbnet")]
+    ablation = list(csv.DictReader((out / "fig11_ablation.csv").open()))
+    assert [r["method"] for r in ablation] == ["utsr", "utsr_mlp", "utsr_single_window", "utsr_finetune_only"]
+    training = list(csv.DictReader((out / "fig10_training.csv").open()))
+    assert len(training) == 3 * len(b.scales) + len(b.ablations)
+    assert all(float(r["train_seconds"]) > 0 for r in training)
     timings = list(csv.DictReader((out / "run_all_timings.csv").open()))
     assert timings[-1]["notebook"] == "total" and int(timings[-1]["seconds"]) >= 0
 
-    # re-running a figure notebook reuses every cached score
-    again = subprocess.run(
-        ["bash", "run_all.sh", "--profile", "smoke", "--only", "04_"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
-    log = again.stdout + again.stderr
-    assert "cache hit" in log and "cache miss" not in log
+    # re-running a figure notebook reuses every cached score (study A and study B)
+    for only in ("04_", "12_"):
+        again = subprocess.run(
+            ["bash", "run_all.sh", "--profile", "smoke", "--only", only],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        log = again.stdout + again.stderr
+        assert "cache hit" in log and "cache miss" not in log, only

@@ -441,11 +441,15 @@ def _profiles() -> dict[str, Profile]:
     # Study B. smoke: tiny networks, a few steps (checks the plumbing only). cpu: reduced networks
     # (about 0.1 s per step on 2 cores) trained for minutes. paper: the published model sizes
     # (UTSRConfig.paper_like, SwinIR lightweight, Real-ESRGAN's RRDBNet), GPU.
+    # UTSR adds the bicubic interpolation of its input to its output (our choice; SwinIR-light and
+    # RRDBNet keep their published heads without an image residual)
+    utsr_residual = {"image_residual": True, "residual_interpolation": "bicubic"}
     smoke_b = StudyBConfig(
         slice=CrackSliceConfig(size=192, n_pores=6, n_cracks=3, crack_length_range_px=(60.0, 150.0)),
         n_train=2, n_val=1, n_test=2, natural_pairs=8,
         models={
-            "utsr": {"embed_dim": 12, "depths": (1,), "bottleneck_depth": 1, "num_heads": 1},
+            "utsr": {"embed_dim": 12, "depths": (1,), "bottleneck_depth": 1, "num_heads": 1,
+                     **utsr_residual},
             "swinir": {"embed_dim": 12, "depths": (1,), "num_heads": 2},
             "rrdbnet": {"num_feat": 8, "num_block": 1, "num_grow_ch": 8},
         },
@@ -457,19 +461,21 @@ def _profiles() -> dict[str, Profile]:
         slice=CrackSliceConfig(size=384, n_pores=14, n_cracks=5, crack_length_range_px=(100.0, 300.0)),
         n_train=24, n_val=4, n_test=8, natural_pairs=256,
         models={
-            "utsr": {"embed_dim": 24, "depths": (1, 1), "bottleneck_depth": 1, "num_heads": 1},
+            "utsr": {"embed_dim": 24, "depths": (1, 1), "bottleneck_depth": 1, "num_heads": 1,
+                     **utsr_residual},
             "swinir": {"embed_dim": 30, "depths": (2, 2), "num_heads": 3},
             "rrdbnet": {"num_feat": 32, "num_block": 2, "num_grow_ch": 16},
         },
         pretrain=SRTrainingConfig(iterations=300, batch_size=8, patch=32, lr=5e-4, checkpoint_every=100),
-        finetune=SRTrainingConfig(iterations=400, batch_size=8, patch=32, lr=5e-4, checkpoint_every=100,
+        finetune=SRTrainingConfig(iterations=500, batch_size=8, patch=32, lr=5e-4, checkpoint_every=100,
                                   validate_every=50),
     )
     paper_b = StudyBConfig(
         slice=CrackSliceConfig(size=512, n_pores=24, n_cracks=6, crack_length_range_px=(150.0, 400.0)),
         n_train=200, n_val=20, n_test=50, natural_pairs=4000,
         models={
-            "utsr": {"embed_dim": 180, "depths": (6, 6), "bottleneck_depth": 8, "num_heads": 2},
+            "utsr": {"embed_dim": 180, "depths": (6, 6), "bottleneck_depth": 8, "num_heads": 2,
+                     **utsr_residual},
             "swinir": {},  # lightweight SwinIR: embed 60, depths 6×4, heads 6, window 8
             "rrdbnet": {},  # Real-ESRGAN: 23 RRDBs, 64 features, growth 32
         },

@@ -288,6 +288,9 @@ class SwinIRConfig(BaseModel):
     image_residual: bool = Field(
         default=False, description="add the bilinearly upsampled input to the output"
     )
+    residual_interpolation: Literal["bilinear", "bicubic"] = Field(
+        default="bilinear", description="interpolation of the image residual (torch, align_corners=False)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SwinIRConfig:
@@ -417,11 +420,12 @@ class SwinIR(nn.Module):
         y = self.conv_after_body(y) + feat
         out = self.upsample(y)[..., : cfg.scale * h, : cfg.scale * w]
         if cfg.image_residual:
-            out = out + upsample_image(x, cfg.scale)
+            out = out + upsample_image(x, cfg.scale, cfg.residual_interpolation)
         return out
 
 
-def upsample_image(x: torch.Tensor, scale: int) -> torch.Tensor:
+def upsample_image(x: torch.Tensor, scale: int, mode: str = "bilinear") -> torch.Tensor:
+    """``x`` interpolated by ``scale`` (``mode`` "bilinear" or "bicubic", pixel-area geometry)."""
     if scale == 1:
         return x
-    return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    return F.interpolate(x, scale_factor=scale, mode=mode, align_corners=False)

@@ -119,6 +119,9 @@ class UTSRConfig(BaseModel):
     )
     feature_residual: bool = Field(default=True, description="add the shallow features before the head")
     image_residual: bool = Field(default=True, description="add the bilinearly upsampled input to the output")
+    residual_interpolation: Literal["bilinear", "bicubic"] = Field(
+        default="bilinear", description="interpolation of the image residual (torch, align_corners=False)"
+    )
     drop_path_rate: float = Field(
         default=0.0, ge=0, lt=1, description="stochastic depth, increasing linearly to this over blocks"
     )
@@ -387,5 +390,5 @@ class UTSR(nn.Module):
             y = y + f0
         out = self.head(y)[..., : cfg.scale * h, : cfg.scale * w]
         if cfg.image_residual:
-            out = out + upsample_image(x, cfg.scale)
+            out = out + upsample_image(x, cfg.scale, cfg.residual_interpolation)
         return out
