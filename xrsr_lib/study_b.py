@@ -240,6 +240,14 @@ class StudyB:
                     out[key] = [{k: float(x) for k, x in row.items()} for row in csv.DictReader(f)]
         return out
 
+    def bicubic_validation_psnr(self, scale: int) -> float:
+        """Mean PSNR of the bicubic interpolation on the validation split (the bar to clear)."""
+        from xrsr_lib.metrics import psnr
+
+        val = self.load_split("val", scale)
+        return float(np.mean([psnr(bicubic_upsample(a, scale), b, data_range=1.0)
+                              for a, b in zip(val["lr"], val["hr"], strict=True)]))
+
     # ------------------------------------------------------------------ predictions
     def prediction_params(self, method: str, scale: int) -> dict[str, Any]:
         test = self.cache.path_for("nanoct_split", self.split_params("test", scale)).stem

@@ -21,13 +21,16 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
 
 
 def plot_training_curves(
-    curves: Mapping[tuple[str, int], Mapping[str, Sequence[Mapping[str, float]]]], smooth: int = 25
+    curves: Mapping[tuple[str, int], Mapping[str, Sequence[Mapping[str, float]]]],
+    smooth: int = 25,
+    baselines: Mapping[int, float] | None = None,
 ) -> plt.Figure:
     """Loss of both stages and validation PSNR per method, one column per scale.
 
     ``curves[(method, scale)]`` is :meth:`xrsr_lib.study_b.StudyB.loss_curves`. Pre-training steps
     are drawn at negative iterations (ending at 0), fine-tuning from 0 on; the loss is smoothed
-    over ``smooth`` steps.
+    over ``smooth`` steps. ``baselines[scale]`` (e.g. the bicubic validation PSNR) is drawn as a
+    dashed line.
     """
     scales = sorted({s for _, s in curves})
     fig, ax = plt.subplots(2, len(scales), figsize=(5.0 * len(scales), 6.0), squeeze=False,
@@ -52,6 +55,8 @@ def plot_training_curves(
             if val:
                 ax[1, j].plot([r["iteration"] for r in val], [r["val_psnr"] for r in val], "o-", ms=3,
                               color=color, label=label)
+        if baselines and scale in baselines:
+            ax[1, j].axhline(baselines[scale], color=METHOD_COLORS["bicubic"], ls="--", lw=1, label="bicubic")
         ax[0, j].axvline(0, color="k", lw=0.5)
         ax[0, j].set_yscale("log")
         ax[0, j].set_title(f"×{scale}: L1 + λ·Sobel loss (dotted: pre-training on natural images)")
@@ -60,6 +65,7 @@ def plot_training_curves(
         ax[1, j].set_xlabel("fine-tuning iteration")
         ax[1, j].set_ylabel("PSNR, dB")
         ax[0, j].legend(fontsize=7)
+        ax[1, j].legend(fontsize=7)
     return fig
 
 
