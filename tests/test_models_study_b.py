@@ -314,3 +314,14 @@ def test_swinir_and_rrdbnet_config_validation() -> None:
     assert defaults.mlp_ratio == 2.0 and defaults.upsampler == "pixelshuffledirect"
     rrdb = RRDBNetConfig()
     assert (rrdb.num_feat, rrdb.num_block, rrdb.num_grow_ch) == (64, 23, 32)
+
+
+@pytest.mark.parametrize("kind", ["utsr", "swinir"])
+def test_training_works_after_inference_mode(kind: str) -> None:
+    """Cached attention masks first built under torch.inference_mode() must not break training."""
+    x = torch.rand(1, 1, 13, 11)  # a size no other test uses, so the mask is built here
+    net = _build(kind, 2).eval()
+    with torch.inference_mode():
+        net(x)
+    net.train()
+    net(x).mean().backward()

@@ -224,8 +224,11 @@ def test_random_crops(naturals):
     assert a.shape == (16, 64, 64) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    with pytest.raises(ValueError, match="exceeds"):
+    with pytest.raises(ValueError, match="exceeds every image"):
         random_crops(naturals, 2, 10_000, seed=0)
+    # images smaller than the crop are skipped, not an error
+    small, big = np.zeros((8, 8), np.float32), np.ones((40, 40), np.float32)
+    assert np.all(random_crops({"small": small, "big": big}, 6, 32, seed=0) == 1)
     # augmentation: the 8 symmetries of a single asymmetric image all show up
     img = np.arange(16, dtype=np.float32).reshape(4, 4)
     crops = random_crops([img], 200, 4, seed=0, augment=True)

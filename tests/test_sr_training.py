@@ -247,12 +247,14 @@ def test_input_validation(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
 def test_validation_keeps_the_best_weights(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
     val = make_split(CrackSliceConfig(size=32), 1, SPLIT_SEEDS["val"], 2)
     # a large constant learning rate makes the validation PSNR move up and down
-    settings = SRTrainingConfig(iterations=12, validate_every=3, **{**FAST, "lr": 5e-3}, lr_schedule="none")
+    settings = SRTrainingConfig(iterations=12, validate_every=3, **{**FAST, "lr": 5e-3}, lr_schedule="none",
+                                best_metric="psnr")
     folder = train_sr("utsr", TINY, split["lr"], split["hr"], settings, tmp_path / "m", device="cpu",
                       progress=False, validation=(val["lr"], val["hr"]))
     with open(folder / "validation.csv") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
     assert [int(r["iteration"]) for r in rows] == [3, 6, 9, 12]
+    assert all(r["val_loss"] == pytest.approx(r["val_l1"] + 0.1 * r["val_edge"], rel=1e-5) for r in rows)
     cfg = json.loads((folder / "config.json").read_text())
     best = max(rows, key=lambda r: r["val_psnr"])
     assert cfg["best_iteration"] == int(best["iteration"])
@@ -262,6 +264,14 @@ def test_validation_keeps_the_best_weights(tmp_path: Path, split: dict[str, np.n
 
     model = SRModel.load(folder, device="cpu").model
     assert validation_psnr(model, val["lr"], val["hr"]) == pytest.approx(best["val_psnr"], abs=1e-3)
+    # by default the best weights are those of the lowest validation loss (the training objective)
+    by_loss_settings = SRTrainingConfig(**{**settings.model_dump(), "best_metric": "loss"})
+    by_loss = train_sr("utsr", TINY, split["lr"], split["hr"], by_loss_settings, tmp_path / "l", device="cpu",
+                       progress=False, validation=(val["lr"], val["hr"]))
+    cfg = json.loads((by_loss / "config.json").read_text())
+    with open(by_loss / "validation.csv") as f:
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    assert cfg["best_iteration"] == int(min(rows, key=lambda r: r["val_loss"])["iteration"])
 
 
 def test_validation_resume_and_errors(tmp_path: Path, split: dict[str, np.ndarray]) -> None:

@@ -70,6 +70,7 @@ def test_splits_are_cached_and_distinct(study: StudyB) -> None:
     assert train["hr"].shape == (study.config.n_train, n, n) and train["lr"].shape[1:] == (n // 2, n // 2)
     np.testing.assert_array_equal(train["lr"], again["lr"])
     assert not np.allclose(train["hr"][0], test["hr"][0])
+    assert 15 < study.bicubic_validation_psnr(4) < study.bicubic_validation_psnr(2) < 40
     with pytest.raises(ValueError, match="unknown split"):
         study.split("holdout", 2)
     with pytest.raises(ValueError, match="scale 3"):

@@ -574,6 +574,8 @@ def random_crops(
 ) -> np.ndarray:
     """Random square crops, optionally flipped / rotated by multiples of 90°.
 
+    Images smaller than the crop are skipped (logged); it is an error if none is large enough.
+
     Each crop picks an image uniformly, then a uniform position; with ``augment`` it is rotated
     by ``k·90°`` (k uniform in 0..3) and flipped left-right with probability 1/2 (the 8
     symmetries of the square). Deterministic by ``seed``.
@@ -593,8 +595,13 @@ def random_crops(
     for name, arr in zip(names, arrays, strict=True):
         if np.ndim(arr) != 2:
             raise ValueError(f"image {name} must be 2-D, got shape {np.shape(arr)}")
-        if size > min(arr.shape):
-            raise ValueError(f"crop size {size} exceeds image {name} of shape {arr.shape}")
+    small = [name for name, arr in zip(names, arrays, strict=True) if size > min(arr.shape)]
+    if len(small) == len(arrays):
+        raise ValueError(f"crop size {size} exceeds every image (largest side-minimum "
+                         f"{max(min(a.shape) for a in arrays)} px)")
+    if small:
+        logger.info("random_crops: %d px crops skip the smaller images %s", size, ", ".join(small))
+        arrays = [a for a in arrays if size <= min(a.shape)]
     rng = np.random.default_rng(seed)
     out = np.empty((int(n), int(size), int(size)), np.float32)
     for i in range(int(n)):

@@ -5,7 +5,7 @@ A trained SR model is a folder::
     config.json      model name, model config, settings, scale, stage, data, train seconds
     weights.pt       state_dict (load with ``torch.load(..., weights_only=True)``)
     loss.csv         iteration, loss, l1, edge, lr
-    validation.csv   iteration, val_psnr (when validation pairs are given)
+    validation.csv   iteration, val_loss, val_l1, val_edge, val_psnr (with validation pairs)
     checkpoint.pt    model + optimizer + RNG states + iteration (removed once training finished)
 
 :func:`train_sr` samples random aligned patch pairs (a ``patch × patch`` low-resolution patch and
@@ -68,6 +68,7 @@ __all__ = [
     "train_sr",
     "two_stage",
     "validation_psnr",
+    "validation_scores",
 ]
 
 #: Registry names of the 2-D super-resolution networks this module trains.
@@ -75,6 +76,7 @@ SR_MODELS = ("utsr", "swinir", "rrdbnet")
 
 _FORMAT = 1
 _LOSS_FIELDS = ("iteration", "loss", "l1", "edge", "lr")
+_VAL_FIELDS = ("loss", "l1", "edge", "psnr")
 
 
 # ----------------------------------------------------------------------------- settings
@@ -301,9 +303,11 @@ def train_sr(
         Stored in ``config.json`` (which data were used).
     validation : (lr_images, hr_images), optional
         Validation pairs (same geometry as the training pairs), scored as the mean PSNR of the
-        whole super-resolved images (data range 1) every ``settings.validate_every`` iterations
-        and at the end; written to ``validation.csv``. With ``settings.keep_best`` the weights of
-        the best validation PSNR are kept (``best_iteration`` in ``config.json``).
+        whole super-resolved images (data range 1) and by the training objective every
+        ``settings.validate_every`` iterations and at the end; written to ``validation.csv``.
+        With ``settings.keep_best`` the weights of the best validation score
+        (``settings.best_metric``: lowest loss or highest PSNR) are kept (``best_iteration`` in
+        ``config.json``).
     stop_after : int, optional
         Stop with a checkpoint after this many iterations in total, as an interruption would;
         calling again resumes.
@@ -381,7 +385,8 @@ def train_sr(
     rng = np.random.default_rng(settings.seed)
     start, history, seconds = 0, [], 0.0
     val_history: list[dict[str, float]] = []
-    best: dict[str, Any] = {"psnr": -math.inf, "iteration": 0, "state": None}
+    best: dict[str, Any] = {"score": -math.inf, "psnr": math.nan, "loss": math.nan, "iteration": 0,
+                            "state": None}
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt["config"] != config:
@@ -423,12 +428,14 @@ def train_sr(
         every = settings.validate_every
         due = (every is not None and (it + 1) % every == 0) or it + 1 == settings.iterations
         if val_np is not None and due:
-            score = validation_psnr(model, *val_np)
+            scores = validation_scores(model, *val_np, criterion=criterion)
             model.train()
-            val_history.append({"iteration": it + 1, "val_psnr": score})
-            log.info("%s %s: iteration %d, validation PSNR %.3f dB", stage, model_name, it + 1, score)
-            if score > best["psnr"]:
-                best = {"psnr": score, "iteration": it + 1,
+            val_history.append({"iteration": it + 1, **{f"val_{k}": v for k, v in scores.items()}})
+            log.info("%s %s: iteration %d, validation loss %.5f, PSNR %.3f dB", stage, model_name, it + 1,
+                     scores["loss"], scores["psnr"])
+            score = -scores["loss"] if settings.best_metric == "loss" else scores["psnr"]
+            if score > best["score"]:
+                best = {"score": score, "psnr": scores["psnr"], "loss": scores["loss"], "iteration": it + 1,
                         "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         if (it + 1) % settings.checkpoint_every == 0 or it + 1 == end:
             state = {"iteration": it + 1, "history": history, "seconds": time.perf_counter() - t0,
@@ -441,34 +448,51 @@ def train_sr(
     extra: dict[str, Any] = {}
     if val_np is not None:
         with atomic_path(folder / "validation.csv") as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["iteration", "val_psnr"])
+            w = csv.DictWriter(f, fieldnames=["iteration", *(f"val_{k}" for k in _VAL_FIELDS)])
             w.writeheader()
             w.writerows(val_history)
         if settings.keep_best and best["state"] is not None:
             model.load_state_dict(best["state"])
-        extra = {"best_iteration": best["iteration"] if settings.keep_best else settings.iterations,
-                 "best_val_psnr": round(float(best["psnr"]), 4)}
+        last = val_history[-1]
+        chosen = best if settings.keep_best else {"iteration": last["iteration"], "psnr": last["val_psnr"],
+                                                  "loss": last["val_loss"]}
+        extra = {"best_metric": settings.best_metric, "best_iteration": int(chosen["iteration"]),
+                 "best_val_psnr": round(float(chosen["psnr"]), 4),
+                 "best_val_loss": round(float(chosen["loss"]), 6)}
     _save_weights(model, w_path)
     write_json_atomic(cfg_path, {**config, **extra, "train_seconds": round(time.perf_counter() - t0, 2)})
     ckpt_path.unlink(missing_ok=True)
     return folder
 
 
-def validation_psnr(model: torch.nn.Module, lr_images: np.ndarray, hr_images: np.ndarray) -> float:
-    """Mean PSNR (dB, data range 1) of the model's super-resolved whole images against the targets.
+def validation_scores(
+    model: torch.nn.Module, lr_images: np.ndarray, hr_images: np.ndarray, criterion: SREdgeLoss | None = None
+) -> dict[str, float]:
+    """Mean scores of the model's super-resolved whole images against the targets.
 
-    The model is put in eval mode; callers that go on training switch it back.
+    Returns ``psnr`` (dB, data range 1) and the training objective's ``loss``, ``l1`` and ``edge``
+    (``criterion``, default :class:`~xrsr_lib.losses.SREdgeLoss` with λ = 0.1), each averaged over
+    the images. The model is put in eval mode; callers that go on training switch it back.
     """
     from xrsr_lib.metrics import psnr
 
+    criterion = SREdgeLoss(0.1) if criterion is None else criterion
     dev = next(model.parameters()).device
     model.eval()
-    scores = []
+    rows = []
     with torch.inference_mode():
         for a, b in zip(lr_images, hr_images, strict=True):
             y = model(torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None].to(dev))
-            scores.append(psnr(y[0, 0].float().cpu().numpy(), b, data_range=1.0))
-    return float(np.mean(scores))
+            t = torch.from_numpy(np.ascontiguousarray(b, np.float32))[None, None].to(dev)
+            loss, l1, edge = (v.item() for v in criterion.terms(y, t))
+            score = psnr(y[0, 0].float().cpu().numpy(), b, data_range=1.0)
+            rows.append({"psnr": score, "loss": loss, "l1": l1, "edge": edge})
+    return {k: float(np.mean([r[k] for r in rows])) for k in _VAL_FIELDS}
+
+
+def validation_psnr(model: torch.nn.Module, lr_images: np.ndarray, hr_images: np.ndarray) -> float:
+    """Mean PSNR (dB, data range 1) of the model's super-resolved whole images (eval mode)."""
+    return validation_scores(model, lr_images, hr_images)["psnr"]
 
 
 def two_stage(

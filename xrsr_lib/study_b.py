@@ -227,6 +227,7 @@ class StudyB:
             "train_seconds": float(pre_seconds) + float(cfg["train_seconds"]),
             "best_iteration": int(cfg.get("best_iteration", cfg["settings"]["iterations"])),
             "best_val_psnr": float(cfg.get("best_val_psnr", np.nan)),
+            "best_val_loss": float(cfg.get("best_val_loss", np.nan)),
         }
 
     def loss_curves(self, method: str, scale: int) -> dict[str, list[dict[str, float]]]:

@@ -125,6 +125,14 @@ def shifted_window_blocked(
     hp, wp = math.ceil(height / wh) * wh, math.ceil(width / ww) * ww
     if shift_h == 0 and shift_w == 0 and hp == height and wp == width:
         return None
+    # cached tensors must be ordinary ones even when first built under torch.inference_mode()
+    with torch.inference_mode(False):
+        return _blocked_mask(height, width, wh, ww, shift_h, shift_w, hp, wp)
+
+
+def _blocked_mask(
+    height: int, width: int, wh: int, ww: int, shift_h: int, shift_w: int, hp: int, wp: int
+) -> torch.Tensor:
     rows = torch.arange(hp) + shift_h  # original row (before wrap) of each shifted row
     cols = torch.arange(wp) + shift_w
     label = (rows >= hp).long()[:, None] * 2 + (cols >= wp).long()[None, :]  # wrapped in h / in w
@@ -139,9 +147,10 @@ def shifted_window_blocked(
 @functools.lru_cache(maxsize=128)
 def _relative_position_index(wh: int, ww: int, window: int) -> torch.Tensor:
     """``(N, N)`` index into a ``(2·window − 1)²`` relative-position table for a ``wh × ww`` window."""
-    coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")).flatten(1)
-    rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # (2, N, N), in [0, 2·window − 2]
-    return rel[0] * (2 * window - 1) + rel[1]
+    with torch.inference_mode(False):  # cached: an ordinary tensor even if built under inference mode
+        coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")).flatten(1)
+        rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # (2, N, N), in [0, 2·window − 2]
+        return rel[0] * (2 * window - 1) + rel[1]
 
 
 class WindowAttentionCore(nn.Module):
@@ -291,6 +300,11 @@ class SwinIRConfig(BaseModel):
     residual_interpolation: Literal["bilinear", "bicubic"] = Field(
         default="bilinear", description="interpolation of the image residual (torch, align_corners=False)"
     )
+    zero_init_head: bool = Field(
+        default=False,
+        description="initialise the last convolution to zero, so that with image_residual the untrained "
+        "network returns the interpolated input and learns a correction to it",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SwinIRConfig:
@@ -402,6 +416,9 @@ class SwinIR(nn.Module):
             nn.Conv2d(e, cfg.out_channels * cfg.scale**2, 3, padding=1), nn.PixelShuffle(cfg.scale)
         )
         self.apply(init_transformer_weights)
+        if cfg.zero_init_head:
+            nn.init.zeros_(self.upsample[0].weight)
+            nn.init.zeros_(self.upsample[0].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(B, C_in, H, W)`` to ``(B, C_out, scale·H, scale·W)``."""

@@ -122,6 +122,11 @@ class UTSRConfig(BaseModel):
     residual_interpolation: Literal["bilinear", "bicubic"] = Field(
         default="bilinear", description="interpolation of the image residual (torch, align_corners=False)"
     )
+    zero_init_head: bool = Field(
+        default=False,
+        description="initialise the last convolution to zero, so that with image_residual the untrained "
+        "network returns the interpolated input and learns a correction to it",
+    )
     drop_path_rate: float = Field(
         default=0.0, ge=0, lt=1, description="stochastic depth, increasing linearly to this over blocks"
     )
@@ -356,6 +361,9 @@ class UTSR(nn.Module):
             nn.Conv2d(e, cfg.out_channels * cfg.scale**2, 3, padding=1), nn.PixelShuffle(cfg.scale)
         )
         self.apply(init_transformer_weights)
+        if cfg.zero_init_head:
+            nn.init.zeros_(self.head[0].weight)
+            nn.init.zeros_(self.head[0].bias)
 
     @property
     def size_multiple(self) -> int:
