@@ -9,7 +9,6 @@ file runs in well under a minute on one CPU thread.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pydantic
 import pytest
@@ -22,14 +21,7 @@ from xrsr_lib.models.rrdbnet import RRDBNet, RRDBNetConfig
 from xrsr_lib.models.swinir import SwinIR, SwinIRConfig, WindowAttentionCore
 from xrsr_lib.models.utsr import DCFFN, GMSA, UTSR, TransformerStage, UTSRBlock, UTSRConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: the machine is shared, and tiny ops gain nothing from more."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

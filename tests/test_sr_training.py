@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +31,7 @@ TINY = {"embed_dim": 12, "num_heads": 1, "depths": (1,), "bottleneck_depth": 1, 
 FAST = {"batch_size": 2, "patch": 8, "lr": 1e-3, "checkpoint_every": 5, "seed": 3}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,11 @@ ablation variants, the image scores, pooled segmentation scores and the example-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from scipy.ndimage import gaussian_filter
 
 from xrsr_lib.cache import Cache
@@ -20,13 +18,7 @@ from xrsr_lib.nanoct import bicubic_upsample, simulate_crack_slice
 from xrsr_lib.study_b import StudyB, crack_rich_window
 from xrsr_lib.study_b_evaluation import StudyBEvaluation, pooled_scores
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

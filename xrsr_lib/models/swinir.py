@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -270,6 +270,18 @@ def init_transformer_weights(module: nn.Module) -> None:
 # --------------------------------------------------------------------------- SwinIR
 
 
+#: Config fields shared by the transformer SR networks (SwinIR, UTSR).
+ResidualInterpolation = Annotated[
+    Literal["bilinear", "bicubic"],
+    Field(description="interpolation of the image residual (torch, align_corners=False)"),
+]
+ZeroInitHead = Annotated[
+    bool,
+    Field(description="initialise the last convolution to zero, so that with image_residual the untrained "
+          "network returns the interpolated input and learns a correction to it"),
+]
+
+
 class SwinIRConfig(BaseModel):
     """Hyper-parameters of :class:`SwinIR` (immutable, validated); defaults = lightweight SwinIR."""
 
@@ -297,14 +309,8 @@ class SwinIRConfig(BaseModel):
     image_residual: bool = Field(
         default=False, description="add the bilinearly upsampled input to the output"
     )
-    residual_interpolation: Literal["bilinear", "bicubic"] = Field(
-        default="bilinear", description="interpolation of the image residual (torch, align_corners=False)"
-    )
-    zero_init_head: bool = Field(
-        default=False,
-        description="initialise the last convolution to zero, so that with image_residual the untrained "
-        "network returns the interpolated input and learns a correction to it",
-    )
+    residual_interpolation: ResidualInterpolation = "bilinear"
+    zero_init_head: ZeroInitHead = False
 
     @model_validator(mode="after")
     def _check(self) -> SwinIRConfig:

@@ -62,7 +62,9 @@ from torch import nn
 
 from xrsr_lib.models.swinir import (
     DropPath,
+    ResidualInterpolation,
     WindowAttentionCore,
+    ZeroInitHead,
     init_transformer_weights,
     pad_to_multiple,
     upsample_image,
@@ -119,14 +121,8 @@ class UTSRConfig(BaseModel):
     )
     feature_residual: bool = Field(default=True, description="add the shallow features before the head")
     image_residual: bool = Field(default=True, description="add the bilinearly upsampled input to the output")
-    residual_interpolation: Literal["bilinear", "bicubic"] = Field(
-        default="bilinear", description="interpolation of the image residual (torch, align_corners=False)"
-    )
-    zero_init_head: bool = Field(
-        default=False,
-        description="initialise the last convolution to zero, so that with image_residual the untrained "
-        "network returns the interpolated input and learns a correction to it",
-    )
+    residual_interpolation: ResidualInterpolation = "bilinear"
+    zero_init_head: ZeroInitHead = False
     drop_path_rate: float = Field(
         default=0.0, ge=0, lt=1, description="stochastic depth, increasing linearly to this over blocks"
     )
