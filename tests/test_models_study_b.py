@@ -317,3 +317,26 @@ def test_training_works_after_inference_mode(kind: str) -> None:
         net(x)
     net.train()
     net(x).mean().backward()
+
+
+def test_dcffn_identity_init_starts_as_the_mlp() -> None:
+    from xrsr_lib.models.utsr import DCFFN
+
+    torch.manual_seed(0)
+    ffn = DCFFN(8, 2.0, init="identity")
+    for conv in (ffn.dwconv1, ffn.dwconv2):
+        centre = conv.weight[:, 0, 1, 1]
+        assert torch.all((centre > 0.9) & (centre < 1.1))  # 1 + 0.1 × a default weight (|w| < 1/3)
+        assert conv.weight.abs().sum() - centre.abs().sum() < 0.04 * conv.weight.numel()
+    # with the random part removed the block is exactly the MLP it starts next to
+    with torch.no_grad():
+        for conv in (ffn.dwconv1, ffn.dwconv2):
+            conv.weight.zero_()
+            conv.weight[:, 0, 1, 1] = 1.0
+    x = torch.rand(2, 5, 6, 8)
+    expected = ffn.project(ffn.act(ffn.expand(x)))
+    torch.testing.assert_close(ffn(x), expected)
+    default = DCFFN(8, 2.0, init="default")
+    assert default.dwconv1.weight.abs().max() < 1 / 3 + 1e-6  # PyTorch's kaiming-uniform bound, 1/√9
+    with pytest.raises(ValueError, match="unknown DCFFN init"):
+        DCFFN(8, 2.0, init="zeros")

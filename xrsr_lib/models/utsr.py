@@ -110,6 +110,10 @@ class UTSRConfig(BaseModel):
         default="dcffn", description="double depth-wise conv feed-forward network, or a plain MLP"
     )
     ffn_ratio: float = Field(default=2.0, gt=0, le=16, description="FFN hidden width / block width")
+    dcffn_init: Literal["identity", "default"] = Field(
+        default="identity",
+        description="DCFFN depth-wise kernels: near-identity (centre 1 + 0.1 × PyTorch's default) or default",
+    )
     downsample: Literal["conv", "unshuffle"] = Field(
         default="conv", description="2x2 stride-2 conv, or 3x3 conv to C/2 + pixel-unshuffle(2)"
     )
@@ -231,7 +235,7 @@ class GMSA(nn.Module):
 class DCFFN(nn.Module):
     """Double convolutional FFN on ``(B, H, W, C)``: 1×1 up, dw 3×3, GELU, dw 3×3, 1×1 down."""
 
-    def __init__(self, dim: int, ratio: float) -> None:
+    def __init__(self, dim: int, ratio: float, init: str = "identity") -> None:
         super().__init__()
         hidden = max(1, round(dim * ratio))
         self.expand = nn.Linear(dim, hidden)
@@ -239,6 +243,17 @@ class DCFFN(nn.Module):
         self.act = nn.GELU()
         self.dwconv2 = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
         self.project = nn.Linear(hidden, dim)
+        if init == "identity":
+            # near-identity depth-wise kernels: the block starts as the MLP and learns its spatial
+            # mixing; two default-initialised depth-wise convs in series shrink the signal and
+            # slow down the start of training
+            with torch.no_grad():
+                for conv in (self.dwconv1, self.dwconv2):
+                    conv.weight.mul_(0.1)
+                    conv.weight[:, 0, 1, 1] += 1.0
+                    conv.bias.zero_()
+        elif init != "default":
+            raise ValueError(f"unknown DCFFN init {init!r}; choose 'identity' or 'default'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, H, W, C)`` to the same shape."""
@@ -264,7 +279,10 @@ class UTSRBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.attn = GMSA(dim, windows, heads, shifted, cfg.qkv_bias, cfg.relative_position_bias)
         self.norm2 = nn.LayerNorm(dim)
-        self.ffn = DCFFN(dim, cfg.ffn_ratio) if cfg.ffn == "dcffn" else _mlp(dim, cfg.ffn_ratio)
+        if cfg.ffn == "dcffn":
+            self.ffn: nn.Module = DCFFN(dim, cfg.ffn_ratio, cfg.dcffn_init)
+        else:
+            self.ffn = _mlp(dim, cfg.ffn_ratio)
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
