@@ -110,9 +110,13 @@ class StudyB:
         return names
 
     def model_config(self, method: str, scale: int) -> dict[str, Any]:
-        """Architecture fields of ``method`` at ``scale`` (profile fields, ablation overrides, scale)."""
+        """Every architecture field of ``method`` at ``scale`` (profile fields, ablation overrides and
+        scale over the config class's defaults), so a change of a default changes cache keys too."""
+        from xrsr_lib.models import model_config_class
+
         v = self._variant(method)
-        return {**self.config.models[v.network], **v.overrides, "scale": int(scale)}
+        fields = {**self.config.models[v.network], **v.overrides, "scale": int(scale)}
+        return model_config_class(v.network)(**fields).model_dump(mode="json")
 
     def _variant(self, method: str) -> Variant:
         variants = self.variants
