@@ -84,7 +84,12 @@ def plot_score_bars(table: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
                   color=METHOD_COLORS.get(m), label=METHOD_LABELS.get(m, m))
         a.set_xticks(np.arange(len(scales)), [f"×{s}" for s in scales])
         a.set_title(f"{score.upper()} ({'lower' if lower else 'higher'} is better)")
-    ax[0].legend(fontsize=7)
+        if score == "psnr":  # dB: start the axis near the lowest bar so the differences show
+            vals = table.loc[table["method"].isin(methods), score].to_numpy(float)
+            vals = vals[np.isfinite(vals)]
+            if vals.size:
+                a.set_ylim(bottom=np.floor(vals.min()) - 2)
+    fig.legend(*ax[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(methods), fontsize=8)
     return fig
 
 
