@@ -27,6 +27,7 @@ from xrsr_lib.ct.degrade import degrade_projections
 from xrsr_lib.ct.geometry import ConeGeometry
 from xrsr_lib.ct.reconstruct import fdk
 from xrsr_lib.phantom import generate_foam, voxelize
+from xrsr_lib.stage import ProfileStage
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +67,14 @@ class RealizationPaths:
     reconstructions: dict[float, Path] = field(default_factory=dict)
 
 
-class DatasetBuilder:
-    """Builds (and caches) every artifact of a profile.
-
-    Parameters
-    ----------
-    profile : Profile
-    cache : Cache, optional
-    device : str, optional
-        Torch device for FDK (``None``: CUDA if available, else CPU).
-    progress : bool
-        Show progress bars.
-    """
+class DatasetBuilder(ProfileStage):
+    """Builds (and caches) every artifact of a profile (parameters: :class:`ProfileStage`; the
+    device runs FDK)."""
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
     ) -> None:
-        self.profile = profile
-        self.cache = cache or Cache()
-        self.device = device
-        self.progress = progress
+        super().__init__(profile, cache, device, progress)
         self.geometry = geometry_for(profile)
 
     # ---------------------------------------------------------------- parameter sets (cache keys)

@@ -22,6 +22,7 @@ from xrsr_lib.cache import Cache
 from xrsr_lib.config import Profile
 from xrsr_lib.datasets import DatasetBuilder
 from xrsr_lib.deconv import deconvolve_gaussian, nlm_denoise
+from xrsr_lib.stage import ProfileStage
 from xrsr_lib.train import TrainedModel, train_cached
 
 log = logging.getLogger(__name__)
@@ -31,26 +32,14 @@ PREDICTION_METHODS = ("rl", "rl_nlm", "srcnn", "deepnet")
 TRAINED_METHODS = ("deepnet", "srcnn")
 
 
-class StudyA:
-    """Trains and applies the compared methods of study A for one profile.
-
-    Parameters
-    ----------
-    profile : Profile
-    cache : Cache, optional
-    device : str, optional
-        Torch device (default CUDA when available, else CPU).
-    progress : bool
-        Show progress bars.
-    """
+class StudyA(ProfileStage):
+    """Trains and applies the compared methods of study A for one profile (parameters:
+    :class:`~xrsr_lib.stage.ProfileStage`)."""
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
     ) -> None:
-        self.profile = profile
-        self.cache = cache or Cache()
-        self.device = device
-        self.progress = progress
+        super().__init__(profile, cache, device, progress)
         self.data = DatasetBuilder(profile, self.cache, device=device, progress=progress)
 
     # ------------------------------------------------------------------ checks and keys

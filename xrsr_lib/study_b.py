@@ -29,6 +29,7 @@ from xrsr_lib import io
 from xrsr_lib.cache import Cache
 from xrsr_lib.config import STUDY_B_MODELS, Profile
 from xrsr_lib.nanoct import SPLIT_SEEDS, bicubic_upsample, make_split
+from xrsr_lib.stage import ProfileStage
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +68,15 @@ ABLATION_VARIANTS: dict[str, Variant] = {
 }
 
 
-class StudyB:
-    """Builds the data, trains the networks and super-resolves the test split of one profile.
-
-    Parameters
-    ----------
-    profile : Profile
-        Its ``study_b`` section holds every setting.
-    cache : Cache, optional
-    device : str, optional
-        Torch device (default CUDA when available, else CPU).
-    progress : bool
-        Show progress bars.
-    """
+class StudyB(ProfileStage):
+    """Builds the data, trains the networks and super-resolves the test split of one profile
+    (parameters: :class:`~xrsr_lib.stage.ProfileStage`; every setting is ``profile.study_b``)."""
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
     ) -> None:
-        self.profile = profile
+        super().__init__(profile, cache, device, progress)
         self.config = profile.study_b
-        self.cache = cache or Cache()
-        self.device = device
-        self.progress = progress
 
     # ------------------------------------------------------------------ methods
     @property
