@@ -131,6 +131,15 @@ class StudyBEvaluation:
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ tables
+    def summary_row(self, method: str, scale: int) -> dict[str, Any]:
+        """Mean test scores of one method at one scale; cost and training time for trained ones."""
+        q = self.quality(method, scale)
+        row: dict[str, Any] = {"scale": scale, "method": method, "label": METHOD_LABELS[method]}
+        row.update({k: float(q[k].mean()) for k in SR_SCORES})
+        if method in self.study.variants:
+            row.update(self.cost(method, scale))
+        return row
+
     def comparison_table(self, include_ablations: bool = False) -> pd.DataFrame:
         """One row per (scale, method): mean scores over the test split, cost and training time.
 
@@ -142,13 +151,7 @@ class StudyBEvaluation:
             methods = ["reference", *self.study.methods(scale)]
             if not include_ablations:
                 methods = [m for m in methods if m in ("reference", "bicubic") or not self._is_ablation(m)]
-            for m in methods:
-                q = self.quality(m, scale)
-                row: dict[str, Any] = {"scale": scale, "method": m, "label": METHOD_LABELS[m]}
-                row.update({k: float(q[k].mean()) for k in SR_SCORES})
-                if m in self.study.variants:
-                    row.update(self.cost(m, scale))
-                rows.append(row)
+            rows += [self.summary_row(m, scale) for m in methods]
         return pd.DataFrame(rows)
 
     def _is_ablation(self, method: str) -> bool:
@@ -158,12 +161,10 @@ class StudyBEvaluation:
     def ablation_table(self) -> pd.DataFrame:
         """UTSR against each ablation at ``ablation_scale``: mean scores, change against full UTSR."""
         scale = self.config.ablation_scale
-        table = self.comparison_table(include_ablations=True)
-        keep = (table["scale"] == scale) & table["method"].str.startswith("utsr")
-        table = table[keep].reset_index(drop=True)
-        full = table[table["method"] == "utsr"].iloc[0]
+        methods = ["utsr", *(m for m in self.study.methods(scale) if self._is_ablation(m))]
+        table = pd.DataFrame([self.summary_row(m, scale) for m in methods])
         for k in SR_SCORES:
-            table[f"d_{k}"] = table[k] - full[k]
+            table[f"d_{k}"] = table[k] - table.loc[0, k]
         return table
 
     def segmentation_table(self) -> pd.DataFrame:
@@ -171,20 +172,15 @@ class StudyBEvaluation:
         recall and F1 against bicubic in percentage points and relative %."""
         rows = []
         for scale in self.config.scales:
-            base = None
+            base = pooled_scores(self.segmentation("bicubic", scale))  # methods(scale) always has bicubic
             for m in ["reference", *self.study.methods(scale)]:
                 counts = self.segmentation(m, scale)
-                s = pooled_scores(counts)
-                row = {"scale": scale, "method": m, "label": METHOD_LABELS[m], **s,
+                row = {"scale": scale, "method": m, "label": METHOD_LABELS[m], **pooled_scores(counts),
                        "f1_per_image_mean": float(counts["f1"].mean())}
-                if m == "bicubic":
-                    base = s
+                for k in ("recall", "f1"):
+                    row[f"{k}_gain_points"] = 100.0 * (row[k] - base[k])
+                    row[f"{k}_gain_rel_pct"] = 100.0 * (row[k] / base[k] - 1.0) if base[k] > 0 else np.nan
                 rows.append(row)
-            for row in rows:
-                if row["scale"] == scale and base is not None:
-                    for k in ("recall", "f1"):
-                        row[f"{k}_gain_points"] = 100.0 * (row[k] - base[k])
-                        row[f"{k}_gain_rel_pct"] = 100.0 * (row[k] / base[k] - 1.0) if base[k] > 0 else np.nan
         return pd.DataFrame(rows)
 
     def paper_comparison(self, comparison: pd.DataFrame | None = None,
