@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from xrsr_lib import io
-from xrsr_lib.cache import Cache
+from xrsr_lib.cache import Cache, write_json_atomic
 from xrsr_lib.config import STUDY_B_MODELS, Profile
 from xrsr_lib.nanoct import SPLIT_SEEDS, bicubic_upsample, make_split
 from xrsr_lib.stage import ProfileStage
@@ -177,8 +177,7 @@ class StudyB(ProfileStage):
         return self.cache.path_for("sr_model", self.model_params(method, scale), suffix="")
 
     def is_trained(self, method: str, scale: int) -> bool:
-        fine = self.model_folder(method, scale) / "finetune"
-        return (fine / "config.json").exists() and (fine / "weights.pt").exists()
+        return _finished(self.model_folder(method, scale) / "finetune")
 
     def train(self, method: str, scale: int) -> Path:
         """The fine-tuned model folder of ``method`` at ``scale``, training it first if needed.
@@ -187,18 +186,19 @@ class StudyB(ProfileStage):
         """
         from xrsr_lib.sr_training import two_stage
 
-        folder = self.model_folder(method, scale)
-        if self.is_trained(method, scale):
+        params = self.model_params(method, scale)
+        folder = self.cache.path_for("sr_model", params, suffix="")
+        if _finished(folder / "finetune"):
             return folder / "finetune"
         v = self._variant(method)
         c = self.config
         train = self.load_split("train", scale)
         val = self.load_split("val", scale)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "params.json").write_text(json.dumps(self.model_params(method, scale), indent=1))
+        write_json_atomic(folder / "params.json", params)
         log.info("training %s at ×%d in %s", method, scale, folder)
         out = two_stage(
-            v.network, self.model_config(method, scale), train["lr"], train["hr"], c.pretrain, c.finetune,
+            v.network, params["model"], train["lr"], train["hr"], c.pretrain, c.finetune,
             folder, pretrain=v.pretrain, natural_n=c.natural_pairs, blur_sigma_px=c.blur_sigma_px,
             noise_std=c.noise_std, natural_seed=c.natural_seed, validation=(val["lr"], val["hr"]),
             device=self.device, progress=self.progress,
@@ -279,6 +279,11 @@ class StudyB(ProfileStage):
         if method == "reference":
             return self.load_split("test", scale)["hr"]
         return io.read_array(self.predict(method, scale), "images")[0]
+
+
+def _finished(folder: Path) -> bool:
+    """Whether a train_sr folder holds a finished model."""
+    return (folder / "config.json").exists() and (folder / "weights.pt").exists()
 
 
 def crack_rich_window(mask: np.ndarray, size: int) -> tuple[int, int]:
