@@ -1,4 +1,4 @@
-"""Time the exact cone-beam foam projector (:func:`xrsr_lib.ct.analytic.project_foam`).
+"""Time the exact cone-beam foam projector (:func:`xrsr_lib.simulate.ct.analytic.project_foam`).
 
 Cases (cylinder radius R, geometry ``ConeGeometry.for_volume(n, 1.0, n, 5n, 5n)``, supersampling 2):
 
@@ -6,7 +6,7 @@ Cases (cylinder radius R, geometry ``ConeGeometry.for_volume(n, 1.0, n, 5n, 5n)`
 * ``512``: R = 240 µm, 512 angles
 
 The void list (unit cylinder radius, scaled by R; ``--generator xrsr`` uses
-:func:`xrsr_lib.phantom.generate_foam` instead) is made here by greedy random sequential
+:func:`xrsr_lib.simulate.phantom.generate_foam` instead) is made here by greedy random sequential
 placement: many trial points in the cylinder, each knowing the radius of the largest void that
 fits there; the point with the largest room becomes a void (radius capped at ``maxsize``).
 
@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from xrsr_lib.ct.analytic import project_foam
-from xrsr_lib.ct.geometry import ConeGeometry
+from xrsr_lib.simulate.ct.analytic import project_foam
+from xrsr_lib.simulate.ct.geometry import ConeGeometry
 
 CASES = {"256": (256, 120.0), "512": (512, 240.0)}
 
@@ -82,13 +82,13 @@ def main() -> None:
         "--generator",
         choices=["builtin", "xrsr"],
         default="builtin",
-        help="void list from this script, or from xrsr_lib.phantom.generate_foam (zrange 1.5)",
+        help="void list from this script, or from xrsr_lib.simulate.phantom.generate_foam (zrange 1.5)",
     )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
     if args.generator == "xrsr":
-        from xrsr_lib.phantom import generate_foam
+        from xrsr_lib.simulate.phantom import generate_foam
 
         per_unit = int(np.ceil(args.n_voids / 1.5))
         unit_voids = np.asarray(generate_foam(args.seed, per_unit, 100 * per_unit, 0.2, 1.5, progress=False))

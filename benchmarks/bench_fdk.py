@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from xrsr_lib.ct.geometry import ConeGeometry
-from xrsr_lib.ct.torch_projector import fdk_reconstruct, forward_project
+from xrsr_lib.simulate.ct.geometry import ConeGeometry
+from xrsr_lib.simulate.ct.torch_projector import fdk_reconstruct, forward_project
 
 
 def _sphere(n: int, voxel_size: float, radius: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Benchmark of the foam phantom generator and voxelizer (xrsr_lib.phantom).
+"""Benchmark of the foam phantom generator and voxelizer (xrsr_lib.simulate.phantom).
 
 Times :func:`generate_foam` for the small reference parameters (1,500 voids) and for the package
 defaults (150,000 voids; foam_ct_phantom's C code took 3,194 s for them on the 2-core reference
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xrsr_lib.phantom import generate_foam, spheres_from_flat, voxelize
+from xrsr_lib.simulate.phantom import generate_foam, spheres_from_flat, voxelize
 
 REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 REF_DEFAULT_SECONDS = 3194.0

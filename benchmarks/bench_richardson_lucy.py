@@ -6,7 +6,7 @@ Example::
 
 A phantom of random spheres (``--size``³ voxels) is blurred with :func:`gaussian_psf` (σ = ``--sigma``
 voxels) by a zero-boundary linear convolution and deconvolved with ``--iterations`` RL iterations by
-:func:`xrsr_lib.deconv.richardson_lucy` and by :func:`skimage.restoration.richardson_lucy`
+:func:`xrsr_lib.restore.deconv.richardson_lucy` and by :func:`skimage.restoration.richardson_lucy`
 (``clip=False``) on the same float64 input in the same run. Printed: best wall time of ``--repeat``
 runs of ours (one run of scikit-image, which is slow), the speed-up ratio, the max absolute difference
 and the max difference relative to the image maximum. Then :func:`nlm_denoise` (fast mode, default
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from scipy.signal import fftconvolve
 
-from xrsr_lib.ct.torch_projector import resolve_device
-from xrsr_lib.deconv import gaussian_psf, nlm_denoise, richardson_lucy
+from xrsr_lib.restore.deconv import gaussian_psf, nlm_denoise, richardson_lucy
+from xrsr_lib.simulate.ct.torch_projector import resolve_device
 
 
 def _spheres(n: int, count: int, rng: np.random.Generator) -> np.ndarray:

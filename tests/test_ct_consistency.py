@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_erosion
 
-from xrsr_lib.ct import ConeGeometry, fdk, project_foam
-from xrsr_lib.ct.torch_projector import forward_project
-from xrsr_lib.phantom import generate_foam, voxelize
+from xrsr_lib.simulate.ct import ConeGeometry, fdk, project_foam
+from xrsr_lib.simulate.ct.torch_projector import forward_project
+from xrsr_lib.simulate.phantom import generate_foam, voxelize
 
 N, R, VS = 64, 28.0, 1.0
 

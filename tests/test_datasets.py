@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from xrsr_lib import io
-from xrsr_lib.cache import Cache
 from xrsr_lib.config import load_profile
-from xrsr_lib.datasets import DatasetBuilder
+from xrsr_lib.io.cache import Cache
+from xrsr_lib.studies.study_a.datasets import DatasetBuilder
 
 
 @pytest.fixture(scope="module")

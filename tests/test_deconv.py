@@ -1,4 +1,4 @@
-"""Tests for xrsr_lib.deconv: Richardson-Lucy (vs scikit-image), Gaussian PSF, CT helper, NLM."""
+"""Tests for xrsr_lib.restore.deconv: Richardson-Lucy (vs scikit-image), Gaussian PSF, CT helper, NLM."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 from skimage.restoration import richardson_lucy as sk_richardson_lucy
 
-from xrsr_lib.deconv import deconvolve_gaussian, gaussian_psf, nlm_denoise, richardson_lucy
+from xrsr_lib.restore.deconv import deconvolve_gaussian, gaussian_psf, nlm_denoise, richardson_lucy
 
 # float32 torch vs float64 scikit-image after 30 iterations: measured max relative error ~4e-6
 # (elementwise, where the reference is not tiny) and max abs error ~1e-6 of the image maximum.
@@ -287,7 +287,7 @@ def test_cuda_matches_cpu() -> None:
 def test_nlm_with_a_given_sigma_smooths_correlated_speckle():
     from scipy.ndimage import gaussian_filter
 
-    from xrsr_lib.deconv import nlm_denoise
+    from xrsr_lib.restore.deconv import nlm_denoise
 
     rng = np.random.default_rng(4)
     speckle = gaussian_filter(rng.normal(0, 1, (24, 24, 24)), 1.0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xrsr_lib.ct.degrade import blur_projections, degrade_projections
+from xrsr_lib.simulate.ct.degrade import blur_projections, degrade_projections
 
 
 def _disk_stack(n=3, size=64, radius=10.0):

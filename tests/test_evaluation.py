@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from xrsr_lib import io
-from xrsr_lib.cache import Cache
 from xrsr_lib.config import load_profile
-from xrsr_lib.evaluation import StudyAEvaluation, compare_with_paper, markdown_table
-from xrsr_lib.reported import ORDER_METRICS, STUDY_A_REPORTED, Reported
-from xrsr_lib.study_a import StudyA
+from xrsr_lib.io.cache import Cache
+from xrsr_lib.studies.reported import ORDER_METRICS, STUDY_A_REPORTED, Reported
+from xrsr_lib.studies.study_a.evaluation import StudyAEvaluation, compare_with_paper, markdown_table
+from xrsr_lib.studies.study_a.methods import StudyA
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_ground_truth_scores_perfectly_and_is_cached(smoke_eval, caplog):
     assert q["mse"] == 0.0 and q["psnr"] == math.inf and q["ssim"] == pytest.approx(1.0)
     ms = smoke_eval.msssim("gt", None)
     assert ms.score == pytest.approx(1.0) and ms.quality_map().shape == smoke_eval.profile.volume.shape
-    caplog.set_level("INFO", logger="xrsr_lib.cache")
+    caplog.set_level("INFO", logger="xrsr_lib.io.cache")
     assert smoke_eval.quality("gt") == q
     assert "cache hit  quality" in caplog.text
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from xrsr_lib.ct.geometry import ConeGeometry
+from xrsr_lib.simulate.ct.geometry import ConeGeometry
 
 
 def test_circular_angles_and_derived_values():

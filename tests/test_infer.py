@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xrsr_lib.infer import blend_weight, predict_2p5d, predict_3d, tile_starts
+from xrsr_lib.infer.tiling import blend_weight, predict_2p5d, predict_3d, tile_starts
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from xrsr_lib.iqa import dists, lpips, niqe
-from xrsr_lib.iqa import weights as W
+from xrsr_lib.evaluate.iqa import dists, lpips, niqe
+from xrsr_lib.evaluate.iqa import weights as W
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from xrsr_lib.metrics import (
+from xrsr_lib.evaluate.metrics import (
     MS_SSIM_WEIGHTS,
     MultiscaleSSIM,
     _parabola_vertex,

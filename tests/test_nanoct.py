@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 from scipy.ndimage import distance_transform_edt
 
-from xrsr_lib.nanoct import (
+from xrsr_lib.simulate.nanoct import (
     SPLIT_SEEDS,
     CrackSegmentationConfig,
     CrackSliceConfig,

@@ -1,4 +1,4 @@
-"""Tests of the foam phantom generator and voxelizer (xrsr_lib.phantom)."""
+"""Tests of the foam phantom generator and voxelizer (xrsr_lib.simulate.phantom)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from xrsr_lib.phantom import generate_foam, spheres_from_flat, spheres_to_flat, voxelize
+from xrsr_lib.simulate.phantom import generate_foam, spheres_from_flat, spheres_to_flat, voxelize
 
 REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 SMALL = {"nspheres_per_unit": 1000, "ntrials_per_unit": 1_000_000, "maxsize": 0.2, "zrange": 1.5}
@@ -231,7 +231,7 @@ def test_voxelize_bad_inputs(kwargs: dict, name: str) -> None:
 
 
 def test_void_statistics_on_a_known_list():
-    from xrsr_lib.phantom import void_statistics
+    from xrsr_lib.simulate.phantom import void_statistics
 
     spheres = np.array(
         [

@@ -1,4 +1,4 @@
-"""Pore segmentation and morphometry (xrsr_lib.pores) against voxelized spheres of known size and
+"""Pore segmentation and morphometry (xrsr_lib.evaluate.pores) against voxelized spheres of known size and
 against the foam generator's own void list."""
 
 from __future__ import annotations
@@ -13,13 +13,8 @@ from pydantic import ValidationError
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from xrsr_lib.cache import Cache
 from xrsr_lib.config import load_profile
-from xrsr_lib.datasets import DatasetBuilder, spheres_to_um
-from xrsr_lib.io import read_spheres
-from xrsr_lib.metrics import cylinder_mask
-from xrsr_lib.phantom import generate_foam, void_statistics, voxelize
-from xrsr_lib.pores import (
+from xrsr_lib.evaluate.pores import (
     PORE_COLUMNS,
     PoreAnalysis,
     PoreAnalysisConfig,
@@ -30,6 +25,11 @@ from xrsr_lib.pores import (
     segment_pores,
     size_histogram,
 )
+from xrsr_lib.io import read_spheres
+from xrsr_lib.io.cache import Cache
+from xrsr_lib.prepare.masks import cylinder_mask
+from xrsr_lib.simulate.phantom import generate_foam, void_statistics, voxelize
+from xrsr_lib.studies.study_a.datasets import DatasetBuilder, spheres_to_um
 
 
 # ------------------------------------------------------------------------------ helpers

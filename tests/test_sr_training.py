@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from xrsr_lib.losses import SOBEL_EPS, SREdgeLoss, sobel_edge_loss, sobel_gradients, sobel_magnitude
-from xrsr_lib.nanoct import SPLIT_SEEDS, CrackSliceConfig, make_split
-from xrsr_lib.sr_training import (
+from xrsr_lib.simulate.nanoct import SPLIT_SEEDS, CrackSliceConfig, make_split
+from xrsr_lib.train.losses import SOBEL_EPS, SREdgeLoss, sobel_edge_loss, sobel_gradients, sobel_magnitude
+from xrsr_lib.train.slices import (
     SRModel,
     SRTrainingConfig,
     learning_rate,
@@ -254,7 +254,7 @@ def test_validation_keeps_the_best_weights(tmp_path: Path, split: dict[str, np.n
     assert cfg["best_iteration"] == int(best["iteration"])
     assert cfg["best_val_psnr"] == pytest.approx(best["val_psnr"], abs=1e-3)
     # the saved weights are the best ones: re-scoring them gives the recorded PSNR
-    from xrsr_lib.sr_training import validation_psnr
+    from xrsr_lib.train.slices import validation_psnr
 
     model = SRModel.load(folder, device="cpu").model
     assert validation_psnr(model, val["lr"], val["hr"]) == pytest.approx(best["val_psnr"], abs=1e-3)

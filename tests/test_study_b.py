@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from xrsr_lib.cache import Cache
 from xrsr_lib.config import PROFILE_NAMES, STUDY_B_MODELS, StudyBConfig, load_profile
-from xrsr_lib.metrics import SR_SCORES, sr_image_scores
+from xrsr_lib.evaluate.metrics import SR_SCORES, sr_image_scores
+from xrsr_lib.io.cache import Cache
 from xrsr_lib.models import build_model
-from xrsr_lib.nanoct import bicubic_upsample, simulate_crack_slice
-from xrsr_lib.study_b import StudyB, crack_rich_window
-from xrsr_lib.study_b_evaluation import StudyBEvaluation, pooled_scores
+from xrsr_lib.simulate.nanoct import bicubic_upsample, simulate_crack_slice
+from xrsr_lib.studies.study_b.evaluation import StudyBEvaluation, pooled_scores
+from xrsr_lib.studies.study_b.methods import StudyB, crack_rich_window
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,6 +1,6 @@
 """Tests of the PyTorch cone-beam projector and FDK against closed-form line integrals.
 
-The oracles here are written independently of :mod:`xrsr_lib.ct.analytic` and of the projector: a
+The oracles here are written independently of :mod:`xrsr_lib.simulate.ct.analytic` and of the projector: a
 ray from the source to a pixel centre is built directly from the documented geometry convention
 and intersected with spheres / cylinders in closed form.
 """
@@ -14,10 +14,10 @@ import pytest
 import torch
 from scipy import ndimage
 
-from xrsr_lib.ct.astra_projector import astra_available, astra_status
-from xrsr_lib.ct.geometry import ConeGeometry
-from xrsr_lib.ct.reconstruct import fdk, project
-from xrsr_lib.ct.torch_projector import (
+from xrsr_lib.simulate.ct.astra_projector import astra_available, astra_status
+from xrsr_lib.simulate.ct.geometry import ConeGeometry
+from xrsr_lib.simulate.ct.reconstruct import fdk, project
+from xrsr_lib.simulate.ct.torch_projector import (
     FILTERS,
     angular_weights,
     fdk_reconstruct,
@@ -413,7 +413,7 @@ def test_astra_matches_torch(geom: ConeGeometry) -> None:
     ok, reason = astra_status()
     if not ok:
         pytest.skip(f"astra-toolbox with CUDA not available: {reason}")
-    from xrsr_lib.ct.astra_projector import astra_fdk_reconstruct, astra_forward_project
+    from xrsr_lib.simulate.ct.astra_projector import astra_fdk_reconstruct, astra_forward_project
 
     center = (VS, -2 * VS, 3 * VS)
     sph = (10.0, -6.0, 4.0, 20.0, 1.0)

@@ -9,7 +9,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining
-from xrsr_lib.train import (
+from xrsr_lib.train.volumes import (
     Normalization,
     TrainedModel,
     check_pair,

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from xrsr_lib.nanoct import CrackSegmentationConfig, CrackSliceConfig
+from xrsr_lib.simulate.nanoct import CrackSegmentationConfig, CrackSliceConfig
 
 PROFILE_NAMES = ("smoke", "cpu", "paper")
 
@@ -176,7 +176,7 @@ class MethodsConfig(_Frozen):
 
 
 class EvaluationConfig(_Frozen):
-    """How study A's figures 3-9 score the results (see ``xrsr_lib.evaluation``)."""
+    """How study A's figures 3-9 score the results (see ``xrsr_lib.studies.study_a.evaluation``)."""
 
     realization: str = Field(
         default="alternate", description="the realization scored in figures 3-9 (unseen in training)"
@@ -301,9 +301,9 @@ STUDY_B_ABLATIONS = ("dcffn_off", "gmsa_off", "finetune_only")
 
 class StudyBConfig(_Frozen):
     """Study B (UTSR for nano-CT): simulated crack slices, the compared networks, their two-stage
-    training and the scoring (see ``xrsr_lib.study_b``)."""
+    training and the scoring (see ``xrsr_lib.studies.study_b.methods``)."""
 
-    slice: CrackSliceConfig = Field(description="simulated nano-CT reference slices (xrsr_lib.nanoct)")
+    slice: CrackSliceConfig = Field(description="simulated nano-CT reference slices (xrsr_lib.simulate.nanoct)")
     scales: tuple[int, ...] = Field(default=(2, 4), description="SR factors; each gets its own models")
     blur_sigma_px: float = Field(default=1.0, ge=0, description="Gaussian blur before down-sampling, HR px")
     noise_std: float = Field(default=0.02, ge=0, description="white noise of the low-resolution images")

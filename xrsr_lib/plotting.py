@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # headless: figures are files
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xrsr_lib.study_b import METHOD_LABELS as STUDY_B_LABELS  # noqa: E402
+from xrsr_lib.studies.study_b.methods import METHOD_LABELS as STUDY_B_LABELS  # noqa: E402
 
 #: One colour per method, used by every figure so they read the same way.
 METHOD_COLORS: dict[str, str] = {

@@ -1,0 +1,93 @@
+"""List the cache key of every artifact a profile builds, without building anything.
+
+    python scripts/cache_keys.py cpu > keys.json
+
+Every stage asks the cache for its path; a dry cache records ``(stage, key)`` and builds nothing,
+so the listing takes seconds even for the ``paper`` profile. Used to show that a refactor leaves
+every cache key unchanged (an existing cache is reused, not rebuilt): ``tests/test_cache_keys.py``
+compares the listing with the one recorded in ``tests/data/cache_keys_<profile>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from xrsr_lib.cache import Cache
+from xrsr_lib.evaluation import PORE_METHODS, SCORED_METHODS, StudyAEvaluation
+from xrsr_lib.study_a import PREDICTION_METHODS, TRAINED_METHODS, StudyA
+from xrsr_lib.study_b import StudyB
+from xrsr_lib.study_b_evaluation import StudyBEvaluation
+
+from xrsr_lib.config import load_profile
+
+
+class DryCache(Cache):
+    """A cache that records every artifact asked for and builds none."""
+
+    def __init__(self) -> None:
+        super().__init__("/nonexistent-xrsr-dry-cache")
+        self.keys: dict[str, set[str]] = {}
+
+    def path_for(self, stage: str, params: dict[str, Any], suffix: str = ".h5") -> Path:
+        path = super().path_for(stage, params, suffix)
+        self.keys.setdefault(stage, set()).add(path.name.removesuffix(suffix) if suffix else path.name)
+        return path
+
+    def get_or_build(self, stage, params, build, suffix=".h5"):  # noqa: ANN001, ANN201
+        return self.path_for(stage, params, suffix)
+
+
+def _try(fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except (OSError, FileNotFoundError, KeyError):
+        pass  # the dry cache has no file to read back; the key was recorded before that
+
+
+def cache_keys(profile_name: str) -> dict[str, list[str]]:
+    """``{stage: sorted keys}`` of every artifact of the profile's studies A and B."""
+    profile = load_profile(profile_name)
+    cache = DryCache()
+    a = StudyA(profile, cache, progress=False)
+    a.train = lambda m, s: cache.path_for("model", a.model_params(m, s), suffix="")  # type: ignore[method-assign]
+    sigmas = profile.degrade.lres_sigmas_um
+    for r in profile.realizations:
+        a.data.ground_truth(r)
+        for s in profile.degrade.sigmas_um:
+            a.data.reconstruction(r, s)
+        for m in PREDICTION_METHODS:
+            for s in sigmas:
+                a.predict(m, s, r)
+    for m in TRAINED_METHODS:
+        for s in sigmas:
+            a.train(m, s)
+    ev = StudyAEvaluation(a, progress=False)
+    for m, s in [("gt", None), ("hres", None)] + [(m, s) for s in sigmas for m in SCORED_METHODS]:
+        _try(ev.quality, m, s)
+        _try(ev.msssim, m, s)
+    for m, s in [("gt", None), ("hres", None)] + [(m, s) for s in sigmas for m in PORE_METHODS]:
+        _try(ev.pores, m, s)
+    _try(ev.gaussian_fit)
+
+    b = StudyB(profile, cache, progress=False)
+    b.train = lambda m, s: b.model_folder(m, s) / "finetune"  # type: ignore[method-assign]
+    eb = StudyBEvaluation(b)
+    for scale in b.config.scales:
+        for split in ("train", "val", "test"):
+            b.split(split, scale)
+        for m in b.methods(scale):
+            b.predict(m, scale)
+            _try(eb.quality, m, scale)
+            _try(eb.segmentation, m, scale)
+        _try(eb.quality, "reference", scale)
+        _try(eb.segmentation, "reference", scale)
+    return {stage: sorted(keys) for stage, keys in sorted(cache.keys.items())}
+
+
+if __name__ == "__main__":
+    name = sys.argv[1] if len(sys.argv) > 1 else "cpu"
+    json.dump(cache_keys(name), sys.stdout, indent=1)
+    sys.stdout.write("\n")

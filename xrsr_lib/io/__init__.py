@@ -1,0 +1,48 @@
+"""Files: volumes in the formats users have, Pelt-compatible HDF5, the parameter-keyed cache.
+
+- :mod:`~xrsr_lib.io.volumes`: :func:`read_volume` / :func:`write_volume` (TIFF, HDF5 any
+  dataset, NPY), format from the file name, atomic writes.
+- :mod:`~xrsr_lib.io.hdf5`: Pelt et al.'s ``foam_ct_phantom`` layout (``volume``, ``projs``,
+  ``spheres``) and tables, used by the cache.
+- :mod:`~xrsr_lib.io.cache`: every heavy artifact keyed by the parameters that made it.
+- :mod:`~xrsr_lib.io.validate`: the one array validator of the library.
+"""
+
+from xrsr_lib.io.cache import Cache, atomic_path, param_key, write_json_atomic
+from xrsr_lib.io.hdf5 import (
+    export_tiff,
+    read_array,
+    read_attrs,
+    read_projections,
+    read_spheres,
+    read_table,
+    write_array,
+    write_projections,
+    write_spheres,
+    write_table,
+)
+from xrsr_lib.io.validate import check_array, check_same_shape, check_volume
+from xrsr_lib.io.volumes import read_volume, volume_format, write_volume
+
+__all__ = [
+    "Cache",
+    "atomic_path",
+    "check_array",
+    "check_same_shape",
+    "check_volume",
+    "export_tiff",
+    "param_key",
+    "read_array",
+    "read_attrs",
+    "read_projections",
+    "read_spheres",
+    "read_table",
+    "read_volume",
+    "volume_format",
+    "write_array",
+    "write_json_atomic",
+    "write_projections",
+    "write_spheres",
+    "write_table",
+    "write_volume",
+]

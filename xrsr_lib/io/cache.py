@@ -1,0 +1,143 @@
+"""Parameter-keyed on-disk cache with atomic writes.
+
+Every heavy artifact lives at ``<cache_dir>/<stage>/<key>.h5`` with its parameters beside it in
+``<key>.json``. The key is a hash of the canonical JSON of the parameters *and* of everything
+upstream that made it (callers include upstream keys in ``params``), so changing any parameter
+gives a new key and a stale file is never reused. Files appear under their final name only once
+complete (written to a temporary name in the same folder, then ``os.replace``), so an interrupted
+run leaves no half-written artifact behind; re-running resumes from the finished stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Bump when a stage's algorithm changes in a way that invalidates its cached outputs.
+CACHE_FORMAT_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$XRSR_CACHE`` if set, else ``cache/`` at the root of the xrsr checkout."""
+    env = os.environ.get("XRSR_CACHE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "cache"
+
+
+def _canonical(obj: Any) -> Any:
+    """Turn params into plain JSON types with a stable representation."""
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, list | tuple):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_canonical(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        return _canonical(obj.item())
+    if isinstance(obj, float):
+        if not np.isfinite(obj):
+            raise ValueError(f"cache parameters must be finite, got {obj}")
+        # 3.0 and 3 describe the same parameter: hash them alike
+        return int(obj) if obj.is_integer() and abs(obj) < 2**53 else obj
+    if isinstance(obj, bool | int | str) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "model_dump"):
+        return _canonical(obj.model_dump())
+    raise TypeError(f"cannot hash parameter of type {type(obj).__name__}: {obj!r}")
+
+
+def param_key(params: dict[str, Any], length: int = 16) -> str:
+    """Hex key of the canonical JSON of ``params`` (sha256, first ``length`` characters)."""
+    text = json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; move it into place only if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # the temporary name keeps the final suffix, so format-by-suffix writers (io.write_volume) work on it
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; published files follow the umask
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as pretty JSON to ``path`` atomically."""
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(_canonical(data), indent=2, sort_keys=True) + "\n")
+
+
+class Cache:
+    """Get-or-build store for artifacts keyed by the parameters that made them.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Cache folder; :func:`default_cache_dir` if omitted.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def path_for(self, stage: str, params: dict[str, Any], suffix: str = ".h5") -> Path:
+        if not stage or "/" in stage or stage.startswith("."):
+            raise ValueError(f"invalid cache stage name {stage!r}")
+        key = param_key({"stage": stage, "format": CACHE_FORMAT_VERSION, **params})
+        return self.root / stage / f"{key}{suffix}"
+
+    def get_or_build(
+        self,
+        stage: str,
+        params: dict[str, Any],
+        build: Callable[[Path], None],
+        suffix: str = ".h5",
+    ) -> Path:
+        """Return the artifact for ``(stage, params)``, building it first if it is missing.
+
+        ``build(tmp_path)`` must write the complete artifact to ``tmp_path``; it is renamed to
+        its final name only after ``build`` returns. The parameters (plus build time) are
+        stored as ``<key>.json`` beside it.
+        """
+        final = self.path_for(stage, params, suffix)
+        meta = final.with_suffix(".json")
+        if final.exists() and meta.exists():
+            log.info("cache hit  %-16s %s", stage, final.name)
+            return final
+        log.info("cache miss %-16s %s: building", stage, final.name)
+        t0 = time.perf_counter()
+        with atomic_path(final) as tmp:
+            build(tmp)
+        elapsed = time.perf_counter() - t0
+        write_json_atomic(meta, {"stage": stage, "params": params, "build_seconds": round(elapsed, 3)})
+        log.info("built      %-16s %s in %.1f s", stage, final.name, elapsed)
+        return final
+
+    def metadata(self, artifact: Path) -> dict[str, Any]:
+        """The JSON stored beside a cached artifact."""
+        return json.loads(Path(artifact).with_suffix(".json").read_text())

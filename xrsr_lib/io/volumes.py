@@ -1,0 +1,168 @@
+"""Read and write 3-D volumes in the formats XRM users have: TIFF stacks, HDF5, NumPy.
+
+The format follows the file name: ``.tif`` / ``.tiff`` (a multi-page stack, ImageJ voxel size
+read when present), ``.h5`` / ``.hdf5`` / ``.nxs`` (any dataset: ``dataset="/entry/data"`` or
+``path.h5:/entry/data``; default ``volume``, the Pelt layout), ``.npy`` (memory-mapped on
+read). Writing is atomic: the file appears under its final name only once complete.
+
+Examples
+--------
+>>> import numpy as np, tempfile, os
+>>> from xrsr_lib.io import read_volume, write_volume
+>>> path = os.path.join(tempfile.mkdtemp(), "v.tif")
+>>> write_volume(path, np.zeros((4, 5, 6), np.float32), voxel_size_um=3.0)
+>>> vol, meta = read_volume(path)
+>>> vol.shape, meta["voxel_size_um"]
+((4, 5, 6), 3.0)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xrsr_lib.io import hdf5
+from xrsr_lib.io.cache import atomic_path
+from xrsr_lib.io.validate import check_array
+
+__all__ = ["VOLUME_SUFFIXES", "read_volume", "volume_format", "write_volume"]
+
+#: File suffixes per format.
+VOLUME_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "tiff": (".tif", ".tiff"),
+    "hdf5": (".h5", ".hdf5", ".hdf", ".nxs"),
+    "npy": (".npy",),
+}
+
+
+def _split_dataset(path: str | Path, dataset: str | None) -> tuple[Path, str | None]:
+    text = str(path)
+    for suffix in VOLUME_SUFFIXES["hdf5"]:
+        marker = suffix + ":"
+        if marker in text and dataset is None:
+            head, _, tail = text.partition(marker)
+            return Path(head + suffix), tail
+    return Path(path), dataset
+
+
+def volume_format(path: str | Path) -> str:
+    """``"tiff"``, ``"hdf5"`` or ``"npy"`` from the file name.
+
+    Raises
+    ------
+    ValueError
+        If the suffix is none of :data:`VOLUME_SUFFIXES`.
+    """
+    suffix = Path(path).suffix.lower()
+    for fmt, suffixes in VOLUME_SUFFIXES.items():
+        if suffix in suffixes:
+            return fmt
+    known = ", ".join(s for v in VOLUME_SUFFIXES.values() for s in v)
+    raise ValueError(f"{path}: unknown volume format {suffix or '(no suffix)'!r}; use one of {known}")
+
+
+def read_volume(
+    path: str | Path, dataset: str | None = None, *, mmap: bool = True
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a 3-D volume and its metadata.
+
+    Parameters
+    ----------
+    path : path
+        A TIFF stack, an HDF5 file (``file.h5:/group/dataset`` selects a dataset) or a ``.npy``.
+    dataset : str, optional
+        HDF5 dataset path; default ``volume``, or the only 3-D dataset of the file.
+    mmap : bool
+        Memory-map ``.npy`` files instead of reading them.
+
+    Returns
+    -------
+    volume : ndarray (z, y, x)
+        In the file's dtype (a memory map for ``.npy``).
+    metadata : dict
+        HDF5 attributes, or for TIFF ``voxel_size_um`` when the file records it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        Unknown format, a missing dataset, or data that is not 3-D.
+    """
+    path, dataset = _split_dataset(path, dataset)
+    if not path.exists():
+        raise FileNotFoundError(f"no such volume file: {path}")
+    fmt = volume_format(path)
+    meta: dict[str, Any] = {}
+    if fmt == "npy":
+        vol = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    elif fmt == "tiff":
+        vol, meta = _read_tiff(path)
+    else:
+        vol, meta = hdf5.read_array(path, dataset or _default_dataset(path))
+    check_array(vol, str(path), 3, finite=False, dtype=None)
+    return vol, meta
+
+
+def _default_dataset(path: Path) -> str:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if hdf5.VOLUME in f:
+            return hdf5.VOLUME
+        found: list[str] = []
+        f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) and o.ndim == 3 else None)
+    if len(found) != 1:
+        raise ValueError(f"{path}: no dataset 'volume' and {len(found)} 3-D datasets ({', '.join(found)}); "
+                         "name one with dataset= or file.h5:/path")
+    return found[0]
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        vol = tif.asarray()
+        meta: dict[str, Any] = {}
+        ij = tif.imagej_metadata or {}
+        if "spacing" in ij and str(ij.get("unit", "")).lower() in ("um", "micron", "µm", "\\u00b5m"):
+            meta["voxel_size_um"] = float(ij["spacing"])
+    if vol.ndim == 2:
+        vol = vol[None]
+    return vol, meta
+
+
+def write_volume(
+    path: str | Path,
+    volume: np.ndarray,
+    attrs: dict[str, Any] | None = None,
+    *,
+    voxel_size_um: float | None = None,
+) -> None:
+    """Write a 3-D volume atomically in the format of the file name.
+
+    HDF5 files get the Pelt layout (dataset ``volume``, ``attrs`` as attributes); TIFF files a
+    float32 ImageJ stack (voxel size recorded); ``.npy`` the array alone. ``voxel_size_um`` is
+    also stored in the HDF5 attributes.
+
+    Raises
+    ------
+    ValueError
+        Unknown format, or a volume that is not a finite 3-D array.
+    """
+    path = Path(path)
+    fmt = volume_format(path)
+    vol = check_array(volume, f"volume for {path}", 3)
+    attrs = dict(attrs or {})
+    if voxel_size_um is not None:
+        attrs["voxel_size_um"] = float(voxel_size_um)
+    with atomic_path(path) as tmp:
+        if fmt == "hdf5":
+            hdf5.write_volume(tmp, vol, attrs)
+        elif fmt == "tiff":
+            hdf5.export_tiff(tmp, vol, voxel_size_um=attrs.get("voxel_size_um"))
+        else:
+            with open(tmp, "wb") as f:
+                np.save(f, vol)

@@ -1,0 +1,519 @@
+"""Study A's evaluation (figures 3-9): every score of every result, cached like the data.
+
+::
+
+    image(method, σ, realization) + ground truth -> quality (MSE, PSNR, SSIM)
+                                                 -> MS-SSIM score and local quality map
+    image(method, σ, realization) + foam mask    -> pore analysis (count, porosity, sizes, sphericity)
+    all images of a realization + ground truth   -> Gaussian fit (MSE vs blur of the truth)
+
+An *image* is one of: ``gt`` (the exact phantom), ``hres`` (the 1 µm FDK reconstruction), ``fdk``
+(the σ µm input) or a method's prediction (``rl``, ``rl_nlm``, ``srcnn``, ``deepnet``; see
+:mod:`xrsr_lib.studies.study_a.methods`). Each score is cached under ``cache/<stage>/`` keyed by the image's own
+cache key and the scoring settings, so a re-run only scores what changed. Everything is measured
+inside the foam's bulk (the phantom's cylinder), the region the study's masks cover.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xrsr_lib import io
+from xrsr_lib.evaluate.metrics import cylinder_mask, gaussian_fit, ms_ssim_3d, mse, psnr, ssim
+from xrsr_lib.evaluate.pores import PoreAnalysis, PoreAnalysisConfig, analyse_pores
+from xrsr_lib.simulate.phantom import void_statistics
+from xrsr_lib.studies.reported import ORDER_METRICS, STUDY_A_REPORTED
+from xrsr_lib.studies.study_a.datasets import spheres_to_um
+from xrsr_lib.studies.study_a.methods import PREDICTION_METHODS, StudyA
+
+log = logging.getLogger(__name__)
+
+#: Images scored per input blur, in the order figures show them.
+SCORED_METHODS = ("fdk", *PREDICTION_METHODS)
+#: Images whose pores are analysed per input blur (RL is segmented after NLM, as in study A).
+PORE_METHODS = ("fdk", "rl_nlm", "srcnn", "deepnet")
+REFERENCE_IMAGES = ("gt", "hres")
+
+
+@dataclass(frozen=True)
+class MSSSIMResult:
+    """Global MS-SSIM and where its local quality map is cached."""
+
+    score: float
+    scale_means: tuple[float, ...]
+    map_path: Path
+
+    def quality_map(self) -> np.ndarray:
+        """The local MS-SSIM map (z, y, x): weighted product of the per-scale maps."""
+        return io.read_volume(self.map_path)[0]
+
+
+class StudyAEvaluation:
+    """Scores study A's results against the ground truth for one profile.
+
+    Parameters
+    ----------
+    study : StudyA
+        Provides the images (and trains / predicts what is missing).
+    pore_config : PoreAnalysisConfig, optional
+        Segmentation settings, the same for every image.
+    progress : bool
+        Show progress bars of long steps.
+    """
+
+    def __init__(
+        self, study: StudyA, pore_config: PoreAnalysisConfig | None = None, progress: bool = True
+    ) -> None:
+        self.study = study
+        self.profile = study.profile
+        self.cache = study.cache
+        self.data = study.data
+        self.config = self.profile.evaluation
+        self.pore_config = pore_config or PoreAnalysisConfig(
+            surface_margin_um=self.config.foam_mask_margin_um
+        )
+        self.progress = progress
+
+    # ------------------------------------------------------------------ images
+    @property
+    def realization(self) -> str:
+        """The realization figures 3-9 score (unseen by training)."""
+        return self.config.realization
+
+    @property
+    def sigmas_um(self) -> tuple[float, ...]:
+        return self.profile.degrade.lres_sigmas_um
+
+    @property
+    def voxel_size_um(self) -> float:
+        return self.profile.volume.voxel_size_um
+
+    def _foam_radius_um(self) -> float:
+        radius_um = self.profile.phantom.cylinder_radius_um - self.config.foam_mask_margin_um
+        if radius_um <= 0:
+            raise ValueError(f"foam_mask_margin_um {self.config.foam_mask_margin_um} leaves no foam")
+        return radius_um
+
+    def foam_mask(self, inner: bool = True) -> np.ndarray:
+        """The foam's bulk: the phantom's cylinder, without its outer shell of
+        ``evaluation.foam_mask_margin_um`` when ``inner`` (where images are scored); the pore
+        analysis takes the whole cylinder and treats the shell as surface itself."""
+        radius_um = self._foam_radius_um() if inner else self.profile.phantom.cylinder_radius_um
+        return np.ascontiguousarray(cylinder_mask(self.profile.volume.shape, radius_um / self.voxel_size_um))
+
+    def _check_image(self, method: str, sigma_um: float | None) -> float | None:
+        if method in REFERENCE_IMAGES:
+            return None if method == "gt" else self.profile.degrade.hres_sigma_um
+        if method not in SCORED_METHODS:
+            raise ValueError(
+                f"unknown image {method!r}; choose one of {', '.join(REFERENCE_IMAGES + SCORED_METHODS)}"
+            )
+        if sigma_um is None or float(sigma_um) not in self.sigmas_um:
+            raise ValueError(f"{method} needs an input blur σ among {self.sigmas_um}, got {sigma_um}")
+        return float(sigma_um)
+
+    def image_path(self, method: str, sigma_um: float | None = None, realization: str | None = None) -> Path:
+        """Cached file of an image (built, trained or predicted first if missing)."""
+        realization = realization or self.realization
+        sigma = self._check_image(method, sigma_um)
+        if method == "gt":
+            return self.data.ground_truth(realization)
+        if method in ("hres", "fdk"):
+            return self.data.reconstruction(realization, sigma)
+        return self.study.predict(method, sigma, realization)
+
+    def image(self, method: str, sigma_um: float | None = None, realization: str | None = None) -> np.ndarray:
+        """An image as an array (z, y, x), material-fraction units."""
+        return self.data.load_volume(self.image_path(method, sigma_um, realization))
+
+    def _sigma_column(self, method: str, sigma_um: float | None) -> float:
+        """The ``sigma_um`` an image gets in tables: its input blur, 1 µm for ``hres``, NaN for ``gt``."""
+        sigma = self._check_image(method, sigma_um)
+        return math.nan if sigma is None else sigma
+
+    def _reference_and(self, methods: tuple[str, ...]) -> list[tuple[str, float | None]]:
+        """``gt``, ``hres`` and every method at every input blur, in table order."""
+        return [("gt", None), ("hres", None)] + [(m, s) for s in self.sigmas_um for m in methods]
+
+    def _image_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:
+        sigma = self._check_image(method, sigma_um)
+        return {
+            "image": method,
+            "sigma_um": sigma,
+            "realization": realization,
+            "key": self.image_path(method, sigma, realization).stem,
+        }
+
+    def _comparison_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:
+        """What identifies a comparison of an image with the ground truth inside the foam mask."""
+        return {
+            "result": self._image_params(method, sigma_um, realization),
+            "truth": self._image_params("gt", None, realization),
+            "data_range": self.config.data_range,
+            "foam_radius_um": self._foam_radius_um(),
+        }
+
+    # ------------------------------------------------------------------ scores
+    def quality(
+        self, method: str, sigma_um: float | None = None, realization: str | None = None
+    ) -> dict[str, float]:
+        """MSE, PSNR (dB) and SSIM of an image against the ground truth, inside the foam."""
+        realization = realization or self.realization
+        params = {
+            **self._comparison_params(method, sigma_um, realization),
+            "ssim_sigma": self.config.ssim_sigma,
+        }
+
+        def build(tmp: Path) -> None:
+            result, truth = self.image(method, sigma_um, realization), self.image("gt", None, realization)
+            mask = self.foam_mask()
+            scores = {
+                "mse": mse(result, truth, mask=mask),
+                "psnr": psnr(result, truth, data_range=self.config.data_range, mask=mask),
+                "ssim": ssim(
+                    result, truth, data_range=self.config.data_range, mask=mask, sigma=self.config.ssim_sigma
+                ),
+            }
+            io.write_table(tmp, pd.DataFrame([scores]), params)
+
+        table, _ = io.read_table(self.cache.get_or_build("quality", params, build))
+        return {k: float(v) for k, v in table.iloc[0].items()}
+
+    def msssim(
+        self, method: str, sigma_um: float | None = None, realization: str | None = None
+    ) -> MSSSIMResult:
+        """3D multiscale SSIM of an image against the ground truth, with its local quality map."""
+        realization = realization or self.realization
+        params = {
+            **self._comparison_params(method, sigma_um, realization),
+            "sigma": self.config.ssim_sigma,
+            "scales": self.config.msssim_scales,
+        }
+
+        def build(tmp: Path) -> None:
+            result, truth = self.image(method, sigma_um, realization), self.image("gt", None, realization)
+            ms = ms_ssim_3d(
+                result,
+                truth,
+                data_range=self.config.data_range,
+                scales=self.config.msssim_scales,
+                sigma=self.config.ssim_sigma,
+                mask=self.foam_mask(),
+            )
+            attrs = {
+                **params,
+                "score": float(ms.score),
+                "weights": list(ms.weights),
+                "scale_means": [float(v) for v in ms.scale_means],
+            }
+            io.write_volume(tmp, ms.combined_map(), attrs)
+
+        path = self.cache.get_or_build("msssim", params, build)
+        attrs = io.read_attrs(path)
+        return MSSSIMResult(float(attrs["score"]), tuple(attrs["scale_means"]), path)
+
+    def pores(
+        self, method: str, sigma_um: float | None = None, realization: str | None = None
+    ) -> PoreAnalysis:
+        """The study's segmentation workflow and per-pore measurements of one image."""
+        realization = realization or self.realization
+        params = {
+            "image": self._image_params(method, sigma_um, realization),
+            "voxel_size_um": self.voxel_size_um,
+            "foam_radius_um": self.profile.phantom.cylinder_radius_um,
+            "config": self.pore_config.model_dump(),
+        }
+
+        def build(tmp: Path) -> None:
+            analysis = analyse_pores(
+                self.image(method, sigma_um, realization),
+                self.foam_mask(inner=False),
+                voxel_size_um=self.voxel_size_um,
+                config=self.pore_config,
+            )
+            io.write_table(tmp, analysis.table, {**params, "summary": analysis.summary()})
+
+        table, attrs = io.read_table(self.cache.get_or_build("pores", params, build))
+        return PoreAnalysis.from_dict(
+            {
+                "summary": attrs["summary"],
+                "config": attrs["config"],
+                "pores": {c: table[c].tolist() for c in table.columns},
+            }
+        )
+
+    def gaussian_fit(self, realization: str | None = None) -> pd.DataFrame:
+        """Gaussian fit of every image of a realization (``hres`` and all scored methods per σ).
+
+        Returns a long table: ``image``, ``sigma_um`` (input blur; NaN for hres), ``blur_um``
+        (σ of the Gaussian applied to the truth) and ``mse``.
+        """
+        realization = realization or self.realization
+        entries = [("hres", None)] + [(m, s) for s in self.sigmas_um for m in SCORED_METHODS]
+        fit_sigmas = self.config.gaussian_fit_sigmas_um()
+        params = {
+            "images": [self._image_params(m, s, realization) for m, s in entries],
+            "truth": self._image_params("gt", None, realization),
+            "blur_um": list(fit_sigmas),
+            "foam_radius_um": self._foam_radius_um(),
+            "voxel_size_um": self.voxel_size_um,
+        }
+
+        def build(tmp: Path) -> None:
+            results = {f"{m}|{s}": self.image(m, s, realization) for m, s in entries}
+            fit = gaussian_fit(
+                results,
+                self.image("gt", None, realization),
+                sigmas=np.asarray(fit_sigmas) / self.voxel_size_um,
+                mask=self.foam_mask(),
+                device=self.study.device,
+                progress=self.progress,
+            )
+            rows = []
+            for m, s in entries:
+                curve = fit.mse[f"{m}|{s}"]
+                rows += [
+                    {"image": m, "sigma_um": self._sigma_column(m, s), "blur_um": b, "mse": float(e)}
+                    for b, e in zip(fit_sigmas, curve, strict=True)
+                ]
+            io.write_table(tmp, pd.DataFrame(rows), params)
+
+        return io.read_table(self.cache.get_or_build("gaussfit", params, build))[0]
+
+    # ------------------------------------------------------------------ tables
+    def generated_pores_inside(self, realization: str | None = None) -> int:
+        """Generated voids lying fully inside the volume: what an edge-killed count can find."""
+        realization = realization or self.realization
+        spheres, _ = io.read_spheres(self.data.phantom(realization))
+        s_um = spheres_to_um(spheres, self.profile.phantom.cylinder_radius_um)
+        return int(void_statistics(s_um, self.profile.volume.half_height_um)["n_inside"])
+
+    def quality_table(self, realization: str | None = None) -> pd.DataFrame:
+        """MSE, PSNR, SSIM of ``hres`` and of every scored method at every σ (Figure 3)."""
+        realization = realization or self.realization
+        rows = [
+            {
+                "image": "hres",
+                "sigma_um": self.profile.degrade.hres_sigma_um,
+                **self.quality("hres", None, realization),
+            }
+        ]
+        rows += [
+            {"image": m, "sigma_um": s, **self.quality(m, s, realization)}
+            for s in self.sigmas_um
+            for m in SCORED_METHODS
+        ]
+        return pd.DataFrame(rows)
+
+    def pore_table(
+        self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
+    ) -> pd.DataFrame:
+        """Pore count, recovery, porosity and sphericity per image (Figures 5-7).
+
+        ``recovery_pct`` = pores found / ground-truth pores (both edge-killed); the errors are
+        relative to the ground truth's porosity and mean sphericity, in %.
+        """
+        realization = realization or self.realization
+        gt = self.pores("gt", None, realization).summary()
+        rows = []
+        for m, s in self._reference_and(methods):
+            summ = self.pores(m, s, realization).summary()
+            rows.append(
+                {
+                    "image": m,
+                    "sigma_um": self._sigma_column(m, s),
+                    "realization": realization,
+                    "n_pores": summ["n_pores"],
+                    "recovery_pct": 100.0 * summ["n_pores"] / gt["n_pores"],
+                    "porosity": summ["porosity"],
+                    "porosity_error_pct": 100.0 * (summ["porosity"] / gt["porosity"] - 1.0),
+                    "mean_sphericity": summ["mean_sphericity"],
+                    "sphericity_error_pct": 100.0 * (summ["mean_sphericity"] / gt["mean_sphericity"] - 1.0),
+                    "n_sphericity_clipped": summ["n_sphericity_clipped"],
+                    "threshold": summ["threshold"],
+                    "n_edge_killed": summ["n_edge_killed"],
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def pore_sizes(
+        self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
+    ) -> pd.DataFrame:
+        """Every segmented pore of every image: ``image``, ``sigma_um``, diameter, sphericity."""
+        realization = realization or self.realization
+        frames = []
+        for m, s in self._reference_and(methods):
+            t = self.pores(m, s, realization).table
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "image": m,
+                        "sigma_um": self._sigma_column(m, s),
+                        "realization": realization,
+                        "diameter_um": t["diameter_um"].to_numpy(),
+                        "sphericity": t["sphericity"].to_numpy(),
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def effective_resolution(self, realization: str | None = None) -> pd.DataFrame:
+        """Argmin of each Gaussian-fit curve: the effective resolution (σ and FWHM, µm)."""
+        curves = self.gaussian_fit(realization)
+        rows = []
+        for (image, sigma), g in curves.groupby(["image", "sigma_um"], dropna=False, sort=False):
+            i = int(np.argmin(g["mse"].to_numpy()))
+            best = float(g["blur_um"].to_numpy()[i])
+            rows.append(
+                {
+                    "image": image,
+                    "sigma_um": sigma,
+                    "effective_sigma_um": best,
+                    "effective_fwhm_um": best * 2.0 * math.sqrt(2.0 * math.log(2.0)),
+                    "mse_at_best": float(g["mse"].to_numpy()[i]),
+                    "at_grid_edge": i == len(g) - 1,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def measured_table(self, realization: str | None = None) -> pd.DataFrame:
+        """One row per (image, σ): every number of figures 3-9 side by side."""
+        realization = realization or self.realization
+        q = self.quality_table(realization)
+        p = self.pore_table(realization)
+        e = self.effective_resolution(realization)
+        out = q.merge(p.drop(columns=["realization"]), on=["image", "sigma_um"], how="outer")
+        out = out.merge(e, on=["image", "sigma_um"], how="outer")
+        out["abs_recovery_error_pct"] = (out["recovery_pct"] - 100.0).abs()
+        out["abs_porosity_error_pct"] = out["porosity_error_pct"].abs()
+        out["abs_sphericity_error_pct"] = out["sphericity_error_pct"].abs()
+        order = {m: i for i, m in enumerate(REFERENCE_IMAGES + SCORED_METHODS)}
+        out = out.sort_values(
+            ["sigma_um", "image"], key=lambda c: c.map(order) if c.name == "image" else c, na_position="first"
+        )
+        return out.reset_index(drop=True)
+
+    def summary_table(self, realization: str | None = None) -> pd.DataFrame:
+        """Measured values beside study A's statements (:func:`compare_with_paper`)."""
+        return compare_with_paper(self.measured_table(realization), self.profile.name, self.sigmas_um)
+
+
+def select_rows(
+    table: pd.DataFrame, image: str, sigma_um: float | None, realization: str | None = None
+) -> pd.Series:
+    """Rows of an evaluation table for one image (and realization); ``sigma_um`` None or NaN
+    selects the row without an input blur (the ground truth)."""
+    sel = table["image"] == image
+    no_blur = sigma_um is None or pd.isna(sigma_um)
+    sel &= table["sigma_um"].isna() if no_blur else table["sigma_um"] == sigma_um
+    if realization is not None:
+        sel &= table["realization"] == realization
+    return sel
+
+
+def compare_with_paper(
+    measured: pd.DataFrame, profile_name: str, sigmas_um: tuple[float, ...]
+) -> pd.DataFrame:
+    """Put measured values beside study A's statements and say whether each holds.
+
+    Parameters
+    ----------
+    measured : DataFrame
+        One row per (``image``, ``sigma_um``) with the quantities as columns (the ground truth
+        has ``sigma_um`` NaN), as :meth:`StudyAEvaluation.measured_table` returns.
+    profile_name : str
+        Statements tied to a volume size (pore counts) only apply to their profile.
+    sigmas_um : tuple of float
+        Input blurs to check the ordering at.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``image``, ``sigma_um``, ``quantity``, ``measured``, ``paper``, ``agrees``: every
+        statement of :data:`~xrsr_lib.studies.reported.STUDY_A_REPORTED` at every σ it names, then the
+        ordering "DeepNet > SRCNN > RL" for every metric of :data:`~xrsr_lib.studies.reported.ORDER_METRICS`
+        at every σ (``agrees`` then names the measured order).
+    """
+
+    def value(image: str, sigma: float | None, quantity: str) -> float:
+        sel = select_rows(measured, image, sigma)
+        if not sel.any() or quantity not in measured:
+            return math.nan
+        return float(measured.loc[sel, quantity].iloc[0])
+
+    rows = []
+    for rep in STUDY_A_REPORTED:
+        for sigma in rep.sigmas_um or (None,):
+            x = value(rep.method, sigma, rep.quantity)
+            if profile_name not in rep.profiles:
+                agrees = f"n/a (compare on {', '.join(rep.profiles)})"
+            else:
+                holds = rep.holds(x)
+                agrees = "n/a (not measured)" if holds is None else "yes" if holds else "no"
+            rows.append(
+                {
+                    "image": rep.method,
+                    "sigma_um": math.nan if sigma is None else sigma,
+                    "quantity": rep.quantity,
+                    "measured": x,
+                    "paper": rep.text,
+                    "agrees": agrees,
+                }
+            )
+    for metric, (better, rl_image) in ORDER_METRICS.items():
+        for sigma in sigmas_um:
+            vals = {m: value(m, sigma, metric) for m in ("deepnet", "srcnn", rl_image)}
+            if any(math.isnan(v) for v in vals.values()):
+                agrees = "n/a (not measured)"
+            else:
+                ranked = sorted(vals, key=lambda m: vals[m], reverse=better == "higher")
+                holds = ranked == ["deepnet", "srcnn", rl_image] and len(set(vals.values())) == 3
+                agrees = ("yes" if holds else "no") + " (" + " > ".join(ranked) + ")"
+            rows.append(
+                {
+                    "image": "order",
+                    "sigma_um": sigma,
+                    "quantity": metric,
+                    "measured": math.nan,
+                    "paper": f"DeepNet > SRCNN > RL ({better} is better)",
+                    "agrees": agrees,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def side_by_side(measured: pd.DataFrame, comparison: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The measured ``columns`` per (image, σ) with what the paper says about that row.
+
+    ``comparison`` is :func:`compare_with_paper`'s table; its statements about an (image, σ) are
+    joined into one ``paper (agrees?)`` cell ("—" where the paper states no number for the row).
+    """
+    stated = comparison[comparison["image"] != "order"]
+    out = measured[columns].copy()
+    notes = []
+    for image, sigma in zip(out["image"], out["sigma_um"], strict=True):
+        sel = select_rows(stated, image, sigma)
+        notes.append("; ".join(f"{r.paper} ({r.agrees})" for r in stated[sel].itertuples()) or "—")
+    out["paper (agrees?)"] = notes
+    return out
+
+
+def markdown_table(table: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """A plain GitHub-markdown rendering of a table (no extra dependency)."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float | np.floating):
+            return "" if math.isnan(v) else format(float(v), floatfmt)
+        return str(v)
+
+    head = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    sep = "| " + " | ".join("---" for _ in table.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"

@@ -1,0 +1,604 @@
+"""Training of the 2-D super-resolution networks of study B (UTSR, SwinIR, RRDBNet).
+
+A trained SR model is a folder::
+
+    config.json      model name, model config, settings, scale, stage, data, train seconds
+    weights.pt       state_dict (load with ``torch.load(..., weights_only=True)``)
+    loss.csv         iteration, loss, l1, edge, lr
+    validation.csv   iteration, val_loss, val_l1, val_edge, val_psnr (with validation pairs)
+    checkpoint.pt    model + optimizer + RNG states + iteration (removed once training finished)
+
+:func:`train_sr` samples random aligned patch pairs (a ``patch × patch`` low-resolution patch and
+the ``scale·patch`` high-resolution patch covering the same area, flipped / rotated together),
+minimizes :class:`~xrsr_lib.train.losses.SREdgeLoss` with Adam, and resumes from ``checkpoint.pt``
+when it finds one, so an interrupted run ends with the same weights as an uninterrupted one.
+
+Two-stage training (study B) is :func:`two_stage`: stage 1 pre-trains on natural images degraded
+exactly like the nano-CT data (:func:`natural_pairs`), stage 2 fine-tunes on the nano-CT train
+split starting from the stage-1 weights. The "fine-tune only" ablation is stage 2 from a random
+initialization (``two_stage(..., pretrain=False)``). Chaining by hand is the same::
+
+    pre = train_sr(name, cfg, *natural_pairs(n, hr_size, scale, sigma, noise, seed=0), s1, "pre")
+    fine = train_sr(name, cfg, split["lr"], split["hr"], s2, "fine", init_weights=pre)
+
+:class:`SRModel` loads a finished folder and super-resolves 2-D images.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+from tqdm.auto import tqdm
+
+from xrsr_lib.config import SRTrainingConfig
+from xrsr_lib.device import resolve_device
+from xrsr_lib.io.cache import _canonical, atomic_path, write_json_atomic
+from xrsr_lib.models import build_model
+from xrsr_lib.simulate.nanoct import (
+    DEFAULT_BLUR_SIGMA_PX,
+    DEFAULT_NOISE_STD,
+    degrade_slice,
+    natural_images,
+    random_crops,
+)
+from xrsr_lib.train.losses import SREdgeLoss
+from xrsr_lib.train.volumes import _save_weights, load_network, read_model_config
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SR_MODELS",
+    "SRModel",
+    "SRTrainingConfig",
+    "learning_rate",
+    "natural_pairs",
+    "sample_patch_pairs",
+    "train_sr",
+    "two_stage",
+    "validation_psnr",
+    "validation_scores",
+]
+
+#: Registry names of the 2-D super-resolution networks this module trains.
+SR_MODELS = ("utsr", "swinir", "rrdbnet")
+
+_FORMAT = 1
+_LOSS_FIELDS = ("iteration", "loss", "l1", "edge", "lr")
+_VAL_FIELDS = ("loss", "l1", "edge", "psnr")
+
+
+# ----------------------------------------------------------------------------- settings
+def learning_rate(settings: SRTrainingConfig, iteration: int) -> float:
+    """Learning rate of step ``iteration`` (0-based) under the schedule of ``settings``.
+
+    A pure function of the iteration, so a resumed run follows the same schedule without any
+    scheduler state: cosine gives ``lr_min + (lr - lr_min)·(1 + cos(π·t/T)) / 2``.
+    """
+    if settings.lr_schedule == "none":
+        return settings.lr
+    lr_min = settings.lr * settings.lr_min_factor
+    return lr_min + 0.5 * (settings.lr - lr_min) * (1.0 + math.cos(math.pi * iteration / settings.iterations))
+
+
+# ----------------------------------------------------------------------------- data
+def check_sr_pair(lr_images: np.ndarray, hr_images: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a stack of training pairs; return them as contiguous float32.
+
+    Raises
+    ------
+    ValueError
+        If either is not 3-D (N, H, W), is empty, the image counts differ, the high-resolution
+        shape is not exactly ``scale`` × the low-resolution shape, or values are not finite.
+    """
+    lr = np.asarray(lr_images)
+    hr = np.asarray(hr_images)
+    for name, arr in (("lr_images", lr), ("hr_images", hr)):
+        if arr.ndim != 3 or arr.size == 0:
+            raise ValueError(f"{name} must be a non-empty 3-D stack (N, H, W), got shape {arr.shape}")
+    if lr.shape[0] != hr.shape[0]:
+        raise ValueError(f"lr_images has {lr.shape[0]} images but hr_images has {hr.shape[0]}")
+    want = (lr.shape[1] * scale, lr.shape[2] * scale)
+    if hr.shape[1:] != want:
+        raise ValueError(
+            f"hr_images must be exactly scale ({scale}) × the low-resolution size: expected (N, {want[0]}, "
+            f"{want[1]}) for lr_images {lr.shape}, got {hr.shape}"
+        )
+    for name, arr in (("lr_images", lr), ("hr_images", hr)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    return np.ascontiguousarray(lr, np.float32), np.ascontiguousarray(hr, np.float32)
+
+
+def sample_patch_pairs(
+    lr: np.ndarray, hr: np.ndarray, scale: int, patch: int, batch: int, rng: np.random.Generator,
+    flips: bool = True, rot90: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of aligned random patch pairs, ``(B, 1, p, p)`` and ``(B, 1, s·p, s·p)``.
+
+    Each pair picks an image and a low-resolution corner ``(y0, x0)`` uniformly; the
+    high-resolution patch starts at ``(s·y0, s·x0)``, so it covers exactly the same area. The same
+    rotation by ``k·90°`` (k uniform in 0..3, if ``rot90``) and left-right flip (probability 1/2,
+    if ``flips``) is applied to both, which keeps them aligned. Draws from ``rng`` in a fixed order.
+    """
+    n, h, w = lr.shape
+    if patch > min(h, w):
+        raise ValueError(f"patch {patch} exceeds the low-resolution image size {(h, w)}")
+    p, q = patch, patch * scale
+    xs = np.empty((batch, 1, p, p), np.float32)
+    ys = np.empty((batch, 1, q, q), np.float32)
+    for b in range(batch):
+        i = int(rng.integers(n))
+        y0, x0 = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
+        a = lr[i, y0 : y0 + p, x0 : x0 + p]
+        t = hr[i, scale * y0 : scale * y0 + q, scale * x0 : scale * x0 + q]
+        k = int(rng.integers(4)) if rot90 else 0
+        flip = bool(rng.integers(2)) if flips else False
+        a, t = np.rot90(a, k), np.rot90(t, k)
+        if flip:
+            a, t = a[:, ::-1], t[:, ::-1]
+        xs[b, 0], ys[b, 0] = a, t
+    return torch.from_numpy(xs), torch.from_numpy(ys)
+
+
+def natural_pairs(
+    n: int,
+    hr_size: int,
+    scale: int,
+    blur_sigma_px: float = DEFAULT_BLUR_SIGMA_PX,
+    noise_std: float = DEFAULT_NOISE_STD,
+    seed: int = 0,
+    images: Mapping[str, np.ndarray] | Sequence[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Low/high-resolution pre-training pairs from natural images, degraded like the nano-CT data.
+
+    High-resolution images are ``random_crops(images, n, hr_size, seed)`` (flipped / rotated);
+    each is degraded with :func:`~xrsr_lib.simulate.nanoct.degrade_slice` (Gaussian blur, area
+    down-sampling by ``scale``, white noise) with noise seed ``(seed, i)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of pairs.
+    hr_size : int
+        Side of the high-resolution crops; must be divisible by ``scale``.
+    scale, blur_sigma_px, noise_std
+        As in :func:`~xrsr_lib.simulate.nanoct.degrade_slice`; use the values of the nano-CT split.
+    seed : int
+        Seed of the crops and of the noise.
+    images : mapping or sequence of 2-D arrays, optional
+        Source images; default :func:`~xrsr_lib.simulate.nanoct.natural_images`.
+
+    Returns
+    -------
+    lr : ndarray float32 (n, hr_size / scale, hr_size / scale)
+    hr : ndarray float32 (n, hr_size, hr_size)
+    """
+    if isinstance(hr_size, bool) or not isinstance(hr_size, int | np.integer) or hr_size < 1:
+        raise ValueError(f"hr_size must be a positive integer, got {hr_size!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int | np.integer) or scale < 1 or hr_size % scale:
+        raise ValueError(f"hr_size {hr_size} must be divisible by the scale, got scale {scale!r}")
+    hr = random_crops(natural_images() if images is None else images, n, hr_size, seed=seed)
+    lr = np.empty((hr.shape[0], hr_size // scale, hr_size // scale), np.float32)
+    for i in range(hr.shape[0]):
+        lr[i] = degrade_slice(hr[i], int(scale), blur_sigma_px, noise_std, seed=(int(seed), i))
+    return lr, hr
+
+
+def _fingerprint(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- training
+def _weights_file(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "weights.pt"
+    if not p.is_file():
+        raise FileNotFoundError(f"initial weights not found: {p}")
+    return p
+
+
+def _load_init(model: torch.nn.Module, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"initial weights {path} do not match the architecture being trained "
+            f"(use the same model name and model config as the pre-training): {err}"
+        ) from None
+
+
+def _save_checkpoint(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
+    state: dict[str, Any], config: dict[str, Any], dev: torch.device,
+) -> None:
+    ckpt = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+        "config": config,
+        **state,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def _write_loss_csv(path: Path, history: list[dict[str, float]]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(_LOSS_FIELDS))
+        w.writeheader()
+        w.writerows(history)
+
+
+def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    keys = ("model_name", "model", "settings", "scale", "stage", "data", "validation")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def train_sr(
+    model_name: str,
+    model_config: dict[str, Any] | BaseModel | None,
+    lr_images: np.ndarray,
+    hr_images: np.ndarray,
+    settings: SRTrainingConfig,
+    folder: str | Path,
+    device: str | torch.device | None = None,
+    init_weights: str | Path | None = None,
+    progress: bool = True,
+    *,
+    stage: str = "train",
+    data_description: dict[str, Any] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    stop_after: int | None = None,
+) -> Path:
+    """Train a 2-D SR network on aligned low/high-resolution image pairs and write its folder.
+
+    Parameters
+    ----------
+    model_name : {"utsr", "swinir", "rrdbnet"}
+    model_config : dict, config instance or None
+        Architecture (see :func:`xrsr_lib.models.build_model`); its ``scale`` is the SR factor and
+        its ``in_channels`` / ``out_channels`` must be 1 (grey images).
+    lr_images : ndarray (N, h, w)
+    hr_images : ndarray (N, scale·h, scale·w)
+        Pairs on aligned grids: low-resolution pixel ``(r, c)`` covers high-resolution pixels
+        ``[s·r, s·r+s) × [s·c, s·c+s)`` (the geometry of :func:`~xrsr_lib.simulate.nanoct.degrade_slice`).
+    settings : SRTrainingConfig
+    folder : path
+        Model folder; an existing ``checkpoint.pt`` there is resumed (it must have been written for
+        the same model, settings, stage and data). A finished folder of the same run is returned as is.
+    device : torch device, optional
+        Default CUDA when available, else CPU.
+    init_weights : path, optional
+        ``weights.pt`` (or a model folder holding one) to start from, for fine-tuning; must match
+        the architecture exactly.
+    progress : bool
+        Show a tqdm progress bar.
+    stage : str
+        Name of the stage, stored in ``config.json`` (e.g. "pretrain", "finetune").
+    data_description : dict, optional
+        Stored in ``config.json`` (which data were used).
+    validation : (lr_images, hr_images), optional
+        Validation pairs (same geometry as the training pairs), scored as the mean PSNR of the
+        whole super-resolved images (data range 1) and by the training objective every
+        ``settings.validate_every`` iterations and at the end; written to ``validation.csv``.
+        With ``settings.keep_best`` the weights of the best validation score
+        (``settings.best_metric``: lowest loss or highest PSNR) are kept (``best_iteration`` in
+        ``config.json``).
+    stop_after : int, optional
+        Stop with a checkpoint after this many iterations in total, as an interruption would;
+        calling again resumes.
+
+    Returns
+    -------
+    Path
+        The model folder.
+
+    Raises
+    ------
+    ValueError
+        Unknown / non-SR model, non-grey model, invalid data shapes, a patch larger than the
+        images, initial weights of another architecture, or a checkpoint / finished folder of a
+        different run.
+    """
+    if model_name not in SR_MODELS:
+        raise ValueError(f"train_sr trains the 2-D SR models {SR_MODELS}, got {model_name!r}")
+    if not isinstance(settings, SRTrainingConfig):
+        raise ValueError(f"settings must be an SRTrainingConfig, got {type(settings).__name__}")
+    folder = Path(folder)
+    dev = resolve_device(device)
+    torch.manual_seed(settings.seed)
+    model = build_model(model_name, model_config)
+    mcfg = model.config
+    if mcfg.in_channels != 1 or mcfg.out_channels != 1:
+        raise ValueError(f"train_sr trains grey models (1 channel in and out), got {mcfg.in_channels} -> "
+                         f"{mcfg.out_channels}")
+    scale = int(mcfg.scale)
+    lr_np, hr_np = check_sr_pair(lr_images, hr_images, scale)
+    if settings.patch > min(lr_np.shape[1:]):
+        raise ValueError(f"patch {settings.patch} exceeds the low-resolution image size {lr_np.shape[1:]}")
+    init_path = None if init_weights is None else _weights_file(init_weights)
+    if settings.validate_every is not None and validation is None:
+        raise ValueError("settings.validate_every is set but no validation pairs were given")
+    val_np = None if validation is None else check_sr_pair(validation[0], validation[1], scale)
+
+    config = _canonical({
+        "kind": "sr2d",
+        "xrsr_format": _FORMAT,
+        "model_name": model_name,
+        "model": mcfg.model_dump(),
+        "settings": settings.model_dump(),
+        "scale": scale,
+        "stage": {
+            "name": stage,
+            "init_weights": None if init_path is None else str(init_path.resolve()),
+            "init_weights_sha256": None if init_path is None else _file_sha256(init_path),
+        },
+        "data": {
+            "n_images": int(lr_np.shape[0]),
+            "lr_shape": list(lr_np.shape[1:]),
+            "hr_shape": list(hr_np.shape[1:]),
+            "sha256": _fingerprint(lr_np, hr_np),
+            "description": data_description or {},
+        },
+        "validation": None if val_np is None else {
+            "n_images": int(val_np[0].shape[0]), "sha256": _fingerprint(*val_np),
+        },
+    })
+    config = json.loads(json.dumps(config))
+
+    ckpt_path, cfg_path, w_path = folder / "checkpoint.pt", folder / "config.json", folder / "weights.pt"
+    if not ckpt_path.exists() and cfg_path.exists() and w_path.exists():
+        done = json.loads(cfg_path.read_text())
+        if not _same_run(done, config):
+            raise ValueError(f"{folder} holds a model trained with other settings or data; use a new folder")
+        log.info("SR model in %s is already trained", folder)
+        return folder
+
+    if init_path is not None:
+        _load_init(model, init_path)
+    model.to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.adam_betas)
+    rng = np.random.default_rng(settings.seed)
+    start, history, seconds = 0, [], 0.0
+    val_history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"score": -math.inf, "psnr": math.nan, "loss": math.nan, "iteration": 0,
+                            "state": None}
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt["config"] != config:
+            raise ValueError(f"{ckpt_path} was written for a different run; delete it to start over")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        if ckpt.get("cuda_rng") is not None and dev.type == "cuda":
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
+        start, history, seconds = ckpt["iteration"], ckpt["history"], ckpt["seconds"]
+        val_history, best = ckpt.get("val_history", []), ckpt.get("best", best)
+        log.info("resuming %s from iteration %d", folder, start)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    criterion = SREdgeLoss(settings.edge_weight)
+    end = settings.iterations if stop_after is None else max(start, min(int(stop_after), settings.iterations))
+    t0 = time.perf_counter() - seconds
+    bar = tqdm(range(start, end), desc=f"{stage} {model_name}", disable=not progress, initial=start,
+               total=settings.iterations, mininterval=5.0)
+    model.train()
+    for it in bar:
+        lr_now = learning_rate(settings, it)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_now
+        xb, yb = sample_patch_pairs(lr_np, hr_np, scale, settings.patch, settings.batch_size, rng,
+                                    flips=settings.augment_flips, rot90=settings.augment_rot90)
+        total, l1, edge = criterion.terms(model(xb.to(dev)), yb.to(dev))
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if settings.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        row = {"iteration": it + 1, "loss": total.item(), "l1": l1.item(), "edge": edge.item(), "lr": lr_now}
+        if not math.isfinite(row["loss"]):
+            raise FloatingPointError(f"loss is {row['loss']} at iteration {it + 1}; lower lr, set grad_clip")
+        history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}")
+        every = settings.validate_every
+        due = (every is not None and (it + 1) % every == 0) or it + 1 == settings.iterations
+        if val_np is not None and due:
+            scores = validation_scores(model, *val_np, criterion=criterion)
+            model.train()
+            val_history.append({"iteration": it + 1, **{f"val_{k}": v for k, v in scores.items()}})
+            log.info("%s %s: iteration %d, validation loss %.5f, PSNR %.3f dB", stage, model_name, it + 1,
+                     scores["loss"], scores["psnr"])
+            score = -scores["loss"] if settings.best_metric == "loss" else scores["psnr"]
+            if score > best["score"]:
+                best = {"score": score, "psnr": scores["psnr"], "loss": scores["loss"], "iteration": it + 1,
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        if (it + 1) % settings.checkpoint_every == 0 or it + 1 == end:
+            state = {"iteration": it + 1, "history": history, "seconds": time.perf_counter() - t0,
+                     "val_history": val_history, "best": best}
+            _save_checkpoint(ckpt_path, model, optimizer, rng, state, config, dev)
+    bar.close()
+    _write_loss_csv(folder / "loss.csv", history)
+    if end < settings.iterations:
+        return folder  # interrupted on purpose; the checkpoint resumes
+    extra: dict[str, Any] = {}
+    if val_np is not None:
+        with atomic_path(folder / "validation.csv") as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["iteration", *(f"val_{k}" for k in _VAL_FIELDS)])
+            w.writeheader()
+            w.writerows(val_history)
+        if settings.keep_best and best["state"] is not None:
+            model.load_state_dict(best["state"])
+        last = val_history[-1]
+        chosen = best if settings.keep_best else {"iteration": last["iteration"], "psnr": last["val_psnr"],
+                                                  "loss": last["val_loss"]}
+        extra = {"best_metric": settings.best_metric, "best_iteration": int(chosen["iteration"]),
+                 "best_val_psnr": round(float(chosen["psnr"]), 4),
+                 "best_val_loss": round(float(chosen["loss"]), 6)}
+    _save_weights(model, w_path)
+    write_json_atomic(cfg_path, {**config, **extra, "train_seconds": round(time.perf_counter() - t0, 2)})
+    ckpt_path.unlink(missing_ok=True)
+    return folder
+
+
+def validation_scores(
+    model: torch.nn.Module, lr_images: np.ndarray, hr_images: np.ndarray, criterion: SREdgeLoss | None = None
+) -> dict[str, float]:
+    """Mean scores of the model's super-resolved whole images against the targets.
+
+    Returns ``psnr`` (dB, data range 1) and the training objective's ``loss``, ``l1`` and ``edge``
+    (``criterion``, default :class:`~xrsr_lib.train.losses.SREdgeLoss` with λ = 0.1), each averaged over
+    the images. The model is put in eval mode; callers that go on training switch it back.
+    """
+    from xrsr_lib.evaluate.metrics import psnr
+
+    criterion = SREdgeLoss(0.1) if criterion is None else criterion
+    dev = next(model.parameters()).device
+    model.eval()
+    rows = []
+    with torch.inference_mode():
+        for a, b in zip(lr_images, hr_images, strict=True):
+            y = model(torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None].to(dev))
+            t = torch.from_numpy(np.ascontiguousarray(b, np.float32))[None, None].to(dev)
+            loss, l1, edge = (v.item() for v in criterion.terms(y, t))
+            score = psnr(y[0, 0].float().cpu().numpy(), b, data_range=1.0)
+            rows.append({"psnr": score, "loss": loss, "l1": l1, "edge": edge})
+    return {k: float(np.mean([r[k] for r in rows])) for k in _VAL_FIELDS}
+
+
+def validation_psnr(model: torch.nn.Module, lr_images: np.ndarray, hr_images: np.ndarray) -> float:
+    """Mean PSNR (dB, data range 1) of the model's super-resolved whole images (eval mode)."""
+    return validation_scores(model, lr_images, hr_images)["psnr"]
+
+
+def two_stage(
+    model_name: str,
+    model_config: dict[str, Any] | BaseModel | None,
+    lr_images: np.ndarray,
+    hr_images: np.ndarray,
+    pretrain_settings: SRTrainingConfig,
+    finetune_settings: SRTrainingConfig,
+    folder: str | Path,
+    *,
+    pretrain: bool = True,
+    natural_n: int = 512,
+    natural_hr_size: int | None = None,
+    blur_sigma_px: float = DEFAULT_BLUR_SIGMA_PX,
+    noise_std: float = DEFAULT_NOISE_STD,
+    natural_seed: int = 0,
+    natural_images_override: Mapping[str, np.ndarray] | Sequence[np.ndarray] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Pre-train on degraded natural images, then fine-tune on the nano-CT pairs.
+
+    Stage 1 (``folder/pretrain``) trains on :func:`natural_pairs` built with the same
+    degradation (``blur_sigma_px``, ``noise_std``) as the nano-CT data; stage 2
+    (``folder/finetune``) trains on ``lr_images`` / ``hr_images`` (normally
+    ``make_split(..., SPLIT_SEEDS["train"], ...)``) starting from the stage-1 weights. With
+    ``pretrain=False`` stage 2 starts from a random initialization: the "fine-tune only" ablation
+    (``folder/finetune`` only). Both stages resume after an interruption.
+
+    Parameters
+    ----------
+    natural_n : int
+        Number of natural-image pairs.
+    natural_hr_size : int, optional
+        Side of the natural high-resolution crops; default ``2 · scale · pretrain_settings.patch``
+        (rounded so that it is divisible by the scale).
+
+    validation : (lr_images, hr_images), optional
+        Nano-CT validation pairs for stage 2 (see :func:`train_sr`).
+
+    Returns
+    -------
+    dict
+        ``{"pretrain": path, "finetune": path}`` (no "pretrain" entry when ``pretrain=False``).
+    """
+    folder = Path(folder)
+    scale = int(build_model(model_name, model_config).config.scale)
+    out: dict[str, Path] = {}
+    init = None
+    if pretrain:
+        size = natural_hr_size if natural_hr_size is not None else 2 * scale * pretrain_settings.patch
+        nat_lr, nat_hr = natural_pairs(natural_n, size, scale, blur_sigma_px, noise_std, natural_seed,
+                                       images=natural_images_override)
+        desc = {"source": "natural images", "n": natural_n, "hr_size": size, "blur_sigma_px": blur_sigma_px,
+                "noise_std": noise_std, "seed": natural_seed}
+        out["pretrain"] = init = train_sr(model_name, model_config, nat_lr, nat_hr, pretrain_settings,
+                                          folder / "pretrain", device=device, progress=progress,
+                                          stage="pretrain", data_description=desc)
+    out["finetune"] = train_sr(model_name, model_config, lr_images, hr_images, finetune_settings,
+                               folder / "finetune", device=device, init_weights=init, progress=progress,
+                               stage="finetune" if pretrain else "finetune_only",
+                               data_description={"source": "nano-CT pairs"}, validation=validation)
+    return out
+
+
+# ----------------------------------------------------------------------------- trained models
+@dataclass
+class SRModel:
+    """A trained 2-D SR network with the configuration it was trained with."""
+
+    model_name: str
+    model: torch.nn.Module
+    config: dict[str, Any]
+    folder: Path
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device | None = None) -> SRModel:
+        """Rebuild the network of a finished :func:`train_sr` folder (eval mode)."""
+        folder = Path(folder)
+        config = read_model_config(folder)
+        if config.get("kind") != "sr2d":
+            raise ValueError(f"{folder} is not a 2-D SR model folder (kind={config.get('kind')!r})")
+        model = load_network(folder, config["model_name"], config["model"], device)
+        return cls(config["model_name"], model, config, folder)
+
+    @property
+    def scale(self) -> int:
+        return int(self.config["scale"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def predict(self, lr_image: np.ndarray) -> np.ndarray:
+        """Super-resolve one 2-D image ``(h, w)`` to float32 ``(scale·h, scale·w)``.
+
+        The networks pad internally to the multiples they need and crop back, so any size works.
+        """
+        arr = np.asarray(lr_image, dtype=np.float32)
+        if arr.ndim != 2 or arr.size == 0:
+            raise ValueError(f"lr_image must be a non-empty 2-D array, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("lr_image contains NaN or infinite values")
+        self.model.eval()
+        with torch.inference_mode():
+            y = self.model(torch.from_numpy(arr)[None, None].to(self.device))
+        return y[0, 0].float().cpu().numpy()
