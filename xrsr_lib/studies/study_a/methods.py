@@ -66,7 +66,7 @@ class StudyA(ProfileStage):
             "sigma_um": float(sigma_um),
             "input": self._recon_key(train, sigma_um),
             "target": self._recon_key(train, self.profile.degrade.hres_sigma_um),
-            "settings": settings.model_dump(),
+            "settings": settings.key_dict(),
         }
 
     def prediction_params(self, method: str, sigma_um: float, realization: str) -> dict[str, Any]:

@@ -162,8 +162,8 @@ class StudyB(ProfileStage):
             "method": method,
             "network": v.network,
             "model": self.model_config(method, scale),
-            "pretrain": c.pretrain.model_dump() if v.pretrain else None,
-            "finetune": c.finetune.model_dump(),
+            "pretrain": c.pretrain.key_dict() if v.pretrain else None,
+            "finetune": c.finetune.key_dict(),
             "train": self.cache.path_for("nanoct_split", self.split_params("train", scale)).stem,
             "val": self.cache.path_for("nanoct_split", self.split_params("val", scale)).stem,
         }

@@ -1,0 +1,60 @@
+"""Typed settings with presets: simulation, training, evaluation, study B and the run profiles.
+
+Every setting is a frozen pydantic model (:class:`~xrsr_lib.config.base.Settings`) whose fields
+carry units and descriptions; a misspelt field or an invalid value is an error at construction.
+The three run profiles (``smoke``, ``cpu``, ``paper``) share one code path and differ only in size
+(:mod:`~xrsr_lib.config.profiles`); :func:`preset` gives the training settings of one method at
+one profile's size, for training on one's own volumes.
+
+Examples
+--------
+>>> from xrsr_lib.config import load_profile, preset
+>>> load_profile("smoke").volume.n_voxels
+64
+>>> preset("deepnet", "smoke").iterations
+30
+"""
+
+from xrsr_lib.config.base import Settings
+from xrsr_lib.config.evaluation import EvaluationConfig
+from xrsr_lib.config.presets import METHODS, PRESET_NAMES, preset
+from xrsr_lib.config.profiles import PROFILE_NAMES, Profile, load_profile, profiles
+from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, VolumeConfig
+from xrsr_lib.config.study_b import STUDY_B_ABLATIONS, STUDY_B_MODELS, StudyBConfig
+from xrsr_lib.config.training import (
+    LOSS_MASKS,
+    DeconvConfig,
+    DeepNetTraining,
+    LossMask,
+    MethodsConfig,
+    SRCNNTraining,
+    SRTrainingConfig,
+    VolumeTraining,
+)
+
+__all__ = [
+    "LOSS_MASKS",
+    "METHODS",
+    "PRESET_NAMES",
+    "PROFILE_NAMES",
+    "STUDY_B_ABLATIONS",
+    "STUDY_B_MODELS",
+    "CTConfig",
+    "DeconvConfig",
+    "DeepNetTraining",
+    "DegradeConfig",
+    "EvaluationConfig",
+    "LossMask",
+    "MethodsConfig",
+    "PhantomConfig",
+    "Profile",
+    "SRCNNTraining",
+    "SRTrainingConfig",
+    "Settings",
+    "StudyBConfig",
+    "VolumeConfig",
+    "VolumeTraining",
+    "load_profile",
+    "preset",
+    "profiles",
+]
