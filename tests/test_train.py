@@ -9,14 +9,10 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining
-from xrsr_lib.train.volumes import (
-    Normalization,
-    TrainedModel,
-    check_pair,
-    fov_mask,
-    masked_mse,
-    train_model,
-)
+from xrsr_lib.infer import LoadedModel
+from xrsr_lib.prepare import Normalization, fov_mask
+from xrsr_lib.train import read_curves
+from xrsr_lib.train.volumes import check_pair, masked_mse, train_model
 
 TINY_DEEPNET = DeepNetTraining(
     model={"base_width": 8, "depth": 2, "extra_convs": 1}, iterations=40, batch_size=2, tile=32,
@@ -37,37 +33,20 @@ def pair():
     return inputs.astype(np.float32), target
 
 
-def _losses(folder):
-    return pd.read_csv(folder / "loss.csv")
-
-
 @pytest.mark.parametrize("settings", [TINY_DEEPNET, TINY_SRCNN], ids=["deepnet", "srcnn"])
 def test_training_lowers_the_loss(pair, tmp_path, settings):
     method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
     folder = train_model(method, *pair, settings, tmp_path / method, device="cpu", progress=False)
-    loss = _losses(folder)["train_loss"].to_numpy()
+    loss = read_curves(folder)[0]["loss"].to_numpy()
     assert len(loss) == settings.iterations
     assert loss[-10:].mean() < 0.85 * loss[:5].mean()
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["method"] == method and cfg["train_seconds"] > 0
     assert not (folder / "checkpoint.pt").exists()
     if method == "srcnn":
-        assert _losses(folder)["val_loss"].notna().sum() >= settings.iterations // settings.validate_every
-
-
-def test_resume_continues_the_same_loss_curve(pair, tmp_path):
-    straight = train_model("deepnet", *pair, TINY_DEEPNET, tmp_path / "a", device="cpu", progress=False)
-    part = train_model("deepnet", *pair, TINY_DEEPNET, tmp_path / "b", device="cpu", progress=False,
-                       stop_after=15)
-    assert (part / "checkpoint.pt").exists() and not (part / "config.json").exists()
-    resumed = train_model("deepnet", *pair, TINY_DEEPNET, tmp_path / "b", device="cpu", progress=False)
-    a, b = _losses(straight), _losses(resumed)
-    assert len(a) == len(b) == TINY_DEEPNET.iterations
-    np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5)
-    wa = torch.load(straight / "weights.pt", weights_only=True)
-    wb = torch.load(resumed / "weights.pt", weights_only=True)
-    for k in wa:
-        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+        val = read_curves(folder)[1]
+        assert len(val) == settings.iterations // settings.validate_every
+        assert cfg["best_iteration"] == int(val.loc[val["val_loss"].idxmin(), "iteration"])
 
 
 @pytest.mark.parametrize("settings", [TINY_DEEPNET, TINY_SRCNN], ids=["deepnet", "srcnn"])
@@ -75,8 +54,8 @@ def test_saved_model_reloads_with_identical_output(pair, tmp_path, settings):
     method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
     short = settings.model_copy(update={"iterations": 10})
     folder = train_model(method, *pair, short, tmp_path / method, device="cpu", progress=False)
-    m1 = TrainedModel.load(folder, device="cpu")
-    m2 = TrainedModel.load(folder, device="cpu")
+    m1 = LoadedModel.load(folder, device="cpu")
+    m2 = LoadedModel.load(folder, device="cpu")
     out1 = m1.predict(pair[0])
     out2 = m2.predict(pair[0])
     assert out1.shape == pair[0].shape and out1.dtype == np.float32
@@ -129,11 +108,11 @@ def test_bad_inputs(pair, tmp_path):
         train_model("deepnet", inputs[:3], target[:3], TINY_DEEPNET, tmp_path / "x", progress=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        TrainedModel.load(tmp_path / "empty")
+        LoadedModel.load(tmp_path / "empty")
 
 
 def test_wrong_number_of_slices_for_a_loaded_model(pair, tmp_path):
     short = TINY_DEEPNET.model_copy(update={"iterations": 2})
-    model = TrainedModel.load(train_model("deepnet", *pair, short, tmp_path / "m", progress=False), "cpu")
+    model = LoadedModel.load(train_model("deepnet", *pair, short, tmp_path / "m", progress=False), "cpu")
     with pytest.raises(ValueError, match="5"):
         model.model(torch.zeros(1, 3, 16, 16))

@@ -1,10 +1,11 @@
 """Training of the 2-D super-resolution networks of study B (UTSR, SwinIR, RRDBNet).
 
-A trained SR model is a folder::
+The adapter of :func:`xrsr_lib.train.loop.run_training` for 2-D image pairs. A trained SR model is
+a folder::
 
     config.json      model name, model config, settings, scale, stage, data, train seconds
     weights.pt       state_dict (load with ``torch.load(..., weights_only=True)``)
-    loss.csv         iteration, loss, l1, edge, lr
+    loss.csv         iteration, loss, l1, edge, learning_rate
     validation.csv   iteration, val_loss, val_l1, val_edge, val_psnr (with validation pairs)
     checkpoint.pt    model + optimizer + RNG states + iteration (removed once training finished)
 
@@ -21,30 +22,25 @@ initialization (``two_stage(..., pretrain=False)``). Chaining by hand is the sam
     pre = train_sr(name, cfg, *natural_pairs(n, hr_size, scale, sigma, noise, seed=0), s1, "pre")
     fine = train_sr(name, cfg, split["lr"], split["hr"], s2, "fine", init_weights=pre)
 
-:class:`SRModel` loads a finished folder and super-resolves 2-D images.
+:class:`xrsr_lib.infer.LoadedModel` loads a finished folder and super-resolves 2-D images.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
 import math
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from pydantic import BaseModel
-from tqdm.auto import tqdm
 
 from xrsr_lib.config import SRTrainingConfig
 from xrsr_lib.device import resolve_device
-from xrsr_lib.io.cache import _canonical, atomic_path, write_json_atomic
+from xrsr_lib.io.cache import _canonical
 from xrsr_lib.models import build_model
 from xrsr_lib.simulate.nanoct import (
     DEFAULT_BLUR_SIGMA_PX,
@@ -53,14 +49,13 @@ from xrsr_lib.simulate.nanoct import (
     natural_images,
     random_crops,
 )
+from xrsr_lib.train.loop import TrainingTask, run_training
 from xrsr_lib.train.losses import SREdgeLoss
-from xrsr_lib.train.volumes import _save_weights, load_network, read_model_config
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "SR_MODELS",
-    "SRModel",
     "SRTrainingConfig",
     "learning_rate",
     "natural_pairs",
@@ -75,7 +70,7 @@ __all__ = [
 SR_MODELS = ("utsr", "swinir", "rrdbnet")
 
 _FORMAT = 1
-_LOSS_FIELDS = ("iteration", "loss", "l1", "edge", "lr")
+_LOSS_FIELDS = ("loss", "l1", "edge", "learning_rate")
 _VAL_FIELDS = ("loss", "l1", "edge", "psnr")
 
 
@@ -84,12 +79,14 @@ def learning_rate(settings: SRTrainingConfig, iteration: int) -> float:
     """Learning rate of step ``iteration`` (0-based) under the schedule of ``settings``.
 
     A pure function of the iteration, so a resumed run follows the same schedule without any
-    scheduler state: cosine gives ``lr_min + (lr - lr_min)·(1 + cos(π·t/T)) / 2``.
+    scheduler state: cosine gives ``lr_min + (learning_rate - lr_min)·(1 + cos(π·t/T)) / 2`` with
+    ``lr_min = learning_rate · learning_rate_min_factor``.
     """
-    if settings.lr_schedule == "none":
-        return settings.lr
-    lr_min = settings.lr * settings.lr_min_factor
-    return lr_min + 0.5 * (settings.lr - lr_min) * (1.0 + math.cos(math.pi * iteration / settings.iterations))
+    if settings.learning_rate_schedule == "none":
+        return settings.learning_rate
+    lr_min = settings.learning_rate * settings.learning_rate_min_factor
+    return lr_min + 0.5 * (settings.learning_rate - lr_min) * (
+        1.0 + math.cos(math.pi * iteration / settings.iterations))
 
 
 # ----------------------------------------------------------------------------- data
@@ -229,35 +226,6 @@ def _load_init(model: torch.nn.Module, path: Path) -> None:
         ) from None
 
 
-def _save_checkpoint(
-    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
-    state: dict[str, Any], config: dict[str, Any], dev: torch.device,
-) -> None:
-    ckpt = {
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "numpy_rng": rng.bit_generator.state,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-        "config": config,
-        **state,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
-
-
-def _write_loss_csv(path: Path, history: list[dict[str, float]]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(_LOSS_FIELDS))
-        w.writeheader()
-        w.writerows(history)
-
-
-def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    keys = ("model_name", "model", "settings", "scale", "stage", "data", "validation")
-    return all(a.get(k) == b.get(k) for k in keys)
-
-
 def train_sr(
     model_name: str,
     model_config: dict[str, Any] | BaseModel | None,
@@ -328,7 +296,6 @@ def train_sr(
         raise ValueError(f"train_sr trains the 2-D SR models {SR_MODELS}, got {model_name!r}")
     if not isinstance(settings, SRTrainingConfig):
         raise ValueError(f"settings must be an SRTrainingConfig, got {type(settings).__name__}")
-    folder = Path(folder)
     dev = resolve_device(device)
     torch.manual_seed(settings.seed)
     model = build_model(model_name, model_config)
@@ -350,7 +317,7 @@ def train_sr(
         "xrsr_format": _FORMAT,
         "model_name": model_name,
         "model": mcfg.model_dump(),
-        "settings": settings.model_dump(),
+        "settings": settings.key_dict(),
         "scale": scale,
         "stage": {
             "name": stage,
@@ -368,48 +335,15 @@ def train_sr(
             "n_images": int(val_np[0].shape[0]), "sha256": _fingerprint(*val_np),
         },
     })
-    config = json.loads(json.dumps(config))
-
-    ckpt_path, cfg_path, w_path = folder / "checkpoint.pt", folder / "config.json", folder / "weights.pt"
-    if not ckpt_path.exists() and cfg_path.exists() and w_path.exists():
-        done = json.loads(cfg_path.read_text())
-        if not _same_run(done, config):
-            raise ValueError(f"{folder} holds a model trained with other settings or data; use a new folder")
-        log.info("SR model in %s is already trained", folder)
-        return folder
-
-    if init_path is not None:
+    if init_path is not None and not (Path(folder) / "checkpoint.pt").exists():
         _load_init(model, init_path)
     model.to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.adam_betas)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, betas=settings.adam_betas)
     rng = np.random.default_rng(settings.seed)
-    start, history, seconds = 0, [], 0.0
-    val_history: list[dict[str, float]] = []
-    best: dict[str, Any] = {"score": -math.inf, "psnr": math.nan, "loss": math.nan, "iteration": 0,
-                            "state": None}
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ckpt["config"] != config:
-            raise ValueError(f"{ckpt_path} was written for a different run; delete it to start over")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-        if ckpt.get("cuda_rng") is not None and dev.type == "cuda":
-            torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
-        start, history, seconds = ckpt["iteration"], ckpt["history"], ckpt["seconds"]
-        val_history, best = ckpt.get("val_history", []), ckpt.get("best", best)
-        log.info("resuming %s from iteration %d", folder, start)
-    folder.mkdir(parents=True, exist_ok=True)
-
     criterion = SREdgeLoss(settings.edge_weight)
-    end = settings.iterations if stop_after is None else max(start, min(int(stop_after), settings.iterations))
-    t0 = time.perf_counter() - seconds
-    bar = tqdm(range(start, end), desc=f"{stage} {model_name}", disable=not progress, initial=start,
-               total=settings.iterations, mininterval=5.0)
-    model.train()
-    for it in bar:
-        lr_now = learning_rate(settings, it)
+
+    def step(iteration: int) -> dict[str, float]:
+        lr_now = learning_rate(settings, iteration)
         for group in optimizer.param_groups:
             group["lr"] = lr_now
         xb, yb = sample_patch_pairs(lr_np, hr_np, scale, settings.patch, settings.batch_size, rng,
@@ -420,49 +354,21 @@ def train_sr(
         if settings.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()
-        row = {"iteration": it + 1, "loss": total.item(), "l1": l1.item(), "edge": edge.item(), "lr": lr_now}
-        if not math.isfinite(row["loss"]):
-            raise FloatingPointError(f"loss is {row['loss']} at iteration {it + 1}; lower lr, set grad_clip")
-        history.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.4f}")
-        every = settings.validate_every
-        due = (every is not None and (it + 1) % every == 0) or it + 1 == settings.iterations
-        if val_np is not None and due:
-            scores = validation_scores(model, *val_np, criterion=criterion)
-            model.train()
-            val_history.append({"iteration": it + 1, **{f"val_{k}": v for k, v in scores.items()}})
-            log.info("%s %s: iteration %d, validation loss %.5f, PSNR %.3f dB", stage, model_name, it + 1,
-                     scores["loss"], scores["psnr"])
-            score = -scores["loss"] if settings.best_metric == "loss" else scores["psnr"]
-            if score > best["score"]:
-                best = {"score": score, "psnr": scores["psnr"], "loss": scores["loss"], "iteration": it + 1,
-                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        if (it + 1) % settings.checkpoint_every == 0 or it + 1 == end:
-            state = {"iteration": it + 1, "history": history, "seconds": time.perf_counter() - t0,
-                     "val_history": val_history, "best": best}
-            _save_checkpoint(ckpt_path, model, optimizer, rng, state, config, dev)
-    bar.close()
-    _write_loss_csv(folder / "loss.csv", history)
-    if end < settings.iterations:
-        return folder  # interrupted on purpose; the checkpoint resumes
-    extra: dict[str, Any] = {}
+        return {"loss": total.item(), "l1": l1.item(), "edge": edge.item(), "learning_rate": lr_now}
+
+    validate = None
     if val_np is not None:
-        with atomic_path(folder / "validation.csv") as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["iteration", *(f"val_{k}" for k in _VAL_FIELDS)])
-            w.writeheader()
-            w.writerows(val_history)
-        if settings.keep_best and best["state"] is not None:
-            model.load_state_dict(best["state"])
-        last = val_history[-1]
-        chosen = best if settings.keep_best else {"iteration": last["iteration"], "psnr": last["val_psnr"],
-                                                  "loss": last["val_loss"]}
-        extra = {"best_metric": settings.best_metric, "best_iteration": int(chosen["iteration"]),
-                 "best_val_psnr": round(float(chosen["psnr"]), 4),
-                 "best_val_loss": round(float(chosen["loss"]), 6)}
-    _save_weights(model, w_path)
-    write_json_atomic(cfg_path, {**config, **extra, "train_seconds": round(time.perf_counter() - t0, 2)})
-    ckpt_path.unlink(missing_ok=True)
-    return folder
+        def validate() -> dict[str, float]:
+            return validation_scores(model, *val_np, criterion=criterion)
+
+    task = TrainingTask(
+        name=f"{stage} {model_name}", model=model, optimizer=optimizer, rng=rng, config=config, step=step,
+        loss_fields=_LOSS_FIELDS, iterations=settings.iterations, checkpoint_every=settings.checkpoint_every,
+        validate=validate, validate_every=settings.validate_every, best_key=settings.best_metric,
+        best_mode="min" if settings.best_metric == "loss" else "max", keep_best=settings.keep_best,
+        device=dev,
+    )
+    return run_training(task, folder, progress=progress, stop_after=stop_after)
 
 
 def validation_scores(
@@ -558,47 +464,3 @@ def two_stage(
                                stage="finetune" if pretrain else "finetune_only",
                                data_description={"source": "nano-CT pairs"}, validation=validation)
     return out
-
-
-# ----------------------------------------------------------------------------- trained models
-@dataclass
-class SRModel:
-    """A trained 2-D SR network with the configuration it was trained with."""
-
-    model_name: str
-    model: torch.nn.Module
-    config: dict[str, Any]
-    folder: Path
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str | torch.device | None = None) -> SRModel:
-        """Rebuild the network of a finished :func:`train_sr` folder (eval mode)."""
-        folder = Path(folder)
-        config = read_model_config(folder)
-        if config.get("kind") != "sr2d":
-            raise ValueError(f"{folder} is not a 2-D SR model folder (kind={config.get('kind')!r})")
-        model = load_network(folder, config["model_name"], config["model"], device)
-        return cls(config["model_name"], model, config, folder)
-
-    @property
-    def scale(self) -> int:
-        return int(self.config["scale"])
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def predict(self, lr_image: np.ndarray) -> np.ndarray:
-        """Super-resolve one 2-D image ``(h, w)`` to float32 ``(scale·h, scale·w)``.
-
-        The networks pad internally to the multiples they need and crop back, so any size works.
-        """
-        arr = np.asarray(lr_image, dtype=np.float32)
-        if arr.ndim != 2 or arr.size == 0:
-            raise ValueError(f"lr_image must be a non-empty 2-D array, got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("lr_image contains NaN or infinite values")
-        self.model.eval()
-        with torch.inference_mode():
-            y = self.model(torch.from_numpy(arr)[None, None].to(self.device))
-        return y[0, 0].float().cpu().numpy()

@@ -23,7 +23,8 @@ from xrsr_lib.io.cache import Cache
 from xrsr_lib.restore.deconv import deconvolve_gaussian, nlm_denoise
 from xrsr_lib.studies.stage import ProfileStage
 from xrsr_lib.studies.study_a.datasets import DatasetBuilder
-from xrsr_lib.train.volumes import TrainedModel, train_cached
+from xrsr_lib.infer.loaded import LoadedModel
+from xrsr_lib.train.volumes import train_cached
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,8 @@ class StudyA(ProfileStage):
         return train_cached(self.cache, params, method, inputs, target, settings, device=self.device,
                             progress=self.progress)
 
-    def load_model(self, method: str, sigma_um: float) -> TrainedModel:
-        return TrainedModel.load(self.train(method, sigma_um), device=self.device)
+    def load_model(self, method: str, sigma_um: float) -> LoadedModel:
+        return LoadedModel.load(self.train(method, sigma_um), device=self.device)
 
     def predict(self, method: str, sigma_um: float, realization: str) -> Path:
         """Cached prediction volume of ``method`` on the σ input of ``realization``."""

@@ -262,9 +262,9 @@ class StudyB(ProfileStage):
             if method == "bicubic":
                 out = np.stack([bicubic_upsample(a, scale) for a in lr])
             else:
-                from xrsr_lib.train.slices import SRModel
+                from xrsr_lib.infer.loaded import LoadedModel
 
-                model = SRModel.load(self.train(method, scale), device=self.device)
+                model = LoadedModel.load(self.train(method, scale), device=self.device)
                 out = np.stack([model.predict(a) for a in tqdm(lr, desc=f"{method} ×{scale}",
                                                                disable=not self.progress)])
             io.write_array(tmp, "images", out.astype(np.float32), params)

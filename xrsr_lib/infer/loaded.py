@@ -1,0 +1,160 @@
+"""A trained model folder, loaded: one class for 2.5D and 3D volume networks and 2-D SR networks.
+
+:meth:`LoadedModel.load` reads ``config.json`` and ``weights.pt`` of a folder written by
+:func:`xrsr_lib.train.loop.run_training` (through :func:`xrsr_lib.train.train_model` or
+:func:`xrsr_lib.train.train_sr`) and rebuilds the registered network; :meth:`LoadedModel.predict`
+applies it:
+
+- volume networks (``deepnet``: 2.5D, ``srcnn``: 3D) to a whole volume with the tiling of
+  :mod:`xrsr_lib.infer.tiling` (tile and overlap from the training settings) and the intensity
+  normalization stored with the model;
+- 2-D SR networks (``utsr``, ``swinir``, ``rrdbnet``) to one image, giving ``scale`` × its size.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from xrsr_lib.device import resolve_device
+from xrsr_lib.infer.tiling import predict_2p5d, predict_3d
+from xrsr_lib.io.validate import check_array
+from xrsr_lib.models import build_model
+from xrsr_lib.prepare.normalization import Normalization
+
+__all__ = ["LoadedModel", "ModelKind", "load_network", "read_model_config"]
+
+#: What a model maps: a volume slab-wise (2.5D), a volume block-wise (3D), or a 2-D image up-scaled.
+ModelKind = Literal["volume_2p5d", "volume_3d", "slice_2d"]
+_VOLUME_KINDS = {"deepnet": "volume_2p5d", "srcnn": "volume_3d"}
+
+
+def read_model_config(folder: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a finished model folder (which must also hold ``weights.pt``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder, its ``config.json`` or its ``weights.pt`` is missing.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such model folder: {folder}")
+    cfg_path, w_path = folder / "config.json", folder / "weights.pt"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"model folder {folder} has no config.json (training not finished, or not an "
+                                "xrsr model)")
+    if not w_path.exists():
+        raise FileNotFoundError(f"model folder {folder} has no weights.pt")
+    try:
+        return json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{cfg_path} is not valid JSON ({err}); the folder is damaged") from None
+
+
+def load_network(
+    folder: str | Path, name: str, model_config: dict[str, Any], device: str | torch.device | None = None
+) -> torch.nn.Module:
+    """Build the registered network ``name`` and load the folder's ``weights.pt`` into it (eval mode)."""
+    model = build_model(name, model_config)
+    model.load_state_dict(torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True))
+    return model.to(resolve_device(device)).eval()
+
+
+@dataclass
+class LoadedModel:
+    """A trained network with the settings and normalization it was trained with.
+
+    Attributes
+    ----------
+    kind : {"volume_2p5d", "volume_3d", "slice_2d"}
+    name : str
+        Registry name of the network (``deepnet``, ``srcnn``, ``utsr``, ``swinir``, ``rrdbnet``).
+    model : torch.nn.Module
+        In eval mode, on its device.
+    config : dict
+        The folder's ``config.json``.
+    folder : Path
+    normalization : Normalization or None
+        Intensity normalization of volume networks (None for 2-D SR networks).
+    """
+
+    kind: ModelKind
+    name: str
+    model: torch.nn.Module
+    config: dict[str, Any]
+    folder: Path
+    normalization: Normalization | None = None
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device | None = None) -> LoadedModel:
+        """Rebuild the model of a finished folder (see :func:`read_model_config` for the errors)."""
+        folder = Path(folder)
+        config = read_model_config(folder)
+        if config.get("kind") == "sr2d":
+            model = load_network(folder, config["model_name"], config["model"], device)
+            return cls("slice_2d", config["model_name"], model, config, folder)
+        method = config.get("method")
+        if method not in _VOLUME_KINDS:
+            raise ValueError(f"{folder}/config.json describes no known model (method={method!r}, "
+                             f"kind={config.get('kind')!r})")
+        model = load_network(folder, method, config["model"], device)
+        return cls(_VOLUME_KINDS[method], method, model, config, folder, Normalization(**config["normalization"]))
+
+    @property
+    def method(self) -> str:
+        """The network's registry name (study A calls it the method)."""
+        return self.name
+
+    @property
+    def model_name(self) -> str:
+        return self.name
+
+    @property
+    def scale(self) -> int:
+        """Up-scaling factor of the output grid (1 for volume networks)."""
+        return int(self.config.get("scale", 1))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def predict(self, array: np.ndarray, progress: bool = False, batch_size: int = 1) -> np.ndarray:
+        """Apply the model: a whole volume ``(z, y, x)``, or one 2-D image ``(h, w)`` for SR models.
+
+        Volumes are tiled with the training settings' ``inference_tile`` / ``inference_overlap``;
+        the outer half of each overlap gets zero weight so tile-edge padding never reaches the
+        result, the inner half is blended with a triangular ramp. 2-D networks pad internally to the
+        multiples they need, so any image size works; the output is ``scale`` × the input size.
+
+        Raises
+        ------
+        ValueError
+            If the array has the wrong dimensionality, is empty or holds NaN / infinite values.
+        """
+        self.model.eval()
+        if self.kind == "slice_2d":
+            arr = check_array(array, "image", 2)
+            with torch.inference_mode():
+                y = self.model(torch.from_numpy(np.ascontiguousarray(arr))[None, None].to(self.device))
+            return y[0, 0].float().cpu().numpy()
+        assert self.normalization is not None
+        volume = check_array(array, "volume", 3)
+        tr = self.config["training"]
+        # Zero weight for the outer half of each overlap: tile-edge padding effects never reach the
+        # result; the triangular ramp blends the inner half (the paper blends the whole overlap).
+        margin = tr["inference_overlap"] // 2
+        x = self.normalization.inputs(volume)
+        if self.kind == "volume_2p5d":
+            y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"],
+                             tile=tr["inference_tile"], overlap=tr["inference_overlap"],
+                             batch_size=batch_size, device=self.device, progress=progress, margin=margin)
+        else:
+            y = predict_3d(self.model, x, tile=tr["inference_tile"], overlap=tr["inference_overlap"],
+                           batch_size=batch_size, device=self.device, progress=progress, margin=margin)
+        return self.normalization.restore(y)
