@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xrsr_lib.config import load_profile
 from xrsr_lib.io.cache import Cache
 from xrsr_lib.studies.study_a.evaluation import PORE_METHODS, SCORED_METHODS, StudyAEvaluation
 from xrsr_lib.studies.study_a.methods import PREDICTION_METHODS, TRAINED_METHODS, StudyA
-from xrsr_lib.studies.study_b.methods import StudyB
 from xrsr_lib.studies.study_b.evaluation import StudyBEvaluation
-
-from xrsr_lib.config import load_profile
+from xrsr_lib.studies.study_b.methods import StudyB
 
 
 class DryCache(Cache):

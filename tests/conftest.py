@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +12,26 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference"
 
 
+def require_reference(name: str | None = None) -> Path:
+    """``../shared/reference`` (outputs of Pelt's foam_ct_phantom), or the file ``name`` in it.
+
+    Outside CI a missing folder or file skips the test with the reason; under CI (``CI=true``),
+    where ``../shared`` is always laid beside the checkout, it fails the test: the comparisons with
+    the original generator must never be skipped silently there.
+    """
+    path = REFERENCE if name is None else REFERENCE / name
+    if not path.exists():
+        reason = f"reference data not found at {path} (needs ../shared beside the checkout)"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"{reason}; under CI=true this is an error, not a skip")
+        pytest.skip(reason)
+    return path
+
+
 @pytest.fixture
 def reference_dir() -> Path:
-    """../shared/reference (outputs of Pelt's foam_ct_phantom); skips with a reason if absent."""
-    if not REFERENCE.is_dir():
-        pytest.skip(f"reference data not found at {REFERENCE} (needs ../shared beside the checkout)")
-    return REFERENCE
+    """``../shared/reference``; see :func:`require_reference` (skip outside CI, fail under CI)."""
+    return require_reference()
 
 
 @pytest.fixture(scope="module")

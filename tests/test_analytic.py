@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_reference
 
 from xrsr_lib.simulate.ct.analytic import (
     pelt_angles_to_xrsr,
@@ -178,8 +179,7 @@ def test_progress_matches_plain():
 
 # ---------------------------------------------------------------------------- foam_ct_phantom reference
 def test_reproduces_foam_ct_phantom_reference():
-    if not (REFERENCE / "pelt_small_cone_projs.h5").is_file():
-        pytest.skip(f"reference data not found in {REFERENCE}")
+    require_reference("pelt_small_cone_projs.h5")
     h5py = pytest.importorskip("h5py")
     with h5py.File(REFERENCE / "pelt_small_phantom.h5", "r") as f:
         spheres = f["spheres"][:].reshape(-1, 5)

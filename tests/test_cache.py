@@ -78,3 +78,30 @@ def test_published_files_follow_the_umask(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "old_meta_truncate"])
+def test_damaged_artifact_is_reported_and_rebuilt(tmp_path, caplog, damage):
+    cache = Cache(tmp_path)
+    vol = np.arange(4000, dtype=np.float32).reshape(10, 20, 20)
+    calls = []
+
+    def build(p):
+        calls.append(p)
+        io.write_volume(p, vol)
+
+    path = cache.get_or_build("gt", {"seed": 1}, build)
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"\0" * len(data))  # same size, no longer HDF5
+    else:
+        path.write_bytes(data[: len(data) // 2])  # an interrupted copy, a full disk
+    if damage == "old_meta_truncate":  # caches written before sizes were recorded: the open check
+        meta = json.loads(path.with_suffix(".json").read_text())
+        meta.pop("bytes")
+        path.with_suffix(".json").write_text(json.dumps(meta))
+    caplog.set_level("WARNING", logger="xrsr_lib.io.cache")
+    again = cache.get_or_build("gt", {"seed": 1}, build)
+    assert again == path and len(calls) == 2
+    assert str(path) in caplog.text and "'gt'" in caplog.text and "damaged" in caplog.text
+    np.testing.assert_array_equal(io.read_volume(again)[0], vol)

@@ -9,9 +9,11 @@ import pytest
 from xrsr_lib import io
 from xrsr_lib.config import load_profile
 from xrsr_lib.io.cache import Cache
-from xrsr_lib.studies.reported import ORDER_METRICS, STUDY_A_REPORTED, Reported
-from xrsr_lib.studies.study_a.evaluation import StudyAEvaluation, compare_with_paper, markdown_table
+from xrsr_lib.studies.study_a.evaluation import StudyAEvaluation
 from xrsr_lib.studies.study_a.methods import StudyA
+from xrsr_lib.studies.study_a.paper import compare_with_paper
+from xrsr_lib.studies.study_a.reported import ORDER_METRICS, STUDY_A_REPORTED, Reported
+from xrsr_lib.studies.tables import markdown_table
 
 
 @pytest.fixture(scope="module")

@@ -52,11 +52,13 @@ def test_cubic_check():
 
 
 def test_missing_file_and_dataset(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(FileNotFoundError, match="no such volume file: .*nope.h5"):
         io.read_volume(tmp_path / "nope.h5")
     io.write_spheres(tmp_path / "s.h5", np.zeros((1, 5)))
-    with pytest.raises(KeyError, match="no dataset 'volume'"):
+    with pytest.raises(ValueError, match="s.h5: no dataset 'volume' and 0 3-D datasets"):
         io.read_volume(tmp_path / "s.h5")
+    with pytest.raises(KeyError, match="no dataset 'other'"):
+        io.read_volume(tmp_path / "s.h5", dataset="other")
 
 
 def test_tiff_export(tmp_path):
@@ -65,3 +67,51 @@ def test_tiff_export(tmp_path):
     vol = np.random.default_rng(1).random((3, 8, 9)).astype(np.float32)
     io.export_tiff(tmp_path / "v.tif", vol, voxel_size_um=1.0)
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "v.tif"), vol)
+
+
+@pytest.mark.parametrize("name", ["v.tif", "v.tiff", "v.h5", "v.npy"])
+def test_volume_formats_roundtrip_with_voxel_size(tmp_path, name):
+    vol = np.random.default_rng(2).random((4, 6, 5)).astype(np.float32)
+    io.write_volume(tmp_path / name, vol, voxel_size_um=2.5)
+    back, meta = io.read_volume(tmp_path / name)
+    np.testing.assert_array_equal(back, vol)
+    if not name.endswith(".npy"):  # NumPy files carry no metadata
+        assert meta["voxel_size_um"] == pytest.approx(2.5)
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
+
+
+def test_npy_is_memory_mapped_and_integer_tiff_keeps_its_dtype(tmp_path):
+    import tifffile
+
+    np.save(tmp_path / "v.npy", np.ones((3, 4, 5), np.uint16))
+    vol, _ = io.read_volume(tmp_path / "v.npy")
+    assert isinstance(vol, np.memmap) and vol.dtype == np.uint16
+    tifffile.imwrite(tmp_path / "u.tif", np.arange(60, dtype=np.uint16).reshape(3, 4, 5), photometric="minisblack")
+    vol, meta = io.read_volume(tmp_path / "u.tif")
+    assert vol.dtype == np.uint16 and vol.shape == (3, 4, 5) and "voxel_size_um" not in meta
+
+
+def test_hdf5_any_dataset(tmp_path):
+    import h5py
+
+    vol = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f.create_dataset("entry/data/data", data=vol)
+        f.create_dataset("entry/flat", data=np.ones((4, 5)))
+    np.testing.assert_array_equal(io.read_volume(tmp_path / "scan.h5")[0], vol)  # the only 3-D dataset
+    np.testing.assert_array_equal(io.read_volume(tmp_path / "scan.h5", dataset="entry/data/data")[0], vol)
+    np.testing.assert_array_equal(io.read_volume(f"{tmp_path / 'scan.h5'}:entry/data/data")[0], vol)
+    with pytest.raises(ValueError, match="must be 3-D"):
+        io.read_volume(tmp_path / "scan.h5", dataset="entry/flat")
+
+
+def test_bad_volume_files_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"v.raw: unknown volume format '.raw'"):
+        io.read_volume(tmp_path / "v.raw") if (tmp_path / "v.raw").write_bytes(b"x") else None
+    with pytest.raises(ValueError, match="must be 3-D"):
+        io.write_volume(tmp_path / "flat.tif", np.zeros((4, 5)))
+    bad = np.zeros((2, 3, 4), np.float32)
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="contains NaN"):
+        io.write_volume(tmp_path / "nan.h5", bad)
+    assert not (tmp_path / "flat.tif").exists() and not (tmp_path / "nan.h5").exists()

@@ -5,19 +5,10 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from xrsr_lib.evaluate.metrics import (
-    MS_SSIM_WEIGHTS,
-    MultiscaleSSIM,
-    _parabola_vertex,
-    cylinder_mask,
-    default_fit_sigmas,
-    gaussian_fit,
-    ms_ssim_3d,
-    mse,
-    psnr,
-    ssim,
-    ssim_map,
-)
+from xrsr_lib.evaluate.msssim import MS_SSIM_WEIGHTS, MultiscaleSSIM, ms_ssim_3d
+from xrsr_lib.evaluate.quality import mse, psnr, ssim, ssim_map
+from xrsr_lib.evaluate.resolution import _parabola_vertex, default_fit_sigmas, gaussian_fit
+from xrsr_lib.prepare.masks import cylinder_mask
 
 
 def test_identical_volumes():

@@ -7,20 +7,17 @@ import pytest
 from pydantic import ValidationError
 from scipy.ndimage import distance_transform_edt
 
+from xrsr_lib.evaluate.cracks import segment_cracks, segmentation_scores
+from xrsr_lib.nanoct_settings import CrackSegmentationConfig, CrackSliceConfig
 from xrsr_lib.simulate.nanoct import (
     SPLIT_SEEDS,
-    CrackSegmentationConfig,
-    CrackSliceConfig,
     bicubic_upsample,
     degrade_slice,
     make_split,
-    natural_images,
-    random_crops,
-    segment_cracks,
-    segmentation_scores,
     simulate_crack_slice,
     split_image_seeds,
 )
+from xrsr_lib.simulate.natural import natural_images, random_crops
 
 SMALL = CrackSliceConfig(size=128, n_pores=4, n_cracks=2, crack_length_range_px=(50.0, 100.0))
 

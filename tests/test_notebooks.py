@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from xrsr_lib.config import load_profile
-from xrsr_lib.studies.reported import ORDER_METRICS, STUDY_A_REPORTED
+from xrsr_lib.studies.study_a.reported import ORDER_METRICS, STUDY_A_REPORTED
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))

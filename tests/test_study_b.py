@@ -11,7 +11,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from xrsr_lib.config import PROFILE_NAMES, STUDY_B_MODELS, StudyBConfig, load_profile
-from xrsr_lib.evaluate.metrics import SR_SCORES, sr_image_scores
+from xrsr_lib.evaluate.sr_scores import SR_SCORES, sr_image_scores
 from xrsr_lib.io.cache import Cache
 from xrsr_lib.models import build_model
 from xrsr_lib.simulate.nanoct import bicubic_upsample, simulate_crack_slice

@@ -1,3 +1,41 @@
-"""xrsr: reproducible deep-learning resolution recovery for 3D X-ray microscopy and CT."""
+"""xrsr: reproducible deep-learning resolution recovery for 3D X-ray microscopy and CT.
+
+The public front door::
+
+    from xrsr_lib import Recovery, read_volume, write_volume, preset
+
+    rec = Recovery.from_preset("deepnet", "cpu").fit(lres, hres)   # train on a registered pair
+    rec.save("model"); Recovery.load("model").predict(volume)      # reuse it
+
+Underneath, the library follows the data: ``config`` (typed settings and presets) and ``io``
+(volumes, cache) -> ``simulate`` (phantoms, CT, nano-CT) -> ``prepare`` (masks, normalization)
+-> ``train`` (one resumable loop) / ``infer`` (tiling, loaded models) / ``restore``
+(Richardson-Lucy, NLM) / ``evaluate`` (metrics, pores, cracks, IQA) -> ``studies`` (the two
+studies' stages, tables and figures). Lower layers never import higher ones.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from xrsr_lib.config import PRESET_NAMES, load_profile, preset
+from xrsr_lib.io.volumes import read_volume, write_volume
+
+if TYPE_CHECKING:
+    from xrsr_lib.recovery import Recovery
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # the facade pulls in the training stack (torch, networks); import it on first use only, so
+    # ``import xrsr_lib.io`` stays light
+    if name == "Recovery":
+        from xrsr_lib.recovery import Recovery
+
+        return Recovery
+    raise AttributeError(f"module 'xrsr_lib' has no attribute {name!r}")
+
+#: Preset names of :func:`preset` and :meth:`Recovery.from_preset`.
+presets = PRESET_NAMES
+
+__all__ = ["PRESET_NAMES", "Recovery", "__version__", "load_profile", "preset", "presets", "read_volume",
+           "write_volume"]

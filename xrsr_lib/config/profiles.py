@@ -32,7 +32,7 @@ from xrsr_lib.config.evaluation import EvaluationConfig
 from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, VolumeConfig
 from xrsr_lib.config.study_b import StudyBConfig
 from xrsr_lib.config.training import DeconvConfig, DeepNetTraining, MethodsConfig, SRCNNTraining, SRTrainingConfig
-from xrsr_lib.simulate.nanoct import CrackSliceConfig
+from xrsr_lib.nanoct_settings import CrackSliceConfig
 
 __all__ = ["PROFILE_NAMES", "Profile", "load_profile", "profiles"]
 

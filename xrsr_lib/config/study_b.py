@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from xrsr_lib.config.base import Settings
 from xrsr_lib.config.training import SRTrainingConfig
-from xrsr_lib.simulate.nanoct import CrackSegmentationConfig, CrackSliceConfig
+from xrsr_lib.nanoct_settings import CrackSegmentationConfig, CrackSliceConfig
 
 __all__ = ["STUDY_B_ABLATIONS", "STUDY_B_MODELS", "StudyBConfig"]
 

@@ -127,16 +127,43 @@ class Cache:
         final = self.path_for(stage, params, suffix)
         meta = final.with_suffix(".json")
         if final.exists() and meta.exists():
-            log.info("cache hit  %-16s %s", stage, final.name)
-            return final
+            problem = self._damage(final, meta)
+            if problem is None:
+                log.info("cache hit  %-16s %s", stage, final.name)
+                return final
+            log.warning("cache artifact %s of stage %r is damaged (%s): rebuilding it", final, stage, problem)
+            final.unlink()
+            meta.unlink()
         log.info("cache miss %-16s %s: building", stage, final.name)
         t0 = time.perf_counter()
         with atomic_path(final) as tmp:
             build(tmp)
         elapsed = time.perf_counter() - t0
-        write_json_atomic(meta, {"stage": stage, "params": params, "build_seconds": round(elapsed, 3)})
+        write_json_atomic(meta, {"stage": stage, "params": params, "build_seconds": round(elapsed, 3),
+                                 "bytes": final.stat().st_size})
         log.info("built      %-16s %s in %.1f s", stage, final.name, elapsed)
         return final
+
+    @staticmethod
+    def _damage(artifact: Path, meta: Path) -> str | None:
+        """Why a cached file cannot be used (None if it can): a size other than the one recorded at
+        build time (truncated), unreadable parameters, or an HDF5 file that does not open."""
+        try:
+            recorded = json.loads(meta.read_text()).get("bytes")
+        except (OSError, json.JSONDecodeError) as err:
+            return f"its parameter file {meta.name} is unreadable: {err}"
+        size = artifact.stat().st_size
+        if recorded is not None and size != recorded:
+            return f"{size} bytes on disk, {recorded} when it was built"
+        if artifact.suffix == ".h5":
+            import h5py
+
+            try:
+                with h5py.File(artifact, "r") as f:
+                    f.visititems(lambda _name, obj: None)
+            except Exception as err:  # h5py raises OSError, KeyError or RuntimeError on damaged files
+                return f"HDF5 does not open: {err}"
+        return None
 
     def metadata(self, artifact: Path) -> dict[str, Any]:
         """The JSON stored beside a cached artifact."""

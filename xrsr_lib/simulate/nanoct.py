@@ -3,23 +3,24 @@
 Study B pre-trains a super-resolution network on natural images and fine-tunes it on nano-CT
 slices of a dense material with pores and thin branching cracks; a fixed crack segmentation is
 then scored against the crack mask on the bicubic input, each SR output and the reference. No
-data can be downloaded, so this module provides everything offline:
+data can be downloaded, so the simulation is offline:
 
 * :func:`simulate_crack_slice` – a high-quality reference slice (dense textured matrix, elliptical
   pores, cracks grown as persistent random walks with branching), rasterized at ``supersampling``×
   and block-averaged so edges carry partial-volume grey values, with the crack and pore masks;
 * :func:`degrade_slice` / :func:`bicubic_upsample` – the low-resolution input and the baseline;
-* :func:`make_split` / :data:`SPLIT_SEEDS` – train / val / test sets that never share a seed;
-* :func:`natural_images` / :func:`random_crops` – pre-training images bundled with installed
-  packages (scikit-image's data folder, matplotlib's sample data), never fetched;
-* :func:`segment_cracks` / :func:`segmentation_scores` – the downstream crack segmentation.
+* :func:`make_split` / :data:`SPLIT_SEEDS` – train / val / test sets that never share a seed.
+
+The pre-training images are in :mod:`xrsr_lib.simulate.natural`, the downstream crack segmentation
+in :mod:`xrsr_lib.evaluate.cracks`, the settings in :mod:`xrsr_lib.nanoct_settings`.
 
 Conventions: images are float32 ``(H, W)``; pixel ``(r, c)`` covers ``[r, r+1) × [c, c+1)`` in
 continuous coordinates (rows, columns), all lengths are in reference (high-resolution) pixels.
 
 Examples
 --------
->>> from xrsr_lib.simulate.nanoct import CrackSliceConfig, simulate_crack_slice
+>>> from xrsr_lib.nanoct_settings import CrackSliceConfig
+>>> from xrsr_lib.simulate.nanoct import simulate_crack_slice
 >>> s = simulate_crack_slice(CrackSliceConfig(size=128), seed=0)
 >>> s.image.shape, s.image.dtype, bool(s.crack_mask.any())
 ((128, 128), dtype('float32'), True)
@@ -27,18 +28,27 @@ Examples
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.ndimage import gaussian_filter, zoom
 
-logger = logging.getLogger(__name__)
+from xrsr_lib.nanoct_settings import CrackSliceConfig
+
+__all__ = [
+    "DEFAULT_BLUR_SIGMA_PX",
+    "DEFAULT_NOISE_STD",
+    "SPLIT_SEEDS",
+    "CrackSlice",
+    "Seed",
+    "bicubic_upsample",
+    "degrade_slice",
+    "make_split",
+    "simulate_crack_slice",
+    "split_image_seeds",
+]
 
 Seed = int | Sequence[int] | np.random.SeedSequence
 
@@ -55,99 +65,9 @@ DEFAULT_NOISE_STD = 0.02
 _VALID_SCALES = (1, 2, 4)
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 # --------------------------------------------------------------------------------------------
 # Simulation
 # --------------------------------------------------------------------------------------------
-
-
-class CrackSliceConfig(_Frozen):
-    """Geometry and grey levels of a simulated nano-CT slice (lengths in pixels)."""
-
-    size: int = Field(default=256, ge=16, le=4096, description="image side H = W, pixels")
-    pixel_size_nm: float = Field(default=50.0, gt=0, description="reference pixel size, nm (metadata)")
-    supersampling: int = Field(
-        default=4, ge=1, le=8, description="sub-pixels per pixel side when rasterizing (partial volume)"
-    )
-    n_pores: int = Field(default=10, ge=0, description="number of elliptical pores")
-    pore_radius_range_px: tuple[float, float] = Field(
-        default=(2.5, 8.0), description="range of the pores' semi-major axis, pixels"
-    )
-    pore_aspect_range: tuple[float, float] = Field(
-        default=(1.0, 1.5), description="range of the pores' major / minor axis ratio (1 = round)"
-    )
-    n_cracks: int = Field(default=4, ge=0, description="number of crack seeds (main cracks)")
-    crack_length_range_px: tuple[float, float] = Field(
-        default=(80.0, 200.0), description="range of a main crack's path length, pixels"
-    )
-    crack_width_range_px: tuple[float, float] = Field(
-        default=(1.0, 3.0), description="range of the local crack opening (full width), pixels"
-    )
-    width_jitter_px: float = Field(
-        default=0.15, ge=0, description="std of the per-step random change of the crack width, pixels"
-    )
-    step_px: float = Field(default=1.5, gt=0, le=8, description="random-walk step length, pixels")
-    tortuosity_rad: float = Field(
-        default=0.15, ge=0, le=1.5, description="std of the per-step direction change, radians (persistence)"
-    )
-    branch_probability: float = Field(
-        default=0.015, ge=0, le=0.5, description="probability per step that a branch starts"
-    )
-    branch_angle_range_deg: tuple[float, float] = Field(
-        default=(20.0, 60.0), description="range of a branch's angle to its parent, degrees"
-    )
-    branch_length_fraction: tuple[float, float] = Field(
-        default=(0.3, 0.8), description="range of a branch's length as a fraction of the parent's rest"
-    )
-    max_branch_depth: int = Field(default=2, ge=0, le=5, description="branches of branches allowed, levels")
-    tip_taper_fraction: float = Field(
-        default=0.2,
-        ge=0,
-        le=1,
-        description="final fraction of each crack over which it narrows to the minimum",
-    )
-    material_level: float = Field(default=0.7, ge=0, le=1, description="grey level of the dense matrix")
-    void_level: float = Field(default=0.05, ge=0, le=1, description="grey level of pores and cracks")
-    texture_amplitude: float = Field(
-        default=0.03, ge=0, le=0.5, description="std of the smooth grain texture of the matrix, grey levels"
-    )
-    texture_sigma_px: float = Field(
-        default=2.0, gt=0, description="correlation length (Gaussian σ) of the grain texture, pixels"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> CrackSliceConfig:
-        for name in (
-            "pore_radius_range_px",
-            "pore_aspect_range",
-            "crack_length_range_px",
-            "crack_width_range_px",
-            "branch_angle_range_deg",
-            "branch_length_fraction",
-        ):
-            lo, hi = getattr(self, name)
-            if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
-                raise ValueError(f"{name} must be finite with 0 < low <= high, got {(lo, hi)}")
-        if self.pore_aspect_range[0] < 1:
-            raise ValueError(f"pore_aspect_range must be >= 1, got {self.pore_aspect_range}")
-        if self.branch_length_fraction[1] > 1:
-            raise ValueError(f"branch_length_fraction must be <= 1, got {self.branch_length_fraction}")
-        if self.material_level <= self.void_level:
-            raise ValueError("material_level must be brighter than void_level (dark pores and cracks)")
-        if (
-            self.material_level + 3 * self.texture_amplitude > 1
-            or self.material_level - 3 * self.texture_amplitude < 0
-        ):
-            raise ValueError("material_level ± 3·texture_amplitude must stay within [0, 1]")
-        return self
-
-    @property
-    def contrast(self) -> float:
-        """Grey-level difference between matrix and voids."""
-        return self.material_level - self.void_level
 
 
 @dataclass(frozen=True)
@@ -475,257 +395,3 @@ def make_split(
         out["pore_mask"][i] = sl.pore_mask
         out["lr"][i] = degrade_slice(sl.image, scale, blur_sigma_px, noise_std, noise_seed)
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Natural images for pre-training
-# --------------------------------------------------------------------------------------------
-
-#: skimage.data loaders and the file each reads from the installed package's data folder.
-_SKIMAGE_IMAGES: dict[str, str] = {
-    "astronaut": "astronaut.png",
-    "camera": "camera.png",
-    "coffee": "coffee.png",
-    "chelsea": "chelsea.png",
-    "rocket": "rocket.jpg",
-    "hubble_deep_field": "hubble_deep_field.jpg",
-    "brick": "brick.png",
-    "grass": "grass.png",
-    "gravel": "gravel.png",
-    "moon": "moon.png",
-    "text": "text.png",
-    "page": "page.png",
-    "immunohistochemistry": "ihc.png",
-    "coins": "coins.png",
-    "retina": "retina.jpg",
-    "cell": "cell.png",
-}
-
-
-def _to_grey_unit(img: np.ndarray) -> np.ndarray:
-    from skimage.color import rgb2gray
-    from skimage.util import img_as_float
-
-    arr = np.asarray(img)
-    if arr.ndim == 3:
-        arr = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., 0]
-        arr = rgb2gray(arr) if arr.ndim == 3 else arr
-    arr = img_as_float(arr).astype(np.float64)
-    lo, hi = float(arr.min()), float(arr.max())
-    if not (0.0 <= lo and hi <= 1.0):  # integer-typed data not in a standard range
-        arr = (arr - lo) / max(hi - lo, 1e-12)
-    return np.clip(arr, 0.0, 1.0).astype(np.float32)
-
-
-def natural_images() -> dict[str, np.ndarray]:
-    """Grey natural images shipped with installed packages (nothing is downloaded).
-
-    Sources: the ``skimage.data`` images whose file is bundled in the installed wheel (checked
-    before calling the loader, so pooch is never asked to download; missing ones are skipped
-    with a log message), matplotlib's ``grace_hopper.jpg`` sample, and scikit-learn's
-    ``load_sample_images`` if scikit-learn happens to be installed.
-
-    Returns
-    -------
-    dict
-        name -> float32 (H, W) in [0, 1]; colour images are converted with ``rgb2gray``.
-    """
-    import skimage.data
-
-    out: dict[str, np.ndarray] = {}
-    data_dir = os.path.dirname(skimage.data.__file__)
-    for name, filename in _SKIMAGE_IMAGES.items():
-        loader = getattr(skimage.data, name, None)
-        if loader is None or not os.path.isfile(os.path.join(data_dir, filename)):
-            logger.info("skipping skimage.data.%s: not bundled in this installation", name)
-            continue
-        try:
-            out[name] = _to_grey_unit(loader())
-        except Exception as err:  # noqa: BLE001 - a broken optional image must not stop the others
-            logger.info("skipping skimage.data.%s: %s", name, err)
-    try:
-        import matplotlib.cbook
-        import matplotlib.image
-
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
-            out["grace_hopper"] = _to_grey_unit(matplotlib.image.imread(fh, format="jpg"))
-    except Exception as err:  # noqa: BLE001
-        logger.info("skipping matplotlib sample grace_hopper.jpg: %s", err)
-    try:
-        from sklearn.datasets import load_sample_images  # type: ignore[import-not-found]
-    except ImportError:
-        logger.info("scikit-learn not installed: no sklearn sample images")
-    else:
-        try:
-            bunch = load_sample_images()
-            for fname, img in zip(bunch.filenames, bunch.images, strict=True):
-                out["sklearn_" + os.path.splitext(os.path.basename(fname))[0]] = _to_grey_unit(img)
-        except Exception as err:  # noqa: BLE001
-            logger.info("skipping scikit-learn sample images: %s", err)
-    return out
-
-
-def random_crops(
-    images: Mapping[str, np.ndarray] | Sequence[np.ndarray],
-    n: int,
-    size: int,
-    seed: Seed = 0,
-    augment: bool = True,
-) -> np.ndarray:
-    """Random square crops, optionally flipped / rotated by multiples of 90°.
-
-    Images smaller than the crop are skipped (logged); it is an error if none is large enough.
-
-    Each crop picks an image uniformly, then a uniform position; with ``augment`` it is rotated
-    by ``k·90°`` (k uniform in 0..3) and flipped left-right with probability 1/2 (the 8
-    symmetries of the square). Deterministic by ``seed``.
-
-    Returns
-    -------
-    ndarray, float32 (n, size, size)
-    """
-    arrays = list(images.values()) if isinstance(images, Mapping) else list(images)
-    names = list(images.keys()) if isinstance(images, Mapping) else [f"#{i}" for i in range(len(arrays))]
-    if not arrays:
-        raise ValueError("images is empty")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
-    for name, arr in zip(names, arrays, strict=True):
-        if np.ndim(arr) != 2:
-            raise ValueError(f"image {name} must be 2-D, got shape {np.shape(arr)}")
-    small = [name for name, arr in zip(names, arrays, strict=True) if size > min(arr.shape)]
-    if len(small) == len(arrays):
-        raise ValueError(f"crop size {size} exceeds every image (largest side-minimum "
-                         f"{max(min(a.shape) for a in arrays)} px)")
-    if small:
-        logger.info("random_crops: %d px crops skip the smaller images %s", size, ", ".join(small))
-        arrays = [a for a in arrays if size <= min(a.shape)]
-    rng = np.random.default_rng(seed)
-    out = np.empty((int(n), int(size), int(size)), np.float32)
-    for i in range(int(n)):
-        arr = arrays[int(rng.integers(len(arrays)))]
-        r = int(rng.integers(arr.shape[0] - size + 1))
-        c = int(rng.integers(arr.shape[1] - size + 1))
-        crop = arr[r : r + size, c : c + size]
-        if augment:
-            crop = np.rot90(crop, int(rng.integers(4)))
-            if rng.random() < 0.5:
-                crop = crop[:, ::-1]
-        out[i] = crop
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Crack segmentation and scores
-# --------------------------------------------------------------------------------------------
-
-
-class CrackSegmentationConfig(_Frozen):
-    """Fixed crack segmentation: black top-hat, threshold, clean-up, pore exclusion."""
-
-    tophat_radius_px: int = Field(
-        default=3, ge=1, le=20, description="disk radius of the black top-hat; wider dark objects are ignored"
-    )
-    threshold: float | Literal["otsu"] = Field(
-        default="otsu",
-        description="top-hat threshold: 'otsu' (per image, on the top-hat response) or fixed grey levels",
-    )
-    min_size_px: int = Field(default=12, ge=0, description="connected objects smaller than this are removed")
-    pore_max_elongation: float = Field(
-        default=2.0, ge=1, description="objects with major/minor axis ratio below this are compact"
-    )
-    pore_min_solidity: float = Field(
-        default=0.8, ge=0, le=1, description="compact objects at least this solid are pores, removed"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> CrackSegmentationConfig:
-        if self.threshold != "otsu" and not (math.isfinite(self.threshold) and self.threshold > 0):
-            raise ValueError(f"threshold must be > 0 or 'otsu', got {self.threshold!r}")
-        return self
-
-
-def segment_cracks(image: np.ndarray, config: CrackSegmentationConfig | None = None) -> np.ndarray:
-    """Crack mask of a slice by a fixed pipeline (same parameters for every image).
-
-    1. black top-hat with a disk of radius ``tophat_radius_px`` (closing minus image): dark
-       structures narrower than the disk (cracks) respond with their depth below the local matrix
-       level, wide pores do not;
-    2. threshold: Otsu's threshold of the top-hat response by default (adapts to the lower
-       contrast of blurred cracks, so degraded inputs get graded rather than zero scores), or a
-       fixed grey-level difference (e.g. half the matrix/void contrast, the partial-volume
-       criterion of the crack mask; this sends ×4 bicubic scores to about 0);
-    3. removal of objects smaller than ``min_size_px`` (8-connectivity);
-    4. removal of compact objects (small pores): major/minor axis ratio < ``pore_max_elongation``
-       and solidity >= ``pore_min_solidity``.
-
-    Returns
-    -------
-    ndarray, bool (H, W)
-    """
-    from skimage.filters import threshold_otsu
-    from skimage.measure import label, regionprops
-    from skimage.morphology import black_tophat, disk
-
-    config = CrackSegmentationConfig() if config is None else config
-    arr = _check_image(image).astype(np.float32)
-    response = black_tophat(arr, disk(config.tophat_radius_px))
-    if config.threshold == "otsu":
-        thr = float(threshold_otsu(response)) if np.ptp(response) > 0 else np.inf
-    else:
-        thr = float(config.threshold)
-    mask = response >= thr
-    labels = label(mask, connectivity=2)
-    keep = np.zeros(labels.max() + 1, dtype=bool)
-    for region in regionprops(labels):
-        if region.area < config.min_size_px:
-            continue
-        minor = region.axis_minor_length
-        elongation = region.axis_major_length / minor if minor > 0 else np.inf
-        if elongation < config.pore_max_elongation and region.solidity >= config.pore_min_solidity:
-            continue
-        keep[region.label] = True
-    return keep[labels]
-
-
-def segmentation_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Pixel-wise accuracy, precision, recall and F1 of a binary prediction.
-
-    Zero divisions: with no predicted positives, precision is 1 if the truth has no positives
-    either and 0 otherwise; with no true positives in the truth, recall is 1 if nothing is
-    predicted and 0 otherwise; F1 = 2PR / (P + R) and 0 when P + R = 0. So two empty masks
-    score 1 everywhere, and any mismatch with an empty side scores F1 = 0.
-
-    Returns
-    -------
-    dict
-        ``accuracy``, ``precision``, ``recall``, ``f1`` (floats) and the counts ``tp``, ``fp``,
-        ``fn``, ``tn`` (as floats).
-    """
-    p = np.asarray(pred)
-    t = np.asarray(truth)
-    if p.shape != t.shape:
-        raise ValueError(f"pred shape {p.shape} differs from truth shape {t.shape}")
-    if p.size == 0:
-        raise ValueError("masks are empty arrays")
-    p = p.astype(bool)
-    t = t.astype(bool)
-    tp = int(np.count_nonzero(p & t))
-    fp = int(np.count_nonzero(p & ~t))
-    fn = int(np.count_nonzero(~p & t))
-    tn = int(p.size - tp - fp - fn)
-    precision = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
-    recall = tp / (tp + fn) if tp + fn else (1.0 if fp == 0 else 0.0)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return {
-        "accuracy": (tp + tn) / p.size,
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "tp": float(tp),
-        "fp": float(fp),
-        "fn": float(fn),
-        "tn": float(tn),
-    }

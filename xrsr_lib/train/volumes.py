@@ -49,8 +49,16 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return ((pred - target) ** 2 * m).sum() / m.sum().clamp_min(1.0)
 
 
+def _mask_at(mask: np.ndarray, sl: tuple[slice, slice, slice]) -> np.ndarray:
+    """The loss mask over a (z, y, x) block: a (y, x) mask applies to every slice."""
+    return mask[None, sl[1], sl[2]] if mask.ndim == 2 else mask[sl]
+
+
 class StackSampler:
-    """Random 5-slice (``n_slices``) tiles for the 2.5D network, with flips/rotations in (y, x)."""
+    """Random 5-slice (``n_slices``) tiles for the 2.5D network, with flips/rotations in (y, x).
+
+    ``mask`` is the loss mask, (y, x) for every slice or (z, y, x).
+    """
 
     def __init__(self, inputs: np.ndarray, target: np.ndarray, mask: np.ndarray, n_slices: int, tile: int):
         z, y, x = inputs.shape
@@ -68,7 +76,7 @@ class StackSampler:
             y0 = rng.integers(0, y - self.tile + 1)
             x0 = rng.integers(0, x - self.tile + 1)
             sl = np.s_[z0 : z0 + self.n, y0 : y0 + self.tile, x0 : x0 + self.tile]
-            a, b, m = self.x[sl], self.t[sl], self.m[None, sl[1], sl[2]]
+            a, b, m = self.x[sl], self.t[sl], _mask_at(self.m, sl)
             k, flip = int(rng.integers(0, 4)), bool(rng.integers(0, 2))
             a, b, m = (np.rot90(v, k, axes=(1, 2)) for v in (a, b, m))
             if flip:
@@ -80,7 +88,11 @@ class StackSampler:
 
 
 class PatchSampler:
-    """3D patches on a regular grid (size, stride), split into training and validation sets."""
+    """3D patches on a regular grid (size, stride), split into training and validation sets.
+
+    Patches whose centre lies outside the loss ``mask`` ((y, x) for every slice, or (z, y, x)) are
+    not used.
+    """
 
     def __init__(self, inputs: np.ndarray, target: np.ndarray, mask: np.ndarray, patch: int, stride: int,
                  validation_fraction: float, seed: int):
@@ -89,11 +101,11 @@ class PatchSampler:
         self.x, self.t, self.m, self.p = inputs, target, mask, patch
         starts = [range(0, s - patch + 1, stride) for s in inputs.shape]
         corners = np.array([(a, b, c) for a in starts[0] for b in starts[1] for c in starts[2]])
-        # keep patches whose centre column lies in the field of view
-        cy, cx = corners[:, 1] + patch // 2, corners[:, 2] + patch // 2
-        corners = corners[mask[cy, cx]]
+        # keep patches whose centre (column) lies inside the mask
+        cz, cy, cx = (corners[:, i] + patch // 2 for i in range(3))
+        corners = corners[mask[cy, cx] if mask.ndim == 2 else mask[cz, cy, cx]]
         if len(corners) < 2:
-            raise ValueError("fewer than 2 patches inside the field of view: reduce patch size or stride")
+            raise ValueError("fewer than 2 patches inside the loss mask: reduce patch size or stride")
         order = np.random.default_rng(seed).permutation(len(corners))
         n_val = max(1, round(validation_fraction * len(corners)))
         self.val, self.train = corners[order[:n_val]], corners[order[n_val:]]
@@ -105,7 +117,7 @@ class PatchSampler:
             sl = np.s_[z0 : z0 + p, y0 : y0 + p, x0 : x0 + p]
             xs.append(self.x[sl])
             ts.append(self.t[sl])
-            ms.append(np.broadcast_to(self.m[None, y0 : y0 + p, x0 : x0 + p], (p, p, p)))
+            ms.append(np.broadcast_to(_mask_at(self.m, sl), (p, p, p)))
         return tuple(torch.from_numpy(np.stack(v)[:, None].copy()) for v in (xs, ts, ms))
 
     def sample(self, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, ...]:
@@ -131,13 +143,14 @@ def volume_task(
     settings: DeepNetTraining | SRCNNTraining,
     device: str | torch.device | None = None,
     data_description: dict[str, Any] | None = None,
+    mask: np.ndarray | None = None,
 ) -> TrainingTask:
     """The :class:`~xrsr_lib.train.loop.TrainingTask` of a volume network (see :func:`train_model`)."""
     _check_settings(method, settings)
     inputs, target = check_pair(inputs, target)
     dev = resolve_device(device)
     torch.manual_seed(settings.seed)
-    mask = loss_mask(settings.loss_mask, inputs.shape[1:])
+    mask = _loss_mask(settings, inputs.shape, mask)
     norm = Normalization.fit(inputs, target, mask[None])
     x, t = norm.inputs(inputs), norm.targets(target)
 
@@ -157,6 +170,8 @@ def volume_task(
         "data": data_description or {},
         "xrsr_format": 1,
     }
+    if mask.ndim == 3:
+        config["mask_voxels"] = int(mask.sum())
 
     def step(iteration: int) -> dict[str, float]:
         xb, tb, mb = (v.to(dev) for v in sampler.sample(rng, settings.batch_size))
@@ -191,6 +206,7 @@ def train_model(
     progress: bool = True,
     stop_after: int | None = None,
     data_description: dict[str, Any] | None = None,
+    mask: np.ndarray | None = None,
 ) -> Path:
     """Train ``method`` on a paired volume and write the model folder.
 
@@ -214,14 +230,34 @@ def train_model(
         calling again resumes.
     data_description : dict, optional
         Stored in ``config.json`` (which volumes were used).
+    mask : ndarray of bool, optional
+        Voxels where the loss is computed, (y, x) for every slice or (z, y, x), combined with the
+        setting ``loss_mask`` (use ``loss_mask="none"`` for this mask alone); its voxel count is
+        recorded in ``config.json``.
 
     Returns
     -------
     Path
         The model folder.
     """
-    task = volume_task(method, inputs, target, settings, device, data_description)
+    task = volume_task(method, inputs, target, settings, device, data_description, mask)
     return run_training(task, folder, progress=progress, stop_after=stop_after)
+
+
+def _loss_mask(
+    settings: DeepNetTraining | SRCNNTraining, shape: tuple[int, ...], user: np.ndarray | None
+) -> np.ndarray:
+    """The setting's (y, x) loss mask, intersected with the user's mask when one is given."""
+    base = loss_mask(settings.loss_mask, shape[1:])
+    if user is None:
+        return base
+    m = check_array(user, "mask", (2, 3), dtype=bool)
+    if m.shape not in (shape, shape[1:]):
+        raise ValueError(f"mask has shape {m.shape}; it must be the volume's {shape} or a slice's {shape[1:]}")
+    m = m & (base if m.ndim == 2 else base[None])
+    if m.sum() == 0:
+        raise ValueError("the loss mask selects no voxel")
+    return m
 
 
 def _validation_loss(model: torch.nn.Module, sampler: PatchSampler, batch: int, dev: torch.device) -> float:

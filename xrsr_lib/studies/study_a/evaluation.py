@@ -9,9 +9,10 @@
 
 An *image* is one of: ``gt`` (the exact phantom), ``hres`` (the 1 µm FDK reconstruction), ``fdk``
 (the σ µm input) or a method's prediction (``rl``, ``rl_nlm``, ``srcnn``, ``deepnet``; see
-:mod:`xrsr_lib.studies.study_a.methods`). Each score is cached under ``cache/<stage>/`` keyed by the image's own
-cache key and the scoring settings, so a re-run only scores what changed. Everything is measured
-inside the foam's bulk (the phantom's cylinder), the region the study's masks cover.
+:mod:`xrsr_lib.studies.study_a.methods`). Each score is cached under ``cache/<stage>/`` keyed by
+the image's own cache key and the scoring settings, so a re-run only scores what changed.
+Everything is measured inside the foam's bulk (the phantom's cylinder), the region the study's
+masks cover. The comparison with the paper is in :mod:`xrsr_lib.studies.study_a.paper`.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ import numpy as np
 import pandas as pd
 
 from xrsr_lib import io
-from xrsr_lib.evaluate.metrics import cylinder_mask, gaussian_fit, ms_ssim_3d, mse, psnr, ssim
+from xrsr_lib.evaluate.msssim import ms_ssim_3d
 from xrsr_lib.evaluate.pores import PoreAnalysis, PoreAnalysisConfig, analyse_pores
+from xrsr_lib.evaluate.quality import mse, psnr, ssim
+from xrsr_lib.evaluate.resolution import gaussian_fit
+from xrsr_lib.prepare.masks import cylinder_mask
 from xrsr_lib.simulate.phantom import void_statistics
-from xrsr_lib.studies.reported import ORDER_METRICS, STUDY_A_REPORTED
 from xrsr_lib.studies.study_a.datasets import spheres_to_um
 from xrsr_lib.studies.study_a.methods import PREDICTION_METHODS, StudyA
+from xrsr_lib.studies.study_a.paper import compare_with_paper
 
 log = logging.getLogger(__name__)
 
@@ -401,119 +405,6 @@ class StudyAEvaluation:
         return out.reset_index(drop=True)
 
     def summary_table(self, realization: str | None = None) -> pd.DataFrame:
-        """Measured values beside study A's statements (:func:`compare_with_paper`)."""
+        """Measured values beside study A's statements
+        (:func:`~xrsr_lib.studies.study_a.paper.compare_with_paper`)."""
         return compare_with_paper(self.measured_table(realization), self.profile.name, self.sigmas_um)
-
-
-def select_rows(
-    table: pd.DataFrame, image: str, sigma_um: float | None, realization: str | None = None
-) -> pd.Series:
-    """Rows of an evaluation table for one image (and realization); ``sigma_um`` None or NaN
-    selects the row without an input blur (the ground truth)."""
-    sel = table["image"] == image
-    no_blur = sigma_um is None or pd.isna(sigma_um)
-    sel &= table["sigma_um"].isna() if no_blur else table["sigma_um"] == sigma_um
-    if realization is not None:
-        sel &= table["realization"] == realization
-    return sel
-
-
-def compare_with_paper(
-    measured: pd.DataFrame, profile_name: str, sigmas_um: tuple[float, ...]
-) -> pd.DataFrame:
-    """Put measured values beside study A's statements and say whether each holds.
-
-    Parameters
-    ----------
-    measured : DataFrame
-        One row per (``image``, ``sigma_um``) with the quantities as columns (the ground truth
-        has ``sigma_um`` NaN), as :meth:`StudyAEvaluation.measured_table` returns.
-    profile_name : str
-        Statements tied to a volume size (pore counts) only apply to their profile.
-    sigmas_um : tuple of float
-        Input blurs to check the ordering at.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``image``, ``sigma_um``, ``quantity``, ``measured``, ``paper``, ``agrees``: every
-        statement of :data:`~xrsr_lib.studies.reported.STUDY_A_REPORTED` at every σ it names, then the
-        ordering "DeepNet > SRCNN > RL" for every metric of :data:`~xrsr_lib.studies.reported.ORDER_METRICS`
-        at every σ (``agrees`` then names the measured order).
-    """
-
-    def value(image: str, sigma: float | None, quantity: str) -> float:
-        sel = select_rows(measured, image, sigma)
-        if not sel.any() or quantity not in measured:
-            return math.nan
-        return float(measured.loc[sel, quantity].iloc[0])
-
-    rows = []
-    for rep in STUDY_A_REPORTED:
-        for sigma in rep.sigmas_um or (None,):
-            x = value(rep.method, sigma, rep.quantity)
-            if profile_name not in rep.profiles:
-                agrees = f"n/a (compare on {', '.join(rep.profiles)})"
-            else:
-                holds = rep.holds(x)
-                agrees = "n/a (not measured)" if holds is None else "yes" if holds else "no"
-            rows.append(
-                {
-                    "image": rep.method,
-                    "sigma_um": math.nan if sigma is None else sigma,
-                    "quantity": rep.quantity,
-                    "measured": x,
-                    "paper": rep.text,
-                    "agrees": agrees,
-                }
-            )
-    for metric, (better, rl_image) in ORDER_METRICS.items():
-        for sigma in sigmas_um:
-            vals = {m: value(m, sigma, metric) for m in ("deepnet", "srcnn", rl_image)}
-            if any(math.isnan(v) for v in vals.values()):
-                agrees = "n/a (not measured)"
-            else:
-                ranked = sorted(vals, key=lambda m: vals[m], reverse=better == "higher")
-                holds = ranked == ["deepnet", "srcnn", rl_image] and len(set(vals.values())) == 3
-                agrees = ("yes" if holds else "no") + " (" + " > ".join(ranked) + ")"
-            rows.append(
-                {
-                    "image": "order",
-                    "sigma_um": sigma,
-                    "quantity": metric,
-                    "measured": math.nan,
-                    "paper": f"DeepNet > SRCNN > RL ({better} is better)",
-                    "agrees": agrees,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def side_by_side(measured: pd.DataFrame, comparison: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The measured ``columns`` per (image, σ) with what the paper says about that row.
-
-    ``comparison`` is :func:`compare_with_paper`'s table; its statements about an (image, σ) are
-    joined into one ``paper (agrees?)`` cell ("—" where the paper states no number for the row).
-    """
-    stated = comparison[comparison["image"] != "order"]
-    out = measured[columns].copy()
-    notes = []
-    for image, sigma in zip(out["image"], out["sigma_um"], strict=True):
-        sel = select_rows(stated, image, sigma)
-        notes.append("; ".join(f"{r.paper} ({r.agrees})" for r in stated[sel].itertuples()) or "—")
-    out["paper (agrees?)"] = notes
-    return out
-
-
-def markdown_table(table: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    """A plain GitHub-markdown rendering of a table (no extra dependency)."""
-
-    def cell(v: Any) -> str:
-        if isinstance(v, float | np.floating):
-            return "" if math.isnan(v) else format(float(v), floatfmt)
-        return str(v)
-
-    head = "| " + " | ".join(str(c) for c in table.columns) + " |"
-    sep = "| " + " | ".join("---" for _ in table.columns) + " |"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([head, sep, *body]) + "\n"

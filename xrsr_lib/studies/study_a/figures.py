@@ -14,7 +14,7 @@ import pandas as pd
 
 from xrsr_lib.evaluate.pores import size_histogram
 from xrsr_lib.plotting import METHOD_COLORS, METHOD_LABELS
-from xrsr_lib.studies.study_a.evaluation import select_rows
+from xrsr_lib.studies.tables import select_rows
 
 #: a panel: (title, image, realization)
 Panel = tuple[str, str, str]

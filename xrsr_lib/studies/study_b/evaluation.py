@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from xrsr_lib import io
-from xrsr_lib.evaluate.metrics import SR_SCORES, sr_image_scores
-from xrsr_lib.simulate.nanoct import segment_cracks, segmentation_scores
-from xrsr_lib.studies.reported import STUDY_B_REPORTED
+from xrsr_lib.evaluate.cracks import segment_cracks, segmentation_scores
+from xrsr_lib.evaluate.sr_scores import SR_SCORES, sr_image_scores
 from xrsr_lib.studies.study_b.methods import METHOD_LABELS, StudyB
+from xrsr_lib.studies.study_b.reported import STUDY_B_REPORTED
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ _COUNTS = ("tp", "fp", "fn", "tn")
 def pooled_scores(counts: pd.DataFrame) -> dict[str, float]:
     """Accuracy, precision, recall and F1 from summed TP / FP / FN / TN (all test pixels pooled).
 
-    Same zero-division rules as :func:`xrsr_lib.simulate.nanoct.segmentation_scores`.
+    Same zero-division rules as :func:`xrsr_lib.evaluate.cracks.segmentation_scores`.
     """
     tp, fp, fn, tn = (float(counts[k].sum()) for k in _COUNTS)
     total = tp + fp + fn + tn

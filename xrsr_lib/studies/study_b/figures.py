@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from xrsr_lib.evaluate.metrics import SR_SCORES
+from xrsr_lib.evaluate.sr_scores import SR_SCORES
 from xrsr_lib.plotting import METHOD_COLORS, METHOD_LABELS
 
 
@@ -27,10 +27,10 @@ def plot_training_curves(
 ) -> plt.Figure:
     """Loss of both stages and validation PSNR per method, one column per scale.
 
-    ``curves[(method, scale)]`` is :meth:`xrsr_lib.studies.study_b.methods.StudyB.loss_curves`. Pre-training steps
-    are drawn at negative iterations (ending at 0), fine-tuning from 0 on; the loss is smoothed
-    over ``smooth`` steps. ``baselines[scale]`` (e.g. the bicubic validation PSNR) is drawn as a
-    dashed line.
+    ``curves[(method, scale)]`` is :meth:`xrsr_lib.studies.study_b.methods.StudyB.loss_curves`.
+    Pre-training steps are drawn at negative iterations (ending at 0), fine-tuning from 0 on; the
+    loss is smoothed over ``smooth`` steps. ``baselines[scale]`` (e.g. the bicubic validation PSNR)
+    is drawn as a dashed line.
     """
     scales = sorted({s for _, s in curves})
     fig, ax = plt.subplots(2, len(scales), figsize=(5.0 * len(scales), 6.0), squeeze=False,

@@ -2,7 +2,8 @@
 
 The paper gives few exact numbers; most statements are bounds ("DeepNet recovers > 95 % of the
 pores at 3, 5 and 7 µm"). Each one is a :class:`Reported` with the quantity it constrains, so the
-summary table can put the measured value beside it and say whether it holds.
+summary table can put the measured value beside it and say whether it holds
+(:func:`xrsr_lib.studies.study_a.paper.compare_with_paper`).
 
 Quantities are columns of :func:`xrsr_lib.studies.study_a.evaluation.StudyAEvaluation.measured_table`:
 ``ssim``, ``recovery_pct`` (pores found / ground-truth pores, edge-killed), ``porosity_error_pct``
@@ -15,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+__all__ = ["ORDER_METRICS", "STUDY_A_REPORTED", "Op", "Reported"]
 
 Op = Literal[">", "<", "approx", "abs<="]
 
@@ -104,26 +107,4 @@ ORDER_METRICS: dict[str, tuple[str, str]] = {
     "abs_porosity_error_pct": ("lower", "rl_nlm"),
     "abs_sphericity_error_pct": ("lower", "rl_nlm"),
     "effective_sigma_um": ("lower", "rl"),
-}
-
-
-# ----------------------------------------------------------------------------- study B
-@dataclass(frozen=True)
-class ReportedValue:
-    """One number of the study B abstract (``../shared/study.md``, "Study B")."""
-
-    text: str
-    value: float
-
-
-#: The abstract's numbers. It states neither the scale factor, the test set nor whether "FLOPs"
-#: counts multiply-adds; they are shown beside measured values, not checked.
-STUDY_B_REPORTED: dict[str, ReportedValue] = {
-    "utsr_niqe": ReportedValue("UTSR NIQE", 9.38),
-    "utsr_lpips": ReportedValue("UTSR LPIPS", 0.312),
-    "utsr_gflops": ReportedValue("UTSR GFLOPs (as reported; multiply-adds here)", 45.72),
-    "ablation_niqe": ReportedValue("ablation DCFFN + GMSA NIQE", 10.99),
-    "seg_accuracy": ReportedValue("crack segmentation accuracy on UTSR output, %", 99.3),
-    "seg_recall_gain": ReportedValue("crack recall gain over the original images, %", 24.5),
-    "seg_f1_gain": ReportedValue("crack F1 gain over the original images, %", 19.1),
 }

@@ -1,0 +1,25 @@
+"""Foam phantom: re-implementation of Pelt, Hendriksen & Batenburg (2022).
+
+The phantom is an infinite cylinder of matrix material ``x² + y² <= 1`` (the cylinder radius is
+the unit of length, matrix attenuation 1) from which non-overlapping spherical voids (attenuation
+0) are removed. Void centres lie in ``|z| <= zrange``; voids may stick out past it in ``z``.
+
+Void lists are float32 arrays ``(N, 5)`` of rows ``(x, y, z, r, c)`` in placement order, with
+``c = 0`` (the void attenuation); :func:`spheres_to_flat` / :func:`spheres_from_flat` convert to
+and from the ``foam_ct_phantom`` package's flat ``5N`` layout.
+
+Modules
+-------
+- :mod:`~xrsr_lib.simulate.phantom.generate`: :func:`generate_foam`, the void list (numba kernels
+  of the cell grids, max-tree and nearest-void queries in :mod:`~xrsr_lib.simulate.phantom._grids`).
+- :mod:`~xrsr_lib.simulate.phantom.voxelizer`: :func:`voxelize`, material fraction per voxel.
+- :mod:`~xrsr_lib.simulate.phantom.statistics`: :func:`void_statistics` of a void list.
+- :mod:`~xrsr_lib.simulate.phantom.spheres`: void-list validation and the flat layout.
+"""
+
+from xrsr_lib.simulate.phantom.generate import generate_foam
+from xrsr_lib.simulate.phantom.spheres import spheres_from_flat, spheres_to_flat
+from xrsr_lib.simulate.phantom.statistics import void_statistics
+from xrsr_lib.simulate.phantom.voxelizer import voxelize
+
+__all__ = ["generate_foam", "spheres_from_flat", "spheres_to_flat", "void_statistics", "voxelize"]
