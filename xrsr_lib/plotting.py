@@ -11,37 +11,27 @@ matplotlib.use("Agg")  # headless: figures are files
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xrsr_lib.studies.study_b.methods import METHOD_LABELS as STUDY_B_LABELS  # noqa: E402
+#: Colour per method name, filled by the studies (:func:`register_methods`), so every figure of a
+#: study draws a method in the same colour.
+METHOD_COLORS: dict[str, str] = {}
+#: Display name per method name (legends, titles), filled by the studies.
+METHOD_LABELS: dict[str, str] = {}
 
-#: One colour per method, used by every figure so they read the same way.
-METHOD_COLORS: dict[str, str] = {
-    "gt": "#000000",
-    "fdk": "#7f7f7f",
-    "hres": "#bcbd22",
-    "rl": "#d62728",
-    "rl_nlm": "#e377c2",
-    "srcnn": "#1f77b4",
-    "deepnet": "#2ca02c",
-    "bicubic": "#7f7f7f",
-    "utsr": "#9467bd",
-    "swinir": "#ff7f0e",
-    "rrdbnet": "#8c564b",
-    "reference": "#000000",
-    "utsr_mlp": "#c5b0d5",
-    "utsr_single_window": "#17becf",
-    "utsr_finetune_only": "#e7969c",
-}
 
-METHOD_LABELS: dict[str, str] = {
-    "gt": "Ground truth",
-    "fdk": "FDK input",
-    "hres": "HRES 1 µm (FDK)",
-    "rl": "Richardson-Lucy",
-    "rl_nlm": "RL + NLM",
-    "srcnn": "SRCNN 3D",
-    "deepnet": "DeepNet",
-    **STUDY_B_LABELS,
-}
+def register_methods(labels: Mapping[str, str], colors: Mapping[str, str]) -> None:
+    """Add a study's method labels and colours (a name registered twice must keep its values).
+
+    Raises
+    ------
+    ValueError
+        If a name is already registered with another label or colour.
+    """
+    for registry, new, what in ((METHOD_LABELS, labels, "label"), (METHOD_COLORS, colors, "colour")):
+        for name, value in new.items():
+            if registry.get(name, value) != value:
+                raise ValueError(f"method {name!r} already has the {what} {registry[name]!r}, not {value!r}")
+            registry[name] = value
+
 
 plt.rcParams.update(
     {

@@ -42,13 +42,8 @@ from xrsr_lib.config import SRTrainingConfig
 from xrsr_lib.device import resolve_device
 from xrsr_lib.io.cache import _canonical
 from xrsr_lib.models import build_model
-from xrsr_lib.simulate.nanoct import (
-    DEFAULT_BLUR_SIGMA_PX,
-    DEFAULT_NOISE_STD,
-    degrade_slice,
-    natural_images,
-    random_crops,
-)
+from xrsr_lib.simulate.nanoct import DEFAULT_BLUR_SIGMA_PX, DEFAULT_NOISE_STD, degrade_slice
+from xrsr_lib.simulate.natural import natural_images, random_crops
 from xrsr_lib.train.loop import TrainingTask, run_training
 from xrsr_lib.train.losses import SREdgeLoss
 
@@ -175,7 +170,7 @@ def natural_pairs(
     seed : int
         Seed of the crops and of the noise.
     images : mapping or sequence of 2-D arrays, optional
-        Source images; default :func:`~xrsr_lib.simulate.nanoct.natural_images`.
+        Source images; default :func:`~xrsr_lib.simulate.natural.natural_images`.
 
     Returns
     -------
@@ -380,7 +375,7 @@ def validation_scores(
     (``criterion``, default :class:`~xrsr_lib.train.losses.SREdgeLoss` with λ = 0.1), each averaged over
     the images. The model is put in eval mode; callers that go on training switch it back.
     """
-    from xrsr_lib.evaluate.metrics import psnr
+    from xrsr_lib.evaluate.quality import psnr
 
     criterion = SREdgeLoss(0.1) if criterion is None else criterion
     dev = next(model.parameters()).device

@@ -151,7 +151,7 @@ def volume_task(
     dev = resolve_device(device)
     torch.manual_seed(settings.seed)
     mask = _loss_mask(settings, inputs.shape, mask)
-    norm = Normalization.fit(inputs, target, mask[None])
+    norm = Normalization.fit(inputs, target, mask if mask.ndim == 3 else mask[None])
     x, t = norm.inputs(inputs), norm.targets(target)
 
     model = build_model(method, settings.model).to(dev)

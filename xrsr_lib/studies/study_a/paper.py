@@ -36,8 +36,9 @@ def compare_with_paper(
     -------
     DataFrame
         Columns ``image``, ``sigma_um``, ``quantity``, ``measured``, ``paper``, ``agrees``: every
-        statement of :data:`~xrsr_lib.studies.reported.STUDY_A_REPORTED` at every σ it names, then the
-        ordering "DeepNet > SRCNN > RL" for every metric of :data:`~xrsr_lib.studies.reported.ORDER_METRICS`
+        statement of :data:`~xrsr_lib.studies.study_a.reported.STUDY_A_REPORTED` at every σ it names,
+        then the ordering "DeepNet > SRCNN > RL" for every metric of
+        :data:`~xrsr_lib.studies.study_a.reported.ORDER_METRICS`
         at every σ (``agrees`` then names the measured order).
     """
 

@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from xrsr_lib.evaluate.sr_scores import SR_SCORES
-from xrsr_lib.plotting import METHOD_COLORS, METHOD_LABELS
+from xrsr_lib.plotting import METHOD_COLORS, METHOD_LABELS, register_methods
+from xrsr_lib.studies.study_b.methods import METHOD_LABELS as STUDY_B_LABELS
+
+#: Study B's colours (one per method in every figure).
+STUDY_B_COLORS = {"bicubic": "#7f7f7f", "utsr": "#9467bd", "swinir": "#ff7f0e", "rrdbnet": "#8c564b",
+                  "reference": "#000000", "utsr_mlp": "#c5b0d5", "utsr_single_window": "#17becf",
+                  "utsr_finetune_only": "#e7969c"}
+register_methods(STUDY_B_LABELS, STUDY_B_COLORS)
 
 
 def _smooth(y: np.ndarray, n: int) -> np.ndarray:

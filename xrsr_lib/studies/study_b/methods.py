@@ -235,7 +235,7 @@ class StudyB(ProfileStage):
 
     def bicubic_validation_psnr(self, scale: int) -> float:
         """Mean PSNR of the bicubic interpolation on the validation split (the bar to clear)."""
-        from xrsr_lib.evaluate.metrics import psnr
+        from xrsr_lib.evaluate.quality import psnr
 
         val = self.load_split("val", scale)
         return float(np.mean([psnr(bicubic_upsample(a, scale), b, data_range=1.0)
