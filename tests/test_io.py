@@ -86,7 +86,8 @@ def test_npy_is_memory_mapped_and_integer_tiff_keeps_its_dtype(tmp_path):
     np.save(tmp_path / "v.npy", np.ones((3, 4, 5), np.uint16))
     vol, _ = io.read_volume(tmp_path / "v.npy")
     assert isinstance(vol, np.memmap) and vol.dtype == np.uint16
-    tifffile.imwrite(tmp_path / "u.tif", np.arange(60, dtype=np.uint16).reshape(3, 4, 5), photometric="minisblack")
+    u16 = np.arange(60, dtype=np.uint16).reshape(3, 4, 5)
+    tifffile.imwrite(tmp_path / "u.tif", u16, photometric="minisblack")
     vol, meta = io.read_volume(tmp_path / "u.tif")
     assert vol.dtype == np.uint16 and vol.shape == (3, 4, 5) and "voxel_size_um" not in meta
 

@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 from scipy.ndimage import distance_transform_edt
 
+from xrsr_lib.config.nanoct import CrackSegmentationConfig, CrackSliceConfig
 from xrsr_lib.evaluate.cracks import segment_cracks, segmentation_scores
-from xrsr_lib.nanoct_settings import CrackSegmentationConfig, CrackSliceConfig
 from xrsr_lib.simulate.nanoct import (
     SPLIT_SEEDS,
     bicubic_upsample,

@@ -1,8 +1,7 @@
 """Under CI a missing ../shared/reference fails the suite; elsewhere it skips with the reason."""
 
-import pytest
-
 import conftest
+import pytest
 
 
 def test_missing_reference_fails_under_ci(monkeypatch, tmp_path):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
 from scipy.ndimage import gaussian_filter
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining, SRTrainingConfig
 from xrsr_lib.simulate.nanoct import SPLIT_SEEDS, CrackSliceConfig, make_split

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
+from xrsr_lib.infer import LoadedModel
 from xrsr_lib.simulate.nanoct import SPLIT_SEEDS, CrackSliceConfig, make_split
 from xrsr_lib.train.losses import SOBEL_EPS, SREdgeLoss, sobel_edge_loss, sobel_gradients, sobel_magnitude
-from xrsr_lib.infer import LoadedModel
 from xrsr_lib.train.slices import (
     SRTrainingConfig,
     learning_rate,
@@ -226,7 +226,8 @@ def test_input_validation(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
 def test_validation_keeps_the_best_weights(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
     val = make_split(CrackSliceConfig(size=32), 1, SPLIT_SEEDS["val"], 2)
     # a large constant learning rate makes the validation PSNR move up and down
-    settings = SRTrainingConfig(iterations=12, validate_every=3, **{**FAST, "learning_rate": 5e-3}, learning_rate_schedule="none",
+    settings = SRTrainingConfig(iterations=12, validate_every=3, **{**FAST, "learning_rate": 5e-3},
+                                learning_rate_schedule="none",
                                 best_metric="psnr")
     folder = train_sr("utsr", TINY, split["lr"], split["hr"], settings, tmp_path / "m", device="cpu",
                       progress=False, validation=(val["lr"], val["hr"]))

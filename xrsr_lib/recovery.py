@@ -68,7 +68,8 @@ class Recovery:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         want = DeepNetTraining if method == "deepnet" else SRCNNTraining
         if not isinstance(settings, want):
-            raise ValueError(f"method {method!r} needs {want.__name__} settings, got {type(settings).__name__}")
+            raise ValueError(f"method {method!r} needs {want.__name__} settings, "
+                             f"got {type(settings).__name__}")
         self.method = method
         self.settings = settings
         self.device = device

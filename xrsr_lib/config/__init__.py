@@ -17,6 +17,8 @@ Examples
 
 from xrsr_lib.config.base import Settings
 from xrsr_lib.config.evaluation import EvaluationConfig
+from xrsr_lib.config.nanoct import CrackSegmentationConfig, CrackSliceConfig
+from xrsr_lib.config.pores import PoreAnalysisConfig
 from xrsr_lib.config.presets import METHODS, PRESET_NAMES, preset
 from xrsr_lib.config.profiles import PROFILE_NAMES, Profile, load_profile, profiles
 from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, VolumeConfig
@@ -40,6 +42,8 @@ __all__ = [
     "STUDY_B_ABLATIONS",
     "STUDY_B_MODELS",
     "CTConfig",
+    "CrackSegmentationConfig",
+    "CrackSliceConfig",
     "DeconvConfig",
     "DeepNetTraining",
     "DegradeConfig",
@@ -47,6 +51,7 @@ __all__ = [
     "LossMask",
     "MethodsConfig",
     "PhantomConfig",
+    "PoreAnalysisConfig",
     "Profile",
     "SRCNNTraining",
     "SRTrainingConfig",

@@ -29,10 +29,16 @@ from pydantic import Field, field_validator, model_validator
 
 from xrsr_lib.config.base import Settings
 from xrsr_lib.config.evaluation import EvaluationConfig
+from xrsr_lib.config.nanoct import CrackSliceConfig
 from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, VolumeConfig
 from xrsr_lib.config.study_b import StudyBConfig
-from xrsr_lib.config.training import DeconvConfig, DeepNetTraining, MethodsConfig, SRCNNTraining, SRTrainingConfig
-from xrsr_lib.nanoct_settings import CrackSliceConfig
+from xrsr_lib.config.training import (
+    DeconvConfig,
+    DeepNetTraining,
+    MethodsConfig,
+    SRCNNTraining,
+    SRTrainingConfig,
+)
 
 __all__ = ["PROFILE_NAMES", "Profile", "load_profile", "profiles"]
 
@@ -204,9 +210,10 @@ def profiles() -> dict[str, Profile]:
             "rrdbnet": {"num_feat": 32, "num_block": 2, "num_grow_ch": 16},
         },
         # 64-pixel patches: UTSR's 16-pixel windows fit its quarter-resolution bottleneck
-        pretrain=SRTrainingConfig(iterations=300, batch_size=2, patch=64, learning_rate=5e-4, checkpoint_every=100),
-        finetune=SRTrainingConfig(iterations=600, batch_size=2, patch=64, learning_rate=5e-4, checkpoint_every=100,
-                                  validate_every=50),
+        pretrain=SRTrainingConfig(iterations=300, batch_size=2, patch=64, learning_rate=5e-4,
+                                  checkpoint_every=100),
+        finetune=SRTrainingConfig(iterations=600, batch_size=2, patch=64, learning_rate=5e-4,
+                                  checkpoint_every=100, validate_every=50),
         # at x4 the networks leave the bicubic plateau only after ~500-600 steps on 2 cores: the
         # ablations run at x2, where the cpu budget trains them past it
         ablation_scale=2,
@@ -221,8 +228,8 @@ def profiles() -> dict[str, Profile]:
             "rrdbnet": {},  # Real-ESRGAN: 23 RRDBs, 64 features, growth 32
         },
         pretrain=SRTrainingConfig(iterations=20_000, batch_size=16, patch=48, checkpoint_every=1000),
-        finetune=SRTrainingConfig(iterations=10_000, batch_size=16, patch=48, learning_rate=1e-4, checkpoint_every=1000,
-                                  validate_every=500),
+        finetune=SRTrainingConfig(iterations=10_000, batch_size=16, patch=48, learning_rate=1e-4,
+                                  checkpoint_every=1000, validate_every=500),
     )
     return {
         "smoke": _physical_profile(

@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from xrsr_lib.config.base import Settings
+from xrsr_lib.config.nanoct import CrackSegmentationConfig, CrackSliceConfig
 from xrsr_lib.config.training import SRTrainingConfig
-from xrsr_lib.nanoct_settings import CrackSegmentationConfig, CrackSliceConfig
 
 __all__ = ["STUDY_B_ABLATIONS", "STUDY_B_MODELS", "StudyBConfig"]
 
@@ -22,7 +22,7 @@ class StudyBConfig(Settings):
     """Study B (UTSR for nano-CT): simulated crack slices, the compared networks, their two-stage
     training and the scoring (see ``xrsr_lib.studies.study_b.methods``)."""
 
-    slice: CrackSliceConfig = Field(description="simulated nano-CT reference slices (xrsr_lib.simulate.nanoct)")
+    slice: CrackSliceConfig = Field(description="simulated nano-CT reference slices (simulate.nanoct)")
     scales: tuple[int, ...] = Field(default=(2, 4), description="SR factors; each gets its own models")
     blur_sigma_px: float = Field(default=1.0, ge=0, description="Gaussian blur before down-sampling, HR px")
     noise_std: float = Field(default=0.02, ge=0, description="white noise of the low-resolution images")

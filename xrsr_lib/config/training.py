@@ -68,7 +68,7 @@ class SRCNNTraining(VolumeTraining):
     patch: int = Field(ge=4, description="cubic patch side, voxels")
     stride: int = Field(ge=1, description="stride between patches, voxels")
     validation_fraction: float = Field(default=0.1, gt=0, lt=1, description="patches held out for validation")
-    validate_every: int = Field(default=50, ge=1, description="validate every this many steps (and at the end)")
+    validate_every: int = Field(default=50, ge=1, description="validate every this many steps and at the end")
 
 
 class DeconvConfig(Settings):

@@ -1,7 +1,7 @@
 """Study B's downstream crack segmentation and its pixel-wise scores.
 
 :func:`segment_cracks` is a fixed pipeline (black top-hat, threshold, clean-up, pore exclusion;
-settings :class:`~xrsr_lib.nanoct_settings.CrackSegmentationConfig`) applied alike to the reference,
+settings :class:`~xrsr_lib.config.nanoct.CrackSegmentationConfig`) applied alike to the reference,
 the bicubic input and every super-resolved slice; :func:`segmentation_scores` compares a mask with
 the simulated crack mask.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xrsr_lib.nanoct_settings import CrackSegmentationConfig
+from xrsr_lib.config.nanoct import CrackSegmentationConfig
 from xrsr_lib.simulate.nanoct import _check_image
 
 __all__ = ["segment_cracks", "segmentation_scores"]

@@ -104,7 +104,8 @@ class LoadedModel:
             raise ValueError(f"{folder}/config.json describes no known model (method={method!r}, "
                              f"kind={config.get('kind')!r})")
         model = load_network(folder, method, config["model"], device)
-        return cls(_VOLUME_KINDS[method], method, model, config, folder, Normalization(**config["normalization"]))
+        norm = Normalization(**config["normalization"])
+        return cls(_VOLUME_KINDS[method], method, model, config, folder, norm)
 
     @property
     def method(self) -> str:

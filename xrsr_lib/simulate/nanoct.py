@@ -12,14 +12,14 @@ data can be downloaded, so the simulation is offline:
 * :func:`make_split` / :data:`SPLIT_SEEDS` – train / val / test sets that never share a seed.
 
 The pre-training images are in :mod:`xrsr_lib.simulate.natural`, the downstream crack segmentation
-in :mod:`xrsr_lib.evaluate.cracks`, the settings in :mod:`xrsr_lib.nanoct_settings`.
+in :mod:`xrsr_lib.evaluate.cracks`, the settings in :mod:`xrsr_lib.config.nanoct`.
 
 Conventions: images are float32 ``(H, W)``; pixel ``(r, c)`` covers ``[r, r+1) × [c, c+1)`` in
 continuous coordinates (rows, columns), all lengths are in reference (high-resolution) pixels.
 
 Examples
 --------
->>> from xrsr_lib.nanoct_settings import CrackSliceConfig
+>>> from xrsr_lib.config.nanoct import CrackSliceConfig
 >>> from xrsr_lib.simulate.nanoct import simulate_crack_slice
 >>> s = simulate_crack_slice(CrackSliceConfig(size=128), seed=0)
 >>> s.image.shape, s.image.dtype, bool(s.crack_mask.any())
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 
-from xrsr_lib.nanoct_settings import CrackSliceConfig
+from xrsr_lib.config.nanoct import CrackSliceConfig
 
 __all__ = [
     "DEFAULT_BLUR_SIGMA_PX",

@@ -207,8 +207,8 @@ def run_training(
         row = {"iteration": it + 1, **task.step(it)}
         bad = [k for k, v in row.items() if not math.isfinite(v)]
         if bad:
-            raise FloatingPointError(f"{task.name}: {bad[0]} is {row[bad[0]]} at iteration {it + 1}; lower the "
-                                     "learning rate or clip the gradients")
+            raise FloatingPointError(f"{task.name}: {bad[0]} is {row[bad[0]]} at iteration {it + 1}; "
+                                     "lower the learning rate or clip the gradients")
         history.append(row)
         if writer is not None:
             for k, v in row.items():
@@ -243,7 +243,8 @@ def run_training(
             chosen = {"iteration": best["iteration"], **best["scores"]}
         else:
             last = val_history[-1]
-            chosen = {"iteration": last["iteration"], **{k[4:]: v for k, v in last.items() if k != "iteration"}}
+            chosen = {"iteration": last["iteration"],
+                      **{k[4:]: v for k, v in last.items() if k != "iteration"}}
         extra = {"best_metric": task.best_key, "best_iteration": int(chosen["iteration"]),
                  **{f"best_val_{k}": round(float(v), 4 if k == "psnr" else 6)
                     for k, v in chosen.items() if k != "iteration"}}

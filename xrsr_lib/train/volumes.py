@@ -253,7 +253,8 @@ def _loss_mask(
         return base
     m = check_array(user, "mask", (2, 3), dtype=bool)
     if m.shape not in (shape, shape[1:]):
-        raise ValueError(f"mask has shape {m.shape}; it must be the volume's {shape} or a slice's {shape[1:]}")
+        raise ValueError(f"mask has shape {m.shape}; it must be the volume's {shape} or a slice's "
+                         f"{shape[1:]}")
     m = m & (base if m.ndim == 2 else base[None])
     if m.sum() == 0:
         raise ValueError("the loss mask selects no voxel")

@@ -72,6 +72,7 @@ Examples
 1
 """
 
+from xrsr_lib.config.pores import SURFACE_SMOOTHING_SIGMA, PoreAnalysisConfig
 from xrsr_lib.evaluate.pores.analysis import (
     PoreAnalysis,
     analyse_pores,
@@ -81,7 +82,6 @@ from xrsr_lib.evaluate.pores.analysis import (
 )
 from xrsr_lib.evaluate.pores.properties import PORE_COLUMNS, pore_properties
 from xrsr_lib.evaluate.pores.segment import PoreSegmentation, segment_pores
-from xrsr_lib.evaluate.pores.settings import SURFACE_SMOOTHING_SIGMA, PoreAnalysisConfig
 
 __all__ = [
     "PORE_COLUMNS",

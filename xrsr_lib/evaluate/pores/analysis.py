@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xrsr_lib.config.pores import PoreAnalysisConfig
 from xrsr_lib.evaluate.pores.properties import PORE_COLUMNS, pore_properties
 from xrsr_lib.evaluate.pores.segment import segment_pores
-from xrsr_lib.evaluate.pores.settings import PoreAnalysisConfig
 from xrsr_lib.io.cache import atomic_path
 
 __all__ = ["PoreAnalysis", "analyse_pores", "pore_recovery", "porosity", "size_histogram"]

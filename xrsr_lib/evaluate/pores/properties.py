@@ -14,8 +14,8 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.measure import marching_cubes, mesh_surface_area
 
+from xrsr_lib.config.pores import SURFACE_SMOOTHING_SIGMA
 from xrsr_lib.evaluate.pores._checks import _check_labels, _check_voxel_size
-from xrsr_lib.evaluate.pores.settings import SURFACE_SMOOTHING_SIGMA
 
 __all__ = ["PORE_COLUMNS", "pore_properties"]
 

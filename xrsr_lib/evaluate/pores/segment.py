@@ -15,8 +15,8 @@ from skimage.filters import threshold_otsu
 from skimage.morphology import ball, local_maxima
 from skimage.segmentation import expand_labels, relabel_sequential, watershed
 
+from xrsr_lib.config.pores import PoreAnalysisConfig
 from xrsr_lib.evaluate.pores._checks import _check_image_and_mask, _check_voxel_size, _sphere_volume_voxels
-from xrsr_lib.evaluate.pores.settings import PoreAnalysisConfig
 
 __all__ = ["PoreSegmentation", "segment_pores"]
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from xrsr_lib import io
 from xrsr_lib.config import Profile
+from xrsr_lib.infer.loaded import LoadedModel
 from xrsr_lib.io.cache import Cache
 from xrsr_lib.restore.deconv import deconvolve_gaussian, nlm_denoise
 from xrsr_lib.studies.stage import ProfileStage
 from xrsr_lib.studies.study_a.datasets import DatasetBuilder
-from xrsr_lib.infer.loaded import LoadedModel
 from xrsr_lib.train.volumes import train_cached
 
 log = logging.getLogger(__name__)

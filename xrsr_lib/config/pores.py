@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from xrsr_lib.config.base import Settings
 
 __all__ = ["SURFACE_SMOOTHING_SIGMA", "PoreAnalysisConfig"]
 
@@ -12,10 +14,8 @@ __all__ = ["SURFACE_SMOOTHING_SIGMA", "PoreAnalysisConfig"]
 SURFACE_SMOOTHING_SIGMA = 0.8
 
 
-class PoreAnalysisConfig(BaseModel):
+class PoreAnalysisConfig(Settings):
     """Settings of the pore segmentation and morphometry (one set for every analysed image)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     threshold: float | None = Field(
         default=None,

@@ -4,8 +4,8 @@
   :func:`xrsr_lib.simulate.nanoct.simulate_crack_slice`;
 * :class:`CrackSegmentationConfig` – parameters of :func:`xrsr_lib.evaluate.cracks.segment_cracks`.
 
-Only pydantic models, importing nothing else of ``xrsr_lib``, so that :mod:`xrsr_lib.config` can use
-them without importing the simulation or evaluation layers.
+Settings only, so that the profiles can hold them without importing the simulation or
+evaluation layers.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from xrsr_lib.config.base import Settings
 
 __all__ = ["CrackSegmentationConfig", "CrackSliceConfig"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CrackSliceConfig(_Frozen):
+class CrackSliceConfig(Settings):
     """Geometry and grey levels of a simulated nano-CT slice (lengths in pixels)."""
 
     size: int = Field(default=256, ge=16, le=4096, description="image side H = W, pixels")
@@ -108,7 +106,7 @@ class CrackSliceConfig(_Frozen):
         return self.material_level - self.void_level
 
 
-class CrackSegmentationConfig(_Frozen):
+class CrackSegmentationConfig(Settings):
     """Fixed crack segmentation: black top-hat, threshold, clean-up, pore exclusion."""
 
     tophat_radius_px: int = Field(
