@@ -243,7 +243,7 @@ _PSF = gaussian_psf(1.0)
         (lambda: gaussian_psf((1.0, 2.0)), "3 entries"),
         (lambda: gaussian_psf(1.0, truncate=0), "truncate"),
         (lambda: richardson_lucy(_IMG, _PSF, iterations=0), "iterations"),
-        (lambda: richardson_lucy(np.zeros((0, 4, 4)), _PSF), "non-empty"),
+        (lambda: richardson_lucy(np.zeros((0, 4, 4)), _PSF), "is empty"),
         (lambda: richardson_lucy(np.full((4, 4, 4), np.nan), _PSF), "NaN"),
         (lambda: richardson_lucy(_IMG, _PSF[0]), "same number of dimensions"),
         (lambda: richardson_lucy(_IMG, np.full((3, 3, 3), np.inf)), "psf contains NaN or infinite"),

@@ -357,11 +357,11 @@ def test_errors() -> None:
         predict_2p5d(identity, bad, n_slices=3)
     with pytest.raises(ValueError, match="NaN or infinite"):
         predict_3d(identity, np.full((2, 2, 2), np.inf))
-    with pytest.raises(ValueError, match=r"3-D \(z, y, x\) array, got shape \(8, 8\)"):
+    with pytest.raises(ValueError, match=r"3-D \(z, y, x\), got shape \(8, 8\)"):
         predict_2p5d(identity, vol[0], n_slices=1)
     with pytest.raises(ValueError, match="3-D"):
         predict_3d(identity, vol[None])
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="is empty"):
         predict_3d(identity, np.zeros((0, 4, 4), dtype=np.float32))
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         predict_3d(identity, vol, batch_size=0)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
+from xrsr_lib.io.validate import check_array, check_real
+
 __all__ = ["K1", "K2", "SSIM_TRUNCATE", "mse", "psnr", "ssim", "ssim_map"]
 
 #: SSIM constants of Wang et al. (2004): C1 = (K1·L)², C2 = (K2·L)² with L the data range.
@@ -67,15 +69,7 @@ def psnr(
 
 
 def _volume(x: np.ndarray, name: str, dtype: type = np.float64) -> np.ndarray:
-    a = np.asarray(x)
-    if a.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {a.dtype}")
-    a = a.astype(dtype, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
+    return check_array(x, name, None, dtype=dtype)
 
 
 def _volumes(
@@ -102,9 +96,7 @@ def _mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
 
 
 def _check_positive(value: float, name: str) -> float:
-    if not (np.isscalar(value) and np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return check_real(value, name, 0.0, strict=True)
 
 
 def _masked_mean(a: np.ndarray, mask: np.ndarray | None) -> float:

@@ -45,6 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xrsr_lib.device import resolve_device
+from xrsr_lib.io.validate import check_array, check_int
 
 __all__ = ["blend_weight", "predict_2p5d", "predict_3d", "tile_starts"]
 
@@ -53,11 +54,7 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 
 # ------------------------------------------------------------------------------------------- validation
 def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_int(value, name, minimum)
 
 
 def _per_axis(value: Any, ndim: int, name: str, minimum: int) -> tuple[int, ...]:
@@ -77,17 +74,7 @@ def _check_overlap(tile: int, overlap: int, margin: int = 0) -> None:
 
 
 def _check_volume(volume: Any) -> np.ndarray:
-    arr = np.asarray(volume)
-    if arr.ndim != 3:
-        raise ValueError(f"volume must be a 3-D (z, y, x) array, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"volume must be non-empty, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"volume must be real-valued, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise ValueError("volume contains NaN or infinite values")
-    return arr
+    return np.ascontiguousarray(check_array(volume, "volume", 3, axes="(z, y, x)"))
 
 
 # --------------------------------------------------------------------------------------- tiles, weights

@@ -6,9 +6,11 @@ empty or complex array, or a NaN gets the same clear message everywhere, naming 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["check_array", "check_volume", "check_same_shape"]
+__all__ = ["check_array", "check_int", "check_real", "check_same_shape", "check_volume"]
 
 
 def check_array(
@@ -20,6 +22,7 @@ def check_array(
     finite: bool = True,
     dtype: type | None = np.float32,
     min_shape: tuple[int, ...] | None = None,
+    axes: str = "",
 ) -> np.ndarray:
     """Validate an array argument and return it (as ``dtype`` unless ``dtype`` is None).
 
@@ -39,6 +42,8 @@ def check_array(
         Convert to this dtype (no copy when it already is); None keeps the dtype.
     min_shape : tuple of int, optional
         Smallest allowed size per axis.
+    axes : str
+        What the axes are, named in the dimensionality message (e.g. ``"(n_angles, rows, cols)"``).
 
     Returns
     -------
@@ -53,7 +58,7 @@ def check_array(
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if allowed is not None and arr.ndim not in allowed:
         want = " or ".join(f"{d}-D" for d in allowed)
-        raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
+        raise ValueError(f"{name} must be {want}{' ' + axes if axes else ''}, got shape {arr.shape}")
     if arr.size == 0 or (arr.ndim and min(arr.shape) == 0):
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
@@ -77,3 +82,39 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str, hin
     if np.shape(a) != np.shape(b):
         raise ValueError(f"{name_a} and {name_b} shapes differ: {np.shape(a)} vs {np.shape(b)}"
                          + (f" ({hint})" if hint else ""))
+
+
+def check_int(value: object, name: str, minimum: int | None = None) -> int:
+    """An integer argument (not a bool) of at least ``minimum``, as ``int``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the bound and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_real(
+    value: object, name: str, minimum: float | None = None, *, strict: bool = False, unit: str = ""
+) -> float:
+    """A finite real argument (not a bool), ``>= minimum`` (``> minimum`` when ``strict``), as ``float``.
+
+    ``unit`` (e.g. ``" µm"``, ``" voxels"``) is named in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the bound and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
+            or not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number{unit and ' of' + unit}, got {value!r}")
+    v = float(value)
+    if minimum is not None and (v <= minimum if strict else v < minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum:g}{unit}, got {value!r}")
+    return v

@@ -36,6 +36,7 @@ import torch
 from scipy.fft import next_fast_len
 
 from xrsr_lib.device import resolve_device
+from xrsr_lib.io.validate import check_array, check_int, check_real
 
 __all__ = ["deconvolve_gaussian", "gaussian_psf", "nlm_denoise", "richardson_lucy"]
 
@@ -49,28 +50,15 @@ def _is_real_number(value: object) -> bool:
 
 
 def _check_sigma(value: object, name: str) -> float:
-    if not _is_real_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
-        raise ValueError(f"{name} must be a finite number of voxels, got {value!r}")
-    if float(value) < 0:  # type: ignore[arg-type]
-        raise ValueError(f"{name} must be >= 0 voxels, got {value}")
-    return float(value)  # type: ignore[arg-type]
+    return check_real(value, name, 0.0, unit=" voxels")
 
 
 def _check_positive_int(value: object, name: str) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(value, name, 1)
 
 
 def _check_array(arr: object, name: str) -> np.ndarray:
-    a = np.asarray(arr)
-    if a.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {a.dtype}")
-    if a.ndim == 0 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty array with at least one dimension, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
+    return check_array(arr, name, (1, 2, 3, 4), dtype=None)
 
 
 # ---------------------------------------------------------------------------------------------- PSF

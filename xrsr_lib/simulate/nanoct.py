@@ -36,6 +36,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 
 from xrsr_lib.config.nanoct import CrackSliceConfig
+from xrsr_lib.io.validate import check_array, check_real
 
 __all__ = [
     "DEFAULT_BLUR_SIGMA_PX",
@@ -253,12 +254,7 @@ def simulate_crack_slice(config: CrackSliceConfig | None = None, seed: Seed = 0)
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim != 2 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    return check_array(image, name, 2, dtype=None)
 
 
 def _check_scale(scale: int) -> int:
@@ -268,9 +264,7 @@ def _check_scale(scale: int) -> int:
 
 
 def _check_nonneg(value: float, name: str) -> float:
-    if not isinstance(value, int | float | np.integer | np.floating) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return check_real(value, name, 0.0)
 
 
 def degrade_slice(

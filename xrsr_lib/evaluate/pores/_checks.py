@@ -6,27 +6,19 @@ import math
 
 import numpy as np
 
+from xrsr_lib.io.validate import check_array, check_real
+
 __all__: list[str] = []
 
 
 def _check_voxel_size(voxel_size_um: float) -> float:
-    try:
-        value = float(voxel_size_um)
-    except (TypeError, ValueError):
-        raise ValueError(f"voxel_size_um must be a real number, got {voxel_size_um!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"voxel_size_um must be finite and > 0, got {voxel_size_um!r}")
-    return value
+    return check_real(voxel_size_um, "voxel_size_um", 0.0, strict=True, unit=" µm")
 
 
 def _check_image_and_mask(image: np.ndarray, foam_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    img = np.asarray(image)
-    if img.ndim != 3:
-        raise ValueError(f"image must be 3-D (z, y, x), got shape {img.shape}")
-    if img.size == 0:
-        raise ValueError(f"image is empty (shape {img.shape})")
-    if not np.issubdtype(img.dtype, np.number) or np.iscomplexobj(img) or img.dtype == np.bool_:
-        raise ValueError(f"image must hold real numbers, got dtype {img.dtype}")
+    img = check_array(image, "image", 3, finite=False, dtype=None)  # finite inside the mask, below
+    if img.dtype == np.bool_:
+        raise ValueError("image must hold grey values, got a boolean array")
     mask = np.asarray(foam_mask)
     if mask.shape != img.shape:
         raise ValueError(f"foam_mask shape {mask.shape} differs from image shape {img.shape}")

@@ -13,22 +13,16 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from tqdm.auto import tqdm
 
+from xrsr_lib.io.validate import check_array, check_real
+
 
 def _check_sigma(sigma_px: float) -> float:
-    if not isinstance(sigma_px, int | float | np.floating | np.integer) or not math.isfinite(sigma_px):
-        raise ValueError(f"blur sigma must be a finite number of pixels, got {sigma_px!r}")
-    if sigma_px < 0:
-        raise ValueError(f"blur sigma must be >= 0 pixels, got {sigma_px}")
-    return float(sigma_px)
+    return check_real(sigma_px, "blur sigma", 0.0, unit=" pixels")
 
 
 def _check_stack(projs: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(projs)
-    if arr.ndim != 3 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty (n_angles, rows, cols) stack, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    """A (n_angles, rows, cols) projection stack."""
+    return check_array(projs, name, 3, dtype=None, axes="(n_angles, rows, cols)")
 
 
 def blur_projections(intensity: np.ndarray, sigma_px: float, truncate: float = 4.0) -> np.ndarray:
