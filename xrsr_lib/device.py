@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["resolve_device"]
+
 
 def resolve_device(device: str | torch.device | None = None, like: object | None = None) -> torch.device:
     """Pick the compute device.

@@ -11,6 +11,17 @@ matplotlib.use("Agg")  # headless: figures are files
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+__all__ = [
+    "METHOD_COLORS",
+    "METHOD_LABELS",
+    "central_slice",
+    "default_figure_dir",
+    "image_grid",
+    "register_methods",
+    "save_figure",
+    "slice_panels",
+]
+
 #: Colour per method name, filled by the studies (:func:`register_methods`), so every figure of a
 #: study draws a method in the same colour.
 METHOD_COLORS: dict[str, str] = {}

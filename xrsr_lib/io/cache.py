@@ -23,6 +23,15 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "Cache",
+    "atomic_path",
+    "default_cache_dir",
+    "param_key",
+    "write_json_atomic",
+]
+
 log = logging.getLogger(__name__)
 
 #: Bump when a stage's algorithm changes in a way that invalidates its cached outputs.

@@ -20,6 +20,25 @@ import numpy as np
 
 from xrsr_lib.io.validate import check_volume
 
+__all__ = [
+    "PROJECTIONS",
+    "SPHERES",
+    "TABLE",
+    "VOLUME",
+    "export_tiff",
+    "read_array",
+    "read_attrs",
+    "read_projections",
+    "read_spheres",
+    "read_table",
+    "read_volume",
+    "write_array",
+    "write_projections",
+    "write_spheres",
+    "write_table",
+    "write_volume",
+]
+
 VOLUME = "volume"
 PROJECTIONS = "projs"
 SPHERES = "spheres"

@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+__all__ = ["DeepNet", "DeepNetConfig"]
+
 NormKind = Literal["batch", "instance", "none"]
 
 

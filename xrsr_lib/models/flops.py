@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+__all__ = ["count_flops"]
+
 
 def count_flops(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]:
     """FLOPs of one forward pass of ``model`` on a zero tensor of ``input_shape``.

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+__all__ = ["RRDB", "RRDBNet", "RRDBNetConfig", "ResidualDenseBlock"]
+
 
 class RRDBNetConfig(BaseModel):
     """Hyper-parameters of :class:`RRDBNet` (immutable, validated); defaults = Real-ESRGAN x4plus."""

@@ -20,6 +20,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+__all__ = ["SRCNN3D", "SRCNN3DConfig"]
+
 _Kernel = Annotated[int, Field(ge=1, le=31)]
 _Width = Annotated[int, Field(ge=1, le=4096)]
 

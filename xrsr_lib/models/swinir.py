@@ -46,6 +46,21 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+__all__ = [
+    "RSTB",
+    "DropPath",
+    "SwinBlock",
+    "SwinIR",
+    "SwinIRConfig",
+    "WindowAttentionCore",
+    "init_transformer_weights",
+    "pad_to_multiple",
+    "shifted_window_blocked",
+    "upsample_image",
+    "window_partition",
+    "window_reverse",
+]
+
 Scale = Literal[1, 2, 3, 4]
 
 

@@ -70,6 +70,8 @@ from xrsr_lib.models.swinir import (
     upsample_image,
 )
 
+__all__ = ["DCFFN", "GMSA", "GMSA_GROUPS", "UTSR", "TransformerStage", "UTSRBlock", "UTSRConfig"]
+
 GMSA_GROUPS = 3
 _Window = Annotated[int, Field(ge=2, le=64)]
 _Depth = Annotated[int, Field(ge=0, le=32)]

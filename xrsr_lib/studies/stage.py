@@ -5,6 +5,8 @@ from __future__ import annotations
 from xrsr_lib.config import Profile
 from xrsr_lib.io.cache import Cache
 
+__all__ = ["ProfileStage"]
+
 
 class ProfileStage:
     """Base of the classes that build one profile's artifacts through the cache.

@@ -29,6 +29,17 @@ from xrsr_lib.prepare.masks import loss_mask
 from xrsr_lib.prepare.normalization import Normalization
 from xrsr_lib.train.loop import TrainingTask, is_finished, run_training
 
+__all__ = [
+    "METHODS",
+    "PatchSampler",
+    "StackSampler",
+    "check_pair",
+    "masked_mse",
+    "train_cached",
+    "train_model",
+    "volume_task",
+]
+
 log = logging.getLogger(__name__)
 
 METHODS = ("deepnet", "srcnn")

@@ -15,6 +15,8 @@ from tqdm.auto import tqdm
 
 from xrsr_lib.io.validate import check_array, check_real
 
+__all__ = ["blur_projections", "degrade_projections"]
+
 
 def _check_sigma(sigma_px: float) -> float:
     return check_real(sigma_px, "blur sigma", 0.0, unit=" pixels")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = ["ConeGeometry"]
+
 
 @dataclass(frozen=True)
 class ConeGeometry:

@@ -29,6 +29,8 @@ from xrsr_lib.simulate.ct.reconstruct import fdk
 from xrsr_lib.simulate.phantom import generate_foam, voxelize
 from xrsr_lib.studies.stage import ProfileStage
 
+__all__ = ["DatasetBuilder", "RealizationPaths", "geometry_for", "noise_seed", "spheres_to_um"]
+
 log = logging.getLogger(__name__)
 
 

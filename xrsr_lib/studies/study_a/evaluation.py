@@ -37,6 +37,8 @@ from xrsr_lib.studies.study_a.datasets import spheres_to_um
 from xrsr_lib.studies.study_a.methods import PREDICTION_METHODS, StudyA
 from xrsr_lib.studies.study_a.paper import compare_with_paper
 
+__all__ = ["PORE_METHODS", "REFERENCE_IMAGES", "SCORED_METHODS", "MSSSIMResult", "StudyAEvaluation"]
+
 log = logging.getLogger(__name__)
 
 #: Images scored per input blur, in the order figures show them.

@@ -16,6 +16,16 @@ from xrsr_lib.evaluate.pores import size_histogram
 from xrsr_lib.plotting import METHOD_COLORS, METHOD_LABELS, register_methods
 from xrsr_lib.studies.tables import select_rows
 
+__all__ = [
+    "STUDY_A_COLORS",
+    "STUDY_A_LABELS",
+    "plot_gaussian_fit",
+    "plot_metrics_vs_sigma",
+    "plot_recovery",
+    "plot_size_histograms",
+    "plot_sphericity_boxes",
+]
+
 #: Study A's methods as figures show them (one colour each in every figure).
 STUDY_A_LABELS = {"gt": "Ground truth", "fdk": "FDK input", "hres": "HRES 1 µm (FDK)",
                   "rl": "Richardson-Lucy", "rl_nlm": "RL + NLM", "srcnn": "SRCNN 3D", "deepnet": "DeepNet"}

@@ -26,6 +26,8 @@ from xrsr_lib.studies.stage import ProfileStage
 from xrsr_lib.studies.study_a.datasets import DatasetBuilder
 from xrsr_lib.train.volumes import train_cached
 
+__all__ = ["PREDICTION_METHODS", "TRAINED_METHODS", "StudyA"]
+
 log = logging.getLogger(__name__)
 
 #: Every method whose output study A evaluates, in the order figures show them.

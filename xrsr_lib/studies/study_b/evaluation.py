@@ -26,6 +26,8 @@ from xrsr_lib.evaluate.sr_scores import SR_SCORES, sr_image_scores
 from xrsr_lib.studies.study_b.methods import METHOD_LABELS, StudyB
 from xrsr_lib.studies.study_b.reported import STUDY_B_REPORTED
 
+__all__ = ["StudyBEvaluation", "pooled_scores"]
+
 log = logging.getLogger(__name__)
 
 _COUNTS = ("tp", "fp", "fn", "tn")

@@ -13,6 +13,8 @@ from xrsr_lib.evaluate.sr_scores import SR_SCORES
 from xrsr_lib.plotting import METHOD_COLORS, METHOD_LABELS, register_methods
 from xrsr_lib.studies.study_b.methods import METHOD_LABELS as STUDY_B_LABELS
 
+__all__ = ["STUDY_B_COLORS", "plot_example_crops", "plot_score_bars", "plot_training_curves"]
+
 #: Study B's colours (one per method in every figure).
 STUDY_B_COLORS = {"bicubic": "#7f7f7f", "utsr": "#9467bd", "swinir": "#ff7f0e", "rrdbnet": "#8c564b",
                   "reference": "#000000", "utsr_mlp": "#c5b0d5", "utsr_single_window": "#17becf",

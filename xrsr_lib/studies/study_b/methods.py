@@ -31,6 +31,8 @@ from xrsr_lib.io.cache import Cache, write_json_atomic
 from xrsr_lib.simulate.nanoct import SPLIT_SEEDS, bicubic_upsample, make_split
 from xrsr_lib.studies.stage import ProfileStage
 
+__all__ = ["ABLATION_VARIANTS", "METHOD_LABELS", "SPLITS", "StudyB", "Variant", "crack_rich_window"]
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
