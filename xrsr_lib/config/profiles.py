@@ -29,6 +29,7 @@ from pydantic import Field, field_validator, model_validator
 
 from xrsr_lib.config.base import Settings
 from xrsr_lib.config.evaluation import EvaluationConfig
+from xrsr_lib.config.multiscale import MultiscaleConfig, MultiscaleSampleConfig, ScanConfig
 from xrsr_lib.config.nanoct import CrackSliceConfig
 from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, VolumeConfig
 from xrsr_lib.config.study_b import StudyBConfig
@@ -58,6 +59,7 @@ class Profile(Settings):
     training_realization: str = "train"
     evaluation: EvaluationConfig = EvaluationConfig()
     study_b: StudyBConfig
+    multiscale: MultiscaleConfig | None = None
 
     @field_validator("realizations")
     @classmethod
@@ -106,6 +108,7 @@ def _physical_profile(
     sigmas: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0, 9.0),
     evaluation: EvaluationConfig | None = None,
     study_b: StudyBConfig | None = None,
+    multiscale: MultiscaleConfig | None = None,
 ) -> Profile:
     """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
     sits 10 half-widths away and the detector as far behind the axis (magnification 2)."""
@@ -137,6 +140,41 @@ def _physical_profile(
         methods=methods,
         evaluation=evaluation or EvaluationConfig(),
         study_b=study_b,
+        multiscale=multiscale or _multiscale(name),
+    )
+
+
+def _multiscale(name: str) -> MultiscaleConfig:
+    """The multiscale acquisition of each profile: coarse voxels 9 µm, then 3 and 1 µm.
+
+    The stage errors are a few fine voxels, the turns under 1°; each scan has its own blur, noise
+    and grey scale. ``paper`` is study A's real-data scale (an LFOV of ~1,000³ coarse voxels, GPU).
+    """
+    sizes = {  # lres, mres, hres voxels per side; projections; cylinder radius; pores
+        "smoke": ((40, 64, 64), (64, 96, 96), 150.0, (100, 10.0, 28.0), (400, 1.5, 3.0, 60.0)),
+        "cpu": ((64, 80, 96), (96, 120, 144), 250.0, (400, 14.0, 40.0), (1500, 2.0, 4.5, 110.0)),
+        "paper": ((1000, 512, 512), (1500, 800, 800), 4200.0, (60_000, 14.0, 60.0),
+                  (40_000, 2.0, 4.5, 700.0)),
+    }[name]
+    (nl, nm, nh), (al, am, ah), radius, (n_large, rl0, rl1), (n_small, rs0, rs1, core) = sizes
+    mres_centre, hres_centre = (9.0, 21.0, -15.0), (6.0, 24.0, -9.0)
+    return MultiscaleConfig(
+        sample=MultiscaleSampleConfig(
+            cylinder_radius_um=radius, pore_zrange_um=nl * 9.0 / 2 + rl1, large_radius_um=(rl0, rl1),
+            n_large=n_large, small_radius_um=(rs0, rs1), n_small=n_small, small_core_radius_um=core,
+        ),
+        scans=(
+            ScanConfig(name="lres", voxel_size_um=9.0, n_voxels=nl, n_angles=al, blur_px=1.0,
+                       photons=20_000.0),
+            ScanConfig(name="mres", voxel_size_um=3.0, n_voxels=nm, n_angles=am, roi_center_um=mres_centre,
+                       stage_error_um=(12.0, -15.0, 9.0), rotation_deg=0.6, blur_px=0.8, photons=20_000.0,
+                       intensity_scale=0.8, intensity_offset=0.1),
+            ScanConfig(name="hres", voxel_size_um=1.0, n_voxels=nh, n_angles=ah, roi_center_um=hres_centre,
+                       stage_error_um=(-4.0, 6.0, 5.0), rotation_deg=-0.8, blur_px=0.8, photons=20_000.0,
+                       intensity_scale=1.3, intensity_offset=-0.05),
+        ),
+        # 10 % transmission along a full diameter of solid matrix
+        attenuation_per_um=math.log(10.0) / (2.0 * radius),
     )
 
 
