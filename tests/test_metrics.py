@@ -388,3 +388,18 @@ def test_gaussian_fit_errors():
         gaussian_fit(t, t, sigmas=[0, 1], mask=np.zeros(t.shape, bool))
     with pytest.raises(ValueError, match="empty"):
         gaussian_fit({}, t, sigmas=[0, 1])
+
+
+def test_match_grey_scale_recovers_a_known_gain_and_offset():
+    from xrsr_lib.evaluate.quality import match_grey_scale
+
+    ref = np.random.default_rng(3).random((6, 7, 8))
+    image = (ref - 0.25) / 1.7  # another scan's grey scale: reference = 1.7 image + 0.25
+    matched, gain, offset = match_grey_scale(image, ref)
+    assert gain == pytest.approx(1.7) and offset == pytest.approx(0.25)
+    np.testing.assert_allclose(matched, ref, atol=1e-5)
+    mask = np.zeros(ref.shape, bool)
+    mask[:3] = True
+    bad = image.copy()
+    bad[3:] = 99.0  # outside the mask: ignored
+    assert match_grey_scale(bad, ref, mask)[1] == pytest.approx(1.7)

@@ -19,7 +19,7 @@ from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structu
 
 from xrsr_lib.io.validate import check_array, check_real
 
-__all__ = ["K1", "K2", "SSIM_TRUNCATE", "mse", "psnr", "ssim", "ssim_map"]
+__all__ = ["K1", "K2", "SSIM_TRUNCATE", "match_grey_scale", "mse", "psnr", "ssim", "ssim_map"]
 
 #: SSIM constants of Wang et al. (2004): C1 = (K1·L)², C2 = (K2·L)² with L the data range.
 K1 = 0.01
@@ -203,3 +203,27 @@ def ssim(
     """
     a, b, m = _volumes(result, truth, mask)
     return _masked_mean(_ssim_map_checked(a, b, data_range, sigma), m)
+
+
+def match_grey_scale(
+    image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, float, float]:
+    """``gain · image + offset`` fitted to ``reference`` by least squares (inside ``mask``).
+
+    Scans taken at other energies or with other detectors differ in grey scale; before an image is
+    scored against a reference of another scan (or the exact phantom), its grey values are mapped
+    onto the reference's by this affine fit.
+
+    Returns
+    -------
+    matched : ndarray float32
+    gain, offset : float
+    """
+    a, b, m = _volumes(image, reference, mask)
+    x = a if m is None else a[m]
+    y = b if m is None else b[m]
+    xm, ym = float(x.mean()), float(y.mean())
+    var = float(((x - xm) ** 2).mean())
+    gain = float(((x - xm) * (y - ym)).mean() / var) if var > 0 else 0.0
+    offset = ym - gain * xm
+    return (gain * a + offset).astype(np.float32), gain, offset

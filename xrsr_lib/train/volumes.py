@@ -293,21 +293,23 @@ def train_cached(
     settings: DeepNetTraining | SRCNNTraining,
     device: str | torch.device | None = None,
     progress: bool = True,
+    stage: str = "model",
+    mask: np.ndarray | None = None,
 ) -> Path:
-    """Train into ``<cache>/model/<key>/`` unless that finished folder already exists.
+    """Train into ``<cache>/<stage>/<key>/`` unless that finished folder already exists.
 
     Training runs in ``<key>.partial/`` (resumable after an interruption) and the folder is renamed
     to its final name only when complete, so a finished model is never half-written.
     """
-    final = cache.path_for("model", params, suffix="")
+    final = cache.path_for(stage, params, suffix="")
     if is_finished(final):
-        log.info("cache hit  model %s", final.name)
+        log.info("cache hit  %s %s", stage, final.name)
         return final
     work = final.with_name(final.name + ".partial")
     train_model(method, inputs, target, settings, work, device=device, progress=progress,
-                data_description=params)
+                data_description=params, mask=mask)
     if final.exists():
         shutil.rmtree(final)
     work.rename(final)
-    write_json_atomic(final.with_suffix(".json"), {"stage": "model", "params": params})
+    write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
     return final
