@@ -29,11 +29,15 @@ FIGURES = [
     "fig07_sphericity",
     "fig08_msssim_maps",
     "fig09_gaussian_fit",
+    # the multiscale workflow (study A, Figures 10-12)
+    "fig10_multiscale_scans",
+    "fig11_multiscale_chain",
+    "fig12_multiscale_quantitative",
     # study B
-    "fig10_nanoct_data",
-    "fig10_utsr_training",
-    "fig11_utsr_comparison",
-    "fig12_utsr_examples",
+    "b_fig10_nanoct_data",
+    "b_fig10_utsr_training",
+    "b_fig11_utsr_comparison",
+    "b_fig12_utsr_examples",
 ]
 TABLES = [
     "fig02_psnr.csv",
@@ -51,13 +55,17 @@ TABLES = [
     "summary_vs_paper.csv",
     "summary.csv",
     "summary.md",
+    "fig10_registration.csv",
+    "fig12_multiscale_scores.csv",
+    "fig12_pore_size_histograms.csv",
+    "fig12_lfov_scores.csv",
     # study B
-    "fig10_training.csv",
-    "fig11_comparison.csv",
-    "fig11_ablation.csv",
-    "fig11_segmentation.csv",
-    "fig11_paper_size_cost.csv",
-    "fig11_vs_paper.csv",
+    "b_fig10_training.csv",
+    "b_fig11_comparison.csv",
+    "b_fig11_ablation.csv",
+    "b_fig11_segmentation.csv",
+    "b_fig11_paper_size_cost.csv",
+    "b_fig11_vs_paper.csv",
     "study_b_summary.md",
 ]
 
@@ -167,19 +175,26 @@ def test_run_all_smoke_end_to_end(tmp_path):
     assert "## Beside the paper" in (out / "summary.md").read_text()
     # study B: one row per scale and method, the ablations at their scale, the abstract's numbers
     b = profile.study_b
-    comparison = list(csv.DictReader((out / "fig11_comparison.csv").open()))
+    comparison = list(csv.DictReader((out / "b_fig11_comparison.csv").open()))
     assert [(int(r["scale"]), r["method"]) for r in comparison] == [
         (s, m) for s in b.scales for m in ("reference", "bicubic", "utsr", "swinir", "rrdbnet")]
-    ablation = list(csv.DictReader((out / "fig11_ablation.csv").open()))
+    ablation = list(csv.DictReader((out / "b_fig11_ablation.csv").open()))
     assert [r["method"] for r in ablation] == ["utsr", "utsr_mlp", "utsr_single_window", "utsr_finetune_only"]
-    training = list(csv.DictReader((out / "fig10_training.csv").open()))
+    training = list(csv.DictReader((out / "b_fig10_training.csv").open()))
     assert len(training) == 3 * len(b.scales) + len(b.ablations)
     assert all(float(r["train_seconds"]) > 0 for r in training)
+    # multiscale: both fine scans registered within half a fine voxel of the true pose, and every
+    # image of the chain scored
+    registration = list(csv.DictReader((out / "fig10_registration.csv").open()))
+    assert [r["scan"] for r in registration] == ["mres", "hres"]
+    assert float(registration[0]["error_voxels"]) < 0.5
+    scores = list(csv.DictReader((out / "fig12_multiscale_scores.csv").open()))
+    assert [r["image"] for r in scores] == ["lres", "lfov", "mres", "mres_3to1", "chain", "hres", "phantom"]
     timings = list(csv.DictReader((out / "run_all_timings.csv").open()))
     assert timings[-1]["notebook"] == "total" and int(timings[-1]["seconds"]) >= 0
 
     # re-running a figure notebook reuses every cached score (study A and study B)
-    for only in ("04_", "12_"):
+    for only in ("04_", "12_", "15_"):
         again = subprocess.run(
             ["bash", "run_all.sh", "--profile", "smoke", "--only", only],
             cwd=REPO,
