@@ -28,7 +28,7 @@ from xrsr_lib.config.multiscale import MultiscaleConfig, MultiscaleSampleConfig,
 from xrsr_lib.simulate.ct.analytic import project_spheres
 from xrsr_lib.simulate.ct.degrade import degrade_projections
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
-from xrsr_lib.simulate.ct.truncation import cylinder_chords, fdk_truncated, tail_extension
+from xrsr_lib.simulate.ct.truncation import cylinder_chords, fdk_truncated, tail_extension, widened
 from xrsr_lib.simulate.phantom import voxelize
 
 log = logging.getLogger(__name__)
@@ -157,8 +157,13 @@ def simulate_scan(
     spheres_xyzr: np.ndarray,
     device: str | None = None,
     progress: bool = False,
+    prior: tuple[np.ndarray, float] | None = None,
 ) -> SimulatedScan:
     """Scan the sample: exact projections, detector blur and noise, truncation-aware FDK, grey scale.
+
+    ``prior = (volume, voxel_um)``: a coarse scan of the whole sample (its air at 0) placed with the
+    *recorded* pose; its projections continue the truncated rows (:func:`extend_with_prior`).
+    Without it the rows follow the fitted sample cylinder.
 
     Returns
     -------
@@ -179,15 +184,25 @@ def simulate_scan(
     seed = np.random.SeedSequence(cfg.noise_seed, spawn_key=(sum(map(ord, scan.name)),))
     noisy = degrade_projections(path, scan.blur_px, cfg.attenuation_per_um, scan.photons, seed)
     truncated = bool(np.max(path[:, :, [0, -1]]) > 0)
-    ext = tail_extension(noisy, geo) if (truncated and scan.truncation_correction) else 0
-    vol = fdk_truncated(noisy, geo, (scan.n_voxels,) * 3, scan.voxel_size_um, ext, device=device,
-                        progress=progress)
-    vol = (vol * scan.intensity_scale + scan.intensity_offset).astype(np.float32)
     recorded = tuple(float(a + e) for a, e in zip(c, scan.stage_error_um, strict=True))
+    ext = tail_extension(noisy, geo) if (truncated and scan.truncation_correction) else 0
+    prior_proj = None
+    if prior is not None and ext > 0:
+        from xrsr_lib.simulate.ct.reconstruct import project
+
+        # wide enough for the whole prior volume (its circumscribed circle) seen from this scan
+        reach = prior[0].shape[2] * prior[1] / math.sqrt(2) + math.hypot(*recorded[1:])
+        ext = max(ext, math.ceil(reach / geo.pixel_at_isocenter - geo.det_cols / 2) + 2)
+        prior_proj = project(np.ascontiguousarray(prior[0], np.float32), widened(geo, ext), prior[1],
+                             center=tuple(-v for v in recorded), device=device)
+    vol = fdk_truncated(noisy, geo, (scan.n_voxels,) * 3, scan.voxel_size_um, ext, device=device,
+                        progress=progress, prior=prior_proj)
+    vol = (vol * scan.intensity_scale + scan.intensity_offset).astype(np.float32)
     return SimulatedScan(
         scan.name, vol, scan.voxel_size_um,
         true_pose={"angle_deg": float(phi), "center_um": list(c)},
         recorded_pose={"angle_deg": 0.0, "center_um": list(recorded)},
         info={"truncated": truncated, "det_cols": geo.det_cols, "extension_cols": ext,
+              "truncation": "none" if ext == 0 else ("prior" if prior_proj is not None else "cylinder"),
               "source_origin_um": geo.source_origin},
     )

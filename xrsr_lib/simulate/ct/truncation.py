@@ -22,7 +22,8 @@ from xrsr_lib.io.validate import check_array, check_int, check_real
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 from xrsr_lib.simulate.ct.reconstruct import fdk
 
-__all__ = ["cylinder_chords", "default_fit_px", "extend_truncated_rows", "fdk_truncated", "tail_extension"]
+__all__ = ["cylinder_chords", "default_fit_px", "extend_truncated_rows", "extend_with_prior", "fdk_truncated",
+           "sample_cylinder", "tail_extension", "widened"]
 
 
 def cylinder_chords(
@@ -225,6 +226,51 @@ def extend_truncated_rows(
     return (out * cone[None]).astype(np.float32)
 
 
+def widened(geometry: ConeGeometry, extension: int) -> ConeGeometry:
+    """The geometry with ``extension`` more detector columns on each side."""
+    return ConeGeometry(geometry.source_origin, geometry.origin_detector, geometry.det_rows,
+                        geometry.det_cols + 2 * extension, geometry.det_pixel, geometry.angles)
+
+
+def extend_with_prior(
+    projections: np.ndarray, prior: np.ndarray, extension: int, fit_px: int = 6
+) -> np.ndarray:
+    """Rows continued by a prior's projections (e.g. the coarse whole-sample scan, reprojected in
+    this scan's geometry on a detector ``extension`` columns wider on each side).
+
+    Beyond each edge a row takes the prior's row, scaled so the two agree at the edge (the value
+    of each is fitted over ``fit_px`` columns): the prior supplies the shape of the sample outside
+    the field of view, the measurement its level.
+
+    Parameters
+    ----------
+    projections : ndarray (n_angles, rows, cols)
+    prior : ndarray (n_angles, rows, cols + 2 · extension)
+    extension : int
+
+    Returns
+    -------
+    ndarray float32 (n_angles, rows, cols + 2 · extension)
+    """
+    p = check_array(projections, "projections", 3, axes="(n_angles, rows, cols)")
+    w = check_int(extension, "extension", 0)
+    q = check_array(prior, "prior", 3, axes="(n_angles, rows, cols + 2 · extension)")
+    if q.shape != (p.shape[0], p.shape[1], p.shape[2] + 2 * w):
+        raise ValueError(f"prior has shape {q.shape}; projections {p.shape} with {w} extra columns a side "
+                         f"need {(p.shape[0], p.shape[1], p.shape[2] + 2 * w)}")
+    cols = p.shape[2]
+    out = q.astype(np.float64, copy=True)
+    out[..., w : w + cols] = p
+    edges = ((p[..., -fit_px:], q[..., w + cols - fit_px : w + cols], slice(w + cols, None)),
+             (p[..., :fit_px], q[..., w : w + fit_px], slice(0, w)))
+    for meas, pri, beyond in edges:
+        m = gaussian_filter1d(meas.astype(np.float64), 1.0, axis=-2, mode="nearest").mean(-1)
+        r = gaussian_filter1d(pri.astype(np.float64), 1.0, axis=-2, mode="nearest").mean(-1)
+        scale = np.where(r > 1e-6 * max(float(q.max()), 1e-12), m / np.maximum(r, 1e-12), 0.0)
+        out[..., beyond] = q[..., beyond] * scale[..., None]
+    return out.astype(np.float32)
+
+
 def fdk_truncated(
     projections: np.ndarray,
     geometry: ConeGeometry,
@@ -234,6 +280,7 @@ def fdk_truncated(
     filter: str = "ram-lak",
     device: str | None = None,
     progress: bool = False,
+    prior: np.ndarray | None = None,
 ) -> np.ndarray:
     """FDK of a region-of-interest scan whose rows are truncated (see the module notes).
 
@@ -247,14 +294,22 @@ def fdk_truncated(
         The reconstructed region (centred on the rotation axis), voxels and µm.
     extension : int, optional
         Columns added on each side; default :func:`tail_extension` (as far as the fitted tails
-        reach; 0 when nothing is cut: plain FDK).
+        reach; 0 when nothing is cut: plain FDK); with a ``prior``, its extra columns.
+    prior : ndarray (n_angles, rows, cols + 2 · extension), optional
+        Projections of a prior of the whole sample (a coarse scan) on the widened detector; the
+        rows are continued with it (:func:`extend_with_prior`) instead of the fitted cylinder.
 
     Returns
     -------
     ndarray float32, ``shape``
     """
-    ext = tail_extension(projections, geometry) if extension is None else check_int(extension, "extension", 0)
-    wide = ConeGeometry(geometry.source_origin, geometry.origin_detector, geometry.det_rows,
-                        geometry.det_cols + 2 * ext, geometry.det_pixel, geometry.angles)
-    ext_rows = extend_truncated_rows(projections, geometry, ext)
+    if prior is not None:
+        ext = (np.shape(prior)[2] - geometry.det_cols) // 2
+    elif extension is None:
+        ext = tail_extension(projections, geometry)
+    else:
+        ext = check_int(extension, "extension", 0)
+    wide = widened(geometry, ext)
+    ext_rows = (extend_with_prior(projections, prior, ext) if prior is not None
+                else extend_truncated_rows(projections, geometry, ext))
     return fdk(ext_rows, wide, shape, voxel_size, filter=filter, device=device, progress=progress)

@@ -65,10 +65,22 @@ class MultiscaleStudy(ProfileStage):
 
     def scan_params(self, name: str) -> dict[str, Any]:
         c = self.config
-        return {"pores": self.cache.path_for("ms_pores", self.pores_params()).stem,
-                "scan": c.scan(name).model_dump(), "attenuation_per_um": c.attenuation_per_um,
-                "source_origin_factor": c.source_origin_factor, "supersampling": c.detector_supersampling,
-                "noise_seed": c.noise_seed}
+        params = {"pores": self.cache.path_for("ms_pores", self.pores_params()).stem,
+                  "scan": c.scan(name).model_dump(), "attenuation_per_um": c.attenuation_per_um,
+                  "source_origin_factor": c.source_origin_factor, "supersampling": c.detector_supersampling,
+                  "noise_seed": c.noise_seed}
+        if name != c.scans[0].name:  # interior scans: truncation completed with the whole-sample scan
+            params["prior"] = self.cache.path_for("ms_scan", self.scan_params(c.scans[0].name)).stem
+        return params
+
+    def prior(self) -> tuple[np.ndarray, float]:
+        """The whole-sample scan with its air at 0 (the air level: the median outside its field of
+        view's inscribed cylinder), as the prior that completes the interior scans' truncated rows."""
+        vol, attrs = self.scan(self.config.scans[0].name)
+        n = vol.shape[2]
+        yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+        air = float(np.median(vol[:, np.hypot(yy, xx) > n / 2]))
+        return np.clip(vol - air, 0.0, None), float(attrs["voxel_size_um"])
 
     def scan(self, name: str) -> tuple[np.ndarray, dict[str, Any]]:
         """A simulated scan's volume (its own grey values) and attributes (voxel size, true and
@@ -76,8 +88,9 @@ class MultiscaleStudy(ProfileStage):
         params = self.scan_params(name)
 
         def build(tmp: Path) -> None:
+            prior = None if name == self.config.scans[0].name else self.prior()
             sim = simulate_scan(self.config, self.config.scan(name), self.pores(), device=self.device,
-                                progress=self.progress)
+                                progress=self.progress, prior=prior)
             io.write_volume(tmp, sim.volume, {**params, "voxel_size_um": sim.voxel_size_um,
                                               "true_pose": sim.true_pose, "recorded_pose": sim.recorded_pose,
                                               "info": sim.info})
