@@ -17,6 +17,7 @@ Examples
 
 from xrsr_lib.config.base import Settings
 from xrsr_lib.config.evaluation import EvaluationConfig
+from xrsr_lib.config.multiscale import MultiscaleConfig, MultiscaleSampleConfig, ScanConfig
 from xrsr_lib.config.nanoct import CrackSegmentationConfig, CrackSliceConfig
 from xrsr_lib.config.pores import PoreAnalysisConfig
 from xrsr_lib.config.presets import METHODS, PRESET_NAMES, preset
@@ -50,11 +51,14 @@ __all__ = [
     "EvaluationConfig",
     "LossMask",
     "MethodsConfig",
+    "MultiscaleConfig",
+    "MultiscaleSampleConfig",
     "PhantomConfig",
     "PoreAnalysisConfig",
     "Profile",
     "SRCNNTraining",
     "SRTrainingConfig",
+    "ScanConfig",
     "Settings",
     "StudyBConfig",
     "VolumeConfig",
