@@ -134,7 +134,7 @@ def test_run_all_names_the_failing_notebook_and_cell(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_run_all_smoke_end_to_end(tmp_path):
     """The whole smoke profile: every notebook, every figure file exists and is non-empty, the
     summary table has every row; a second run of a figure notebook only reads the cache."""
@@ -145,7 +145,7 @@ def test_run_all_smoke_end_to_end(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        timeout=900,
+        timeout=1400,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     out = tmp_path / "figures" / "smoke"

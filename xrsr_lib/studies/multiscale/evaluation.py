@@ -47,6 +47,8 @@ class MultiscaleEvaluation:
         self.study = study
         self.cache = study.cache
         self.config = study.config
+        #: σ grid of the Gaussian fits, µm (the profile's, as for study A's Figure 9)
+        self.fit_sigmas_um = np.asarray(study.profile.evaluation.gaussian_fit_sigmas_um())
         self.pore_config = PoreAnalysisConfig(min_pore_diameter_um=2.0, surface_margin_um=0.0)
 
     def _key(self) -> dict[str, Any]:
@@ -86,7 +88,8 @@ class MultiscaleEvaluation:
         """Per image on the hres grid: PSNR against the phantom (grey scale matched), effective
         resolution against the 1 µm scan and against the phantom (σ, µm), pores found, small pores
         found, porosity and total pore volume."""
-        params = {"key": self._key(), "pores": self.pore_config.model_dump(), "version": 1}
+        params = {"key": self._key(), "pores": self.pore_config.model_dump(), "version": 1,
+                  "fit_sigmas_um": self.fit_sigmas_um.tolist()}
 
         def build(tmp: Path) -> None:
             imgs = self.images()
@@ -100,7 +103,7 @@ class MultiscaleEvaluation:
                 fits = {}
                 for ref_name, ref in (("hres", hres), ("phantom", phantom)):
                     matched = match_grey_scale(img, ref)[0]
-                    fit = gaussian_fit({"x": matched}, ref, progress=False)
+                    fit = gaussian_fit({"x": matched}, ref, sigmas=self.fit_sigmas_um / voxel, progress=False)
                     fits[ref_name] = float(fit.refined_sigma["x"]) * voxel
                 pores = analyse_pores(on_phantom, np.ones(img.shape, bool), voxel, self.pore_config)
                 d = pores.table["diameter_um"].to_numpy() if pores.n_pores else np.zeros(0)
@@ -133,7 +136,7 @@ class MultiscaleEvaluation:
     def lfov_scores(self) -> pd.DataFrame:
         """On the LFOV grid (3 µm, inside the sample): PSNR and effective resolution of the
         resampled 9 µm scan and of the 9->3 model's output against the exact phantom."""
-        params = {"key": self._key(), "version": 1}
+        params = {"key": self._key(), "version": 1, "fit_sigmas_um": self.fit_sigmas_um.tolist()}
 
         def build(tmp: Path) -> None:
             shape, voxel = self.study.lfov_grid()
@@ -150,7 +153,8 @@ class MultiscaleEvaluation:
             rows = []
             for name, img in images.items():
                 matched = match_grey_scale(img, phantom, mask)[0]
-                fit = gaussian_fit({"x": matched}, phantom, mask=mask, progress=False)
+                fit = gaussian_fit({"x": matched}, phantom, sigmas=self.fit_sigmas_um / voxel, mask=mask,
+                                   progress=False)
                 rows.append({"image": name,
                              "psnr_vs_phantom": psnr(matched, phantom, data_range=1.0, mask=mask),
                              "sigma_vs_phantom_um": float(fit.refined_sigma["x"]) * voxel})
