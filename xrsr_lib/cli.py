@@ -1,0 +1,264 @@
+"""The ``xrsr`` command: register, train, predict and evaluate on your own files.
+
+Examples
+--------
+::
+
+    xrsr simulate scans/ --profile smoke                  # files whose truth is known
+    xrsr register scans/lres.tif scans/mres.tif --lres-voxel 9 --hres-voxel 3 \\
+        --offset 21,6,-6 --out pose.json                   # recorded stage position, µm (z,y,x)
+    xrsr train scans/lres.tif scans/mres.tif --pose pose.json --preset cpu --out model/
+    xrsr predict model/ scans/lres.tif --out lfov_3um.tif --roi 10:30,10:30,10:30
+    xrsr evaluate lfov_3um.tif reference_3um.tif
+
+Volumes are TIFF stacks, HDF5 (``file.h5:/dataset``) or ``.npy``; voxel sizes come from the file
+(ImageJ spacing, HDF5 ``voxel_size_um``) or the ``--*-voxel`` options. Bad input stops with exit
+code 2 and a one-line reason naming the file or option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xrsr_lib.io.cache import write_json_atomic
+from xrsr_lib.io.validate import check_array
+from xrsr_lib.io.volumes import read_volume, write_volume
+
+log = logging.getLogger("xrsr")
+
+__all__ = ["main"]
+
+_ACQUISITION = "acquisition.json"
+
+
+class CLIError(ValueError):
+    """A bad input, reported as one line."""
+
+
+def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise CLIError(f"{name} must be three numbers z,y,x (µm), got {text!r}") from None
+    if len(values) != 3:
+        raise CLIError(f"{name} must be three numbers z,y,x (µm), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _roi(text: str | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    if text is None:
+        return tuple(slice(0, n) for n in shape)
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise CLIError(f"--roi must be z0:z1,y0:y1,x0:x1 (voxels), got {text!r}")
+    out = []
+    for part, n, axis in zip(parts, shape, "zyx", strict=True):
+        try:
+            a, b = (int(v) for v in part.split(":"))
+        except ValueError:
+            raise CLIError(f"--roi must be z0:z1,y0:y1,x0:x1 (voxels), got {text!r}") from None
+        if not 0 <= a < b <= n:
+            raise CLIError(f"--roi {axis} range {a}:{b} lies outside the volume (0:{n})")
+        out.append(slice(a, b))
+    return tuple(out)
+
+
+def _volume(
+    path: str, option: str, voxel: float | None, fallback: float | None = None
+) -> tuple[np.ndarray, float]:
+    """A volume file and its voxel size: the option, else the file's metadata, else ``fallback``."""
+    try:
+        vol, meta = read_volume(path)
+    except (FileNotFoundError, KeyError) as err:
+        raise CLIError(str(err).strip("'\"")) from None
+    vol = check_array(vol, path)
+    size = voxel if voxel is not None else meta.get("voxel_size_um", fallback)
+    if size is None:
+        raise CLIError(f"{path}: no voxel size in the file; give {option}")
+    if not float(size) > 0:
+        raise CLIError(f"{option} must be > 0 µm, got {size}")
+    return vol, float(size)
+
+
+# ---------------------------------------------------------------------------------- commands
+def _simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from xrsr_lib.config import load_profile
+    from xrsr_lib.simulate.multiscale import bimodal_pores, simulate_scan
+
+    cfg = load_profile(args.profile).multiscale
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pores = bimodal_pores(cfg.sample)
+    poses: dict[str, Any] = {}
+    lres = None
+    for scan in cfg.scans:
+        prior = None if lres is None else (np.clip(lres.volume, 0, None), lres.voxel_size_um)
+        sim = simulate_scan(cfg, scan, pores, progress=not args.quiet, prior=prior)
+        lres = lres or sim
+        write_volume(out / f"{scan.name}.tif", sim.volume, voxel_size_um=sim.voxel_size_um)
+        poses[scan.name] = {"voxel_size_um": sim.voxel_size_um, "true": sim.true_pose,
+                            "recorded": sim.recorded_pose}
+        log.info("wrote %s", out / f"{scan.name}.tif")
+    write_json_atomic(out / "poses.json", poses)
+    return {"files": sorted(str(p) for p in out.iterdir()), "profile": args.profile}
+
+
+def _register(args: argparse.Namespace) -> dict[str, Any]:
+    from xrsr_lib.prepare.pose import Pose
+    from xrsr_lib.prepare.registration import RegistrationError, register
+
+    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel)
+    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel)
+    if vf >= vc:
+        raise CLIError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)")
+    offset = _triple(args.offset, "--offset") or (0.0, 0.0, 0.0)
+    try:
+        reg = register(fine, vf, coarse, vc, Pose(0.0, offset))
+    except RegistrationError as err:
+        raise CLIError(f"{args.hres} against {args.lres}: {err}") from None
+    result = {**reg.pose.as_dict(), "lres_voxel_um": vc, "hres_voxel_um": vf, "report": reg.report()}
+    if args.out:
+        write_json_atomic(Path(args.out), result)
+    return result
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    from xrsr_lib.prepare.pose import Pose
+    from xrsr_lib.prepare.resample import resample
+    from xrsr_lib.recovery import Recovery
+
+    pose_file = json.loads(Path(args.pose).read_text()) if Path(args.pose).exists() else None
+    if pose_file is None:
+        raise CLIError(f"no such pose file: {args.pose} (write one with xrsr register)")
+    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, pose_file.get("lres_voxel_um"))
+    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, pose_file.get("hres_voxel_um"))
+    out = Path(args.out)
+    if out.exists():
+        raise CLIError(f"{out} exists; choose a new folder for the model")
+    x, inside = resample(coarse, vc, fine.shape, vf, Pose.from_dict(pose_file), order=3)
+    if inside.mean() < 0.5:
+        raise CLIError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the pose "
+                       f"{args.pose}")
+    overrides: dict[str, Any] = {"loss_mask": "none"}
+    if args.iterations:
+        overrides["iterations"] = args.iterations
+    rec = Recovery.from_preset(args.method, args.preset, **overrides)
+    rec.fit(x, fine, mask=inside, progress=not args.quiet)
+    rec.save(out)
+    acquisition = {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf}
+    write_json_atomic(out / _ACQUISITION, acquisition)
+    return {"model": str(out), **acquisition}
+
+
+def _predict(args: argparse.Namespace) -> dict[str, Any]:
+    from xrsr_lib.prepare.pose import Pose
+    from xrsr_lib.prepare.resample import resample
+    from xrsr_lib.recovery import Recovery
+
+    model_dir = Path(args.model)
+    acquisition = (json.loads((model_dir / _ACQUISITION).read_text())
+                   if (model_dir / _ACQUISITION).exists() else {})
+    rec = Recovery.load(model_dir)
+    vol, v_in = _volume(args.input, "--voxel", args.voxel, acquisition.get("lres_voxel_um"))
+    trained = acquisition.get("scale")
+    scale = float(args.scale) if args.scale is not None else float(trained or 1.0)
+    if trained is not None and abs(scale - trained) > 1e-3 * trained:
+        raise CLIError(f"{model_dir} was trained for a voxel-size ratio of {trained:g}, not {scale:g}")
+    if "lres_voxel_um" in acquisition and abs(v_in - acquisition["lres_voxel_um"]) > 1e-2 * v_in:
+        raise CLIError(f"{args.input} has {v_in:g} µm voxels; {model_dir} was trained on "
+                       f"{acquisition['lres_voxel_um']:g} µm input")
+    roi = _roi(args.roi, vol.shape)
+    region = vol[roi]
+    if scale != 1.0:
+        n = tuple(int(round(s * scale)) for s in region.shape)
+        centre = tuple(((r.start + r.stop - 1) / 2 - (m - 1) / 2) * v_in
+                       for r, m in zip(roi, vol.shape, strict=True))
+        region, _ = resample(vol, v_in, n, v_in / scale, Pose(0.0, centre), order=3)  # type: ignore[arg-type]
+    out = rec.predict(region, progress=not args.quiet)
+    write_volume(args.out, out, voxel_size_um=v_in / scale)
+    return {"out": args.out, "shape": list(out.shape), "voxel_size_um": v_in / scale}
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from xrsr_lib.recovery import Recovery
+
+    result, _ = _volume(args.result, "--voxel", 1.0)
+    reference, _ = _volume(args.reference, "--voxel", 1.0)
+    if result.shape != reference.shape:
+        raise CLIError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in shape")
+    return Recovery.evaluate(result, reference)
+
+
+# ---------------------------------------------------------------------------------- parser
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xrsr", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("::", 1)[1].split("\n\nVolumes")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log lines")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="write the multiscale simulation (lres/mres/hres TIFF, poses.json)")
+    s.add_argument("out_dir")
+    s.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper"))
+
+    r = sub.add_parser("register", help="find the HRES scan's pose in the LRES scan (JSON report)")
+    r.add_argument("lres")
+    r.add_argument("hres")
+    r.add_argument("--lres-voxel", type=float, help="LRES voxel size, µm (default: from the file)")
+    r.add_argument("--hres-voxel", type=float, help="HRES voxel size, µm (default: from the file)")
+    r.add_argument("--offset", help="recorded centre of the HRES region in the LRES volume, z,y,x µm from "
+                   "its centre (default 0,0,0; write --offset=-4,30,14 when it starts with a minus)")
+    r.add_argument("--out", help="write the pose and report as JSON")
+
+    t = sub.add_parser("train", help="train a model on the registered overlap")
+    t.add_argument("lres")
+    t.add_argument("hres")
+    t.add_argument("--pose", required=True, help="pose JSON from xrsr register")
+    t.add_argument("--preset", default="cpu", choices=("smoke", "cpu", "paper"))
+    t.add_argument("--method", default="deepnet", choices=("deepnet", "srcnn"))
+    t.add_argument("--iterations", type=int, help="override the preset's number of steps")
+    t.add_argument("--lres-voxel", type=float)
+    t.add_argument("--hres-voxel", type=float)
+    t.add_argument("--out", required=True, help="model folder (must not exist)")
+
+    q = sub.add_parser("predict", help="recover a volume (or a region of it) with a trained model")
+    q.add_argument("model")
+    q.add_argument("input")
+    q.add_argument("--out", required=True, help="output volume (.tif, .h5, .npy)")
+    q.add_argument("--roi", help="z0:z1,y0:y1,x0:x1 in input voxels")
+    q.add_argument("--scale", type=float, help="voxel-size ratio (default: the model's)")
+    q.add_argument("--voxel", type=float, help="input voxel size, µm (default: from the file)")
+
+    e = sub.add_parser("evaluate", help="PSNR, SSIM, MSE and effective blur of a result against a reference")
+    e.add_argument("result")
+    e.add_argument("reference")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``xrsr`` command; returns the exit code (0, or 2 with a one-line reason)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
+    commands = {"simulate": _simulate, "register": _register, "train": _train, "predict": _predict,
+                "evaluate": _evaluate}
+    try:
+        result = commands[args.command](args)
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+        print(f"xrsr {args.command}: error: {err}".splitlines()[0], file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
