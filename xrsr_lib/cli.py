@@ -153,9 +153,9 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         overrides["iterations"] = args.iterations
     rec = Recovery.from_preset(args.method, args.preset, **overrides)
     rec.fit(x, fine, mask=inside, progress=not args.quiet)
-    rec.save(out)
     acquisition = {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf}
-    write_json_atomic(out / _ACQUISITION, acquisition)
+    write_json_atomic(rec.folder / _ACQUISITION, acquisition)  # saved with the model, never without it
+    rec.save(out)
     return {"model": str(out), **acquisition}
 
 

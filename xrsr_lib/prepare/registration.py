@@ -196,8 +196,8 @@ def register(
     shift, _, _ = phase_cross_correlation(a, b, upsample_factor=10, normalization=None)
     ratio = _peak_ratio(a, b, max(2, int(round(vc / vf))))
     shift_um = tuple(float(-s * vf) for s in shift)  # the coarse content lies -shift from where assumed
-    fft_pose = Pose(rel.angle_deg, tuple(float(v) for v in Pose(rel.angle_deg).to_sample(
-        np.asarray(shift_um)) + np.asarray(rel.center_um)))  # type: ignore[arg-type]
+    fft_centre = rel.to_sample(np.asarray(shift_um))  # the recorded pose moved by the FFT shift
+    fft_pose = Pose(rel.angle_deg, tuple(float(v) for v in fft_centre))  # type: ignore[arg-type]
     log.info("registration: FFT shift %s µm (fine frame), peak ratio %.2f", np.round(shift_um, 2), ratio)
     if ratio < min_peak_ratio:
         raise RegistrationError(f"phase correlation has no distinct peak (peak ratio {ratio:.2f} < "

@@ -61,12 +61,12 @@ class MultiscaleEvaluation:
         """Per fine scan: recorded and registered pose errors against the true pose (fine voxels,
         degrees), peak ratio and correlations."""
         rows = []
+        true_poses = self.study.true_poses()
         for scan in self.config.scans[1:]:
             reg = self.study.registration(scan.name)
-            true = Pose.from_dict(self.study.true_poses()[scan.name])
+            true = Pose.from_dict(true_poses[scan.name])
             found = Pose.from_dict(reg["pose"])
-            _, attrs = self.study.scan(scan.name)
-            recorded = Pose.from_dict(attrs["recorded_pose"])
+            recorded = Pose.from_dict(self.study.scan_attrs(scan.name)["recorded_pose"])
             err = (np.asarray(found.center_um) - true.center_um) / scan.voxel_size_um
             err0 = (np.asarray(recorded.center_um) - true.center_um) / scan.voxel_size_um
             rows.append({"scan": scan.name, "voxel_size_um": scan.voxel_size_um,
@@ -101,8 +101,8 @@ class MultiscaleEvaluation:
                 img = imgs[name]
                 on_phantom = match_grey_scale(img, phantom)[0]
                 fits = {}
-                for ref_name, ref in (("hres", hres), ("phantom", phantom)):
-                    matched = match_grey_scale(img, ref)[0]
+                for ref_name, ref, matched in (("hres", hres, match_grey_scale(img, hres)[0]),
+                                               ("phantom", phantom, on_phantom)):
                     fit = gaussian_fit({"x": matched}, ref, sigmas=self.fit_sigmas_um / voxel, progress=False)
                     fits[ref_name] = float(fit.refined_sigma["x"]) * voxel
                 pores = analyse_pores(on_phantom, np.ones(img.shape, bool), voxel, self.pore_config)

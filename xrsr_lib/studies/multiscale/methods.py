@@ -52,6 +52,7 @@ class MultiscaleStudy(ProfileStage):
         if profile.multiscale is None:
             raise ValueError(f"profile {profile.name!r} has no multiscale settings")
         self.config = profile.multiscale
+        self._models: dict[str, LoadedModel] = {}
 
     # ------------------------------------------------------------------ sample and scans
     def pores_params(self) -> dict[str, Any]:
@@ -85,6 +86,14 @@ class MultiscaleStudy(ProfileStage):
     def scan(self, name: str) -> tuple[np.ndarray, dict[str, Any]]:
         """A simulated scan's volume (its own grey values) and attributes (voxel size, true and
         recorded pose)."""
+        vol, attrs = io.read_volume(self._scan_file(name))
+        return io.check_volume(vol, f"scan {name}"), attrs
+
+    def scan_attrs(self, name: str) -> dict[str, Any]:
+        """A scan's attributes (voxel size, true and recorded pose) without reading its volume."""
+        return io.read_attrs(self._scan_file(name))
+
+    def _scan_file(self, name: str) -> Path:
         params = self.scan_params(name)
 
         def build(tmp: Path) -> None:
@@ -95,8 +104,7 @@ class MultiscaleStudy(ProfileStage):
                                               "true_pose": sim.true_pose, "recorded_pose": sim.recorded_pose,
                                               "info": sim.info})
 
-        vol, attrs = io.read_volume(self.cache.get_or_build("ms_scan", params, build))
-        return io.check_volume(vol, f"scan {name}"), attrs
+        return self.cache.get_or_build("ms_scan", params, build)
 
     # ------------------------------------------------------------------ registration
     def registration_params(self, name: str) -> dict[str, Any]:
@@ -154,12 +162,15 @@ class MultiscaleStudy(ProfileStage):
             raise ValueError(f"unknown step {step!r}; choose one of {', '.join(STEPS)}")
         return STEPS[step]
 
+    def _settings(self) -> Any:
+        """The profile's DeepNet settings, the loss restricted to the overlap mask alone."""
+        return self.profile.methods.deepnet.model_copy(update={"loss_mask": "none"})
+
     def model_params(self, step: str) -> dict[str, Any]:
         coarse, fine = self._step(step)
-        settings = self.profile.methods.deepnet.model_copy(update={"loss_mask": "none"})
         coarse_reg = self.registration_params(coarse) if coarse != self.config.scans[0].name else None
         return {"step": step, "fine_registration": self.registration_params(fine), "coarse_pose": coarse_reg,
-                "settings": settings.key_dict()}
+                "settings": self._settings().key_dict()}
 
     def train(self, step: str) -> Path:
         """The DeepNet of a step, trained on the registered pair inside its overlap (cached)."""
@@ -168,13 +179,15 @@ class MultiscaleStudy(ProfileStage):
         if is_finished(final):
             return final
         x, y, inside = self.pair(step)
-        settings = self.profile.methods.deepnet.model_copy(update={"loss_mask": "none"})
         log.info("training the %s model on a %s pair", step, x.shape)
-        return train_cached(self.cache, params, "deepnet", x, y, settings, device=self.device,
+        return train_cached(self.cache, params, "deepnet", x, y, self._settings(), device=self.device,
                             progress=self.progress, stage="ms_model", mask=inside)
 
     def model(self, step: str) -> LoadedModel:
-        return LoadedModel.load(self.train(step), device=self.device)
+        """The trained model of a step, loaded once per study object."""
+        if step not in self._models:
+            self._models[step] = LoadedModel.load(self.train(step), device=self.device)
+        return self._models[step]
 
     # ------------------------------------------------------------------ LFOV and chain
     def lfov_grid(self) -> tuple[tuple[int, int, int], float]:
@@ -225,7 +238,7 @@ class MultiscaleStudy(ProfileStage):
         scan_cfg = self.config.scan(name)
         shape, voxel, pose = (scan_cfg.n_voxels,) * 3, scan_cfg.voxel_size_um, self.pose(name)
         if image == "phantom":
-            true = Pose.from_dict(self.scan(name)[1]["true_pose"])
+            true = Pose.from_dict(self.scan_attrs(name)["true_pose"])
             return exact_phantom(self.pores(), self.config.sample.cylinder_radius_um, true.angle_deg,
                                  true.center_um, scan_cfg.n_voxels, voxel)
         if image == name:
@@ -243,4 +256,4 @@ class MultiscaleStudy(ProfileStage):
 
     def true_poses(self) -> dict[str, dict[str, Any]]:
         """The simulation's true pose of every scan (for scoring the registration)."""
-        return {s.name: self.scan(s.name)[1]["true_pose"] for s in self.config.scans}
+        return {s.name: self.scan_attrs(s.name)["true_pose"] for s in self.config.scans}
