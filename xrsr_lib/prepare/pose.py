@@ -9,11 +9,12 @@ approximately and ``φ`` not at all; registration (:mod:`xrsr_lib.prepare.regist
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from xrsr_lib.simulate.ct.geometry import rotate_z
 
 __all__ = ["Pose", "grid_points"]
 
@@ -39,14 +40,7 @@ class Pose:
 
     def to_sample(self, points_zyx: np.ndarray) -> np.ndarray:
         """Scanner points ``(..., 3)`` ``(z, y, x)`` to the sample frame."""
-        p = np.asarray(points_zyx, dtype=np.float64)
-        a = math.radians(self.angle_deg)
-        c, s = math.cos(a), math.sin(a)
-        out = np.empty_like(p)
-        out[..., 0] = p[..., 0]
-        out[..., 2] = c * p[..., 2] - s * p[..., 1]
-        out[..., 1] = s * p[..., 2] + c * p[..., 1]
-        return out + np.asarray(self.center_um)
+        return rotate_z(points_zyx, self.angle_deg) + np.asarray(self.center_um)
 
     def to_scan(self, points_zyx: np.ndarray) -> np.ndarray:
         """Sample points ``(..., 3)`` to this scan's frame (the inverse of :meth:`to_sample`)."""

@@ -27,25 +27,14 @@ from scipy.spatial import cKDTree
 from xrsr_lib.config.multiscale import MultiscaleConfig, MultiscaleSampleConfig, ScanConfig
 from xrsr_lib.simulate.ct.analytic import project_spheres
 from xrsr_lib.simulate.ct.degrade import degrade_projections
-from xrsr_lib.simulate.ct.geometry import ConeGeometry
+from xrsr_lib.simulate.ct.geometry import ConeGeometry, rotate_z
 from xrsr_lib.simulate.ct.truncation import cylinder_chords, fdk_truncated, tail_extension, widened
 from xrsr_lib.simulate.phantom import voxelize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SimulatedScan", "bimodal_pores", "exact_phantom", "rotate_z", "scan_geometry", "simulate_scan",
+__all__ = ["SimulatedScan", "bimodal_pores", "exact_phantom", "scan_geometry", "simulate_scan",
            "to_scan_frame"]
-
-
-def rotate_z(points_zyx: np.ndarray, angle_deg: float) -> np.ndarray:
-    """Points ``(..., 3)`` in ``(z, y, x)`` turned by ``angle_deg`` about the z axis (x towards y)."""
-    p = np.asarray(points_zyx, dtype=np.float64)
-    a = math.radians(angle_deg)
-    c, s = math.cos(a), math.sin(a)
-    out = p.copy()
-    out[..., 2] = c * p[..., 2] - s * p[..., 1]
-    out[..., 1] = s * p[..., 2] + c * p[..., 1]
-    return out
 
 
 def bimodal_pores(cfg: MultiscaleSampleConfig) -> np.ndarray:

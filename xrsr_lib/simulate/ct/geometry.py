@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ConeGeometry"]
+__all__ = ["ConeGeometry", "rotate_z"]
 
 
 @dataclass(frozen=True)
@@ -184,3 +184,14 @@ class ConeGeometry:
             float(d["det_pixel"]),
             np.asarray(d["angles"], dtype=np.float64),
         )
+
+
+def rotate_z(points_zyx: np.ndarray, angle_deg: float) -> np.ndarray:
+    """Points ``(..., 3)`` in ``(z, y, x)`` turned by ``angle_deg`` about the z axis (x towards y)."""
+    p = np.asarray(points_zyx, dtype=np.float64)
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    out = p.copy()
+    out[..., 2] = c * p[..., 2] - s * p[..., 1]
+    out[..., 1] = s * p[..., 2] + c * p[..., 1]
+    return out
