@@ -32,7 +32,7 @@ from xrsr_lib.infer.loaded import LoadedModel, read_model_config
 from xrsr_lib.io.validate import check_array
 from xrsr_lib.io.volumes import read_volume
 from xrsr_lib.train.loop import is_finished
-from xrsr_lib.train.volumes import METHODS, train_model
+from xrsr_lib.train.volumes import METHODS, check_settings, train_model
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,7 @@ class Recovery:
     """
 
     def __init__(self, method: str, settings: DeepNetTraining | SRCNNTraining, device: str | None = None):
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        want = DeepNetTraining if method == "deepnet" else SRCNNTraining
-        if not isinstance(settings, want):
-            raise ValueError(f"method {method!r} needs {want.__name__} settings, "
-                             f"got {type(settings).__name__}")
+        check_settings(method, settings)
         self.method = method
         self.settings = settings
         self.device = device

@@ -34,6 +34,7 @@ __all__ = [
     "PatchSampler",
     "StackSampler",
     "check_pair",
+    "check_settings",
     "masked_mse",
     "train_cached",
     "train_model",
@@ -139,7 +140,8 @@ class PatchSampler:
 
 
 # ----------------------------------------------------------------------------- the adapter
-def _check_settings(method: str, settings: DeepNetTraining | SRCNNTraining) -> None:
+def check_settings(method: str, settings: DeepNetTraining | SRCNNTraining) -> None:
+    """Raise a ValueError unless ``method`` is a volume method and ``settings`` its settings class."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     want = DeepNetTraining if method == "deepnet" else SRCNNTraining
@@ -157,7 +159,7 @@ def volume_task(
     mask: np.ndarray | None = None,
 ) -> TrainingTask:
     """The :class:`~xrsr_lib.train.loop.TrainingTask` of a volume network (see :func:`train_model`)."""
-    _check_settings(method, settings)
+    check_settings(method, settings)
     inputs, target = check_pair(inputs, target)
     dev = resolve_device(device)
     torch.manual_seed(settings.seed)
