@@ -8,12 +8,17 @@ Examples
     xrsr register scans/lres.tif scans/mres.tif --lres-voxel 9 --hres-voxel 3 \\
         --offset 21,6,-6 --out pose.json                   # recorded stage position, µm (z,y,x)
     xrsr train scans/lres.tif scans/mres.tif --pose pose.json --preset cpu --out model/
-    xrsr predict model/ scans/lres.tif --out lfov_3um.tif --roi 10:30,10:30,10:30
-    xrsr evaluate lfov_3um.tif reference_3um.tif
+    torchrun --nproc_per_node 2 $(which xrsr) train ...    # the same, data-parallel (DDP)
+    xrsr predict model/ scans/lres.tif --out lfov_3um.zarr # whole volume, out of core, OME-Zarr
+    xrsr predict model/ scans/lres.tif --out lfov_3um.zarr --workers 2   # on a dask LocalCluster
+    xrsr predict model/ scans/lres.tif --out roi_3um.tif --roi 10:30,10:30,10:30
+    xrsr evaluate roi_3um.tif reference_3um.tif --pores
 
-Volumes are TIFF stacks, HDF5 (``file.h5:/dataset``) or ``.npy``; voxel sizes come from the file
-(ImageJ spacing, HDF5 ``voxel_size_um``) or the ``--*-voxel`` options. Bad input stops with exit
-code 2 and a one-line reason naming the file or option.
+Volumes are TIFF stacks, HDF5 (``file.h5:/dataset``), ``.npy`` or Zarr / OME-Zarr; voxel sizes come
+from the file (ImageJ or OME metadata, HDF5 ``voxel_size_um``, OME-Zarr scale) or the ``--*-voxel``
+options. ``predict`` streams blocks from the input to the output (memory set by ``--block``, not
+by the volume) and resumes an interrupted run. Bad input stops with exit code 2 and a one-line
+reason naming the file or option.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -135,6 +141,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.prepare.pose import Pose
     from xrsr_lib.prepare.resample import resample
     from xrsr_lib.recovery import Recovery
+    from xrsr_lib.train import distributed
 
     pose_file = json.loads(Path(args.pose).read_text()) if Path(args.pose).exists() else None
     if pose_file is None:
@@ -151,24 +158,79 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {"loss_mask": "none"}
     if args.iterations:
         overrides["iterations"] = args.iterations
+    if args.batch_size:
+        overrides["batch_size"] = args.batch_size
     rec = Recovery.from_preset(args.method, args.preset, **overrides)
-    rec.fit(x, fine, mask=inside, progress=not args.quiet)
+    parallel = distributed.init_from_env()  # under torchrun: one rank of a data-parallel run
+    work = out.with_name(f".{out.name}.training")  # the same folder on every rank; resumable
+    rec.fit(x, fine, mask=inside, progress=not args.quiet, folder=work)
     acquisition = {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf}
-    write_json_atomic(rec.folder / _ACQUISITION, acquisition)  # saved with the model, never without it
-    rec.save(out)
-    return {"model": str(out), **acquisition}
+    if distributed.is_main():
+        write_json_atomic(work / _ACQUISITION, acquisition)  # saved with the model, never without it
+        rec.save(out)
+        shutil.rmtree(work)
+    distributed.barrier()
+    return {"model": str(out), **acquisition, "processes": distributed.world()[1] if parallel else 1}
+
+
+def _chunks(text: str | None, option: str) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        vals = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise CLIError(f"{option} must be one or three whole numbers z,y,x, got {text!r}") from None
+    if len(vals) == 1:
+        vals = vals * 3
+    if len(vals) != 3 or min(vals) < 1:
+        raise CLIError(f"{option} must be one or three whole numbers >= 1 (z,y,x), got {text!r}")
+    return vals  # type: ignore[return-value]
+
+
+def _client(args: argparse.Namespace) -> Any:
+    """A dask client: on ``--scheduler ADDRESS`` (a running cluster), or a LocalCluster of ``--workers``."""
+    if not args.scheduler and args.workers is None:
+        return None
+    from distributed import Client, LocalCluster
+
+    if args.scheduler:
+        return Client(args.scheduler)
+    if args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.WARNING)
+    return Client(cluster)
 
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
-    from xrsr_lib.prepare.pose import Pose
-    from xrsr_lib.prepare.resample import resample
-    from xrsr_lib.recovery import Recovery
+    from xrsr_lib.infer.chunked import predict_to_zarr
+    from xrsr_lib.infer.loaded import read_model_config
+    from xrsr_lib.io.lazy import open_volume
+    from xrsr_lib.io.omezarr import is_zarr, open_zarr
 
     model_dir = Path(args.model)
+    config = read_model_config(model_dir)
+    if config.get("method") not in ("deepnet", "srcnn"):
+        raise CLIError(f"{model_dir} holds no volume model (method={config.get('method')!r})")
     acquisition = (json.loads((model_dir / _ACQUISITION).read_text())
                    if (model_dir / _ACQUISITION).exists() else {})
-    rec = Recovery.load(model_dir)
-    vol, v_in = _volume(args.input, "--voxel", args.voxel, acquisition.get("lres_voxel_um"))
+    out = Path(args.out)
+    if out.exists():
+        raise CLIError(f"{out} exists; choose a new output name or delete it")
+    if not is_zarr(out):
+        from xrsr_lib.io.volumes import volume_format
+
+        volume_format(out)  # an unknown suffix fails here, before any work
+    try:
+        src = open_volume(args.input)
+    except (FileNotFoundError, KeyError) as err:
+        raise CLIError(str(err).strip("'\"")) from None
+    v_in = args.voxel if args.voxel is not None else src.metadata.get("voxel_size_um",
+                                                                       acquisition.get("lres_voxel_um"))
+    if v_in is None:
+        raise CLIError(f"{args.input}: no voxel size in the file; give --voxel")
+    if not float(v_in) > 0:
+        raise CLIError(f"--voxel must be > 0 µm, got {v_in}")
     trained = acquisition.get("scale")
     scale = float(args.scale) if args.scale is not None else float(trained or 1.0)
     if trained is not None and abs(scale - trained) > 1e-3 * trained:
@@ -176,26 +238,68 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     if "lres_voxel_um" in acquisition and abs(v_in - acquisition["lres_voxel_um"]) > 1e-2 * v_in:
         raise CLIError(f"{args.input} has {v_in:g} µm voxels; {model_dir} was trained on "
                        f"{acquisition['lres_voxel_um']:g} µm input")
-    roi = _roi(args.roi, vol.shape)
-    region = vol[roi]
-    if scale != 1.0:
-        n = tuple(int(round(s * scale)) for s in region.shape)
-        centre = tuple(((r.start + r.stop - 1) / 2 - (m - 1) / 2) * v_in
-                       for r, m in zip(roi, vol.shape, strict=True))
-        region, _ = resample(vol, v_in, n, v_in / scale, Pose(0.0, centre), order=3)  # type: ignore[arg-type]
-    out = rec.predict(region, progress=not args.quiet)
-    write_volume(args.out, out, voxel_size_um=v_in / scale)
-    return {"out": args.out, "shape": list(out.shape), "voxel_size_um": v_in / scale}
+    roi = _roi(args.roi, src.shape)
+    chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
+    block = _chunks(args.block, "--block")
+    target = out if is_zarr(out) else out.with_name(f".{out.name}.zarr")  # small files: via a Zarr store
+    client = _client(args)
+    try:
+        info = predict_to_zarr(model_dir, src, target, scale=scale, roi=roi, voxel_size_um=float(v_in),
+                               chunks=chunks, block=block, client=client, progress=not args.quiet,
+                               pyramid=is_zarr(out), attrs={"command": "xrsr " + " ".join(sys.argv[1:])})
+    finally:
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    if target != out:
+        arr, _ = open_zarr(target)
+        write_volume(out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
+        shutil.rmtree(target)
+        info["out"] = str(out)
+    return info
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.recovery import Recovery
 
-    result, _ = _volume(args.result, "--voxel", 1.0)
-    reference, _ = _volume(args.reference, "--voxel", 1.0)
+    result, vr = _volume(args.result, "--voxel", args.voxel, 1.0)
+    reference, vt = _volume(args.reference, "--voxel", args.voxel, 1.0)
     if result.shape != reference.shape:
         raise CLIError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in shape")
-    return Recovery.evaluate(result, reference)
+    if abs(vr - vt) > 1e-3 * vt:
+        raise CLIError(f"{args.result} has {vr:g} µm voxels and {args.reference} {vt:g} µm; "
+                       "resample one first")
+    scores: dict[str, Any] = {**Recovery.evaluate(result, reference), "voxel_size_um": vt}
+    scores["effective_blur_um"] = scores["effective_blur_voxels"] * vt
+    scores["ms_ssim"] = _ms_ssim(result, reference)
+    if args.pores:
+        scores["pores"] = {"result": _pores(result, vt), "reference": _pores(reference, vt)}
+    return scores
+
+
+def _ms_ssim(result: np.ndarray, reference: np.ndarray) -> float | None:
+    """MS-SSIM with as many of the 5 standard scales as the volume allows (None below 2 scales)."""
+    from xrsr_lib.evaluate.msssim import MS_SSIM_MIN_SIDE, ms_ssim_3d
+
+    scales = 1
+    while scales < 5 and -(-min(result.shape) // 2**scales) >= MS_SSIM_MIN_SIDE:
+        scales += 1
+    if scales < 2:
+        return None
+    dr = float(reference.max() - reference.min()) or 1.0
+    return float(ms_ssim_3d(result, reference, data_range=dr, scales=scales).score)
+
+
+def _pores(volume: np.ndarray, voxel_um: float) -> dict[str, float]:
+    """Pores of a material image (pores dark): count, porosity, mean equivalent diameter (µm)."""
+    from xrsr_lib.evaluate.pores import analyse_pores
+
+    a = analyse_pores(volume, np.ones(volume.shape, bool), voxel_um)
+    d = a.table["diameter_um"].to_numpy() if a.n_pores else np.zeros(0)
+    return {"n_pores": int(a.n_pores), "porosity": float(a.porosity),
+            "mean_diameter_um": float(d.mean()) if d.size else None}
 
 
 # ---------------------------------------------------------------------------------- parser
@@ -226,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="cpu", choices=("smoke", "cpu", "paper"))
     t.add_argument("--method", default="deepnet", choices=("deepnet", "srcnn"))
     t.add_argument("--iterations", type=int, help="override the preset's number of steps")
+    t.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
     t.add_argument("--lres-voxel", type=float)
     t.add_argument("--hres-voxel", type=float)
     t.add_argument("--out", required=True, help="model folder (must not exist)")
@@ -233,14 +338,23 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("predict", help="recover a volume (or a region of it) with a trained model")
     q.add_argument("model")
     q.add_argument("input")
-    q.add_argument("--out", required=True, help="output volume (.tif, .h5, .npy)")
+    q.add_argument("--out", required=True, help="output: .zarr (OME-Zarr with a pyramid, any size; an "
+                   "interrupted run resumes) or .tif/.h5/.npy (small results, held in memory)")
     q.add_argument("--roi", help="z0:z1,y0:y1,x0:x1 in input voxels")
     q.add_argument("--scale", type=float, help="voxel-size ratio (default: the model's)")
     q.add_argument("--voxel", type=float, help="input voxel size, µm (default: from the file)")
+    q.add_argument("--chunks", help="output chunk shape, voxels: n or z,y,x (default 64)")
+    q.add_argument("--block", help="output voxels computed at a time, a multiple of the chunks: n or z,y,x "
+                   "(sets the memory; default one chunk, 1x4x4 chunks for DeepNet)")
+    q.add_argument("--workers", type=int, help="run the blocks on a dask LocalCluster of this many processes")
+    q.add_argument("--scheduler", help="run the blocks on a running dask cluster (scheduler address)")
 
-    e = sub.add_parser("evaluate", help="PSNR, SSIM, MSE and effective blur of a result against a reference")
+    e = sub.add_parser("evaluate", help="PSNR, SSIM, MS-SSIM, MSE and effective blur (Gaussian fit) of a "
+                       "result against a reference on the same grid; --pores adds pore statistics")
     e.add_argument("result")
     e.add_argument("reference")
+    e.add_argument("--voxel", type=float, help="voxel size, µm (default: from the files, else 1)")
+    e.add_argument("--pores", action="store_true", help="segment the pores (dark) of both and compare them")
     return p
 
 

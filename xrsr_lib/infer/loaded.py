@@ -125,13 +125,36 @@ class LoadedModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def predict(self, array: np.ndarray, progress: bool = False, batch_size: int = 1) -> np.ndarray:
+    def halo(self) -> tuple[int, int, int]:
+        """Context, voxels per side (z, y, x), a block needs for its centre to equal a whole-volume pass.
+
+        2.5D networks: ``n_slices - 1`` slices in z (every stack holding a slice of the block) and
+        half the in-plane receptive field, rounded up to a multiple of the U-Net's size multiple
+        so that blocks on an aligned grid pool like the whole image; 3D networks: half the
+        receptive field on every axis.
+        """
+        if self.kind == "slice_2d":
+            raise ValueError(f"{self.folder} is a 2-D SR model; halo() applies to volume models")
+        net: Any = self.model
+        radius = net.receptive_field() // 2
+        if self.kind == "volume_2p5d":
+            m = int(getattr(net, "size_multiple", 1))
+            r = -(-radius // m) * m
+            return (self.config["model"]["n_slices"] - 1, r, r)
+        return (radius, radius, radius)
+
+    def predict(
+        self, array: np.ndarray, progress: bool = False, batch_size: int = 1, tile: int | None = None
+    ) -> np.ndarray:
         """Apply the model: a whole volume ``(z, y, x)``, or one 2-D image ``(h, w)`` for SR models.
 
         Volumes are tiled with the training settings' ``inference_tile`` / ``inference_overlap``;
         the outer half of each overlap gets zero weight so tile-edge padding never reaches the
         result, the inner half is blended with a triangular ramp. 2-D networks pad internally to the
         multiples they need, so any image size works; the output is ``scale`` × the input size.
+
+        ``tile`` overrides the training settings' ``inference_tile`` (e.g. a tile as large as the
+        array for one untiled pass).
 
         Raises
         ------
@@ -153,9 +176,9 @@ class LoadedModel:
         x = self.normalization.inputs(volume)
         if self.kind == "volume_2p5d":
             y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"],
-                             tile=tr["inference_tile"], overlap=tr["inference_overlap"],
+                             tile=tile or tr["inference_tile"], overlap=tr["inference_overlap"],
                              batch_size=batch_size, device=self.device, progress=progress, margin=margin)
         else:
-            y = predict_3d(self.model, x, tile=tr["inference_tile"], overlap=tr["inference_overlap"],
+            y = predict_3d(self.model, x, tile=tile or tr["inference_tile"], overlap=tr["inference_overlap"],
                            batch_size=batch_size, device=self.device, progress=progress, margin=margin)
         return self.normalization.restore(y)

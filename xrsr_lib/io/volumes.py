@@ -1,9 +1,12 @@
-"""Read and write 3-D volumes in the formats XRM users have: TIFF stacks, HDF5, NumPy.
+"""Read and write 3-D volumes in the formats XRM users have: TIFF stacks, HDF5, NumPy, Zarr.
 
-The format follows the file name: ``.tif`` / ``.tiff`` (a multi-page stack, ImageJ voxel size
-read when present), ``.h5`` / ``.hdf5`` / ``.nxs`` (any dataset: ``dataset="/entry/data"`` or
-``path.h5:/entry/data``; default ``volume``, the Pelt layout), ``.npy`` (memory-mapped on
-read). Writing is atomic: the file appears under its final name only once complete.
+The format follows the file name: ``.tif`` / ``.tiff`` (a multi-page stack, voxel size read from
+ImageJ or OME-XML metadata when present), ``.h5`` / ``.hdf5`` / ``.nxs`` (any dataset:
+``dataset="/entry/data"`` or ``path.h5:/entry/data``; default ``volume``, the Pelt layout),
+``.npy`` (memory-mapped on read), ``.zarr`` (OME-Zarr written with a pyramid, see
+:mod:`~xrsr_lib.io.omezarr`; plain Zarr arrays read). Writing is atomic: the file appears under
+its final name only once complete. For volumes larger than memory use
+:func:`~xrsr_lib.io.lazy.open_volume`, which reads region by region.
 
 Examples
 --------
@@ -25,15 +28,17 @@ import numpy as np
 
 from xrsr_lib.io import hdf5
 from xrsr_lib.io.cache import atomic_path
+from xrsr_lib.io.omezarr import is_zarr, open_zarr, write_ome_zarr
 from xrsr_lib.io.validate import check_array
 
-__all__ = ["VOLUME_SUFFIXES", "read_volume", "volume_format", "write_volume"]
+__all__ = ["VOLUME_SUFFIXES", "locate_volume", "read_volume", "volume_format", "write_volume"]
 
 #: File suffixes per format.
 VOLUME_SUFFIXES: dict[str, tuple[str, ...]] = {
     "tiff": (".tif", ".tiff"),
     "hdf5": (".h5", ".hdf5", ".hdf", ".nxs"),
     "npy": (".npy",),
+    "zarr": (".zarr",),
 }
 
 
@@ -91,10 +96,10 @@ def read_volume(
     ValueError
         Unknown format, a missing dataset, or data that is not 3-D.
     """
-    path, dataset = _split_dataset(path, dataset)
-    if not path.exists():
-        raise FileNotFoundError(f"no such volume file: {path}")
-    fmt = volume_format(path)
+    path, dataset, fmt = locate_volume(path, dataset)
+    if fmt == "zarr":
+        arr, meta = open_zarr(path)
+        return np.asarray(arr[...]), meta
     meta: dict[str, Any] = {}
     if fmt == "npy":
         vol = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -104,6 +109,26 @@ def read_volume(
         vol, meta = hdf5.read_array(path, dataset or _default_dataset(path))
     check_array(vol, str(path), 3, finite=False, dtype=None)
     return vol, meta
+
+
+def locate_volume(path: str | Path, dataset: str | None = None) -> tuple[Path, str | None, str]:
+    """The file, HDF5 dataset (from ``file.h5:/path`` or ``dataset``) and format of a volume path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file (or Zarr store) does not exist.
+    ValueError
+        If the suffix names no known format.
+    """
+    if is_zarr(path):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no such Zarr store: {path}")
+        return Path(path), None, "zarr"
+    p, dataset = _split_dataset(path, dataset)
+    if not p.exists():
+        raise FileNotFoundError(f"no such volume file: {p}")
+    return p, dataset, volume_format(p)
 
 
 def _default_dataset(path: Path) -> str:
@@ -126,12 +151,35 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     with tifffile.TiffFile(path) as tif:
         vol = tif.asarray()
         meta: dict[str, Any] = {}
-        ij = tif.imagej_metadata or {}
-        if "spacing" in ij and str(ij.get("unit", "")).lower() in ("um", "micron", "µm", "\\u00b5m"):
-            meta["voxel_size_um"] = float(ij["spacing"])
+        size = _tiff_voxel_size(tif)
+        if size is not None:
+            meta["voxel_size_um"] = size
     if vol.ndim == 2:
         vol = vol[None]
     return vol, meta
+
+
+_MICRONS = ("um", "micron", "microns", "micrometer", "micrometre", "µm", "\u00b5m", "\\u00b5m")
+_TO_UM = {"nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3}
+
+
+def _tiff_voxel_size(tif: Any) -> float | None:
+    """The z spacing in µm of an ImageJ stack, or the OME-XML ``PhysicalSizeZ`` (else X), or None."""
+    ij = tif.imagej_metadata or {}
+    unit = str(ij.get("unit", "")).lower()
+    if "spacing" in ij and (unit in _MICRONS or unit in _TO_UM):
+        return float(ij["spacing"]) * _TO_UM.get(unit, 1.0)
+    xml = tif.ome_metadata
+    if xml:
+        import re
+
+        for axis in ("Z", "X"):
+            m = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', xml)
+            if m:
+                u = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
+                unit = (u.group(1) if u else "µm").lower()
+                return float(m.group(1)) * _TO_UM.get(unit, 1.0)
+    return None
 
 
 def write_volume(
@@ -153,6 +201,11 @@ def write_volume(
         Unknown format, or a volume that is not a finite 3-D array.
     """
     path = Path(path)
+    if is_zarr(path):
+        if voxel_size_um is None:
+            raise ValueError(f"{path}: an OME-Zarr image needs voxel_size_um")
+        write_ome_zarr(path, check_array(volume, f"volume for {path}", 3), voxel_size_um, attrs=attrs)
+        return
     fmt = volume_format(path)
     vol = check_array(volume, f"volume for {path}", 3)
     attrs = dict(attrs or {})

@@ -19,6 +19,13 @@ the loss (:class:`TrainingTask`).
 A resumed run draws the same batches and ends with the same weights as an uninterrupted one: the
 NumPy generator that samples batches and torch's CPU (and CUDA) generators are checkpointed with
 the model and optimizer.
+
+Under ``torchrun`` (:mod:`xrsr_lib.train.distributed`) every rank runs this loop on the same task
+and reads the same checkpoint; only rank 0 writes the folder (checkpoints, CSVs, weights,
+``config.json``, TensorBoard, progress bar), and the other ranks wait for it at a barrier before
+returning, so the folder is complete on every rank when :func:`run_training` returns. A task whose
+``step`` is data-parallel (``TrainingTask.distributed``) returns the loss of the global batch, so
+rank 0's ``loss.csv`` is that of a single-process run.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xrsr_lib.io.cache import atomic_path, write_json_atomic
+from xrsr_lib.train import distributed
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +92,12 @@ class TrainingTask:
     best_key : str
         Validation score that picks the kept weights; ``best_mode`` says whether lower or higher is
         better. ``keep_best=False`` keeps the last weights.
+    device : torch.device
+    distributed : bool
+        Whether ``step`` is data-parallel: it trains on this rank's shard of the global batch through
+        a DistributedDataParallel wrapper of ``model`` and returns the global batch's loss terms.
+        ``model`` is always the unwrapped module (its state_dict is what is saved). A task that is
+        not data-parallel run under ``torchrun`` trains the whole batch on every rank (a warning).
     """
 
     name: str
@@ -101,6 +115,7 @@ class TrainingTask:
     best_mode: Literal["min", "max"] = "min"
     keep_best: bool = True
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    distributed: bool = False
 
 
 def is_finished(folder: str | Path) -> bool:
@@ -170,14 +185,21 @@ def run_training(
     """
     folder = Path(folder)
     config = json.loads(json.dumps(task.config))
+    rank, world_size = distributed.world()
+    main = rank == 0
+    if world_size > 1 and not task.distributed:
+        log.warning("%s is not data-parallel: each of the %d ranks trains on the whole batch (rank 0 "
+                    "writes the folder)", task.name, world_size)
     ckpt_path, cfg_path, w_path = folder / "checkpoint.pt", folder / "config.json", folder / "weights.pt"
     if not ckpt_path.exists() and cfg_path.exists() and w_path.exists():
         if not _same_run(json.loads(cfg_path.read_text()), config):
             raise ValueError(f"{folder} holds a model trained with other settings or data; use a new folder "
                              "(or delete it to retrain)")
         log.info("model in %s is already trained", folder)
+        distributed.barrier()  # every rank has seen the folder before a caller moves it
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
 
     model, optimizer, dev = task.model, task.optimizer, task.device
     start, history, val_history, seconds = 0, [], [], 0.0
@@ -196,12 +218,13 @@ def run_training(
         start, history, val_history = ckpt["iteration"], ckpt["history"], ckpt["val_history"]
         best, seconds = ckpt["best"], ckpt["seconds"]
         log.info("resuming %s from iteration %d", folder, start)
+    distributed.barrier()  # every rank has read the folder before rank 0 writes to it
 
     end = task.iterations if stop_after is None else max(start, min(int(stop_after), task.iterations))
     t0 = time.perf_counter() - seconds
-    writer = _tensorboard(folder)
-    bar = tqdm(range(start, end), desc=task.name, disable=not progress, initial=start, total=task.iterations,
-               mininterval=5.0)  # logs stay short under papermill
+    writer = _tensorboard(folder) if main else None
+    bar = tqdm(range(start, end), desc=task.name, disable=not (progress and main), initial=start,
+               total=task.iterations, mininterval=5.0)  # logs stay short under papermill
     for it in bar:
         model.train()
         row = {"iteration": it + 1, **task.step(it)}
@@ -225,19 +248,22 @@ def run_training(
             if _is_better(scores[task.best_key], best["score"], task.best_mode):
                 best = {"score": scores[task.best_key], "iteration": it + 1, "scores": scores,
                         "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        if (it + 1) % task.checkpoint_every == 0 or it + 1 == end:
+        if main and ((it + 1) % task.checkpoint_every == 0 or it + 1 == end):
             state = {"iteration": it + 1, "history": history, "val_history": val_history, "best": best,
                      "seconds": time.perf_counter() - t0}
             _checkpoint(ckpt_path, task, state, config)
     bar.close()
     if writer is not None:
         writer.close()
-    _write_csv(folder / "loss.csv", ["iteration", *task.loss_fields], history)
+    if main:
+        _write_csv(folder / "loss.csv", ["iteration", *task.loss_fields], history)
     if end < task.iterations:
+        distributed.barrier()  # the checkpoint is written for every rank
         return folder  # interrupted on purpose; the checkpoint resumes
     extra: dict[str, Any] = {}
     if task.validate is not None:
-        _write_csv(folder / "validation.csv", list(val_history[-1]), val_history)
+        if main:
+            _write_csv(folder / "validation.csv", list(val_history[-1]), val_history)
         if task.keep_best and best["state"] is not None:
             model.load_state_dict(best["state"])
             chosen = {"iteration": best["iteration"], **best["scores"]}
@@ -248,9 +274,11 @@ def run_training(
         extra = {"best_metric": task.best_key, "best_iteration": int(chosen["iteration"]),
                  **{f"best_val_{k}": round(float(v), 4 if k == "psnr" else 6)
                     for k, v in chosen.items() if k != "iteration"}}
-    save_weights(model, w_path)
-    write_json_atomic(cfg_path, {**config, **extra, "train_seconds": round(time.perf_counter() - t0, 2)})
-    ckpt_path.unlink(missing_ok=True)
+    if main:
+        save_weights(model, w_path)
+        write_json_atomic(cfg_path, {**config, **extra, "train_seconds": round(time.perf_counter() - t0, 2)})
+        ckpt_path.unlink(missing_ok=True)
+    distributed.barrier()  # the folder is complete for every rank
     return folder
 
 

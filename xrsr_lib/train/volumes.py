@@ -8,6 +8,18 @@
 
 The loss is the mean squared error inside the setting ``loss_mask``: the field-of-view circle of
 each slice (cone-beam reconstructions) or every voxel (rectangular crops).
+
+Data-parallel training (``torchrun``, :mod:`xrsr_lib.train.distributed`): every rank draws the same
+global batch of ``batch_size`` from the same seeded generator and trains on its contiguous shard of
+``batch_size / world_size`` samples through DistributedDataParallel. The masked mean over the
+global batch is ``L = Σ_r S_r / N``, with ``S_r`` the masked sum of squared errors of rank ``r``'s
+shard and ``N`` the mask count of the whole batch, which every rank counts itself from the global
+batch it holds (exact, no communication). Rank ``r`` back-propagates ``W · S_r / N``; DDP averages
+the gradients over the ``W`` ranks, ``(1/W) Σ_r W ∇S_r / N = ∇L``: the gradient of a single-process
+step, whatever the shards' mask counts (the mean of per-shard masked means would weight the voxels
+of shards with fewer mask voxels more). The logged loss is ``(Σ_r S_r) / N`` (an all-reduce), the
+single-process loss up to float32 summation order. The ``config`` (cache key) does not depend on the
+number of processes.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from xrsr_lib.io.validate import check_array, check_same_shape
 from xrsr_lib.models import build_model
 from xrsr_lib.prepare.masks import loss_mask
 from xrsr_lib.prepare.normalization import Normalization
+from xrsr_lib.train import distributed
 from xrsr_lib.train.loop import TrainingTask, is_finished, run_training
 
 __all__ = [
@@ -36,6 +49,7 @@ __all__ = [
     "check_pair",
     "check_settings",
     "masked_mse",
+    "masked_sse",
     "train_cached",
     "train_model",
     "volume_task",
@@ -59,6 +73,11 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     """Mean squared error over voxels where ``mask`` is true (mask broadcasts over channels)."""
     m = mask.to(pred.dtype).expand_as(pred)
     return ((pred - target) ** 2 * m).sum() / m.sum().clamp_min(1.0)
+
+
+def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of squared errors over voxels where ``mask`` is true (the numerator of :func:`masked_mse`)."""
+    return ((pred - target) ** 2 * mask.to(pred.dtype).expand_as(pred)).sum()
 
 
 def _mask_at(mask: np.ndarray, sl: tuple[slice, slice, slice]) -> np.ndarray:
@@ -160,6 +179,8 @@ def volume_task(
 ) -> TrainingTask:
     """The :class:`~xrsr_lib.train.loop.TrainingTask` of a volume network (see :func:`train_model`)."""
     check_settings(method, settings)
+    world_size = distributed.world()[1]
+    distributed.check_divisible(settings.batch_size, world_size)
     inputs, target = check_pair(inputs, target)
     dev = resolve_device(device)
     torch.manual_seed(settings.seed)
@@ -173,6 +194,8 @@ def volume_task(
     else:
         sampler = PatchSampler(x, t, mask, settings.patch, settings.stride, settings.validation_fraction,
                                settings.seed)
+    net = distributed.wrap_model(model, dev)  # the model itself in a single process
+    model = distributed.unwrap(net)  # on CUDA, with SyncBatchNorm layers (same parameters and keys)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     rng = np.random.default_rng(settings.seed)
     config = {
@@ -194,6 +217,17 @@ def volume_task(
         optimizer.step()
         return {"loss": loss.item()}
 
+    def parallel_step(iteration: int) -> dict[str, float]:
+        batch = sampler.sample(rng, settings.batch_size)  # the global batch, the same on every rank
+        count = int(batch[2].expand_as(batch[1]).sum())  # mask voxels of the global batch (N)
+        xb, tb, mb = (v.to(dev) for v in distributed.shard(batch))
+        sse = masked_sse(net(xb), tb, mb)  # S_r
+        loss = sse * (world_size / max(count, 1))  # DDP's gradient average is then ∇(Σ_r S_r / N)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": (distributed.reduce_sum(sse) / float(max(count, 1))).item()}
+
     validate = None
     if isinstance(sampler, PatchSampler):
         patches = sampler
@@ -202,10 +236,11 @@ def volume_task(
             return {"loss": _validation_loss(model, patches, settings.batch_size, dev)}
 
     return TrainingTask(
-        name=f"train {method}", model=model, optimizer=optimizer, rng=rng, config=config, step=step,
+        name=f"train {method}", model=model, optimizer=optimizer, rng=rng, config=config,
+        step=step if world_size == 1 else parallel_step,
         loss_fields=("loss",), iterations=settings.iterations, checkpoint_every=settings.checkpoint_every,
         validate=validate, validate_every=getattr(settings, "validate_every", None), best_key="loss",
-        best_mode="min", device=dev,
+        best_mode="min", device=dev, distributed=world_size > 1,
     )
 
 
@@ -252,6 +287,13 @@ def train_model(
     -------
     Path
         The model folder.
+
+    Notes
+    -----
+    Under ``torchrun``, call :func:`xrsr_lib.train.distributed.init_from_env` first and this on every
+    rank with the same arguments: the ranks share each global batch of ``batch_size`` (which must be
+    divisible by the number of processes), train as one process would (see the module docstring;
+    BatchNorm on CPU excepted), and rank 0 writes the folder.
     """
     task = volume_task(method, inputs, target, settings, device, data_description, mask)
     return run_training(task, folder, progress=progress, stop_after=stop_after)
@@ -301,7 +343,8 @@ def train_cached(
     """Train into ``<cache>/<stage>/<key>/`` unless that finished folder already exists.
 
     Training runs in ``<key>.partial/`` (resumable after an interruption) and the folder is renamed
-    to its final name only when complete, so a finished model is never half-written.
+    to its final name only when complete, so a finished model is never half-written. Under
+    ``torchrun`` every rank calls this; rank 0 renames, and all return the final folder.
     """
     final = cache.path_for(stage, params, suffix="")
     if is_finished(final):
@@ -310,8 +353,10 @@ def train_cached(
     work = final.with_name(final.name + ".partial")
     train_model(method, inputs, target, settings, work, device=device, progress=progress,
                 data_description=params, mask=mask)
-    if final.exists():
-        shutil.rmtree(final)
-    work.rename(final)
-    write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
+    if distributed.is_main():  # under torchrun, rank 0 moves the folder; the others wait
+        if final.exists():
+            shutil.rmtree(final)
+        work.rename(final)
+        write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
+    distributed.barrier()
     return final

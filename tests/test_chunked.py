@@ -1,0 +1,191 @@
+"""Out-of-core prediction to OME-Zarr: equal to one whole-volume pass, resumable, chunk-aligned on
+dask workers, memory bounded by the block and not by the volume, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+import xrsr_lib.infer.chunked as chunked
+from xrsr_lib import Recovery
+from xrsr_lib.infer.chunked import predict_to_zarr
+from xrsr_lib.infer.loaded import LoadedModel
+from xrsr_lib.io.lazy import open_volume
+from xrsr_lib.io.omezarr import open_zarr
+from xrsr_lib.prepare.pose import Pose
+from xrsr_lib.prepare.resample import resample
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """A DeepNet and an SRCNN trained briefly on a blurred random texture, and their input as .npy."""
+    folder = tmp_path_factory.mktemp("chunked")
+    rng = np.random.default_rng(0)
+    hr = gaussian_filter(rng.random((24, 72, 72)), 2).astype(np.float32)
+    lr = gaussian_filter(hr, 1.5)
+    out = {"input": folder / "in.npy"}
+    np.save(out["input"], lr)
+    for method in ("deepnet", "srcnn"):
+        rec = Recovery.from_preset(method, "smoke", loss_mask="none", iterations=3)
+        rec.fit(lr, hr, folder=folder / method, progress=False)
+        out[method] = folder / method
+    return out
+
+
+@pytest.mark.parametrize("method", ["deepnet", "srcnn"])
+@pytest.mark.parametrize("scale", [1, 2])
+def test_blocks_equal_one_whole_volume_pass(models, tmp_path, method, scale):
+    lr = np.load(models["input"])
+    model = LoadedModel.load(models[method])
+    x = lr
+    if scale != 1:  # the in-memory path: resample the whole volume, then one pass
+        x, _ = resample(lr, 3.0, tuple(scale * n for n in lr.shape), 3.0 / scale, Pose(), order=3)
+    whole = model.predict(x, tile=max(x.shape))
+    res = predict_to_zarr(models[method], models["input"], tmp_path / "out.zarr", scale=scale,
+                          voxel_size_um=3.0, chunks=(8, 32, 32), block=(8, 32, 32), progress=False)
+    arr, meta = open_zarr(tmp_path / "out.zarr")
+    assert res["blocks"] > 4 and arr.shape == whole.shape
+    assert meta["voxel_size_um"] == pytest.approx(3.0 / scale)
+    # float32 rounding of different convolution sizes only; a halo one voxel short breaks this (below)
+    np.testing.assert_allclose(arr[...], whole, rtol=0, atol=2e-6 * np.abs(whole).max())
+    assert not (tmp_path / "out.zarr.partial").exists()
+
+
+def test_a_halo_too_small_is_not_equal(models, tmp_path):
+    """The equality above is not automatic: without enough context the block edges differ."""
+    lr = np.load(models["input"])
+    whole = LoadedModel.load(models["srcnn"]).predict(lr, tile=max(lr.shape))
+    predict_to_zarr(models["srcnn"], models["input"], tmp_path / "o.zarr", voxel_size_um=3.0,
+                    chunks=(8, 32, 32), halo=1, progress=False)
+    assert np.abs(open_zarr(tmp_path / "o.zarr")[0][...] - whole).max() > 1e-4 * np.abs(whole).max()
+
+
+def test_region_of_interest_uses_the_context_around_it(models, tmp_path):
+    lr = np.load(models["input"])
+    whole = LoadedModel.load(models["srcnn"]).predict(lr, tile=max(lr.shape))
+    roi = (slice(4, 20), slice(8, 40), slice(16, 72))
+    predict_to_zarr(models["srcnn"], models["input"], tmp_path / "r.zarr", roi=roi, voxel_size_um=3.0,
+                    chunks=16, progress=False)
+    np.testing.assert_allclose(open_zarr(tmp_path / "r.zarr")[0][...], whole[roi], atol=2e-6)
+
+
+def test_an_interrupted_prediction_resumes_from_its_finished_blocks(models, tmp_path, monkeypatch):
+    out = tmp_path / "lfov.zarr"
+    kwargs = {"voxel_size_um": 3.0, "chunks": (8, 24, 24), "progress": False}
+    run_block = chunked._run_block
+    calls = {"n": 0}
+
+    def dies_after_five(job, region):
+        if calls["n"] == 5:
+            raise KeyboardInterrupt  # as a Ctrl-C or a killed job would
+        calls["n"] += 1
+        return run_block(job, region)
+
+    monkeypatch.setattr(chunked, "_run_block", dies_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        predict_to_zarr(models["srcnn"], models["input"], out, **kwargs)
+    # never a partial output under the final name
+    assert not out.exists() and (tmp_path / "lfov.zarr.partial").exists()
+    monkeypatch.setattr(chunked, "_run_block", run_block)
+    res = predict_to_zarr(models["srcnn"], models["input"], out, **kwargs)
+    assert res["blocks_resumed"] == 5 and res["blocks"] == 27
+    predict_to_zarr(models["srcnn"], models["input"], tmp_path / "straight.zarr", **kwargs)
+    np.testing.assert_array_equal(open_zarr(out)[0][...], open_zarr(tmp_path / "straight.zarr")[0][...])
+
+
+def test_a_partial_output_of_another_prediction_is_not_resumed(models, tmp_path, monkeypatch):
+    out = tmp_path / "o.zarr"
+    monkeypatch.setattr(chunked, "_run_block", lambda job, region: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        predict_to_zarr(models["srcnn"], models["input"], out, voxel_size_um=3.0, progress=False)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="unfinished prediction with other settings"):
+        predict_to_zarr(models["srcnn"], models["input"], out, scale=2, voxel_size_um=3.0, progress=False)
+
+
+def test_bad_input_is_refused_with_its_reason(models, tmp_path):
+    src = models["input"]
+    (tmp_path / "exists.zarr").mkdir()
+    with pytest.raises(FileExistsError, match="exists.zarr exists"):
+        predict_to_zarr(models["srcnn"], src, tmp_path / "exists.zarr", voxel_size_um=3.0)
+    with pytest.raises(ValueError, match="no voxel size"):
+        predict_to_zarr(models["srcnn"], src, tmp_path / "a.zarr")
+    with pytest.raises(ValueError, match="whole multiple of the chunks"):
+        predict_to_zarr(models["srcnn"], src, tmp_path / "b.zarr", voxel_size_um=3, chunks=16, block=24)
+    with pytest.raises(ValueError, match="roi x range 60:90 lies outside"):
+        predict_to_zarr(models["srcnn"], src, tmp_path / "c.zarr", voxel_size_um=3,
+                        roi=(slice(0, 8), slice(0, 8), slice(60, 90)))
+    bad = np.load(src)
+    bad[20, 70, 70] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match=r"nan.npy: NaN or infinite values in the region"):
+        predict_to_zarr(models["srcnn"], tmp_path / "nan.npy", tmp_path / "d.zarr", voxel_size_um=3,
+                        progress=False)
+    assert not (tmp_path / "d.zarr").exists()
+    for name in ("a", "b", "c"):
+        assert not (tmp_path / f"{name}.zarr").exists()
+
+
+def test_two_dask_workers_write_what_one_process_writes(models, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    kwargs = {"scale": 2, "voxel_size_um": 3.0, "chunks": (16, 48, 48), "block": (16, 48, 48),
+              "progress": False}
+    predict_to_zarr(models["deepnet"], models["input"], tmp_path / "one.zarr", **kwargs)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        res = predict_to_zarr(models["deepnet"], models["input"], tmp_path / "two.zarr", client=client,
+                              **kwargs)
+        used = client.run(lambda: len(chunked._MODELS))  # each worker loaded the model itself
+    assert res["blocks"] >= 4 and sum(used.values()) == 2
+    np.testing.assert_array_equal(open_zarr(tmp_path / "two.zarr")[0][...],
+                                  open_zarr(tmp_path / "one.zarr")[0][...])
+
+
+_RSS_SCRIPT = textwrap.dedent("""
+    import json, resource, sys, torch
+    torch.set_num_threads(2)
+    from xrsr_lib.infer.chunked import _model, predict_to_zarr
+    from xrsr_lib.io.lazy import open_volume
+    model, src, out = sys.argv[1:4]
+    _model(model).predict(open_volume(src).read((slice(0, 24), slice(0, 304), slice(0, 304))), tile=304)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    res = predict_to_zarr(model, src, out, voxel_size_um=2.0, chunks=(16, 128, 128), block=(16, 256, 256),
+                          progress=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"base": base, "peak": peak, **res}))
+""")
+
+
+def test_peak_memory_is_set_by_the_block_not_by_the_volume(models, tmp_path):
+    """A 64 MiB volume on disk is recovered by a process whose memory grows by far less than that.
+
+    (The process itself, with torch, takes ~750 MiB before it starts: its growth is what the volume
+    could add. Reading the input whole, or holding the output, would add 64 MiB each.)"""
+    shape = (64, 512, 512)  # float32: 64 MiB; written slab by slab, never held here
+    src = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=shape)
+    rng = np.random.default_rng(1)
+    for z in range(0, shape[0], 32):
+        src[z : z + 32] = rng.random((32, *shape[1:]), dtype=np.float32)
+    src.flush()
+    del src
+    nbytes = open_volume(tmp_path / "big.npy").nbytes
+    argv = [str(models["deepnet"]), str(tmp_path / "big.npy"), str(tmp_path / "big.zarr")]
+    run = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, *argv], capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    res = json.loads(run.stdout.strip().splitlines()[-1])
+    grown = res["peak"] - res["base"]
+    print(f"volume {nbytes / 2**20:.0f} MiB, process grew by {grown / 2**20:.0f} MiB "
+          f"(baseline {res['base'] / 2**20:.0f} MiB), {res['voxels_per_second'] / 1e6:.2f} Mvoxel/s")
+    assert grown < nbytes / 4
+    arr, _ = open_zarr(tmp_path / "big.zarr")
+    assert arr.shape == shape and np.isfinite(np.asarray(arr[-16:, -128:, -128:])).all()
