@@ -58,6 +58,34 @@ def test_round_trip_on_simulated_files(scans, tmp_path, capsys):
     assert vol.shape == (24, 24, 24) and meta["voxel_size_um"] == pytest.approx(3.0)
     code, scores, _ = _run(capsys, "evaluate", str(tmp_path / "out.tif"), str(tmp_path / "out.tif"))
     assert code == 0 and scores["psnr"] == float("inf") and scores["ssim"] == pytest.approx(1.0)
+    assert scores["ms_ssim"] == pytest.approx(1.0)
+    assert scores["effective_blur_um"] == pytest.approx(0, abs=0.3)
+    # the whole LRES scan out of core into OME-Zarr, on 2 dask workers: the same numbers as the region
+    code, lfov, _ = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
+                         str(tmp_path / "lfov.zarr"), "--chunks", "24", "--workers", "2")
+    assert code == 0 and lfov["voxel_size_um"] == pytest.approx(3.0) and lfov["levels"] >= 2
+    arr, meta = read_volume(tmp_path / "lfov.zarr")
+    assert meta["voxel_size_um"] == pytest.approx(3.0) and "predict" in meta["xrsr"]["command"]
+    # the region's prediction, computed with its context, is the same region of the whole-volume one
+    # (to float rounding: the region starts at 30, 36, 42, off the U-Net's pooling grid of 4)
+    np.testing.assert_allclose(arr[30:54, 36:60, 42:66], vol, atol=1e-4 * np.abs(vol).max())
+
+
+def test_evaluate_scores_pores_against_the_truth(scans, tmp_path, capsys):
+    """A blurred copy of the 1 µm scan against itself: worse on every score, blur found, pores counted."""
+    from scipy.ndimage import gaussian_filter
+
+    from xrsr_lib import write_volume
+
+    ref, meta = read_volume(scans / "hres.tif")
+    write_volume(tmp_path / "blurred.tif", gaussian_filter(ref, 1.5), voxel_size_um=meta["voxel_size_um"])
+    code, s, _ = _run(capsys, "evaluate", str(tmp_path / "blurred.tif"), str(scans / "hres.tif"), "--pores")
+    assert code == 0
+    assert s["psnr"] < 40 and s["ssim"] < 0.99 and s["ms_ssim"] < 0.999
+    assert s["effective_blur_voxels"] == pytest.approx(1.5, abs=0.3)  # the known blur, found by the fit
+    assert s["effective_blur_um"] == pytest.approx(s["effective_blur_voxels"] * meta["voxel_size_um"])
+    assert s["pores"]["reference"]["n_pores"] > 0
+    assert 0 < s["pores"]["result"]["porosity"] < 1
 
 
 def test_help_lists_every_command():
@@ -87,6 +115,9 @@ def test_bad_inputs_are_one_line_errors(scans, tmp_path, capsys):
         (("train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose", str(tmp_path / "none.json"),
           "--out", str(tmp_path / "m")), "no such pose file"),
         (("evaluate", str(scans / "lres.tif"), str(scans / "mres.tif")), "differ in shape"),
+        (("predict", str(tmp_path / "no_model"), str(scans / "lres.tif"), "--out", str(tmp_path / "o.zarr")),
+         "no such model folder"),
+        (("register", str(scans / "lres.tif"), str(scans / "mres.tif"), "--lres-voxel", "-9"), "must be > 0"),
     ]
     for argv, message in cases:
         code, _, err = _run(capsys, *argv)
@@ -110,3 +141,50 @@ def test_a_model_refuses_another_voxel_size_ratio(scans, tmp_path, capsys):
     code, _, err = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
                         str(tmp_path / "pose.json"), "--preset", "smoke", "--out", str(tmp_path / "model"))
     assert code == 2 and "exists" in err
+    # the HRES field of view outside the LRES volume: a pose 5 mm away
+    pose = json.loads((tmp_path / "pose.json").read_text())
+    (tmp_path / "far.json").write_text(json.dumps({**pose, "center_um": [5000.0, 0.0, 0.0]}))
+    code, _, err = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
+                        str(tmp_path / "far.json"), "--preset", "smoke", "--out", str(tmp_path / "m2"))
+    assert code == 2 and "lies mostly outside" in err and not (tmp_path / "m2").exists()
+    # bad chunking, an existing output, an unknown output format
+    for extra, message in [(("--chunks", "0"), "--chunks must be"), (("--block", "5", "--chunks", "4"),
+                                                                       "whole multiple of the chunks")]:
+        code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
+                            str(tmp_path / "p.zarr"), *extra)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
+                        str(tmp_path / "p.png"))
+    assert code == 2 and "unknown volume format" in err
+    (tmp_path / "taken.zarr").mkdir()
+    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
+                        str(tmp_path / "taken.zarr"))
+    assert code == 2 and "exists" in err
+    assert not (tmp_path / "p.zarr").exists() and not (tmp_path / "p.zarr.partial").exists()
+
+
+def _readme_commands() -> list[list[str]]:
+    """The ``xrsr`` (and ``torchrun ... xrsr``) command lines of README's "Your own data", as argv lists."""
+    import shlex
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    joined = section.replace("\\\n", " ")  # continuation lines
+    commands = []
+    for line in joined.splitlines():
+        line = line.split(" # ")[0].strip()
+        if line.startswith("torchrun "):
+            line = "xrsr " + line.split("$(which xrsr)", 1)[1]
+        if line.startswith("xrsr "):
+            commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_the_readme_commands_are_what_xrsr_accepts():
+    from xrsr_lib.cli import _parser
+
+    commands = _readme_commands()
+    names = {c[0] for c in commands if not c[0].startswith("-")} | {c[1] for c in commands if c[0] == "-q"}
+    assert names >= {"simulate", "register", "train", "predict", "evaluate"}
+    for argv in commands:
+        _parser().parse_args(argv)  # SystemExit (a failed test) on an option xrsr does not have

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -41,7 +42,6 @@ log = logging.getLogger("xrsr")
 
 __all__ = ["main"]
 
-_ACQUISITION = "acquisition.json"
 
 
 class CLIError(ValueError):
@@ -119,16 +119,14 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _register(args: argparse.Namespace) -> dict[str, Any]:
-    from xrsr_lib.prepare.pose import Pose
-    from xrsr_lib.prepare.registration import RegistrationError, register
+    from xrsr_lib.prepare.registration import RegistrationError
+    from xrsr_lib.recovery import register_scans
 
     coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel)
     fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel)
-    if vf >= vc:
-        raise CLIError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)")
     offset = _triple(args.offset, "--offset") or (0.0, 0.0, 0.0)
     try:
-        reg = register(fine, vf, coarse, vc, Pose(0.0, offset))
+        reg = register_scans(coarse, fine, vc, vf, offset)
     except RegistrationError as err:
         raise CLIError(f"{args.hres} against {args.lres}: {err}") from None
     result = {**reg.pose.as_dict(), "lres_voxel_um": vc, "hres_voxel_um": vf, "report": reg.report()}
@@ -138,9 +136,7 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
-    from xrsr_lib.prepare.pose import Pose
-    from xrsr_lib.prepare.resample import resample
-    from xrsr_lib.recovery import Recovery
+    from xrsr_lib.recovery import ACQUISITION_FILE, Recovery
     from xrsr_lib.train import distributed
 
     pose_file = json.loads(Path(args.pose).read_text()) if Path(args.pose).exists() else None
@@ -151,10 +147,6 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     if out.exists():
         raise CLIError(f"{out} exists; choose a new folder for the model")
-    x, inside = resample(coarse, vc, fine.shape, vf, Pose.from_dict(pose_file), order=3)
-    if inside.mean() < 0.5:
-        raise CLIError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the pose "
-                       f"{args.pose}")
     overrides: dict[str, Any] = {"loss_mask": "none"}
     if args.iterations:
         overrides["iterations"] = args.iterations
@@ -163,10 +155,15 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     rec = Recovery.from_preset(args.method, args.preset, **overrides)
     parallel = distributed.init_from_env()  # under torchrun: one rank of a data-parallel run
     work = out.with_name(f".{out.name}.training")  # the same folder on every rank; resumable
-    rec.fit(x, fine, mask=inside, progress=not args.quiet, folder=work)
-    acquisition = {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf}
+    try:
+        rec.fit_scans(coarse, fine, pose_file, vc, vf, folder=work, progress=not args.quiet)
+    except ValueError as err:
+        if "outside the LRES volume" in str(err):
+            raise CLIError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the pose "
+                           f"{args.pose}") from None
+        raise
+    acquisition = json.loads((work / ACQUISITION_FILE).read_text())  # saved with the model
     if distributed.is_main():
-        write_json_atomic(work / _ACQUISITION, acquisition)  # saved with the model, never without it
         rec.save(out)
         shutil.rmtree(work)
     distributed.barrier()
@@ -193,6 +190,7 @@ def _client(args: argparse.Namespace) -> Any:
         return None
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its per-worker INFO lines drown the log
     if args.scheduler:
         return Client(args.scheduler)
     if args.workers < 1:
@@ -203,17 +201,13 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
-    from xrsr_lib.infer.chunked import predict_to_zarr
-    from xrsr_lib.infer.loaded import read_model_config
     from xrsr_lib.io.lazy import open_volume
     from xrsr_lib.io.omezarr import is_zarr, open_zarr
+    from xrsr_lib.recovery import Recovery
 
     model_dir = Path(args.model)
-    config = read_model_config(model_dir)
-    if config.get("method") not in ("deepnet", "srcnn"):
-        raise CLIError(f"{model_dir} holds no volume model (method={config.get('method')!r})")
-    acquisition = (json.loads((model_dir / _ACQUISITION).read_text())
-                   if (model_dir / _ACQUISITION).exists() else {})
+    rec = Recovery.load(model_dir)
+    acquisition = rec.acquisition
     out = Path(args.out)
     if out.exists():
         raise CLIError(f"{out} exists; choose a new output name or delete it")
@@ -231,22 +225,15 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
         raise CLIError(f"{args.input}: no voxel size in the file; give --voxel")
     if not float(v_in) > 0:
         raise CLIError(f"--voxel must be > 0 µm, got {v_in}")
-    trained = acquisition.get("scale")
-    scale = float(args.scale) if args.scale is not None else float(trained or 1.0)
-    if trained is not None and abs(scale - trained) > 1e-3 * trained:
-        raise CLIError(f"{model_dir} was trained for a voxel-size ratio of {trained:g}, not {scale:g}")
-    if "lres_voxel_um" in acquisition and abs(v_in - acquisition["lres_voxel_um"]) > 1e-2 * v_in:
-        raise CLIError(f"{args.input} has {v_in:g} µm voxels; {model_dir} was trained on "
-                       f"{acquisition['lres_voxel_um']:g} µm input")
     roi = _roi(args.roi, src.shape)
     chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
     block = _chunks(args.block, "--block")
     target = out if is_zarr(out) else out.with_name(f".{out.name}.zarr")  # small files: via a Zarr store
     client = _client(args)
     try:
-        info = predict_to_zarr(model_dir, src, target, scale=scale, roi=roi, voxel_size_um=float(v_in),
-                               chunks=chunks, block=block, client=client, progress=not args.quiet,
-                               pyramid=is_zarr(out), attrs={"command": "xrsr " + " ".join(sys.argv[1:])})
+        info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=float(v_in), roi=roi,
+                                   chunks=chunks, block=block, client=client, progress=not args.quiet,
+                                   pyramid=is_zarr(out), attrs={"command": args.command_line})
     finally:
         if client is not None:
             cluster = client.cluster
@@ -360,7 +347,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``xrsr`` command; returns the exit code (0, or 2 with a one-line reason)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.command_line = "xrsr " + shlex.join(argv)  # recorded with the outputs
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     commands = {"simulate": _simulate, "register": _register, "train": _train, "predict": _predict,

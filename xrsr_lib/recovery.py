@@ -10,6 +10,14 @@
     sharp = Recovery.load("my_model").predict("whole_lres_scan.tif")
     print(rec.evaluate(sharp_crop, reference_crop))        # PSNR / SSIM / effective blur
 
+Two scans of one sample at different voxel sizes (the multiscale workflow)::
+
+    from xrsr_lib import Recovery, register_scans
+
+    reg = register_scans("lres_9um.tif", "hres_3um.tif", offset_um=(21, 6, -6))
+    rec = Recovery.from_preset("deepnet", "cpu").fit_scans("lres_9um.tif", "hres_3um.tif", reg.pose)
+    rec.predict_to_zarr("lres_9um.tif", "lfov_3um.zarr")  # whole field of view, out of core
+
 ``fit`` takes a low-resolution volume and the high-resolution volume of the same region on the
 same voxel grid (registered and resampled; see the multiscale workflow), trains the method with
 the preset's settings through the one resumable loop, and keeps the model folder (``config.json``,
@@ -19,6 +27,7 @@ the preset's settings through the one resumable loop, and keeps the model folder
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -29,16 +38,23 @@ import numpy as np
 
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining, preset
 from xrsr_lib.infer.loaded import LoadedModel, read_model_config
+from xrsr_lib.io.cache import write_json_atomic
 from xrsr_lib.io.validate import check_array
 from xrsr_lib.io.volumes import read_volume
+from xrsr_lib.prepare.pose import Pose
+from xrsr_lib.prepare.registration import Registration, register
+from xrsr_lib.train import distributed
 from xrsr_lib.train.loop import is_finished
 from xrsr_lib.train.volumes import METHODS, check_settings, train_model
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recovery"]
+__all__ = ["ACQUISITION_FILE", "Recovery", "register_scans"]
 
 VolumeLike = np.ndarray | str | Path
+
+#: File of a model folder trained on two scans: their voxel sizes (µm) and ratio.
+ACQUISITION_FILE = "acquisition.json"
 
 
 def _as_volume(value: VolumeLike, name: str) -> np.ndarray:
@@ -46,6 +62,61 @@ def _as_volume(value: VolumeLike, name: str) -> np.ndarray:
         vol, _ = read_volume(value)
         return check_array(vol, f"{name} ({value})")
     return check_array(value, name)
+
+
+def _scan(value: VolumeLike, name: str, voxel_um: float | None) -> tuple[np.ndarray, float]:
+    """A scan and its voxel size: ``voxel_um``, else the file's metadata."""
+    if isinstance(value, str | Path):
+        vol, meta = read_volume(value)
+        vol = check_array(vol, f"{name} ({value})")
+        voxel_um = voxel_um if voxel_um is not None else meta.get("voxel_size_um")
+        where = f"{value}: no voxel size in the file"
+    else:
+        vol, where = check_array(value, name), f"{name} is an array"
+    if voxel_um is None:
+        raise ValueError(f"{where}; give {name}_voxel_um")
+    if not float(voxel_um) > 0:
+        raise ValueError(f"{name}_voxel_um must be > 0 µm, got {voxel_um}")
+    return vol, float(voxel_um)
+
+
+def register_scans(
+    lres: VolumeLike,
+    hres: VolumeLike,
+    lres_voxel_um: float | None = None,
+    hres_voxel_um: float | None = None,
+    offset_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> Registration:
+    """Find where a high-resolution interior scan lies in the low-resolution scan of the same sample.
+
+    Parameters
+    ----------
+    lres, hres : ndarray (z, y, x) or path
+        The whole-sample scan and the interior scan (files give their voxel sizes when they record
+        them).
+    lres_voxel_um, hres_voxel_um : float, optional
+        Voxel sizes, µm (required for arrays, or files without the metadata).
+    offset_um : (z, y, x)
+        The recorded centre of the interior scan, µm from the centre of the LRES volume (the
+        stage positions); the search starts there.
+
+    Returns
+    -------
+    Registration
+        ``pose`` (rotation about z and centre, :class:`~xrsr_lib.prepare.pose.Pose`) and
+        ``report()`` (correlations, peak ratio).
+
+    Raises
+    ------
+    ValueError
+        Missing voxel sizes, an HRES voxel not finer than the LRES one, or no reliable match
+        (:class:`~xrsr_lib.prepare.registration.RegistrationError`).
+    """
+    coarse, vc = _scan(lres, "lres", lres_voxel_um)
+    fine, vf = _scan(hres, "hres", hres_voxel_um)
+    if vf >= vc:
+        raise ValueError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)")
+    return register(fine, vf, coarse, vc, Pose(0.0, tuple(float(v) for v in offset_um)))
 
 
 class Recovery:
@@ -147,6 +218,100 @@ class Recovery:
                                                     "array", "shape": list(x.shape)})
         self._model = LoadedModel.load(self.folder, device=self.device)
         return self
+
+    def fit_scans(
+        self,
+        lres: VolumeLike,
+        hres: VolumeLike,
+        pose: Pose | dict[str, Any],
+        lres_voxel_um: float | None = None,
+        hres_voxel_um: float | None = None,
+        folder: str | Path | None = None,
+        progress: bool = True,
+    ) -> Recovery:
+        """Train on two registered scans of one sample: the LRES scan seen on the HRES grid -> the HRES scan.
+
+        The LRES scan is resampled (cubic spline) onto the HRES scan's grid at ``pose``, and the
+        loss is computed only where that grid lies inside the LRES volume. The voxel sizes and
+        their ratio are stored with the model (``acquisition.json``), so that
+        :meth:`predict_to_zarr` recovers an LRES volume on the HRES voxel size and refuses input
+        of another voxel size.
+
+        Parameters
+        ----------
+        lres, hres : ndarray (z, y, x) or path
+        pose : Pose or dict
+            The HRES scan's pose in the LRES scan (:func:`register_scans`, or its JSON).
+        lres_voxel_um, hres_voxel_um : float, optional
+            Voxel sizes, µm (default: from the files).
+        folder, progress
+            As for :meth:`fit`.
+
+        Raises
+        ------
+        ValueError
+            Missing voxel sizes, or an HRES field of view mostly (over half) outside the LRES volume.
+        """
+        from xrsr_lib.prepare.resample import resample
+
+        coarse, vc = _scan(lres, "lres", lres_voxel_um)
+        fine, vf = _scan(hres, "hres", hres_voxel_um)
+        pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
+        x, inside = resample(coarse, vc, fine.shape, vf, pose, order=3)
+        if inside.mean() < 0.5:
+            raise ValueError(f"the HRES field of view lies mostly outside the LRES volume at this pose "
+                             f"({100 * inside.mean():.0f}% inside); check the pose or the offset")
+        self.fit(x, fine, mask=inside, folder=folder, progress=progress)
+        assert self.folder is not None
+        if distributed.is_main():
+            write_json_atomic(self.folder / ACQUISITION_FILE,
+                              {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf})
+        distributed.barrier()
+        return self
+
+    @property
+    def acquisition(self) -> dict[str, float]:
+        """Voxel sizes (µm) and ratio the model was trained for (empty if not trained on two scans)."""
+        path = self._loaded().folder / ACQUISITION_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def predict_to_zarr(
+        self,
+        source: str | Path | Any,
+        out: str | Path,
+        scale: float | None = None,
+        voxel_size_um: float | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Recover a volume file of any size into an OME-Zarr image, block by block.
+
+        ``source`` is a volume file or a :class:`~xrsr_lib.io.lazy.LazyVolume`; ``scale`` defaults
+        to the voxel-size ratio of :meth:`fit_scans` (else 1) and ``voxel_size_um`` to the file's;
+        other keywords (``roi``, ``chunks``, ``block``, ``client``, ``progress`` ...) go to
+        :func:`xrsr_lib.infer.chunked.predict_to_zarr`.
+
+        Raises
+        ------
+        ValueError
+            A ``scale`` or input voxel size other than the ones the model was trained for.
+        """
+        from xrsr_lib.infer.chunked import predict_to_zarr
+        from xrsr_lib.io.lazy import LazyVolume, open_volume
+
+        model = self._loaded()
+        acq = self.acquisition
+        src = source if isinstance(source, LazyVolume) else open_volume(source)
+        v_in = voxel_size_um if voxel_size_um is not None else src.metadata.get("voxel_size_um",
+                                                                                 acq.get("lres_voxel_um"))
+        trained = acq.get("scale")
+        scale = float(scale) if scale is not None else float(trained or 1.0)
+        if trained is not None and abs(scale - trained) > 1e-3 * trained:
+            raise ValueError(f"{model.folder} was trained for a voxel-size ratio of {trained:g}, "
+                             f"not {scale:g}")
+        if v_in is not None and "lres_voxel_um" in acq and abs(v_in - acq["lres_voxel_um"]) > 1e-2 * v_in:
+            raise ValueError(f"{source} has {v_in:g} µm voxels; {model.folder} was trained on "
+                             f"{acq['lres_voxel_um']:g} µm input")
+        return predict_to_zarr(model.folder, src, out, scale=scale, voxel_size_um=v_in, **kwargs)
 
     def _loaded(self) -> LoadedModel:
         if self._model is None:
