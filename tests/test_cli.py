@@ -163,6 +163,29 @@ def test_a_model_refuses_another_voxel_size_ratio(scans, tmp_path, capsys):
     assert not (tmp_path / "p.zarr").exists() and not (tmp_path / "p.zarr.partial").exists()
 
 
+def test_train_data_parallel_under_torchrun(scans, tmp_path, capsys):
+    """``torchrun --nproc_per_node 2 xrsr train ...``: two gloo ranks train one model, rank 0 writes it."""
+    import os
+
+    assert _run(capsys, "register", str(scans / "lres.tif"), str(scans / "mres.tif"), _offset(scans, "mres"),
+                "--out", str(tmp_path / "pose.json"))[0] == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "xrsr_lib.cli", "--quiet", "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
+           str(tmp_path / "pose.json"), "--preset", "smoke", "--iterations", "3", "--batch-size", "2",
+           "--out", str(tmp_path / "model")]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)  # one JSON document: only rank 0 prints
+    assert result["processes"] == 2 and result["scale"] == pytest.approx(3.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "pose.json"]  # no work folder left
+    loss = (tmp_path / "model" / "loss.csv").read_text().splitlines()
+    assert len(loss) == 4  # header + 3 steps, written once
+    code, pred, _ = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--roi",
+                         "10:14,10:14,10:14", "--out", str(tmp_path / "p.npy"))
+    assert code == 0 and pred["shape"] == [12, 12, 12]
+
+
 def _readme_commands() -> list[list[str]]:
     """The ``xrsr`` (and ``torchrun ... xrsr``) command lines of README's "Your own data", as argv lists."""
     import shlex

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -359,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"xrsr {args.command}: error: {err}".splitlines()[0], file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=1, default=float))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one result (rank 0's)
+        print(json.dumps(result, indent=1, default=float))
     return 0
 
 
