@@ -20,6 +20,8 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 #: every figure of study A that run_all.sh must produce (PNG and PDF each)
 FIGURES = [
+    # the walk-through on one's own scans (notebook 00, not a figure of the paper)
+    "fig00_own_data",
     "fig01_training_images",
     "fig02_deepnet_training_vs_alternate",
     "fig03_image_quality",
@@ -40,6 +42,7 @@ FIGURES = [
     "b_fig12_utsr_examples",
 ]
 TABLES = [
+    "fig00_own_data.csv",
     "fig02_psnr.csv",
     "fig03_image_quality.csv",
     "fig04_slices.csv",
@@ -81,7 +84,8 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def test_every_notebook_has_a_parameters_cell_and_no_outputs():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    # 00 (the walk-through on one's own data) to NN, with no gap
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(len(NOTEBOOKS))]
     assert len(NOTEBOOKS) >= 10
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -157,8 +161,9 @@ def test_run_all_smoke_end_to_end(tmp_path):
         assert (out / name).exists() and (out / name).stat().st_size > 0, f"{name} missing or empty"
     profile = load_profile("smoke")
     executed = sorted(p.name for p in (out / "executed").glob("*.ipynb"))
-    n_runs_02 = 2 * len(profile.degrade.lres_sigmas_um)
+    n_runs_02 = 2 * len(profile.degrade.lres_sigmas_um)  # every other notebook, 00 included, runs once
     assert len(executed) == len(NOTEBOOKS) - 1 + n_runs_02
+    assert "00_own_data.ipynb" in executed  # the walk-through on one's own data ran too
     for p in (out / "executed").glob("*.ipynb"):
         nb = nbformat.read(p, as_version=4)
         assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))

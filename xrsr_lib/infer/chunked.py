@@ -102,9 +102,11 @@ class PredictionJob:
 
 
 def _model(folder: str) -> LoadedModel:
-    if folder not in _MODELS:
-        _MODELS[folder] = LoadedModel.load(folder)
-    return _MODELS[folder]
+    """The folder's model, loaded once per process (reloaded when its weights change)."""
+    key = f"{Path(folder).resolve()}:{(Path(folder) / 'weights.pt').stat().st_mtime_ns}"
+    if key not in _MODELS:
+        _MODELS[key] = LoadedModel.load(folder)
+    return _MODELS[key]
 
 
 def _triple(
