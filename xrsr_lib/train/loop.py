@@ -237,7 +237,7 @@ def run_training(
             for k, v in row.items():
                 if k != "iteration":
                     writer.add_scalar(k, v, it + 1)
-        bar.set_postfix(loss=f"{row[task.loss_fields[0]]:.4f}")
+        bar.set_postfix(loss=f"{row[task.loss_fields[0]]:.4f}", refresh=False)  # mininterval rules
         every = task.validate_every
         due = (every is not None and (it + 1) % every == 0) or it + 1 == task.iterations
         if task.validate is not None and due:
