@@ -78,6 +78,22 @@ def test_region_of_interest_uses_the_context_around_it(models, tmp_path):
     np.testing.assert_allclose(open_zarr(tmp_path / "r.zarr")[0][...], whole[roi], atol=2e-6)
 
 
+def test_the_recovery_device_reaches_the_block_workers(models, tmp_path, monkeypatch):
+    """``Recovery(device=...)`` is the device every block runs on; the device is not part of the job key."""
+    seen = []
+    real = chunked.predict_block
+    monkeypatch.setattr(chunked, "predict_block", lambda job, region: (seen.append(job.device),
+                                                                       real(job, region))[1])
+    rec = Recovery.load(models["srcnn"], device="cpu")
+    rec.predict_to_zarr(models["input"], tmp_path / "d.zarr", voxel_size_um=3.0, chunks=(24, 72, 72),
+                        progress=False)
+    assert seen == ["cpu"]
+    job, _ = chunked.plan_prediction(models["srcnn"], open_volume(models["input"]), tmp_path / "w",
+                                     device="cpu")
+    assert job.key() == chunked.plan_prediction(models["srcnn"], open_volume(models["input"]),
+                                                tmp_path / "w")[0].key()
+
+
 def test_an_interrupted_prediction_resumes_from_its_finished_blocks(models, tmp_path, monkeypatch):
     out = tmp_path / "lfov.zarr"
     kwargs = {"voxel_size_um": 3.0, "chunks": (8, 24, 24), "progress": False}

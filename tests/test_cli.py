@@ -48,8 +48,9 @@ def test_round_trip_on_simulated_files(scans, tmp_path, capsys):
     # train on the registered overlap (a few steps: the plumbing)
     code, trained, _ = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
                             str(tmp_path / "pose.json"), "--preset", "smoke", "--iterations", "4",
-                            "--out", str(tmp_path / "model"))
+                            "--loss-mask", "none", "--out", str(tmp_path / "model"))
     assert code == 0 and trained["scale"] == pytest.approx(3.0)
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["training"]["loss_mask"] == "none"
     # predict a region of the LRES scan at 3 µm
     code, pred, _ = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--roi",
                          "10:18,12:20,14:22", "--out", str(tmp_path / "out.tif"))
@@ -137,7 +138,13 @@ def test_a_model_refuses_another_voxel_size_ratio(scans, tmp_path, capsys):
     code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "mres.tif"), "--out",
                         str(tmp_path / "x.tif"))
     assert code == 2 and "has 3 µm voxels" in err
+    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--voxel", "-9",
+                        "--out", str(tmp_path / "x.tif"))
+    assert code == 2 and "--voxel must be > 0" in err, err
     assert not (tmp_path / "x.tif").exists()
+    # without --loss-mask the preset's field-of-view circle is kept (a real interior scan's cylinder)
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["training"]["loss_mask"] == "fov_circle"
     code, _, err = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
                         str(tmp_path / "pose.json"), "--preset", "smoke", "--out", str(tmp_path / "model"))
     assert code == 2 and "exists" in err

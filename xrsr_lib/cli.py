@@ -148,7 +148,9 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     if out.exists():
         raise CLIError(f"{out} exists; choose a new folder for the model")
-    overrides: dict[str, Any] = {"loss_mask": "none"}
+    overrides: dict[str, Any] = {}
+    if args.loss_mask:
+        overrides["loss_mask"] = args.loss_mask
     if args.iterations:
         overrides["iterations"] = args.iterations
     if args.batch_size:
@@ -208,7 +210,6 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
 
     model_dir = Path(args.model)
     rec = Recovery.load(model_dir)
-    acquisition = rec.acquisition
     out = Path(args.out)
     if out.exists():
         raise CLIError(f"{out} exists; choose a new output name or delete it")
@@ -220,21 +221,17 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
         src = open_volume(args.input)
     except (FileNotFoundError, KeyError) as err:
         raise CLIError(str(err).strip("'\"")) from None
-    v_in = args.voxel if args.voxel is not None else src.metadata.get("voxel_size_um",
-                                                                       acquisition.get("lres_voxel_um"))
-    if v_in is None:
-        raise CLIError(f"{args.input}: no voxel size in the file; give --voxel")
-    if not float(v_in) > 0:
-        raise CLIError(f"--voxel must be > 0 µm, got {v_in}")
     roi = _roi(args.roi, src.shape)
     chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
     block = _chunks(args.block, "--block")
     target = out if is_zarr(out) else out.with_name(f".{out.name}.zarr")  # small files: via a Zarr store
     client = _client(args)
     try:
-        info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=float(v_in), roi=roi,
+        info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
                                    chunks=chunks, block=block, client=client, progress=not args.quiet,
                                    pyramid=is_zarr(out), attrs={"command": args.command_line})
+    except ValueError as err:  # the facade names its keyword; the shell user knows the option
+        raise CLIError(str(err).replace("voxel_size_um", "--voxel")) from None
     finally:
         if client is not None:
             cluster = client.cluster
@@ -319,6 +316,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--method", default="deepnet", choices=("deepnet", "srcnn"))
     t.add_argument("--iterations", type=int, help="override the preset's number of steps")
     t.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
+    t.add_argument("--loss-mask", choices=("fov_circle", "none"),
+                   help="where in each HRES slice the loss counts, besides inside the LRES volume: "
+                   "fov_circle (the preset's; the cylinder of a scan reconstructed in a circle) or none "
+                   "(every voxel of the HRES volume is measured)")
     t.add_argument("--lres-voxel", type=float)
     t.add_argument("--hres-voxel", type=float)
     t.add_argument("--out", required=True, help="model folder (must not exist)")

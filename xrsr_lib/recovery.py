@@ -232,7 +232,10 @@ class Recovery:
         """Train on two registered scans of one sample: the LRES scan seen on the HRES grid -> the HRES scan.
 
         The LRES scan is resampled (cubic spline) onto the HRES scan's grid at ``pose``, and the
-        loss is computed only where that grid lies inside the LRES volume. The voxel sizes and
+        loss is computed only where that grid lies inside the LRES volume and inside the setting
+        ``loss_mask`` (the presets' ``"fov_circle"``: the cylinder an HRES interior scan is
+        reconstructed in; ``Recovery.from_preset(..., loss_mask="none")`` when the whole HRES
+        volume is measured; ``xrsr train --loss-mask`` sets the same). The voxel sizes and
         their ratio are stored with the model (``acquisition.json``), so that
         :meth:`predict_to_zarr` recovers an LRES volume on the HRES voxel size and refuses input
         of another voxel size.
@@ -286,9 +289,10 @@ class Recovery:
         """Recover a volume file of any size into an OME-Zarr image, block by block.
 
         ``source`` is a volume file or a :class:`~xrsr_lib.io.lazy.LazyVolume`; ``scale`` defaults
-        to the voxel-size ratio of :meth:`fit_scans` (else 1) and ``voxel_size_um`` to the file's;
-        other keywords (``roi``, ``chunks``, ``block``, ``client``, ``progress`` ...) go to
-        :func:`xrsr_lib.infer.chunked.predict_to_zarr`.
+        to the voxel-size ratio of :meth:`fit_scans` (else 1) and ``voxel_size_um`` to the file's,
+        else to the LRES voxel size the model was trained on; the model runs on this object's
+        ``device`` (in every dask worker too); other keywords (``roi``, ``chunks``, ``block``,
+        ``client``, ``progress`` ...) go to :func:`xrsr_lib.infer.chunked.predict_to_zarr`.
 
         Raises
         ------
@@ -303,6 +307,8 @@ class Recovery:
         src = source if isinstance(source, LazyVolume) else open_volume(source)
         v_in = voxel_size_um if voxel_size_um is not None else src.metadata.get("voxel_size_um",
                                                                                  acq.get("lres_voxel_um"))
+        if v_in is not None and not float(v_in) > 0:
+            raise ValueError(f"voxel_size_um must be > 0 µm, got {v_in}")
         trained = acq.get("scale")
         scale = float(scale) if scale is not None else float(trained or 1.0)
         if trained is not None and abs(scale - trained) > 1e-3 * trained:
@@ -311,6 +317,7 @@ class Recovery:
         if v_in is not None and "lres_voxel_um" in acq and abs(v_in - acq["lres_voxel_um"]) > 1e-2 * v_in:
             raise ValueError(f"{source} has {v_in:g} µm voxels; {model.folder} was trained on "
                              f"{acq['lres_voxel_um']:g} µm input")
+        kwargs.setdefault("device", self.device)
         return predict_to_zarr(model.folder, src, out, scale=scale, voxel_size_um=v_in, **kwargs)
 
     def _loaded(self) -> LoadedModel:

@@ -78,6 +78,9 @@ class PredictionJob:
         The region's output shape and the whole input's output shape.
     block, halo : (int, int, int)
         Output voxels per block (a multiple of the chunks) and of context per side.
+    device : str, optional
+        Torch device the workers run the model on (default CUDA when available); not part of
+        :meth:`key`, so a run may resume on another device.
     """
 
     model: str
@@ -89,6 +92,7 @@ class PredictionJob:
     full_shape: tuple[int, int, int]
     block: tuple[int, int, int]
     halo: tuple[int, int, int]
+    device: str | None = None
 
     def key(self) -> dict[str, Any]:
         """What makes two runs the same (a resumed run must match)."""
@@ -98,14 +102,15 @@ class PredictionJob:
                        "shape": list(src.shape)}
         d["model"] = str(Path(self.model).resolve())
         d.pop("work")
+        d.pop("device")
         return json.loads(json.dumps(d))
 
 
-def _model(folder: str) -> LoadedModel:
-    """The folder's model, loaded once per process (reloaded when its weights change)."""
-    key = f"{Path(folder).resolve()}:{(Path(folder) / 'weights.pt').stat().st_mtime_ns}"
+def _model(folder: str, device: str | None = None) -> LoadedModel:
+    """The folder's model on ``device``, loaded once per process (reloaded when its weights change)."""
+    key = f"{Path(folder).resolve()}:{(Path(folder) / 'weights.pt').stat().st_mtime_ns}:{device}"
     if key not in _MODELS:
-        _MODELS[key] = LoadedModel.load(folder)
+        _MODELS[key] = LoadedModel.load(folder, device=device)
     return _MODELS[key]
 
 
@@ -130,6 +135,7 @@ def plan_prediction(
     chunks: int | tuple[int, int, int] = 64,
     block: int | tuple[int, int, int] | None = None,
     halo: int | tuple[int, int, int] | None = None,
+    device: str | None = None,
 ) -> tuple[PredictionJob, tuple[int, int, int]]:
     """The job of :func:`predict_to_zarr` and the Zarr chunk shape (see there for the parameters)."""
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
@@ -146,7 +152,7 @@ def plan_prediction(
     offset = tuple(int(round(o)) for o in offset)
     out_shape = tuple(min(int(round((r.stop - r.start) * scale)), f - o)
                       for r, f, o in zip(roi, full, offset, strict=True))
-    loaded = _model(str(model))
+    loaded = _model(str(model), device)
     chunks3 = tuple(min(c, n) for c, n in zip(_triple(chunks, "chunks", (64,) * 3), out_shape, strict=True))
     if min(chunks3) < 1:
         raise ValueError(f"chunks must be >= 1, got {chunks!r}")
@@ -161,7 +167,7 @@ def plan_prediction(
                          "blocks write the same chunk)")
     halo3 = _triple(halo, "halo", loaded.halo())
     job = PredictionJob(str(model), source, str(work), float(scale), offset, out_shape, full,
-                        block3, halo3)
+                        block3, halo3, device)
     return job, chunks3
 
 
@@ -189,7 +195,7 @@ def predict_block(job: PredictionJob, region: tuple[slice, ...]) -> np.ndarray:
         idx = np.stack(np.broadcast_arrays(*grid))
         x = map_coordinates(coeffs, idx, order=3, mode="mirror", prefilter=False).astype(np.float32)
         del coeffs, idx, src
-    model = _model(job.model)
+    model = _model(job.model, job.device)
     y = model.predict(x, tile=max(x.shape))
     inner = tuple(slice(job.offset[a] + region[a].start - lo[a], job.offset[a] + region[a].stop - lo[a])
                   for a in range(3))
@@ -226,6 +232,7 @@ def predict_to_zarr(
     pyramid: bool = True,
     attrs: dict[str, Any] | None = None,
     progress: bool = True,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Recover a volume on disk into an OME-Zarr image, block by block (see the module docstring).
 
@@ -259,6 +266,9 @@ def predict_to_zarr(
         Provenance recorded with the image (group attribute ``xrsr``).
     progress : bool
         Show progress bars.
+    device : str, optional
+        Torch device of the model (default CUDA when available, else CPU), in this process and
+        on every dask worker.
 
     Returns
     -------
@@ -280,11 +290,13 @@ def predict_to_zarr(
         raise FileExistsError(f"{out} exists; choose a new output name or delete it")
     src = source if isinstance(source, LazyVolume) else open_volume(source)
     voxel = voxel_size_um if voxel_size_um is not None else src.metadata.get("voxel_size_um")
-    if voxel is None or not float(voxel) > 0:
+    if voxel is None:
         raise ValueError(f"{src.path}: no voxel size in the file; give voxel_size_um")
+    if not float(voxel) > 0:
+        raise ValueError(f"voxel_size_um must be > 0 µm, got {voxel}")
     work = out.with_name(out.name + ".partial")
     job, chunks3 = plan_prediction(model, src, work, scale=scale, roi=roi, chunks=chunks, block=block,
-                                   halo=halo)
+                                   halo=halo, device=device)
     state = work / _STATE
     if work.exists():
         old = json.loads((state / "job.json").read_text()) if (state / "job.json").exists() else None
