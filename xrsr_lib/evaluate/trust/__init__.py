@@ -1,0 +1,26 @@
+"""Trust maps: where a recovered volume can be trusted, without its ground truth.
+
+- :mod:`~xrsr_lib.evaluate.trust.signals`: per-voxel signals (test-time augmentation spread,
+  ensemble spread, consistency with the measured input);
+- :mod:`~xrsr_lib.evaluate.trust.conformal`: conformal calibration of a signal into intervals with a
+  stated coverage, and per-pore "doubtful" flags;
+- :mod:`~xrsr_lib.evaluate.trust.domain`: blocks of the target unlike the calibration blocks;
+- :mod:`~xrsr_lib.evaluate.trust.scores`: how well a signal finds the errors where the truth is known.
+"""
+
+from xrsr_lib.evaluate.trust.conformal import ConformalInterval, calibrate, empirical_coverage, pore_flags
+from xrsr_lib.evaluate.trust.domain import InputDomain, block_features
+from xrsr_lib.evaluate.trust.scores import auroc, hallucinated_pores, precision_recall, spearman
+from xrsr_lib.evaluate.trust.signals import (
+    DIHEDRAL_YX,
+    data_consistency,
+    ensemble_spread,
+    invert_yx,
+    local_mean,
+    transform_yx,
+    tta_spread,
+)
+
+__all__ = ["DIHEDRAL_YX", "ConformalInterval", "InputDomain", "auroc", "block_features", "calibrate",
+           "data_consistency", "empirical_coverage", "ensemble_spread", "hallucinated_pores", "invert_yx",
+           "local_mean", "pore_flags", "precision_recall", "spearman", "transform_yx", "tta_spread"]
