@@ -35,6 +35,8 @@ FIGURES = [
     "fig10_multiscale_scans",
     "fig11_multiscale_chain",
     "fig12_multiscale_quantitative",
+    # trust maps (beside Figure 8)
+    "fig16_trust_maps",
     # study B
     "b_fig10_nanoct_data",
     "b_fig10_utsr_training",
@@ -62,6 +64,8 @@ TABLES = [
     "fig12_multiscale_scores.csv",
     "fig12_pore_size_histograms.csv",
     "fig12_lfov_scores.csv",
+    "fig16_trust_signals.csv",
+    "fig16_trust_pores.csv",
     # study B
     "b_fig10_training.csv",
     "b_fig11_comparison.csv",

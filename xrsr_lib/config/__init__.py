@@ -34,8 +34,11 @@ from xrsr_lib.config.training import (
     SRTrainingConfig,
     VolumeTraining,
 )
+from xrsr_lib.config.trust import TRUST_SIGNALS, TrustConfig
 
 __all__ = [
+    "TRUST_SIGNALS",
+    "TrustConfig",
     "LOSS_MASKS",
     "METHODS",
     "PRESET_NAMES",

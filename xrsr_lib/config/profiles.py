@@ -40,6 +40,7 @@ from xrsr_lib.config.training import (
     SRCNNTraining,
     SRTrainingConfig,
 )
+from xrsr_lib.config.trust import TrustConfig
 
 __all__ = ["PROFILE_NAMES", "Profile", "load_profile", "profiles"]
 
@@ -60,6 +61,7 @@ class Profile(Settings):
     evaluation: EvaluationConfig = EvaluationConfig()
     study_b: StudyBConfig
     multiscale: MultiscaleConfig | None = None
+    trust: TrustConfig = TrustConfig()
 
     @field_validator("realizations")
     @classmethod
@@ -109,6 +111,7 @@ def _physical_profile(
     evaluation: EvaluationConfig | None = None,
     study_b: StudyBConfig | None = None,
     multiscale: MultiscaleConfig | None = None,
+    trust: TrustConfig | None = None,
 ) -> Profile:
     """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
     sits 10 half-widths away and the detector as far behind the axis (magnification 2)."""
@@ -141,6 +144,7 @@ def _physical_profile(
         evaluation=evaluation or EvaluationConfig(),
         study_b=study_b,
         multiscale=multiscale or _multiscale(name),
+        trust=trust or TrustConfig(),
     )
 
 
@@ -275,14 +279,15 @@ def profiles() -> dict[str, Profile]:
             photons=20_000.0, methods=smoke_methods, supersampling=2, max_pore_radius_um=8.0,
             # a coarser Gaussian-fit grid keeps the smoke run short (the fit pads by 4·σ_max)
             evaluation=EvaluationConfig(gaussian_fit_step_um=0.25, foam_mask_margin_um=3.0), study_b=smoke_b,
+            trust=TrustConfig(tta_transforms=4, gap_voxels=4, domain_block=8),
         ),
         "cpu": _physical_profile(
             "cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0, methods=cpu_methods,
-            study_b=cpu_b,
+            study_b=cpu_b, trust=TrustConfig(tta_transforms=4),  # 4 of 8 symmetries: half the inference
         ),
         "paper": _physical_profile(
             "paper", 512, 512, seeds, pore_density, trial_density, photons=20_000.0, methods=paper_methods,
-            study_b=paper_b,
+            study_b=paper_b, trust=TrustConfig(sigmas_um=(3.0, 5.0, 7.0, 9.0), ensemble_size=5),
         ),
     }
 

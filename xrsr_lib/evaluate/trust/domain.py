@@ -4,7 +4,9 @@ Each block of an input volume is described by three statistics: mean, standard d
 mean gradient magnitude of its grey values. :class:`InputDomain` learns them on the calibration
 blocks; a block of the target whose Mahalanobis distance from them exceeds the ``level``
 conformal quantile of the calibration blocks' own distances is *out of domain*. On a target
-exchangeable with the calibration about ``1 - level`` of the blocks are flagged by chance.
+exchangeable with the calibration about ``1 - level`` of the blocks are flagged by chance. With
+fewer than ``level / (1 - level)`` calibration blocks that quantile does not exist and the largest
+calibration distance is the threshold (a level of ``n / (n + 1)``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,43 @@
+"""Settings of the trust maps (see :mod:`xrsr_lib.evaluate.trust` and ``notebooks/16_trust_maps``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from xrsr_lib.config.base import Settings
+
+__all__ = ["TRUST_SIGNALS", "TrustConfig"]
+
+#: The per-voxel signals, in the order tables show them.
+TRUST_SIGNALS = ("tta", "ensemble", "consistency")
+
+
+class TrustConfig(Settings):
+    """How study A's trust maps are made, calibrated and checked against the truth."""
+
+    sigmas_um: tuple[float, ...] = Field(default=(3.0, 9.0), description="input blurs σ (µm) evaluated")
+    methods: tuple[str, ...] = Field(default=("deepnet", "srcnn"), description="trained methods evaluated")
+    score: Literal["tta", "ensemble", "consistency"] = Field(
+        default="ensemble", description="the signal the trust map (intervals, pore flags) is calibrated on")
+    coverage: float = Field(default=0.9, gt=0, lt=1, description="nominal coverage of the intervals")
+    ensemble_size: int = Field(default=2, ge=2, le=16, description="models per (method, σ), seeds 0..K-1")
+    tta_transforms: int = Field(default=8, ge=2, le=8, description="in-plane symmetries of the TTA spread")
+    calibration_fraction: float = Field(
+        default=0.25, gt=0, lt=0.5,
+        description="top z-fraction of the training realization held out of training for calibration",
+    )
+    gap_voxels: int = Field(default=8, ge=0, description="slices between training and calibration slabs")
+    smooth_voxels: float = Field(default=1.0, ge=0, description="σ (voxels) of the local mean of each signal")
+    consistency_smooth_voxels: float = Field(
+        default=2.0, ge=0, description="σ (voxels) of the local mean square of the data-consistency residual")
+    worst_fraction: float = Field(default=0.1, gt=0, lt=1, description="worst |error| voxels for the AUROC")
+    doubtful_fraction: float = Field(
+        default=0.5, ge=0, lt=1, description="a pore is doubtful when this fraction of its voxels' intervals "
+        "reaches the matrix side of the threshold")
+    hallucination_overlap: float = Field(
+        default=0.1, ge=0, lt=1, description="a result pore overlapping truth pores by at most this fraction "
+        "of its voxels is hallucinated (and a truth pore likewise missed)")
+    domain_block: int = Field(default=16, ge=4, description="block edge (voxels) of the input-domain check")
+    domain_level: float = Field(default=0.99, gt=0, lt=1, description="calibration quantile of the domain")

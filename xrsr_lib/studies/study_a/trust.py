@@ -1,0 +1,338 @@
+"""Study A's trust maps: computed without ground truth, calibrated on a held-out slab, checked with it.
+
+::
+
+    training realization, z below the calibration slab      -> K models(method, σ, seed)
+    calibration slab (never trained on) + its 1 µm scan      -> conformal rule per signal, input domain
+    alternate realization (unseen)                           -> signals, intervals, pore flags
+    alternate realization + its truth                        -> AUROC, Spearman, coverage, pore scores
+
+The top ``trust.calibration_fraction`` of the training realization's slices plays the part of
+the held-out blocks of a real scan's overlap: the trust models are trained with the loss off
+there (and in ``gap_voxels`` slices below it), so the errors measured there are those of unseen
+material. The study's own models (trained on the whole realization) are not used. Signals
+(:mod:`xrsr_lib.evaluate.trust.signals`): ``tta`` (member 0 under ``tta_transforms`` in-plane
+symmetries), ``ensemble`` (the K members), ``consistency`` (member 0 blurred by the HRES -> LRES
+blur fitted on the calibration slab, against the input). Intervals are calibrated against the
+1 µm scan (what an overlap provides) and their coverage is checked against the alternate
+realization's 1 µm scan; AUROC and Spearman use the exact phantom, as Figure 8 does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from xrsr_lib.config import TRUST_SIGNALS, TrustConfig
+from xrsr_lib.evaluate.msssim import ms_ssim_3d
+from xrsr_lib.evaluate.pores import segment_pores
+from xrsr_lib.evaluate.resolution import gaussian_fit
+from xrsr_lib.evaluate.trust import (
+    InputDomain,
+    auroc,
+    block_features,
+    calibrate,
+    data_consistency,
+    empirical_coverage,
+    ensemble_spread,
+    hallucinated_pores,
+    invert_yx,
+    local_mean,
+    pore_flags,
+    precision_recall,
+    spearman,
+    transform_yx,
+)
+from xrsr_lib.evaluate.trust.signals import DIHEDRAL_YX
+from xrsr_lib.infer.loaded import LoadedModel
+from xrsr_lib.studies.study_a.evaluation import StudyAEvaluation
+from xrsr_lib.train.volumes import train_cached
+
+__all__ = ["StudyATrust"]
+
+log = logging.getLogger(__name__)
+
+
+class StudyATrust:
+    """Trust maps of study A's trained methods (see the module docstring)."""
+
+    def __init__(self, evaluation: StudyAEvaluation, config: TrustConfig | None = None) -> None:
+        self.evaluation = evaluation
+        self.study = evaluation.study
+        self.profile = self.study.profile
+        self.cache = self.study.cache
+        self.data = self.study.data
+        self.config = config or self.profile.trust
+        for m in self.config.methods:
+            if m not in ("deepnet", "srcnn"):
+                raise ValueError(f"trust.methods: unknown trained method {m!r}")
+
+    # ------------------------------------------------------------------ the split
+    def slabs(self) -> tuple[int, int]:
+        """``(train_end, calibration_start)``: slices trained on are ``[0, train_end)``, calibration
+        slices ``[calibration_start, n)``."""
+        n = self.profile.volume.n_voxels
+        start = n - max(4, int(round(self.config.calibration_fraction * n)))
+        end = start - self.config.gap_voxels
+        if end < n // 4:
+            raise ValueError(
+                f"trust: calibration_fraction and gap_voxels leave {end} of {n} slices to train on"
+            )
+        return end, start
+
+    def _settings(self, method: str, member: int) -> Any:
+        base = getattr(self.profile.methods, method)
+        return base.model_copy(update={"seed": base.seed + member})
+
+    def model_params(self, method: str, sigma_um: float, member: int) -> dict[str, Any]:
+        params = self.study.model_params(method, sigma_um)
+        end, start = self.slabs()
+        return {
+            **params,
+            "settings": self._settings(method, member).key_dict(),
+            "held_out": {"train_end": end, "calibration_start": start},
+        }
+
+    def model(self, method: str, sigma_um: float, member: int = 0) -> LoadedModel:
+        """Member ``member`` of the (method, σ) ensemble, trained below the calibration slab."""
+        params = self.model_params(method, sigma_um, member)
+        final = self.cache.path_for("trust_model", params, suffix="")
+        if not (final / "config.json").exists():
+            train = self.profile.training_realization
+            x = self.data.load_volume(self.data.reconstruction(train, sigma_um))
+            y = self.data.load_volume(self.data.reconstruction(train, self.profile.degrade.hres_sigma_um))
+            mask = np.zeros(x.shape, bool)
+            mask[: self.slabs()[0]] = True
+            train_cached(
+                self.cache,
+                params,
+                method,
+                x,
+                y,
+                self._settings(method, member),
+                device=self.study.device,
+                progress=self.study.progress,
+                stage="trust_model",
+                mask=mask,
+            )
+        return LoadedModel.load(final, device=self.study.device)
+
+    # ------------------------------------------------------------------ predictions
+    def _inputs(self, realization: str, sigma_um: float, region: str) -> tuple[np.ndarray, int]:
+        """The σ input of a region and the first slice of it that is scored (context above that)."""
+        vol = self.data.load_volume(self.data.reconstruction(realization, sigma_um))
+        if region == "target":
+            return vol, 0
+        start = self.slabs()[1]
+        context = min(start, 16)
+        return vol[start - context :], context
+
+    def predictions(self, method: str, sigma_um: float, region: str) -> Path:
+        """Cached ``.npz``: member predictions (identity) and member 0 under each TTA symmetry."""
+        realization = (
+            self.profile.training_realization if region == "calibration" else self.evaluation.realization
+        )
+        c = self.config
+        params = {
+            "models": [self.model_params(method, sigma_um, m) for m in range(c.ensemble_size)],
+            "input": self.data.reconstruction_params(realization, sigma_um),
+            "region": region,
+            "slabs": self.slabs() if region == "calibration" else None,
+            "tta": c.tta_transforms,
+        }
+
+        def build(tmp: Path) -> None:
+            x, skip = self._inputs(realization, sigma_um, region)
+            out: dict[str, np.ndarray] = {}
+            for m in range(c.ensemble_size):
+                model = self.model(method, sigma_um, m)
+                transforms = DIHEDRAL_YX[: c.tta_transforms] if m == 0 else DIHEDRAL_YX[:1]
+                for i, (k, flip) in enumerate(transforms):
+                    y = invert_yx(
+                        model.predict(
+                            np.ascontiguousarray(transform_yx(x, k, flip)), progress=self.study.progress
+                        ),
+                        k,
+                        flip,
+                    )
+                    out[f"member{m}" if i == 0 else f"tta{i}"] = np.ascontiguousarray(y[skip:], np.float32)
+            with open(tmp, "wb") as f:
+                np.savez(f, **out)
+
+        for m in range(c.ensemble_size):
+            self.model(method, sigma_um, m)
+        return self.cache.get_or_build("trust_prediction", params, build, suffix=".npz")
+
+    def signals(self, method: str, sigma_um: float, region: str, blur_sigma: float) -> dict[str, np.ndarray]:
+        """The prediction (member 0) and the three signal maps of a region."""
+        c = self.config
+        with np.load(self.predictions(method, sigma_um, region)) as z:
+            members = [z[f"member{m}"] for m in range(c.ensemble_size)]
+            tta = [members[0], *(z[f"tta{i}"] for i in range(1, c.tta_transforms))]
+        realization = (
+            self.profile.training_realization if region == "calibration" else self.evaluation.realization
+        )
+        x, skip = self._inputs(realization, sigma_um, region)
+        pred = members[0]
+        return {
+            "prediction": pred,
+            "input": x[skip:],
+            "tta": local_mean(np.std(np.stack(tta), 0), c.smooth_voxels),
+            "ensemble": local_mean(ensemble_spread(members)[1], c.smooth_voxels),
+            "consistency": data_consistency(pred, x[skip:], blur_sigma, c.consistency_smooth_voxels),
+        }
+
+    # ------------------------------------------------------------------ calibration and scores
+    def _hres(self, realization: str) -> np.ndarray:
+        return self.data.load_volume(
+            self.data.reconstruction(realization, self.profile.degrade.hres_sigma_um)
+        )
+
+    def scores(self, method: str, sigma_um: float) -> tuple[dict[str, Any], Path]:
+        """Every number of the trust validation for (method, σ), and the cached ``.npz`` that holds them
+        (``result``, JSON) with the figure's central slices."""
+        params = self._score_params(method, sigma_um)
+        path = self.cache.get_or_build(
+            "trust_scores", params, lambda tmp: self._score(method, sigma_um, tmp), suffix=".npz"
+        )
+        with np.load(path) as z:
+            return json.loads(str(z["result"])), path
+
+    def all_scores(self) -> tuple[list[dict[str, Any]], dict[tuple[str, float], Path]]:
+        """:meth:`scores` of every configured (method, σ): the results and their ``.npz`` files."""
+        results, files = [], {}
+        for method in self.config.methods:
+            for s in self.config.sigmas_um:
+                r, path = self.scores(method, s)
+                results.append(r)
+                files[(method, s)] = path
+        return results, files
+
+    def _score_params(self, method: str, sigma_um: float) -> dict[str, Any]:
+        return {
+            "predictions": [self.predictions(method, sigma_um, r).stem for r in ("calibration", "target")],
+            "config": self.config.key_dict(),
+            "pores": self.evaluation.pore_config.model_dump(),
+        }
+
+    def _score(self, method: str, sigma_um: float, tmp: Path) -> None:
+        c, ev = self.config, self.evaluation
+        start = self.slabs()[1]
+        mask_all = ev.foam_mask()
+        # calibration: blur fitted on the slab, then one conformal rule per signal
+        train = self.profile.training_realization
+        hres_cal = self._hres(train)[start:]
+        x_cal = self._inputs(train, sigma_um, "calibration")
+        mask_cal = mask_all[start:]
+        top = 1.5 * sigma_um / self.profile.volume.voxel_size_um
+        fit = gaussian_fit(
+            x_cal[0][x_cal[1] :],
+            hres_cal,
+            sigmas=np.arange(0.0, top + 0.05, 0.1),
+            mask=mask_cal,
+            device=self.study.device,
+        )
+        blur = float(fit.refined_sigma["result"])
+        cal = self.signals(method, sigma_um, "calibration", blur)
+        err_cal = np.abs(cal["prediction"] - hres_cal)
+        rules = {s: calibrate(cal[s], err_cal, c.coverage, mask=mask_cal) for s in TRUST_SIGNALS}
+        domain = InputDomain.fit(block_features(cal["input"], c.domain_block, mask_cal)[0], c.domain_level)
+        # the unseen realization
+        alt = ev.realization
+        tgt = self.signals(method, sigma_um, "target", blur)
+        gt = self.data.load_volume(self.data.ground_truth(alt))
+        hres = self._hres(alt)
+        pred = tgt["prediction"]
+        err_gt, err_hres = np.abs(pred - gt), np.abs(pred - hres)
+        inside = mask_all
+        worst = err_gt[inside] >= np.quantile(err_gt[inside], 1 - c.worst_fraction)
+        ms = ms_ssim_3d(
+            pred,
+            gt,
+            data_range=ev.config.data_range,
+            scales=ev.config.msssim_scales,
+            sigma=ev.config.ssim_sigma,
+            mask=inside,
+        )
+        bad_ms = 1.0 - ms.combined_map()
+        rows = []
+        for s in TRUST_SIGNALS:
+            hw = rules[s].halfwidth(tgt[s])
+            rows.append(
+                {
+                    "signal": s,
+                    "auroc_worst": auroc(tgt[s][inside], worst),
+                    "spearman_abs_error": spearman(tgt[s][inside], err_gt[inside]),
+                    "spearman_1_msssim": spearman(tgt[s][inside], bad_ms[inside]),
+                    "coverage": empirical_coverage(hw, err_hres, inside),
+                    "coverage_calibration": empirical_coverage(rules[s].halfwidth(cal[s]), err_cal, mask_cal),
+                    "mean_halfwidth": float(hw[inside].mean()),
+                    "quantile": rules[s].quantile,
+                }
+            )
+        # pores: hallucinated and missed ones against each signal's flags
+        seg = segment_pores(pred, ev.foam_mask(inner=False), ev.voxel_size_um, ev.pore_config)
+        seg_gt = segment_pores(gt, ev.foam_mask(inner=False), ev.voxel_size_um, ev.pore_config)
+        halluc = hallucinated_pores(seg.labels, seg_gt.labels > 0, c.hallucination_overlap)
+        missed = hallucinated_pores(seg_gt.labels, seg.labels > 0, c.hallucination_overlap)
+        matrix = inside & (seg.pore_mask == 0) & (seg_gt.pore_mask == 0)
+        n_gt = int(seg_gt.labels.max())
+        flagged = {}
+        for row in rows:
+            hw = rules[row["signal"]].halfwidth(tgt[row["signal"]])
+            flags = pore_flags(seg.labels, pred, hw, seg.threshold, c.doubtful_fraction)
+            doubtful = flags["doubtful"].to_numpy(bool)
+            precision, recall = precision_recall(doubtful, halluc)
+            could_be_pore = (pred - hw < seg.threshold).astype(np.float64)
+            frac = ndimage.mean(could_be_pore, seg_gt.labels, np.arange(1, n_gt + 1)) if n_gt else []
+            row.update({
+                "n_doubtful": int(doubtful.sum()), "doubtful_precision": precision, "doubtful_recall": recall,
+                "auroc_pore": auroc(-flags["margin"].to_numpy(), halluc) if 0 < halluc.sum() < len(halluc)
+                else float("nan"),
+                "missed_flagged": int((missed & (np.asarray(frac) > c.doubtful_fraction)).sum()),
+                "matrix_flagged_fraction": float(could_be_pore[matrix].mean()),
+            })
+            flagged[row["signal"]] = (hw, flags["label"].to_numpy()[doubtful])
+        hw, doubtful_labels = flagged[c.score]
+        # the input domain: the unseen realization should look like the calibration slab, another σ not
+        ood_target = domain.out_of_domain(block_features(tgt["input"], c.domain_block, inside)[0])
+        other = [s for s in self.profile.degrade.lres_sigmas_um if s != sigma_um]
+        far = max(other, key=lambda s: abs(s - sigma_um)) if other else None
+        ood_other = None
+        if far is not None:
+            x_far = self.data.load_volume(self.data.reconstruction(alt, far))
+            ood_other = float(domain.out_of_domain(block_features(x_far, c.domain_block, inside)[0]).mean())
+        pores = {"n_pores": int(seg.n_pores), "n_truth": n_gt, "n_hallucinated": int(halluc.sum()),
+                 "n_missed": int(missed.sum()), "out_of_domain_fraction": float(ood_target.mean()),
+                 "other_sigma": far, "out_of_domain_fraction_other_sigma": ood_other}
+        result = {
+            "method": method,
+            "sigma_um": sigma_um,
+            "blur_sigma_voxels": blur,
+            "score": c.score,
+            "coverage_nominal": c.coverage,
+            "signals": rows,
+            "pores": pores,
+            "msssim": float(ms.score),
+        }
+        # with the figure's slices: mid-z of the unseen realization
+        z = pred.shape[0] // 2
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                result=np.array(json.dumps(result, default=float)),
+                input=tgt["input"][z],
+                prediction=pred[z],
+                truth=gt[z],
+                bad_msssim=bad_ms[z],
+                halfwidth=hw[z],
+                error=err_gt[z],
+                doubtful=np.isin(seg.labels[z], doubtful_labels),
+                hallucinated=np.isin(seg.labels[z], np.flatnonzero(halluc) + 1),
+                mask=inside[z],
+            )
