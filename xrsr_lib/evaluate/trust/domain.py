@@ -91,8 +91,7 @@ class InputDomain:
         dom = cls(tuple(mean), tuple(map(tuple, cov)), math.inf, float(level), int(f.shape[0]))
         d = np.sort(dom.distance(f))
         rank = math.ceil((len(d) + 1) * level)
-        return cls(dom.mean, dom.covariance, float(d[rank - 1]) if rank <= len(d) else math.inf, float(level),
-                   int(f.shape[0]))
+        return cls(dom.mean, dom.covariance, float(d[min(rank, len(d)) - 1]), float(level), int(f.shape[0]))
 
     def distance(self, features: np.ndarray) -> np.ndarray:
         """Mahalanobis distance of each row of features from the calibration blocks."""
