@@ -2,7 +2,8 @@
 
 :func:`gaussian_fit` scans a σ grid (study A, Fig. 9; :func:`default_fit_sigmas`) with FFT blurs on
 torch (CUDA when present) and returns a :class:`GaussianFit` with the MSE curves, the grid argmin
-and its parabola refinement; :data:`FWHM_PER_SIGMA` converts σ to a FWHM.
+and its parabola refinement; :data:`FWHM_PER_SIGMA` converts σ to a FWHM. :func:`curve_minimum`
+reads the effective resolution off one MSE curve (also one stored in a table).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from xrsr_lib.evaluate.quality import _mask, _volume, mse
 if TYPE_CHECKING:  # torch is imported lazily by gaussian_fit only
     import torch
 
-__all__ = ["FWHM_PER_SIGMA", "GaussianFit", "default_fit_sigmas", "gaussian_fit"]
+__all__ = [
+    "FWHM_PER_SIGMA",
+    "CurveMinimum",
+    "GaussianFit",
+    "curve_minimum",
+    "default_fit_sigmas",
+    "gaussian_fit",
+]
 
 #: FWHM of a Gaussian in units of its σ, 2·sqrt(2·ln 2) ≈ 2.3548.
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -75,6 +83,68 @@ class GaussianFit:
     def best_fwhm(self) -> dict[str, float]:
         """FWHM (voxels) of the grid-argmin σ of every result."""
         return {k: FWHM_PER_SIGMA * s for k, s in self.best_sigma.items()}
+
+
+@dataclass(frozen=True)
+class CurveMinimum:
+    """Grid argmin of one Gaussian-fit MSE curve (:func:`curve_minimum`).
+
+    Attributes
+    ----------
+    index : int
+        Position of the minimum on the σ grid.
+    sigma : float
+        Effective resolution σ, in the units of the grid (voxels, or µm for a grid in µm).
+    fwhm : float
+        ``FWHM_PER_SIGMA · sigma``, same units.
+    mse : float
+        The curve's value at the minimum (squared image units).
+    at_grid_edge : bool
+        The minimum is the grid's largest σ: the curve may still descend beyond the grid, so
+        ``sigma`` is only a lower bound.
+    """
+
+    index: int
+    sigma: float
+    fwhm: float
+    mse: float
+    at_grid_edge: bool
+
+
+def curve_minimum(sigmas: np.ndarray, mse_curve: np.ndarray) -> CurveMinimum:
+    """Effective resolution from one MSE curve: the grid argmin (first one on ties) and its FWHM.
+
+    The same σ as :attr:`GaussianFit.best_sigma`, for a curve of :func:`gaussian_fit` or one read
+    back from a table.
+
+    Parameters
+    ----------
+    sigmas : 1-D array
+        σ grid, non-negative and strictly increasing; voxels or µm (the result has the same units).
+    mse_curve : 1-D array
+        MSE against the truth blurred with each σ, same length, finite.
+
+    Returns
+    -------
+    CurveMinimum
+        Index, σ, FWHM (``FWHM_PER_SIGMA · σ``), MSE at the minimum, and whether it is the last σ.
+
+    Raises
+    ------
+    ValueError
+        Bad σ grid (see :func:`gaussian_fit`), lengths differ, or a non-finite MSE.
+    """
+    s = _fit_sigmas(sigmas)
+    c = np.asarray(mse_curve, dtype=np.float64)
+    if c.shape != s.shape:
+        raise ValueError(f"mse_curve of shape {c.shape} does not match the σ grid of shape {s.shape}")
+    if not np.all(np.isfinite(c)):
+        raise ValueError("mse_curve contains NaN or infinite values")
+    i = int(np.argmin(c))
+    best = float(s[i])
+    return CurveMinimum(
+        index=i, sigma=best, fwhm=FWHM_PER_SIGMA * best, mse=float(c[i]), at_grid_edge=i == s.size - 1
+    )
 
 
 def _parabola_vertex(x: np.ndarray, y: np.ndarray, i: int) -> float:
@@ -256,6 +326,6 @@ def gaussian_fit(
                     # float32 cascade summation (torch.sum): ~1e-7 relative error, unlike a BLAS dot.
                     mse_curves[name][k] = float(buf.sum()) / count
                 del blurred
-    best = {name: float(s[int(np.argmin(c))]) for name, c in mse_curves.items()}
+    best = {name: curve_minimum(s, c).sigma for name, c in mse_curves.items()}
     refined = {name: _parabola_vertex(s, c, int(np.argmin(c))) for name, c in mse_curves.items()}
     return GaussianFit(sigmas=s, mse=mse_curves, best_sigma=best, refined_sigma=refined)

@@ -59,7 +59,8 @@ Modules
 - :mod:`~xrsr_lib.evaluate.pores.properties`: :func:`pore_properties` (volume, diameter, surface,
   sphericity, centroid per pore).
 - :mod:`~xrsr_lib.evaluate.pores.analysis`: :func:`analyse_pores` and :class:`PoreAnalysis`, plus
-  :func:`porosity`, :func:`pore_recovery` and :func:`size_histogram`.
+  :func:`porosity`, :func:`pore_recovery`, :func:`relative_error_pct`, :func:`size_histogram`,
+  :func:`size_histogram_table` and :func:`sphericity_statistics`.
 
 Examples
 --------
@@ -74,17 +75,22 @@ Examples
 
 from xrsr_lib.config.pores import SURFACE_SMOOTHING_SIGMA, PoreAnalysisConfig
 from xrsr_lib.evaluate.pores.analysis import (
+    SPHERICITY_STATISTICS,
     PoreAnalysis,
     analyse_pores,
     pore_recovery,
     porosity,
+    relative_error_pct,
     size_histogram,
+    size_histogram_table,
+    sphericity_statistics,
 )
 from xrsr_lib.evaluate.pores.properties import PORE_COLUMNS, pore_properties
 from xrsr_lib.evaluate.pores.segment import PoreSegmentation, segment_pores
 
 __all__ = [
     "PORE_COLUMNS",
+    "SPHERICITY_STATISTICS",
     "SURFACE_SMOOTHING_SIGMA",
     "PoreAnalysis",
     "PoreAnalysisConfig",
@@ -93,6 +99,9 @@ __all__ = [
     "pore_properties",
     "pore_recovery",
     "porosity",
+    "relative_error_pct",
     "segment_pores",
     "size_histogram",
+    "size_histogram_table",
+    "sphericity_statistics",
 ]

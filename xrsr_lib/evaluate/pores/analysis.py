@@ -1,8 +1,10 @@
 """Whole-image pore analysis (:func:`analyse_pores`, :class:`PoreAnalysis`) and its summaries.
 
-:func:`porosity`, :func:`pore_recovery` and :func:`size_histogram` summarise a segmentation or a
-set of pore diameters; :func:`analyse_pores` chains :func:`~xrsr_lib.evaluate.pores.segment.segment_pores`
-and :func:`~xrsr_lib.evaluate.pores.properties.pore_properties`.
+:func:`porosity`, :func:`pore_recovery`, :func:`size_histogram`, :func:`size_histogram_table` and
+:func:`sphericity_statistics` summarise a segmentation, a set of pore diameters or sphericities;
+:func:`relative_error_pct` compares a summary with the ground truth's; :func:`analyse_pores` chains
+:func:`~xrsr_lib.evaluate.pores.segment.segment_pores` and
+:func:`~xrsr_lib.evaluate.pores.properties.pore_properties`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,20 @@ from xrsr_lib.evaluate.pores.properties import PORE_COLUMNS, pore_properties
 from xrsr_lib.evaluate.pores.segment import segment_pores
 from xrsr_lib.io.cache import atomic_path
 
-__all__ = ["PoreAnalysis", "analyse_pores", "pore_recovery", "porosity", "size_histogram"]
+__all__ = [
+    "SPHERICITY_STATISTICS",
+    "PoreAnalysis",
+    "analyse_pores",
+    "pore_recovery",
+    "porosity",
+    "relative_error_pct",
+    "size_histogram",
+    "size_histogram_table",
+    "sphericity_statistics",
+]
+
+#: Keys of :func:`sphericity_statistics`, in table order.
+SPHERICITY_STATISTICS = ("count", "mean", "std", "min", "median")
 
 
 # ------------------------------------------------------------------------------ summaries
@@ -90,6 +106,97 @@ def size_histogram(
         edges = np.append(edges, edges[-1] + bin_um)
     counts, _ = np.histogram(d, bins=edges)
     return counts.astype(np.int64), edges
+
+
+def relative_error_pct(value: float, truth: float) -> float:
+    """Relative error of ``value`` against ``truth`` in %, ``100·(value / truth - 1)``.
+
+    Parameters
+    ----------
+    value : float
+        Measured quantity (e.g. a porosity, dimensionless, or a mean sphericity); NaN gives NaN.
+    truth : float
+        The ground truth's value of the same quantity, in the same units; finite and non-zero.
+
+    Returns
+    -------
+    float
+        Relative error, % (negative when ``value`` underestimates ``truth``).
+
+    Raises
+    ------
+    ValueError
+        ``truth`` is zero, NaN or infinite.
+    """
+    t = float(truth)
+    if not math.isfinite(t) or t == 0.0:
+        raise ValueError(f"truth must be finite and non-zero for a relative error, got {truth}")
+    return 100.0 * (float(value) / t - 1.0)
+
+
+def size_histogram_table(
+    sizes: pd.DataFrame, by: Sequence[str], bin_um: float = 5.0, column: str = "diameter_um"
+) -> pd.DataFrame:
+    """:func:`size_histogram` of every group of ``sizes``, on bins shared by all groups.
+
+    Parameters
+    ----------
+    sizes : pandas.DataFrame
+        One row per pore, with the ``by`` columns and ``column`` (diameters, µm).
+    by : sequence of str
+        Columns identifying a histogram (e.g. realization, image, σ); NaN is a group of its own,
+        groups keep their order of first appearance.
+    bin_um : float
+        Bin width, µm.
+    column : str
+        Column of the diameters, µm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``*by, bin_um, count``: one row per group and bin (zero counts included), ``bin_um``
+        the bin's lower edge in µm. The bins start at 0 and cover the largest diameter of all
+        groups (the last bin includes its right edge).
+    """
+    by = list(by)
+    d = sizes[column].to_numpy(dtype=np.float64)
+    max_um = max(float(d.max()) if d.size else 0.0, bin_um)
+    rows: list[dict[str, Any]] = []
+    for key, group in sizes.groupby(by, dropna=False, sort=False):
+        counts, edges = size_histogram(group[column].to_numpy(), bin_um=bin_um, max_um=max_um)
+        ident = dict(zip(by, key, strict=True))
+        rows += [
+            {**ident, "bin_um": float(lo), "count": int(c)}
+            for lo, c in zip(edges[:-1], counts, strict=True)
+        ]
+    return pd.DataFrame(rows, columns=[*by, "bin_um", "count"])
+
+
+def sphericity_statistics(sphericity: np.ndarray) -> dict[str, float | int]:
+    """Count, mean, standard deviation, minimum and median of pore sphericities.
+
+    Parameters
+    ----------
+    sphericity : 1-D array
+        Sphericity Ψ of each pore (dimensionless, finite; ``PoreAnalysis.table.sphericity``).
+
+    Returns
+    -------
+    dict
+        :data:`SPHERICITY_STATISTICS` keys: ``count`` (int), ``mean``, ``std`` (sample standard
+        deviation, ``ddof = 1`` as pandas; NaN below 2 pores), ``min``, ``median`` (NaN with no pore).
+    """
+    psi = np.asarray(sphericity, dtype=np.float64).ravel()
+    if psi.size and not np.all(np.isfinite(psi)):
+        raise ValueError("sphericity contains NaN or infinite values")
+    n = int(psi.size)
+    return {
+        "count": n,
+        "mean": float(psi.mean()) if n else math.nan,
+        "std": float(psi.std(ddof=1)) if n > 1 else math.nan,
+        "min": float(psi.min()) if n else math.nan,
+        "median": float(np.median(psi)) if n else math.nan,
+    }
 
 
 # ------------------------------------------------------------------------------ full analysis

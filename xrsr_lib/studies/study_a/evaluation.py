@@ -28,9 +28,16 @@ import pandas as pd
 
 from xrsr_lib import io
 from xrsr_lib.evaluate.msssim import ms_ssim_3d
-from xrsr_lib.evaluate.pores import PoreAnalysis, PoreAnalysisConfig, analyse_pores
+from xrsr_lib.evaluate.pores import (
+    PoreAnalysis,
+    PoreAnalysisConfig,
+    analyse_pores,
+    pore_recovery,
+    relative_error_pct,
+    sphericity_statistics,
+)
 from xrsr_lib.evaluate.quality import mse, psnr, ssim
-from xrsr_lib.evaluate.resolution import gaussian_fit
+from xrsr_lib.evaluate.resolution import curve_minimum, gaussian_fit
 from xrsr_lib.prepare.masks import cylinder_mask
 from xrsr_lib.simulate.phantom import void_statistics
 from xrsr_lib.studies.study_a.datasets import spheres_to_um
@@ -323,8 +330,10 @@ class StudyAEvaluation:
     ) -> pd.DataFrame:
         """Pore count, recovery, porosity and sphericity per image (Figures 5-7).
 
-        ``recovery_pct`` = pores found / ground-truth pores (both edge-killed); the errors are
-        relative to the ground truth's porosity and mean sphericity, in %.
+        ``recovery_pct`` = 100 · :func:`~xrsr_lib.evaluate.pores.pore_recovery` (pores found /
+        ground-truth pores, both edge-killed); ``porosity_error_pct`` and ``sphericity_error_pct`` are
+        :func:`~xrsr_lib.evaluate.pores.relative_error_pct` of the porosity and the mean sphericity
+        against the ground truth's, in %.
         """
         realization = realization or self.realization
         gt = self.pores("gt", None, realization).summary()
@@ -337,11 +346,13 @@ class StudyAEvaluation:
                     "sigma_um": self._sigma_column(m, s),
                     "realization": realization,
                     "n_pores": summ["n_pores"],
-                    "recovery_pct": 100.0 * summ["n_pores"] / gt["n_pores"],
+                    "recovery_pct": 100.0 * pore_recovery(summ["n_pores"], gt["n_pores"]),
                     "porosity": summ["porosity"],
-                    "porosity_error_pct": 100.0 * (summ["porosity"] / gt["porosity"] - 1.0),
+                    "porosity_error_pct": relative_error_pct(summ["porosity"], gt["porosity"]),
                     "mean_sphericity": summ["mean_sphericity"],
-                    "sphericity_error_pct": 100.0 * (summ["mean_sphericity"] / gt["mean_sphericity"] - 1.0),
+                    "sphericity_error_pct": relative_error_pct(
+                        summ["mean_sphericity"], gt["mean_sphericity"]
+                    ),
                     "n_sphericity_clipped": summ["n_sphericity_clipped"],
                     "threshold": summ["threshold"],
                     "n_edge_killed": summ["n_edge_killed"],
@@ -370,21 +381,70 @@ class StudyAEvaluation:
             )
         return pd.concat(frames, ignore_index=True)
 
+    def sphericity_table(
+        self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
+    ) -> pd.DataFrame:
+        """Sphericity statistics per image (Figure 7): ``realization``, ``image``, ``sigma_um``, then
+        :func:`~xrsr_lib.evaluate.pores.sphericity_statistics` (``count``, ``mean``, ``std``, ``min``,
+        ``median`` of Ψ, dimensionless) and ``n_sphericity_clipped`` (pores whose raw Ψ exceeded 1)."""
+        realization = realization or self.realization
+        rows = []
+        for m, s in self._reference_and(methods):
+            analysis = self.pores(m, s, realization)
+            rows.append(
+                {
+                    "realization": realization,
+                    "image": m,
+                    "sigma_um": self._sigma_column(m, s),
+                    **sphericity_statistics(analysis.table["sphericity"].to_numpy()),
+                    "n_sphericity_clipped": int(analysis.n_sphericity_clipped),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def central_slices(
+        self, index: int | None = None, realization: str | None = None
+    ) -> dict[tuple[str, float | None], np.ndarray]:
+        """XY slice ``z = index`` (default the central one) of ``gt`` and of every scored image at
+        every σ, keyed ``(image, σ µm)`` (σ None for ``gt``), in figure order (Figure 4)."""
+        realization = realization or self.realization
+        entries = [("gt", None)] + [(m, s) for m in SCORED_METHODS for s in self.sigmas_um]
+        index = self.profile.volume.shape[0] // 2 if index is None else int(index)
+        return {(m, s): np.array(self.image(m, s, realization)[index]) for m, s in entries}
+
+    def slice_table(
+        self, slices: dict[tuple[str, float | None], np.ndarray], index: int | None = None
+    ) -> pd.DataFrame:
+        """MSE (:func:`~xrsr_lib.evaluate.quality.mse`, squared material-fraction units) of every slice
+        of :meth:`central_slices` against the ``gt`` slice, inside the foam mask's slice ``index``
+        (default the central one). Columns ``image``, ``sigma_um``, ``slice``, ``slice_mse``."""
+        index = self.profile.volume.shape[0] // 2 if index is None else int(index)
+        truth, disc = slices[("gt", None)], self.foam_mask()[index]
+        return pd.DataFrame(
+            [
+                {"image": m, "sigma_um": s, "slice": index, "slice_mse": mse(sl, truth, mask=disc)}
+                for (m, s), sl in slices.items()
+                if m != "gt"
+            ],
+            columns=["image", "sigma_um", "slice", "slice_mse"],
+        )
+
     def effective_resolution(self, realization: str | None = None) -> pd.DataFrame:
-        """Argmin of each Gaussian-fit curve: the effective resolution (σ and FWHM, µm)."""
+        """Argmin of each Gaussian-fit curve (:func:`~xrsr_lib.evaluate.resolution.curve_minimum` on
+        the µm grid): the effective resolution σ and FWHM (µm), the MSE there, and whether it is the
+        grid's largest σ."""
         curves = self.gaussian_fit(realization)
         rows = []
         for (image, sigma), g in curves.groupby(["image", "sigma_um"], dropna=False, sort=False):
-            i = int(np.argmin(g["mse"].to_numpy()))
-            best = float(g["blur_um"].to_numpy()[i])
+            best = curve_minimum(g["blur_um"].to_numpy(), g["mse"].to_numpy())
             rows.append(
                 {
                     "image": image,
                     "sigma_um": sigma,
-                    "effective_sigma_um": best,
-                    "effective_fwhm_um": best * 2.0 * math.sqrt(2.0 * math.log(2.0)),
-                    "mse_at_best": float(g["mse"].to_numpy()[i]),
-                    "at_grid_edge": i == len(g) - 1,
+                    "effective_sigma_um": best.sigma,
+                    "effective_fwhm_um": best.fwhm,
+                    "mse_at_best": best.mse,
+                    "at_grid_edge": best.at_grid_edge,
                 }
             )
         return pd.DataFrame(rows)
