@@ -12,13 +12,18 @@ Examples
     xrsr predict model/ scans/lres.tif --out lfov_3um.zarr # whole volume, out of core, OME-Zarr
     xrsr predict model/ scans/lres.tif --out lfov_3um.zarr --workers 2   # on a dask LocalCluster
     xrsr predict model/ scans/lres.tif --out roi_3um.tif --roi 10:30,10:30,10:30
+    xrsr train scans/lres.tif scans/mres.tif --pose pose.json --calibrate 0.2 --out model_cal/
+    xrsr predict model_cal/ scans/lres.tif --out lfov_3um.zarr --trust   # + lfov_3um.zarr/trust
     xrsr evaluate roi_3um.tif reference_3um.tif --pores
 
 Volumes are TIFF stacks, HDF5 (``file.h5:/dataset``), ``.npy`` or Zarr / OME-Zarr; voxel sizes come
 from the file (ImageJ or OME metadata, HDF5 ``voxel_size_um``, OME-Zarr scale) or the ``--*-voxel``
 options. ``predict`` streams blocks from the input to the output (memory set by ``--block``, not
-by the volume) and resumes an interrupted run. Bad input stops with exit code 2 and a one-line
-reason naming the file or option.
+by the volume) and resumes an interrupted run. ``train --calibrate F`` keeps the last fraction F of
+the fine scan's slices out of training and calibrates a trust map on them; ``predict --trust`` then
+writes it (``<out>/trust``, or ``<stem>_trust<suffix>`` beside a file): per voxel, the half-width of
+an interval around the prediction holding the fine-scan value with the stated coverage. Bad input
+stops with exit code 2 and a one-line reason naming the file or option.
 """
 
 from __future__ import annotations
@@ -137,7 +142,7 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
-    from xrsr_lib.recovery import ACQUISITION_FILE, Recovery
+    from xrsr_lib.recovery import ACQUISITION_FILE, TRUST_FILE, Recovery
     from xrsr_lib.train import distributed
 
     pose_file = json.loads(Path(args.pose).read_text()) if Path(args.pose).exists() else None
@@ -159,18 +164,23 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     parallel = distributed.init_from_env()  # under torchrun: one rank of a data-parallel run
     work = out.with_name(f".{out.name}.training")  # the same folder on every rank; resumable
     try:
-        rec.fit_scans(coarse, fine, pose_file, vc, vf, folder=work, progress=not args.quiet)
+        rec.fit_scans(coarse, fine, pose_file, vc, vf, folder=work, progress=not args.quiet,
+                      calibration_fraction=args.calibrate)
     except ValueError as err:
         if "outside the LRES volume" in str(err):
             raise CLIError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the pose "
                            f"{args.pose}") from None
-        raise
+        raise CLIError(str(err).replace("calibration_fraction", "--calibrate")) from None
     acquisition = json.loads((work / ACQUISITION_FILE).read_text())  # saved with the model
+    trust = json.loads((work / TRUST_FILE).read_text()) if args.calibrate else None
     if distributed.is_main():
         rec.save(out)
         shutil.rmtree(work)
     distributed.barrier()
-    return {"model": str(out), **acquisition, "processes": distributed.world()[1] if parallel else 1}
+    result = {"model": str(out), **acquisition, "processes": distributed.world()[1] if parallel else 1}
+    if trust is not None:
+        result["trust"] = {"coverage": trust["coverage"], "score": trust["score"], **trust["calibration"]}
+    return result
 
 
 def _chunks(text: str | None, option: str) -> tuple[int, int, int] | None:
@@ -213,10 +223,15 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     if out.exists():
         raise CLIError(f"{out} exists; choose a new output name or delete it")
+    trust_out = None
     if not is_zarr(out):
         from xrsr_lib.io.volumes import volume_format
 
         volume_format(out)  # an unknown suffix fails here, before any work
+        if args.trust:
+            trust_out = out.with_name(f"{out.stem}_trust{out.suffix}")
+            if trust_out.exists():
+                raise CLIError(f"{trust_out} exists; choose a new output name or delete it")
     try:
         src = open_volume(args.input)
     except (FileNotFoundError, KeyError) as err:
@@ -229,7 +244,8 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     try:
         info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
                                    chunks=chunks, block=block, client=client, progress=not args.quiet,
-                                   pyramid=is_zarr(out), attrs={"command": args.command_line})
+                                   pyramid=is_zarr(out), attrs={"command": args.command_line},
+                                   trust=args.trust)
     except ValueError as err:  # the facade names its keyword; the shell user knows the option
         raise CLIError(str(err).replace("voxel_size_um", "--voxel")) from None
     finally:
@@ -241,6 +257,10 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     if target != out:
         arr, _ = open_zarr(target)
         write_volume(out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
+        if trust_out is not None:
+            arr, _ = open_zarr(target / "trust")
+            write_volume(trust_out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
+            info["trust"]["image"] = str(trust_out)
         shutil.rmtree(target)
         info["out"] = str(out)
     return info
@@ -322,6 +342,9 @@ def _parser() -> argparse.ArgumentParser:
                    "(every voxel of the HRES volume is measured)")
     t.add_argument("--lres-voxel", type=float)
     t.add_argument("--hres-voxel", type=float)
+    t.add_argument("--calibrate", type=float, default=0.0, metavar="FRACTION",
+                   help="keep the last FRACTION of the HRES slices (at least 4, after a gap of 8) out of "
+                   "training and calibrate a trust map on them for predict --trust (default 0: none)")
     t.add_argument("--out", required=True, help="model folder (must not exist)")
 
     q = sub.add_parser("predict", help="recover a volume (or a region of it) with a trained model")
@@ -337,6 +360,9 @@ def _parser() -> argparse.ArgumentParser:
                    "(sets the memory; default one chunk, 1x4x4 chunks for DeepNet)")
     q.add_argument("--workers", type=int, help="run the blocks on a dask LocalCluster of this many processes")
     q.add_argument("--scheduler", help="run the blocks on a running dask cluster (scheduler address)")
+    q.add_argument("--trust", action="store_true", help="also write the trust map (a model trained with "
+                   "--calibrate): the image OUT/trust of a .zarr, else STEM_trust.SUFFIX beside OUT; per "
+                   "voxel the half-width of an interval holding the HRES value with the calibrated coverage")
 
     e = sub.add_parser("evaluate", help="PSNR, SSIM, MS-SSIM, MSE and effective blur (Gaussian fit) of a "
                        "result against a reference on the same grid; --pores adds pore statistics")

@@ -18,6 +18,11 @@ Two scans of one sample at different voxel sizes (the multiscale workflow)::
     rec = Recovery.from_preset("deepnet", "cpu").fit_scans("lres_9um.tif", "hres_3um.tif", reg.pose)
     rec.predict_to_zarr("lres_9um.tif", "lfov_3um.zarr")  # whole field of view, out of core
 
+With ``fit_scans(..., calibration_fraction=0.2)`` the last fifth of the HRES slices is kept out of
+the loss and calibrates a trust map (``trust.json``); ``predict_to_zarr(..., trust=True)`` then
+writes ``<out>/trust``, the half-width of an interval around the prediction that holds the HRES
+value with the stated coverage.
+
 ``fit`` takes a low-resolution volume and the high-resolution volume of the same region on the
 same voxel grid (registered and resampled; see the multiscale workflow), trains the method with
 the preset's settings through the one resumable loop, and keeps the model folder (``config.json``,
@@ -49,12 +54,20 @@ from xrsr_lib.train.volumes import METHODS, check_settings, train_model
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACQUISITION_FILE", "Recovery", "register_scans"]
+__all__ = ["ACQUISITION_FILE", "CALIBRATION_GAP", "TRUST_FILE", "Recovery", "register_scans"]
 
 VolumeLike = np.ndarray | str | Path
 
 #: File of a model folder trained on two scans: their voxel sizes (µm) and ratio.
 ACQUISITION_FILE = "acquisition.json"
+#: File of a model folder trained with calibration: the trust map's conformal rules and input domain.
+TRUST_FILE = "trust.json"
+#: HRES slices left out of the loss between the training slices and the calibration slab (at
+#: least the presets' network z-reach: the 2.5D DeepNet's 4 slices, the 3D SRCNN's 4 to 8), so that
+#: no voxel of the loss sees the calibration slab's input.
+CALIBRATION_GAP = 8
+#: Fewest HRES slices a calibration slab has.
+CALIBRATION_MIN_SLICES = 4
 
 
 def _as_volume(value: VolumeLike, name: str) -> np.ndarray:
@@ -117,6 +130,22 @@ def register_scans(
     if vf >= vc:
         raise ValueError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)")
     return register(fine, vf, coarse, vc, Pose(0.0, tuple(float(v) for v in offset_um)))
+
+
+def _calibration_slab(nz: int, fraction: float, coverage: float) -> tuple[int, int] | None:
+    """The held-out HRES slices of a calibration (None for ``fraction == 0``)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"calibration_fraction must lie in [0, 1), got {fraction}")
+    if not 0 < coverage < 1:
+        raise ValueError(f"coverage must lie in (0, 1), got {coverage}")
+    if fraction == 0:
+        return None
+    n = max(CALIBRATION_MIN_SLICES, round(fraction * nz))
+    if nz - n - CALIBRATION_GAP < CALIBRATION_MIN_SLICES:
+        raise ValueError(f"calibration_fraction {fraction} of {nz} HRES slices leaves "
+                         f"{nz - n - CALIBRATION_GAP} to train on (after a gap of {CALIBRATION_GAP}); "
+                         "use a smaller fraction")
+    return nz - n, nz
 
 
 class Recovery:
@@ -228,6 +257,8 @@ class Recovery:
         hres_voxel_um: float | None = None,
         folder: str | Path | None = None,
         progress: bool = True,
+        calibration_fraction: float = 0.0,
+        coverage: float = 0.9,
     ) -> Recovery:
         """Train on two registered scans of one sample: the LRES scan seen on the HRES grid -> the HRES scan.
 
@@ -240,6 +271,13 @@ class Recovery:
         :meth:`predict_to_zarr` recovers an LRES volume on the HRES voxel size and refuses input
         of another voxel size.
 
+        With ``calibration_fraction > 0`` the last ``calibration_fraction`` of the HRES slices (at
+        least 4) are kept out of the loss, with a gap of :data:`CALIBRATION_GAP` slices before them;
+        after training they calibrate a trust map
+        (:func:`xrsr_lib.evaluate.trust.maps.calibrate_trust`: TTA spread and data consistency,
+        conformal intervals of ``coverage``, the input domain), stored as ``trust.json``
+        (:attr:`trust`) for ``predict_to_zarr(..., trust=True)``.
+
         Parameters
         ----------
         lres, hres : ndarray (z, y, x) or path
@@ -249,11 +287,16 @@ class Recovery:
             Voxel sizes, µm (default: from the files).
         folder, progress
             As for :meth:`fit`.
+        calibration_fraction : float
+            Fraction of the HRES z-slices (the last ones) held out to calibrate the trust map; 0: none.
+        coverage : float
+            Nominal coverage of the trust intervals, in (0, 1).
 
         Raises
         ------
         ValueError
-            Missing voxel sizes, or an HRES field of view mostly (over half) outside the LRES volume.
+            Missing voxel sizes, an HRES field of view mostly (over half) outside the LRES volume,
+            or a calibration fraction that leaves too few slices to train on.
         """
         from xrsr_lib.prepare.resample import resample
 
@@ -264,13 +307,37 @@ class Recovery:
         if inside.mean() < 0.5:
             raise ValueError(f"the HRES field of view lies mostly outside the LRES volume at this pose "
                              f"({100 * inside.mean():.0f}% inside); check the pose or the offset")
-        self.fit(x, fine, mask=inside, folder=folder, progress=progress)
+        slab = _calibration_slab(fine.shape[0], calibration_fraction, coverage)
+        train_mask = inside
+        if slab is not None:
+            train_mask = inside.copy()
+            train_mask[slab[0] - CALIBRATION_GAP :] = False
+        self.fit(x, fine, mask=train_mask, folder=folder, progress=progress)
         assert self.folder is not None
         if distributed.is_main():
             write_json_atomic(self.folder / ACQUISITION_FILE,
                               {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf})
+            if slab is not None:
+                self._calibrate(x, fine, inside, slab, coverage)
         distributed.barrier()
         return self
+
+    def _calibrate(self, x: np.ndarray, y: np.ndarray, inside: np.ndarray, slab: tuple[int, int],
+                   coverage: float) -> None:
+        """Calibrate the trust map on the held-out slab and write ``trust.json``."""
+        from xrsr_lib.evaluate.trust.maps import calibrate_trust
+        from xrsr_lib.prepare.masks import loss_mask
+
+        model = self._loaded()
+        data = inside & loss_mask(self.settings.loss_mask, y.shape[1:])[None]
+        record = calibrate_trust(model.predict, x, y, data, slab, coverage, context=model.halo()[0])
+        write_json_atomic(model.folder / TRUST_FILE, record)
+
+    @property
+    def trust(self) -> dict[str, Any]:
+        """The trust calibration of the model (``trust.json``; empty if trained without calibration)."""
+        path = self._loaded().folder / TRUST_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
 
     @property
     def acquisition(self) -> dict[str, float]:
@@ -284,6 +351,7 @@ class Recovery:
         out: str | Path,
         scale: float | None = None,
         voxel_size_um: float | None = None,
+        trust: bool | str = False,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Recover a volume file of any size into an OME-Zarr image, block by block.
@@ -294,10 +362,18 @@ class Recovery:
         ``device`` (in every dask worker too); other keywords (``roi``, ``chunks``, ``block``,
         ``client``, ``progress`` ...) go to :func:`xrsr_lib.infer.chunked.predict_to_zarr`.
 
+        With ``trust=True`` (a model trained with ``calibration_fraction > 0``) the store also holds
+        the image ``<out>/trust``: per voxel, the half-width (grey units) of an interval around the
+        prediction that holds the HRES value with the calibrated coverage, valid where the input
+        looks like the calibration blocks (``out_of_domain_fraction`` in the result and the
+        image's attributes); the result's ``trust`` entry summarizes it. The intervals scale the
+        TTA spread; ``trust="consistency"`` scales the disagreement with the input instead.
+
         Raises
         ------
         ValueError
-            A ``scale`` or input voxel size other than the ones the model was trained for.
+            A ``scale`` or input voxel size other than the ones the model was trained for;
+            ``trust=True`` for a model trained without calibration.
         """
         from xrsr_lib.infer.chunked import predict_to_zarr
         from xrsr_lib.io.lazy import LazyVolume, open_volume
@@ -317,6 +393,13 @@ class Recovery:
         if v_in is not None and "lres_voxel_um" in acq and abs(v_in - acq["lres_voxel_um"]) > 1e-2 * v_in:
             raise ValueError(f"{source} has {v_in:g} µm voxels; {model.folder} was trained on "
                              f"{acq['lres_voxel_um']:g} µm input")
+        if trust:
+            from xrsr_lib.evaluate.trust.maps import BlockTrust
+
+            if not self.trust:
+                raise ValueError(f"{model.folder} was trained without calibration; train with "
+                                 "calibration_fraction > 0 (xrsr train --calibrate 0.2)")
+            kwargs["trust"] = BlockTrust(self.trust, None if trust is True else str(trust))
         kwargs.setdefault("device", self.device)
         return predict_to_zarr(model.folder, src, out, scale=scale, voxel_size_um=v_in, **kwargs)
 

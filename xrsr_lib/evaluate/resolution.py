@@ -294,7 +294,7 @@ def gaussian_fit(
             freq2.append(torch.fft.rfftfreq(padded_shape[-1], device=dev, dtype=torch.float64) ** 2)
             ndim = len(padded_shape)
             axis_shapes = [[-1 if a == ax else 1 for a in range(ndim)] for ax in range(ndim)]
-            m_t = None if m is None else torch.from_numpy(np.ascontiguousarray(m)).to(dev)
+            m_t = None if m is None else torch.from_numpy(np.array(m, copy=True)).to(dev)  # m: read-only view
             count = float(np.prod(shape) if m is None else m.sum())
             res_t = {}
             for name, r in res32.items():

@@ -24,6 +24,14 @@ model itself and writes its own chunks.
 With a halo of at least the network's reach, blocks whose offsets are multiples of the U-Net's
 size multiple (chunks of 64 are) give exactly what one whole-volume pass gives (up to float
 rounding); networks with per-sample statistics (``InstanceNorm``) are not local and differ.
+
+A *trust map* (``trust=``, a :class:`BlockTrust` such as :class:`xrsr_lib.evaluate.trust.BlockTrust`,
+which :meth:`xrsr_lib.Recovery.predict_to_zarr` builds from a model's calibration) is written beside
+the prediction as a second OME-Zarr image, ``<out>/trust``: each block's input is read with the
+extra context the score needs (:meth:`BlockTrust.context`), the trust object returns the block's
+prediction (its identity-transform output, not an extra network pass), the interval
+half-widths and the block's out-of-domain count, and the counts of every block are recorded in the
+trust image's attributes. This module calls the trust object and knows nothing of how it scores.
 """
 
 from __future__ import annotations
@@ -33,9 +41,9 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.ndimage import map_coordinates, spline_filter
@@ -48,13 +56,38 @@ from xrsr_lib.io.omezarr import block_slices, build_pyramid, create_ome_zarr, pu
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SPLINE_MARGIN", "PredictionJob", "plan_prediction", "predict_block", "predict_to_zarr"]
+__all__ = ["SPLINE_MARGIN", "TRUST_IMAGE", "BlockTrust", "PredictionJob", "plan_prediction", "predict_block",
+           "predict_block_trust", "predict_to_zarr"]
 
 #: Input voxels of context for the cubic-spline prefilter of a block (its influence decays as
 #: 0.268ⁿ: below 10⁻⁶ of the signal at 12 voxels).
 SPLINE_MARGIN = 12
+#: The image of a trust map inside the output store (``<out>/trust``).
+TRUST_IMAGE = "trust"
 _STATE = ".xrsr"
 _MODELS: dict[str, LoadedModel] = {}
+
+
+class BlockTrust(Protocol):
+    """What :func:`predict_to_zarr` needs of a trust map (it pickles to dask workers)."""
+
+    def context(self) -> int:
+        """Output voxels of context per side the score needs beyond the network's halo."""
+        ...
+
+    def key(self) -> dict[str, Any]:
+        """JSON description: part of the job key (a resumed run must match)."""
+        ...
+
+    def attrs(self) -> dict[str, Any]:
+        """Recorded with the trust image (``score``, ``coverage``, ...)."""
+        ...
+
+    def __call__(
+        self, predict: Any, x: np.ndarray, inner: tuple[slice, ...]
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """The block's prediction and half-widths (``x[inner]``'s shape), ``(out of domain, blocks seen)``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +114,8 @@ class PredictionJob:
     device : str, optional
         Torch device the workers run the model on (default CUDA when available); not part of
         :meth:`key`, so a run may resume on another device.
+    trust : BlockTrust, optional
+        Also compute a trust map (the halo then includes its context).
     """
 
     model: str
@@ -93,10 +128,12 @@ class PredictionJob:
     block: tuple[int, int, int]
     halo: tuple[int, int, int]
     device: str | None = None
+    trust: BlockTrust | None = None
 
     def key(self) -> dict[str, Any]:
         """What makes two runs the same (a resumed run must match)."""
-        d = asdict(self)
+        d = asdict(replace(self, trust=None))
+        d["trust"] = None if self.trust is None else self.trust.key()
         src = self.source
         d["source"] = {"path": str(Path(src.path).resolve()), "dataset": src.dataset,
                        "shape": list(src.shape)}
@@ -136,6 +173,7 @@ def plan_prediction(
     block: int | tuple[int, int, int] | None = None,
     halo: int | tuple[int, int, int] | None = None,
     device: str | None = None,
+    trust: BlockTrust | None = None,
 ) -> tuple[PredictionJob, tuple[int, int, int]]:
     """The job of :func:`predict_to_zarr` and the Zarr chunk shape (see there for the parameters)."""
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
@@ -166,8 +204,12 @@ def plan_prediction(
         raise ValueError(f"block {block3} must be a whole multiple of the chunks {chunks3} (so that no two "
                          "blocks write the same chunk)")
     halo3 = _triple(halo, "halo", loaded.halo())
+    if trust is not None:  # the score's own reach; in-plane a multiple of the U-Net's, to keep blocks aligned
+        extra = int(trust.context())
+        m = int(getattr(loaded.model, "size_multiple", 1)) if loaded.kind == "volume_2p5d" else 1
+        halo3 = (halo3[0] + extra, halo3[1] + -(-extra // m) * m, halo3[2] + -(-extra // m) * m)
     job = PredictionJob(str(model), source, str(work), float(scale), offset, out_shape, full,
-                        block3, halo3, device)
+                        block3, halo3, device, trust)
     return job, chunks3
 
 
@@ -176,8 +218,8 @@ def _input_coords(j0: int, j1: int, scale: float) -> np.ndarray:
     return (np.arange(j0, j1) + 0.5) / scale - 0.5
 
 
-def predict_block(job: PredictionJob, region: tuple[slice, ...]) -> np.ndarray:
-    """The model's output on one output region (slices of the job's output grid), computed with its halo."""
+def _block_input(job: PredictionJob, region: tuple[slice, ...]) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """The input of one output region with its halo, on the output grid, and the region within it."""
     lo = [job.offset[a] + region[a].start - job.halo[a] for a in range(3)]
     hi = [job.offset[a] + region[a].stop + job.halo[a] for a in range(3)]
     lo = [max(v, 0) for v in lo]
@@ -195,11 +237,27 @@ def predict_block(job: PredictionJob, region: tuple[slice, ...]) -> np.ndarray:
         idx = np.stack(np.broadcast_arrays(*grid))
         x = map_coordinates(coeffs, idx, order=3, mode="mirror", prefilter=False).astype(np.float32)
         del coeffs, idx, src
-    model = _model(job.model, job.device)
-    y = model.predict(x, tile=max(x.shape))
     inner = tuple(slice(job.offset[a] + region[a].start - lo[a], job.offset[a] + region[a].stop - lo[a])
                   for a in range(3))
-    return y[inner]
+    return x, inner
+
+
+def predict_block(job: PredictionJob, region: tuple[slice, ...]) -> np.ndarray:
+    """The model's output on one output region (slices of the job's output grid), computed with its halo."""
+    x, inner = _block_input(job, region)
+    model = _model(job.model, job.device)
+    return model.predict(x, tile=max(x.shape))[inner]
+
+
+def predict_block_trust(
+    job: PredictionJob, region: tuple[slice, ...]
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Prediction, trust half-widths and ``(out-of-domain, seen)`` sub-block counts of one output region."""
+    if job.trust is None:
+        raise ValueError("this prediction job computes no trust map")
+    x, inner = _block_input(job, region)
+    model = _model(job.model, job.device)
+    return job.trust(lambda v: model.predict(v, tile=max(v.shape)), x, inner)
 
 
 def _marker(work: Path, region: tuple[slice, ...]) -> Path:
@@ -212,9 +270,35 @@ def _run_block(job: PredictionJob, region: tuple[slice, ...]) -> int:
 
     work = Path(job.work)
     out = zarr.open_array(str(work / "0"), mode="r+")
-    out[region] = predict_block(job, region)
-    _marker(work, region).touch()
+    if job.trust is None:
+        out[region] = predict_block(job, region)
+        _marker(work, region).touch()
+    else:
+        out[region], halfwidth, ood = predict_block_trust(job, region)
+        zarr.open_array(str(work / TRUST_IMAGE / "0"), mode="r+")[region] = halfwidth
+        _marker(work, region).write_text(json.dumps({"out_of_domain": list(ood)}))
     return int(np.prod([r.stop - r.start for r in region]))
+
+
+def _finish_trust(work: Path, regions: list[tuple[slice, ...]], min_side: int, pyramid: bool,
+                  progress: bool) -> dict[str, Any]:
+    """Record the blocks' out-of-domain counts (from their markers) with the trust image; its pyramid."""
+    import zarr
+
+    rows, flagged, seen = [], 0, 0
+    for r in regions:
+        n_out, n = json.loads(_marker(work, r).read_text())["out_of_domain"]
+        if n:
+            rows.append([r[0].start, r[1].start, r[2].start, n_out / n])
+        flagged, seen = flagged + n_out, seen + n
+    group = zarr.open_group(str(work / TRUST_IMAGE), mode="r+")
+    fraction = flagged / seen if seen else None
+    group.attrs["xrsr"] = {**group.attrs["xrsr"], "out_of_domain_fraction": fraction,
+                           "out_of_domain_blocks": rows}
+    if pyramid:
+        build_pyramid(group, min_side=min_side, progress=progress)
+    info = group.attrs["xrsr"]
+    return {"coverage": info["coverage"], "score": info["score"], "out_of_domain_fraction": fraction}
 
 
 def predict_to_zarr(
@@ -233,6 +317,7 @@ def predict_to_zarr(
     attrs: dict[str, Any] | None = None,
     progress: bool = True,
     device: str | None = None,
+    trust: BlockTrust | None = None,
 ) -> dict[str, Any]:
     """Recover a volume on disk into an OME-Zarr image, block by block (see the module docstring).
 
@@ -269,12 +354,21 @@ def predict_to_zarr(
     device : str, optional
         Torch device of the model (default CUDA when available, else CPU), in this process and
         on every dask worker.
+    trust : BlockTrust, optional
+        Also write a trust map, the OME-Zarr image ``<out>/trust`` (same grid and chunks, float32,
+        grey units of the prediction; attributes ``xrsr``: ``score``, ``coverage``,
+        ``out_of_domain_fraction``, ``out_of_domain_blocks`` = ``[z, y, x, fraction]`` per block,
+        its first output voxel and the fraction of its sub-blocks out of domain). The prediction
+        is that of a run without it (up to float rounding where the wider halo changes the
+        convolution sizes). Typically :class:`xrsr_lib.evaluate.trust.BlockTrust`.
 
     Returns
     -------
     dict
         ``out``, ``shape``, ``voxel_size_um``, ``blocks``, ``blocks_resumed``, ``seconds``,
-        ``voxels_per_second`` (output voxels computed in this call per wall-clock second).
+        ``voxels_per_second`` (output voxels computed in this call per wall-clock second); with
+        ``trust``, ``trust``: ``coverage``, ``score``, ``out_of_domain_fraction`` (over all blocks;
+        None without an input domain), ``image`` (``<out>/trust``).
 
     Raises
     ------
@@ -296,7 +390,7 @@ def predict_to_zarr(
         raise ValueError(f"voxel_size_um must be > 0 µm, got {voxel}")
     work = out.with_name(out.name + ".partial")
     job, chunks3 = plan_prediction(model, src, work, scale=scale, roi=roi, chunks=chunks, block=block,
-                                   halo=halo, device=device)
+                                   halo=halo, device=device, trust=trust)
     state = work / _STATE
     if work.exists():
         old = json.loads((state / "job.json").read_text()) if (state / "job.json").exists() else None
@@ -309,6 +403,9 @@ def predict_to_zarr(
                 float(voxel), "model": str(model), "scale": job.scale, "roi_offset": list(job.offset),
                 **(attrs or {})}
         create_ome_zarr(work, job.out_shape, float(voxel) / job.scale, chunks3, np.float32, info)
+        if trust is not None:
+            create_ome_zarr(work / TRUST_IMAGE, job.out_shape, float(voxel) / job.scale, chunks3, np.float32,
+                            {**info, **trust.attrs()})
         (state / "done").mkdir(parents=True)
         write_json_atomic(state / "job.json", job.key())
     regions = list(block_slices(job.out_shape, job.block))
@@ -334,9 +431,13 @@ def predict_to_zarr(
 
     group = zarr.open_group(str(work), mode="r+")
     levels = build_pyramid(group, min_side=max(chunks3), progress=progress) if pyramid else 1
+    trust_info = None if trust is None else _finish_trust(work, regions, max(chunks3), pyramid, progress)
     shutil.rmtree(state)
     publish_directory(work, out)
     log.info("wrote %s (%d levels)", out, levels)
-    return {"out": str(out), "shape": list(job.out_shape), "voxel_size_um": float(voxel) / job.scale,
-            "blocks": len(regions), "blocks_resumed": len(regions) - len(todo), "levels": levels,
-            "seconds": round(seconds, 3), "voxels_per_second": done / seconds if seconds > 0 else 0.0}
+    result = {"out": str(out), "shape": list(job.out_shape), "voxel_size_um": float(voxel) / job.scale,
+              "blocks": len(regions), "blocks_resumed": len(regions) - len(todo), "levels": levels,
+              "seconds": round(seconds, 3), "voxels_per_second": done / seconds if seconds > 0 else 0.0}
+    if trust_info is not None:
+        result["trust"] = {**trust_info, "image": str(out / TRUST_IMAGE)}
+    return result
