@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from xrsr_lib.config.trust import TrustConfig
 from xrsr_lib.evaluate.trust.conformal import ConformalInterval, calibrate, empirical_coverage
 from xrsr_lib.evaluate.trust.domain import InputDomain, block_features
 from xrsr_lib.evaluate.trust.signals import data_consistency, local_mean, tta_spread
@@ -42,17 +43,18 @@ __all__ = ["CONSISTENCY_SMOOTH_VOXELS", "DOMAIN_BLOCK", "DOMAIN_LEVEL", "MEANING
            "TTA_SMOOTH_VOXELS", "TTA_TRANSFORMS", "BlockTrust", "calibrate_trust", "context_voxels",
            "score_maps"]
 
+_DEFAULTS = TrustConfig()  # one set of defaults for the study's trust maps and one's own scans
 #: In-plane symmetries of the test-time augmentation (all eight: turns and flips of a slice).
-TTA_TRANSFORMS = 8
+TTA_TRANSFORMS = _DEFAULTS.tta_transforms
 #: σ of the Gaussian local mean of the TTA spread, voxels of the prediction grid.
-TTA_SMOOTH_VOXELS = 1.0
+TTA_SMOOTH_VOXELS = _DEFAULTS.smooth_voxels
 #: σ of the window of the data-consistency score, voxels of the prediction grid.
-CONSISTENCY_SMOOTH_VOXELS = 2.0
+CONSISTENCY_SMOOTH_VOXELS = _DEFAULTS.consistency_smooth_voxels
 #: Edge of the blocks whose input statistics define the input domain, voxels (smaller when the slab is).
-DOMAIN_BLOCK = 16
+DOMAIN_BLOCK = _DEFAULTS.domain_block
 #: Conformal level of the input-domain threshold (with fewer than 99 calibration blocks, the
 #: threshold is the largest calibration distance: :meth:`InputDomain.fit`).
-DOMAIN_LEVEL = 0.99
+DOMAIN_LEVEL = _DEFAULTS.domain_level
 #: The scores a calibration records; the first is the default.
 SCORES = ("tta", "consistency")
 #: What a trust image holds (recorded with it).
