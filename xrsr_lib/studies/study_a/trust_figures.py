@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from xrsr_lib.plotting import METHOD_LABELS
+from xrsr_lib.studies.study_a.figures import STUDY_A_LABELS
 
 __all__ = ["plot_trust_maps", "pore_table", "signal_table"]
 
@@ -63,5 +63,5 @@ def plot_trust_maps(slices: dict[tuple[str, float], Path], coverage: float, scor
             if d["hallucinated"].any():
                 ax.contour(d["hallucinated"], levels=[0.5], colors="cyan", linewidths=0.8, linestyles="--")
         method, sigma = key
-        row[0].set_ylabel(f"{METHOD_LABELS.get(method, method)}\nσ = {sigma:g} µm")
+        row[0].set_ylabel(f"{STUDY_A_LABELS.get(method, method)}\nσ = {sigma:g} µm")
     return fig
