@@ -81,6 +81,11 @@ class DeconvConfig(Settings):
     nlm_sigma: float | None = Field(
         default=0.1, ge=0, description="noise level of RL results (material units); None: estimate"
     )
+    boundary: Literal["reflect", "zero"] = Field(
+        default="reflect",
+        description="values beyond the volume's faces during RL: 'reflect' (mirrored, what a practitioner "
+        "uses: no bright frame) or 'zero' (scikit-image's richardson_lucy)",
+    )
 
 
 class MethodsConfig(Settings):

@@ -228,6 +228,7 @@ def deconvolve_gaussian(
     offset: str | float = "auto",
     device: str | torch.device | None = None,
     progress: bool = False,
+    boundary: str = "reflect",
 ) -> np.ndarray:
     """Richardson-Lucy deconvolution of a volume blurred by a known isotropic Gaussian.
 
@@ -238,19 +239,26 @@ def deconvolve_gaussian(
     2. An offset ``c`` is chosen: ``offset='auto'`` gives ``c = max(0, -volume.min())``, i.e. the
        volume is shifted up just enough that its minimum becomes 0 (no shift for non-negative data);
        a number is used as ``c`` directly and ``volume + c`` must then be non-negative.
-    3. ``u = richardson_lucy(volume + c, gaussian_psf(sigma_voxels), iterations, clip=False)``.
-    4. ``u - c`` is returned (float32).
+    3. ``boundary='reflect'``: ``volume + c`` is padded on every face by the PSF radius
+       ``ceil(4σ)`` with its mirror image (``numpy.pad(mode='symmetric')``); ``'zero'`` pads nothing.
+    4. ``u = richardson_lucy(padded, gaussian_psf(sigma_voxels), iterations, clip=False)``, cropped
+       back to the volume.
+    5. ``u - c`` is returned (float32).
 
     Why a shift rather than clamping at a small positive floor: clamping rectifies the noise
     (negative values become the floor while positive ones stay), which biases the mean and the
     grey values of low-attenuation material upward and destroys the zero-mean character of the
     noise; a shift is linear, keeps all information, and RL with a normalised PSF approximately
     conserves the total intensity, so subtracting ``c`` afterwards restores the grey-value scale
-    (the mean is preserved up to boundary effects). The price: RL is not shift-invariant, a
-    constant background slows the sharpening of small contrasts somewhat, and because the
-    convolutions use a zero boundary (as scikit-image's) the shifted background makes the outermost
-    ``~2σ`` voxels brighter; for CT the field of view border is usually air, where ``c`` is a few
-    noise standard deviations.
+    (the mean is preserved up to boundary effects). The price: RL is not shift-invariant, and a
+    constant background slows the sharpening of small contrasts somewhat.
+
+    Boundary: ``richardson_lucy`` (like scikit-image's) treats everything beyond the volume as 0.
+    With the shift ``c`` the background is not 0, so the re-blurred estimate sags at the faces and
+    RL brightens the outermost ``~2σ`` voxels into a frame (and a rim in every slice near the top
+    and bottom). ``boundary='reflect'`` continues the volume by its mirror image instead, the usual
+    practice, so the faces are deconvolved like the interior; ``'zero'`` keeps the scikit-image
+    result exactly (its equality is tested).
 
     Parameters
     ----------
@@ -266,12 +274,16 @@ def deconvolve_gaussian(
         Compute device; default CUDA when available, else CPU.
     progress : bool
         Show a progress bar over iterations.
+    boundary : {'reflect', 'zero'}
+        Values beyond the faces during RL (see above).
 
     Returns
     -------
     numpy.ndarray
         float32 volume of the input's shape.
     """
+    if boundary not in ("reflect", "zero"):
+        raise ValueError(f"boundary must be 'reflect' or 'zero', got {boundary!r}")
     vol = _check_array(volume, "volume")
     if vol.ndim != 3:
         raise ValueError(f"volume must be 3D (z, y, x), got shape {vol.shape}")
@@ -297,7 +309,13 @@ def deconvolve_gaussian(
     shifted = vol + np.float32(shift)
     # float32 rounding of vol + shift can give -tiny values at the minimum
     np.maximum(shifted, 0, out=shifted)
-    out = richardson_lucy(shifted, gaussian_psf(sigma), n_iter, clip=False, device=device, progress=progress)
+    psf = gaussian_psf(sigma)
+    pad = max(psf.shape) // 2 if boundary == "reflect" else 0
+    if pad:
+        shifted = np.pad(shifted, pad, mode="symmetric")
+    out = richardson_lucy(shifted, psf, n_iter, clip=False, device=device, progress=progress)
+    if pad:
+        out = np.ascontiguousarray(out[pad:-pad, pad:-pad, pad:-pad])
     out -= np.float32(shift)
     return out
 

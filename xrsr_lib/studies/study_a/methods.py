@@ -82,6 +82,7 @@ class StudyA(ProfileStage):
             base["input"] = self._recon_key(realization, sigma_um)
             base["iterations"] = self.profile.methods.rl.iterations
             base["sigma_voxels"] = sigma_um / self.profile.volume.voxel_size_um
+            base["boundary"] = self.profile.methods.rl.boundary
         else:  # rl_nlm
             rl = self.profile.methods.rl
             rl_params = self.prediction_params("rl", sigma_um, realization)
@@ -118,7 +119,8 @@ class StudyA(ProfileStage):
             elif method == "rl":
                 vol = self.data.load_volume(self.data.reconstruction(realization, sigma_um))
                 out = deconvolve_gaussian(vol, params["sigma_voxels"], iterations=params["iterations"],
-                                          device=self.device, progress=self.progress)
+                                          device=self.device, progress=self.progress,
+                                          boundary=params["boundary"])
             else:
                 rl = self.profile.methods.rl
                 vol = self.data.load_volume(self.predict("rl", sigma_um, realization))
