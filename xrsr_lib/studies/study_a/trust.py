@@ -319,6 +319,8 @@ class StudyATrust:
             "signals": rows,
             "pores": pores,
             "msssim": float(ms.score),
+            # how the paper's map itself ranks the errors, voxel by voxel (the reference for the signals)
+            "spearman_error_vs_1_msssim": spearman(err_gt[inside], bad_ms[inside]),
         }
         # with the figure's slices: mid-z of the unseen realization
         z = pred.shape[0] // 2

@@ -24,7 +24,9 @@ def signal_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
 def pore_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per (method, σ): hallucinated / missed pores against the doubtful flags, domain checks."""
     return pd.DataFrame([{"method": r["method"], "sigma_um": r["sigma_um"], "score": r["score"],
-                          "ms_ssim": r["msssim"], **r["pores"]} for r in results])
+                          "ms_ssim": r["msssim"],
+                          "spearman_error_vs_1_msssim": r.get("spearman_error_vs_1_msssim"),
+                          **r["pores"]} for r in results])
 
 
 def plot_trust_maps(slices: dict[tuple[str, float], Path], coverage: float, score: str) -> plt.Figure:
