@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from xrsr_lib import io
-from xrsr_lib.evaluate.msssim import ms_ssim_3d
+from xrsr_lib.evaluate.msssim import MultiscaleSSIM, ms_ssim_3d
 from xrsr_lib.evaluate.pores import (
     PoreAnalysis,
     PoreAnalysisConfig,
@@ -199,6 +199,11 @@ class StudyAEvaluation:
         table, _ = io.read_table(self.cache.get_or_build("quality", params, build))
         return {k: float(v) for k, v in table.iloc[0].items()}
 
+    def ms_ssim(self, result: np.ndarray, truth: np.ndarray) -> MultiscaleSSIM:
+        """3D MS-SSIM of two volumes with the evaluation's settings, inside the (inner) foam mask."""
+        return ms_ssim_3d(result, truth, data_range=self.config.data_range, scales=self.config.msssim_scales,
+                          sigma=self.config.ssim_sigma, mask=self.foam_mask())
+
     def msssim(
         self, method: str, sigma_um: float | None = None, realization: str | None = None
     ) -> MSSSIMResult:
@@ -212,14 +217,7 @@ class StudyAEvaluation:
 
         def build(tmp: Path) -> None:
             result, truth = self.image(method, sigma_um, realization), self.image("gt", None, realization)
-            ms = ms_ssim_3d(
-                result,
-                truth,
-                data_range=self.config.data_range,
-                scales=self.config.msssim_scales,
-                sigma=self.config.ssim_sigma,
-                mask=self.foam_mask(),
-            )
+            ms = self.ms_ssim(result, truth)
             attrs = {
                 **params,
                 "score": float(ms.score),

@@ -29,7 +29,6 @@ import numpy as np
 from scipy import ndimage
 
 from xrsr_lib.config import TRUST_SIGNALS, TrustConfig
-from xrsr_lib.evaluate.msssim import ms_ssim_3d
 from xrsr_lib.evaluate.pores import segment_pores
 from xrsr_lib.evaluate.resolution import gaussian_fit
 from xrsr_lib.evaluate.trust import (
@@ -98,8 +97,8 @@ class StudyATrust:
             "held_out": {"train_end": end, "calibration_start": start},
         }
 
-    def model(self, method: str, sigma_um: float, member: int = 0) -> LoadedModel:
-        """Member ``member`` of the (method, σ) ensemble, trained below the calibration slab."""
+    def _trained(self, method: str, sigma_um: float, member: int) -> Path:
+        """Folder of member ``member`` of the (method, σ) ensemble, training it first if needed."""
         params = self.model_params(method, sigma_um, member)
         final = self.cache.path_for("trust_model", params, suffix="")
         if not (final / "config.json").exists():
@@ -120,12 +119,20 @@ class StudyATrust:
                 stage="trust_model",
                 mask=mask,
             )
-        return LoadedModel.load(final, device=self.study.device)
+        return final
+
+    def model(self, method: str, sigma_um: float, member: int = 0) -> LoadedModel:
+        """Member ``member`` of the (method, σ) ensemble, trained below the calibration slab."""
+        return LoadedModel.load(self._trained(method, sigma_um, member), device=self.study.device)
 
     # ------------------------------------------------------------------ predictions
-    def _inputs(self, realization: str, sigma_um: float, region: str) -> tuple[np.ndarray, int]:
+    def _realization(self, region: str) -> str:
+        """The realization of a region: ``calibration`` (the training one's top slab) or ``target``."""
+        return self.profile.training_realization if region == "calibration" else self.evaluation.realization
+
+    def _inputs(self, sigma_um: float, region: str) -> tuple[np.ndarray, int]:
         """The σ input of a region and the first slice of it that is scored (context above that)."""
-        vol = self.data.load_volume(self.data.reconstruction(realization, sigma_um))
+        vol = self.data.load_volume(self.data.reconstruction(self._realization(region), sigma_um))
         if region == "target":
             return vol, 0
         start = self.slabs()[1]
@@ -134,9 +141,7 @@ class StudyATrust:
 
     def predictions(self, method: str, sigma_um: float, region: str) -> Path:
         """Cached ``.npz``: member predictions (identity) and member 0 under each TTA symmetry."""
-        realization = (
-            self.profile.training_realization if region == "calibration" else self.evaluation.realization
-        )
+        realization = self._realization(region)
         c = self.config
         params = {
             "models": [self.model_params(method, sigma_um, m) for m in range(c.ensemble_size)],
@@ -147,7 +152,7 @@ class StudyATrust:
         }
 
         def build(tmp: Path) -> None:
-            x, skip = self._inputs(realization, sigma_um, region)
+            x, skip = self._inputs(sigma_um, region)
             out: dict[str, np.ndarray] = {}
             for m in range(c.ensemble_size):
                 model = self.model(method, sigma_um, m)
@@ -164,25 +169,26 @@ class StudyATrust:
             with open(tmp, "wb") as f:
                 np.savez(f, **out)
 
-        for m in range(c.ensemble_size):
-            self.model(method, sigma_um, m)
+        for m in range(c.ensemble_size):  # trained before, so the build time is the predictions'
+            self._trained(method, sigma_um, m)
         return self.cache.get_or_build("trust_prediction", params, build, suffix=".npz")
 
-    def signals(self, method: str, sigma_um: float, region: str, blur_sigma: float) -> dict[str, np.ndarray]:
-        """The prediction (member 0) and the three signal maps of a region."""
+    def signals(
+        self, method: str, sigma_um: float, region: str, blur_sigma: float,
+        inputs: tuple[np.ndarray, int] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The prediction (member 0) and the three signal maps of a region (``inputs``: the region's
+        :meth:`_inputs`, when already loaded)."""
         c = self.config
         with np.load(self.predictions(method, sigma_um, region)) as z:
             members = [z[f"member{m}"] for m in range(c.ensemble_size)]
             tta = [members[0], *(z[f"tta{i}"] for i in range(1, c.tta_transforms))]
-        realization = (
-            self.profile.training_realization if region == "calibration" else self.evaluation.realization
-        )
-        x, skip = self._inputs(realization, sigma_um, region)
+        x, skip = inputs if inputs is not None else self._inputs(sigma_um, region)
         pred = members[0]
         return {
             "prediction": pred,
             "input": x[skip:],
-            "tta": local_mean(np.std(np.stack(tta), 0), c.smooth_voxels),
+            "tta": local_mean(ensemble_spread(tta)[1], c.smooth_voxels),  # the spread over the symmetries
             "ensemble": local_mean(ensemble_spread(members)[1], c.smooth_voxels),
             "consistency": data_consistency(pred, x[skip:], blur_sigma, c.consistency_smooth_voxels),
         }
@@ -227,7 +233,7 @@ class StudyATrust:
         # calibration: blur fitted on the slab, then one conformal rule per signal
         train = self.profile.training_realization
         hres_cal = self._hres(train)[start:]
-        x_cal = self._inputs(train, sigma_um, "calibration")
+        x_cal = self._inputs(sigma_um, "calibration")
         mask_cal = mask_all[start:]
         top = 1.5 * sigma_um / self.profile.volume.voxel_size_um
         fit = gaussian_fit(
@@ -238,7 +244,7 @@ class StudyATrust:
             device=self.study.device,
         )
         blur = float(fit.refined_sigma["result"])
-        cal = self.signals(method, sigma_um, "calibration", blur)
+        cal = self.signals(method, sigma_um, "calibration", blur, inputs=x_cal)
         err_cal = np.abs(cal["prediction"] - hres_cal)
         rules = {s: calibrate(cal[s], err_cal, c.coverage, mask=mask_cal) for s in TRUST_SIGNALS}
         domain = InputDomain.fit(block_features(cal["input"], c.domain_block, mask_cal)[0], c.domain_level)
@@ -251,14 +257,7 @@ class StudyATrust:
         err_gt, err_hres = np.abs(pred - gt), np.abs(pred - hres)
         inside = mask_all
         worst = err_gt[inside] >= np.quantile(err_gt[inside], 1 - c.worst_fraction)
-        ms = ms_ssim_3d(
-            pred,
-            gt,
-            data_range=ev.config.data_range,
-            scales=ev.config.msssim_scales,
-            sigma=ev.config.ssim_sigma,
-            mask=inside,
-        )
+        ms = ev.ms_ssim(pred, gt)
         bad_ms = 1.0 - ms.combined_map()
         rows = []
         for s in TRUST_SIGNALS:
