@@ -159,3 +159,14 @@ def test_an_interrupted_trust_prediction_resumes_only_as_one(trained, tmp_path, 
     b, meta_b = open_zarr(tmp_path / "b.zarr" / "trust")
     np.testing.assert_array_equal(a[...], b[...])
     assert meta_a["xrsr"]["out_of_domain_blocks"] == meta_b["xrsr"]["out_of_domain_blocks"]
+
+
+@pytest.mark.parametrize(("fraction", "message"), [("1.5", "--calibrate must lie in [0, 1)"),
+                                                   ("0.95", "use a smaller fraction")])
+def test_a_bad_calibration_fraction_is_a_one_line_error(trained, tmp_path, capsys, fraction, message):
+    folder, scans = trained["model"].parent, trained["scans"]
+    code, _, err = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
+                        str(folder / "pose.json"), "--preset", "smoke", "--iterations", "2",
+                        "--calibrate", fraction, "--out", str(tmp_path / "m"))
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []  # no model folder, no partial one
