@@ -1,8 +1,9 @@
-"""Run the trust-map validation of notebook 16 for one profile as a script (e.g. ``cpu`` on a GPU machine).
+"""Run the trust-map validation of notebook 16 for one profile as a script (no Jupyter needed, e.g. on
+a GPU machine).
 
 Usage::
 
-    PYTHONPATH=. python3 benchmarks/gpu_trust_cpu.py --profile cpu --out $OUT/trust
+    PYTHONPATH=. python3 scripts/run_trust_validation.py --profile cpu --out $OUT/trust
 
 The same library calls as ``notebooks/16_trust_maps.ipynb`` (simulation, trust models, signals,
 calibration, scores), with the cache in ``<out>/cache`` unless ``XRSR_CACHE`` is set; writes
