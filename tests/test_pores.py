@@ -484,3 +484,16 @@ def test_surface_margin_drops_the_rim_and_keeps_pores_near_the_wall_whole():
     assert middle.volume_um3 == clean.table.sort_values("centroid_x").iloc[0].volume_um3
     with pytest.raises(ValueError, match="leaves no voxel"):
         analyse_pores(image, foam, config=PoreAnalysisConfig(surface_margin_um=40.0))
+
+
+def test_share_below_pct_counts_strictly_smaller_pores():
+    from xrsr_lib.evaluate.pores import share_below_pct
+
+    d = np.array([5.0, 12.0, 19.99, 20.0, 24.0, 60.0, 80.0, 3.0])
+    assert share_below_pct(d, 20.0) == pytest.approx(100.0 * 4 / 8)  # 20.0 itself is not below
+    assert share_below_pct(d, 25.0) == pytest.approx(100.0 * 6 / 8)
+    assert np.isnan(share_below_pct(np.array([]), 20.0))
+    with pytest.raises(ValueError, match="limit_um"):
+        share_below_pct(d, 0.0)
+    with pytest.raises(ValueError, match="diameters_um"):
+        share_below_pct(np.array([1.0, np.nan]), 20.0)

@@ -97,6 +97,7 @@ def test_pore_table_recovery_and_errors_by_hand(stub_eval):
     gt = fake_analysis(160, 0.25, 0.98)
     analyses = {
         ("gt", None): gt,
+        ("phantom", None): fake_analysis(176, 0.26, 0.9898),
         ("hres", None): fake_analysis(160, 0.25, 0.98),
         ("fdk", 3.0): fake_analysis(120, 0.20, 0.882, clipped=3),
         ("deepnet", 3.0): fake_analysis(168, 0.26, 0.9604),
@@ -107,12 +108,14 @@ def test_pore_table_recovery_and_errors_by_hand(stub_eval):
     assert list(table.columns) == ["image", "sigma_um", "realization", "n_pores", "recovery_pct", "porosity",
                                    "porosity_error_pct", "mean_sphericity", "sphericity_error_pct",
                                    "n_sphericity_clipped", "threshold", "n_edge_killed"]
-    assert len(table) == 2 + len(SIGMAS) * len(PORE_METHODS)
+    assert len(table) == 3 + len(SIGMAS) * len(PORE_METHODS)  # gt, the exact phantom, hres, methods
+    assert list(table.image[:3]) == ["gt", "phantom", "hres"]
     assert {c[2] for c in calls} == {"alternate"}
-    row = {(r.image, None if r.image in ("gt", "hres") else r.sigma_um): r for r in table.itertuples()}
+    row = {(r.image, None if r.image in ("gt", "phantom", "hres") else r.sigma_um): r for r in table.itertuples()}
     # (image, σ): recovery %, porosity error %, sphericity error %, all by hand
     expected = {
         ("gt", None): (100.0, 0.0, 0.0),
+        ("phantom", None): (110.0, 4.0, 1.0),  # 176/160, 0.26/0.25 - 1, 0.9898/0.98 - 1
         ("hres", None): (100.0, 0.0, 0.0),
         ("fdk", 3.0): (75.0, -20.0, -10.0),  # 120/160, 0.20/0.25 - 1, 0.882/0.98 - 1
         ("deepnet", 3.0): (105.0, 4.0, -2.0),  # 168/160, 0.26/0.25 - 1, 0.9604/0.98 - 1
@@ -128,6 +131,17 @@ def test_pore_table_recovery_and_errors_by_hand(stub_eval):
     assert none.recovery_pct == 0.0 and none.porosity_error_pct == -100.0
     assert math.isnan(none.sphericity_error_pct)
     assert math.isnan(row[("gt", None)].sigma_um) and row[("hres", None)].sigma_um == 1.0
+
+
+def test_exact_phantom_as_the_ground_truth_is_not_listed_twice():
+    profile = load_profile("smoke")
+    profile = profile.model_copy(update={"evaluation": profile.evaluation.model_copy(update={"reference": "phantom"})})
+    ev = StudyAEvaluation(SimpleNamespace(profile=profile, cache=None, data=None), progress=False)
+    stub_pores(ev, {}, fake_analysis(10, 0.2, 0.9))
+    table = ev.pore_table("alternate")
+    assert list(table.image[:2]) == ["gt", "hres"] and "phantom" not in set(table.image)
+    with pytest.raises(ValueError, match="truth must be 'gt' or 'phantom'"):
+        ev._comparison_params("fdk", 3.0, "alternate", truth="hres")
 
 
 def test_pore_table_rejects_a_ground_truth_without_pores(stub_eval):
@@ -179,7 +193,7 @@ def test_sphericity_statistics_of_sphere_images(sphere_analyses):
 
 def test_tables_of_sphere_images(stub_eval, sphere_analyses):
     truth, fewer = sphere_analyses
-    stub_pores(stub_eval, {("gt", None): truth, ("hres", None): truth}, default=fewer)
+    stub_pores(stub_eval, {("gt", None): truth, ("phantom", None): truth, ("hres", None): truth}, default=fewer)
     table = stub_eval.pore_table()
     r = table[(table.image == "deepnet") & (table.sigma_um == 5.0)].iloc[0]
     assert r.n_pores == 2 and r.recovery_pct == pytest.approx(100 * 2 / 3)
@@ -190,7 +204,7 @@ def test_tables_of_sphere_images(stub_eval, sphere_analyses):
     stats = stub_eval.sphericity_table()
     assert list(stats.columns) == ["realization", "image", "sigma_um", "count", "mean", "std", "min",
                                    "median", "n_sphericity_clipped"]
-    assert stats["count"].tolist() == [3, 3] + [2] * (len(SIGMAS) * len(PORE_METHODS))
+    assert stats["count"].tolist() == [3, 3, 3] + [2] * (len(SIGMAS) * len(PORE_METHODS))
 
 
 def test_sphericity_table_matches_the_former_notebook_aggregation(stub_eval):
@@ -374,3 +388,19 @@ def test_ms_ssim_maps_match_a_reference_implementation(masked):
     np.testing.assert_allclose(ms.weights, weights, rtol=1e-12)
     assert ms.score == pytest.approx(float(np.prod(np.maximum(means, 0.0) ** weights)), rel=1e-10)
     assert 0.0 < ms.score < 1.0
+
+
+def test_quality_table_against_either_reference(stub_eval):
+    calls = []
+
+    def quality(method, sigma_um=None, realization=None, truth="gt"):
+        calls.append((method, sigma_um, truth))
+        return {"mse": 0.01, "psnr": 20.0, "ssim": 0.5 if truth == "gt" else 0.4}
+
+    stub_eval.quality = quality
+    vs_gt = stub_eval.quality_table("alternate")
+    assert list(vs_gt.image[:2]) == ["phantom", "hres"] and len(vs_gt) == 2 + len(SIGMAS) * len(SCORED_METHODS)
+    assert math.isnan(vs_gt.sigma_um[0]) and vs_gt.sigma_um[1] == 1.0
+    vs_phantom = stub_eval.quality_table("alternate", truth="phantom")
+    assert list(vs_phantom.image[:2]) == ["gt", "hres"] and (vs_phantom.ssim == 0.4).all()
+    assert {c[2] for c in calls} == {"gt", "phantom"}

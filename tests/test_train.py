@@ -45,7 +45,18 @@ def test_training_lowers_the_loss(pair, tmp_path, settings):
     if method == "srcnn":
         val = read_curves(folder)[1]
         assert len(val) == settings.iterations // settings.validate_every
-        assert cfg["best_iteration"] == int(val.loc[val["val_loss"].idxmin(), "iteration"])
+        # one stopping rule for both networks: the final weights (validation is a curve only)
+        assert cfg["best_iteration"] == settings.iterations
+    # the cosine schedule: the peak at the first step, decaying to learning_rate_min_factor
+    lr = read_curves(folder)[0]["learning_rate"].to_numpy()
+    assert lr[0] == pytest.approx(settings.learning_rate)
+    assert np.all(np.diff(lr) <= 0) and lr[-1] < 0.01 * settings.learning_rate + 0.01 * lr[0]
+
+
+def test_constant_learning_rate_schedule(pair, tmp_path):
+    settings = TINY_DEEPNET.model_copy(update={"iterations": 6, "learning_rate_schedule": "none"})
+    folder = train_model("deepnet", *pair, settings, tmp_path / "m", device="cpu", progress=False)
+    assert (read_curves(folder)[0]["learning_rate"] == settings.learning_rate).all()
 
 
 @pytest.mark.parametrize("settings", [TINY_DEEPNET, TINY_SRCNN], ids=["deepnet", "srcnn"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from xrsr_lib.config.base import Settings
@@ -15,6 +17,12 @@ class EvaluationConfig(Settings):
     realization: str = Field(
         default="alternate", description="the realization scored in figures 3-9 (unseen in training)"
     )
+    reference: Literal["dense_fdk", "phantom"] = Field(
+        default="dense_fdk",
+        description="the ground truth images are scored against and whose segmentation gives the true "
+        "pores: 'dense_fdk' (study A's: a noise-free reconstruction from ct.reference_n_angles views at "
+        "the 1 µm grid) or 'phantom' (the exact voxelized phantom); the other is reported beside it",
+    )
     data_range: float = Field(default=1.0, gt=0, description="data range for PSNR/SSIM (material units)")
     ssim_sigma: float = Field(default=1.5, gt=0, description="Gaussian window of SSIM and MS-SSIM, voxels")
     msssim_scales: int = Field(default=5, ge=1, le=5, description="MS-SSIM scales (MATLAB default 5)")
@@ -26,6 +34,9 @@ class EvaluationConfig(Settings):
         description="the foam mask is the phantom cylinder shrunk by this margin: blurred and deconvolved "
         "images show the sample's outer surface as a dark rim that would segment as pores; keep it below "
         "the smallest pore radius so no pore loses its centre",
+    )
+    seed_sigmas_um: tuple[float, ...] = Field(
+        default=(3.0, 9.0), description="input blurs at which the seed spread of the networks is reported"
     )
     gaussian_fit_max_um: float = Field(default=10.0, gt=0, description="largest σ of the Gaussian fit")
     gaussian_fit_step_um: float = Field(default=0.1, gt=0, description="σ grid step of the Gaussian fit")

@@ -81,9 +81,10 @@ class Profile(Settings):
             raise ValueError(f"training_realization {self.training_realization!r} is not a realization")
         if self.evaluation.realization not in self.realizations:
             raise ValueError(f"evaluation.realization {self.evaluation.realization!r} is not a realization")
-        unknown = set(self.evaluation.msssim_sigmas_um) - set(self.degrade.lres_sigmas_um)
-        if unknown:
-            raise ValueError(f"evaluation.msssim_sigmas_um {sorted(unknown)} are not low-resolution levels")
+        for name in ("msssim_sigmas_um", "seed_sigmas_um"):
+            unknown = set(getattr(self.evaluation, name)) - set(self.degrade.lres_sigmas_um)
+            if unknown:
+                raise ValueError(f"evaluation.{name} {sorted(unknown)} are not low-resolution levels")
         half = self.volume.half_height_um
         if self.phantom.cylinder_radius_um > half:
             raise ValueError(
@@ -112,6 +113,7 @@ def _physical_profile(
     study_b: StudyBConfig | None = None,
     multiscale: MultiscaleConfig | None = None,
     trust: TrustConfig | None = None,
+    reference_angles: int = 1024,
 ) -> Profile:
     """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
     sits 10 half-widths away and the detector as far behind the axis (magnification 2)."""
@@ -137,6 +139,7 @@ def _physical_profile(
             # 10 % transmission along a full diameter of solid material
             attenuation_per_um=math.log(10.0) / (2.0 * radius),
             photons_per_pixel=photons,
+            reference_n_angles=reference_angles,
         ),
         degrade=DegradeConfig(sigmas_um=sigmas, noise_seed=20240611),
         realizations=seeds,
@@ -279,7 +282,7 @@ def profiles() -> dict[str, Profile]:
             photons=20_000.0, methods=smoke_methods, supersampling=2, max_pore_radius_um=8.0,
             # a coarser Gaussian-fit grid keeps the smoke run short (the fit pads by 4·σ_max)
             evaluation=EvaluationConfig(gaussian_fit_step_um=0.25, foam_mask_margin_um=3.0), study_b=smoke_b,
-            trust=TrustConfig(tta_transforms=4, gap_voxels=4, domain_block=8),
+            trust=TrustConfig(tta_transforms=4, gap_voxels=4, domain_block=8), reference_angles=256,
         ),
         "cpu": _physical_profile(
             "cpu", 256, 256, seeds, pore_density, trial_density, photons=20_000.0, methods=cpu_methods,
@@ -288,6 +291,7 @@ def profiles() -> dict[str, Profile]:
         "paper": _physical_profile(
             "paper", 512, 512, seeds, pore_density, trial_density, photons=20_000.0, methods=paper_methods,
             study_b=paper_b, trust=TrustConfig(sigmas_um=(3.0, 5.0, 7.0, 9.0), ensemble_size=5),
+            reference_angles=6000,  # study A's ground truth: ~6,000 noise-free projections
         ),
     }
 

@@ -38,6 +38,15 @@ class VolumeTraining(Settings):
     inference_tile: int = Field(ge=4, description="inference tile side, voxels")
     inference_overlap: int = Field(ge=0, description="inference overlap per side, voxels")
     checkpoint_every: int = Field(default=100, ge=1, description="write checkpoint.pt every this many steps")
+    learning_rate_schedule: Literal["cosine", "none"] = Field(
+        default="cosine",
+        description="cosine decay from learning_rate to learning_rate·learning_rate_min_factor over the "
+        "iterations (the same rule for every volume network; the final weights are kept), or constant",
+    )
+    learning_rate_min_factor: float = Field(
+        default=0.01, ge=0, le=1,
+        description="final learning rate of the cosine schedule, fraction of learning_rate"
+    )
     seed: int = Field(default=0, ge=0, description="seed of the initialization and of the batch sampling")
     loss_mask: LossMask = Field(
         default="fov_circle",

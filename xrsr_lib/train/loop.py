@@ -56,6 +56,7 @@ __all__ = [
     "read_curves",
     "run_training",
     "save_weights",
+    "scheduled_learning_rate",
 ]
 
 #: Keys a finished run adds to ``config.json`` (everything else must match to count as the same run):
@@ -116,6 +117,23 @@ class TrainingTask:
     keep_best: bool = True
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     distributed: bool = False
+
+
+def scheduled_learning_rate(
+    peak: float, schedule: str, min_factor: float, iteration: int, iterations: int
+) -> float:
+    """Learning rate of step ``iteration`` (0-based) of ``iterations``.
+
+    A pure function of the iteration, so a resumed run follows the same schedule without any
+    scheduler state. ``"cosine"`` gives ``lr_min + (peak - lr_min)·(1 + cos(π·t/T)) / 2`` with
+    ``lr_min = peak · min_factor``; ``"none"`` keeps ``peak``.
+    """
+    if schedule == "none":
+        return peak
+    if schedule != "cosine":
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose 'cosine' or 'none'")
+    lr_min = peak * min_factor
+    return lr_min + 0.5 * (peak - lr_min) * (1.0 + math.cos(math.pi * iteration / iterations))
 
 
 def is_finished(folder: str | Path) -> bool:

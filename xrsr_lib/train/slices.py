@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from xrsr_lib.io.cache import _canonical
 from xrsr_lib.models import build_model
 from xrsr_lib.simulate.nanoct import DEFAULT_BLUR_SIGMA_PX, DEFAULT_NOISE_STD, degrade_slice
 from xrsr_lib.simulate.natural import natural_images, random_crops
-from xrsr_lib.train.loop import TrainingTask, run_training
+from xrsr_lib.train.loop import TrainingTask, run_training, scheduled_learning_rate
 from xrsr_lib.train.losses import SREdgeLoss
 
 log = logging.getLogger(__name__)
@@ -71,17 +70,10 @@ _VAL_FIELDS = ("loss", "l1", "edge", "psnr")
 
 # ----------------------------------------------------------------------------- settings
 def learning_rate(settings: SRTrainingConfig, iteration: int) -> float:
-    """Learning rate of step ``iteration`` (0-based) under the schedule of ``settings``.
-
-    A pure function of the iteration, so a resumed run follows the same schedule without any
-    scheduler state: cosine gives ``lr_min + (learning_rate - lr_min)·(1 + cos(π·t/T)) / 2`` with
-    ``lr_min = learning_rate · learning_rate_min_factor``.
-    """
-    if settings.learning_rate_schedule == "none":
-        return settings.learning_rate
-    lr_min = settings.learning_rate * settings.learning_rate_min_factor
-    return lr_min + 0.5 * (settings.learning_rate - lr_min) * (
-        1.0 + math.cos(math.pi * iteration / settings.iterations))
+    """Learning rate of step ``iteration`` (0-based) under the schedule of ``settings``
+    (:func:`xrsr_lib.train.loop.scheduled_learning_rate`)."""
+    return scheduled_learning_rate(settings.learning_rate, settings.learning_rate_schedule,
+                                   settings.learning_rate_min_factor, iteration, settings.iterations)
 
 
 # ----------------------------------------------------------------------------- data

@@ -4,10 +4,16 @@
 3D patches (with a held-out validation set) and hands one optimizer step to
 :func:`xrsr_lib.train.loop.run_training`, which checkpoints, resumes and writes the model folder
 (``config.json`` with method, architecture, normalization, settings and data; ``weights.pt``;
-``loss.csv``; ``validation.csv`` for SRCNN). :class:`xrsr_lib.infer.LoadedModel` loads it.
+``loss.csv`` with the loss and learning rate of every step; ``validation.csv`` for SRCNN). :class:`xrsr_lib.infer.LoadedModel` loads it.
 
 The loss is the mean squared error inside the setting ``loss_mask``: the field-of-view circle of
 each slice (cone-beam reconstructions) or every voxel (rectangular crops).
+
+Both networks follow one stopping rule: Adam for ``iterations`` steps with the learning rate decayed
+from ``learning_rate`` to ``learning_rate · learning_rate_min_factor`` by a cosine (setting
+``learning_rate_schedule``), and the final weights are kept. SRCNN's held-out patches are scored
+(``validation.csv``) to show the curve, not to pick weights, so neither network is selected on data
+the other does not have.
 
 Data-parallel training (``torchrun``, :mod:`xrsr_lib.train.distributed`): every rank draws the same
 global batch of ``batch_size`` from the same seeded generator and trains on its contiguous shard of
@@ -40,7 +46,7 @@ from xrsr_lib.models import build_model
 from xrsr_lib.prepare.masks import loss_mask
 from xrsr_lib.prepare.normalization import Normalization
 from xrsr_lib.train import distributed
-from xrsr_lib.train.loop import TrainingTask, is_finished, run_training
+from xrsr_lib.train.loop import TrainingTask, is_finished, run_training, scheduled_learning_rate
 
 __all__ = [
     "METHODS",
@@ -209,15 +215,24 @@ def volume_task(
     if mask.ndim == 3:
         config["mask_voxels"] = int(mask.sum())
 
+    def set_learning_rate(iteration: int) -> float:
+        lr = scheduled_learning_rate(settings.learning_rate, settings.learning_rate_schedule,
+                                     settings.learning_rate_min_factor, iteration, settings.iterations)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
     def step(iteration: int) -> dict[str, float]:
+        lr = set_learning_rate(iteration)
         xb, tb, mb = (v.to(dev) for v in sampler.sample(rng, settings.batch_size))
         loss = masked_mse(model(xb), tb, mb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.item(), "learning_rate": lr}
 
     def parallel_step(iteration: int) -> dict[str, float]:
+        lr = set_learning_rate(iteration)
         batch = sampler.sample(rng, settings.batch_size)  # the global batch, the same on every rank
         count = int(batch[2].expand_as(batch[1]).sum())  # mask voxels of the global batch (N)
         xb, tb, mb = (v.to(dev) for v in distributed.shard(batch))
@@ -226,7 +241,7 @@ def volume_task(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return {"loss": (distributed.reduce_sum(sse) / float(max(count, 1))).item()}
+        return {"loss": (distributed.reduce_sum(sse) / float(max(count, 1))).item(), "learning_rate": lr}
 
     validate = None
     if isinstance(sampler, PatchSampler):
@@ -238,9 +253,9 @@ def volume_task(
     return TrainingTask(
         name=f"train {method}", model=model, optimizer=optimizer, rng=rng, config=config,
         step=step if world_size == 1 else parallel_step,
-        loss_fields=("loss",), iterations=settings.iterations, checkpoint_every=settings.checkpoint_every,
+        loss_fields=("loss", "learning_rate"), iterations=settings.iterations, checkpoint_every=settings.checkpoint_every,
         validate=validate, validate_every=getattr(settings, "validate_every", None), best_key="loss",
-        best_mode="min", device=dev, distributed=world_size > 1,
+        best_mode="min", keep_best=False, device=dev, distributed=world_size > 1,
     )
 
 

@@ -59,8 +59,8 @@ Modules
 - :mod:`~xrsr_lib.evaluate.pores.properties`: :func:`pore_properties` (volume, diameter, surface,
   sphericity, centroid per pore).
 - :mod:`~xrsr_lib.evaluate.pores.analysis`: :func:`analyse_pores` and :class:`PoreAnalysis`, plus
-  :func:`porosity`, :func:`pore_recovery`, :func:`relative_error_pct`, :func:`size_histogram`,
-  :func:`size_histogram_table` and :func:`sphericity_statistics`.
+  :func:`porosity`, :func:`pore_recovery`, :func:`relative_error_pct`, :func:`share_below_pct`,
+  :func:`size_histogram`, :func:`size_histogram_table` and :func:`sphericity_statistics`.
 
 Examples
 --------
@@ -81,6 +81,7 @@ from xrsr_lib.evaluate.pores.analysis import (
     pore_recovery,
     porosity,
     relative_error_pct,
+    share_below_pct,
     size_histogram,
     size_histogram_table,
     sphericity_statistics,
@@ -100,6 +101,7 @@ __all__ = [
     "pore_recovery",
     "porosity",
     "relative_error_pct",
+    "share_below_pct",
     "segment_pores",
     "size_histogram",
     "size_histogram_table",

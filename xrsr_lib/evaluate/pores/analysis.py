@@ -32,6 +32,7 @@ __all__ = [
     "pore_recovery",
     "porosity",
     "relative_error_pct",
+    "share_below_pct",
     "size_histogram",
     "size_histogram_table",
     "sphericity_statistics",
@@ -106,6 +107,31 @@ def size_histogram(
         edges = np.append(edges, edges[-1] + bin_um)
     counts, _ = np.histogram(d, bins=edges)
     return counts.astype(np.int64), edges
+
+
+def share_below_pct(diameters_um: np.ndarray, limit_um: float) -> float:
+    """Share of pores whose equivalent diameter is below ``limit_um``, in % of all pores.
+
+    Parameters
+    ----------
+    diameters_um : array_like
+        Equivalent diameters of the pores, µm (finite, >= 0).
+    limit_um : float
+        The diameter limit, µm (> 0); a pore of exactly ``limit_um`` is not below it.
+
+    Returns
+    -------
+    float
+        ``100 · #{d < limit} / #{d}``; NaN when there is no pore.
+    """
+    d = np.asarray(diameters_um, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(d)) or np.any(d < 0):
+        raise ValueError("diameters_um must be finite and >= 0 µm")
+    if not (math.isfinite(float(limit_um)) and float(limit_um) > 0):
+        raise ValueError(f"limit_um must be a finite value > 0 µm, got {limit_um}")
+    if d.size == 0:
+        return math.nan
+    return 100.0 * float(np.count_nonzero(d < float(limit_um))) / d.size
 
 
 def relative_error_pct(value: float, truth: float) -> float:

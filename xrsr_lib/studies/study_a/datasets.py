@@ -3,8 +3,10 @@
 One realization is a chain of cached artifacts, each keyed by its own parameters and the key
 of the artifact it was made from::
 
-    phantom (void list) -> ground truth (voxelized)
+    phantom (void list) -> ground truth (voxelized, exact)
                         -> projections (exact, noise-free) -> reconstruction per σ (blur, noise, FDK)
+                        -> reference (exact projections from ct.reference_n_angles views, no blur,
+                           no noise, FDK at the 1 µm grid: study A's ground truth)
 
 Volumes are stored in units of material fraction (matrix = 1, pores = 0); the physical
 attenuation ``ct.attenuation_per_um`` sets the photon statistics only.
@@ -29,20 +31,33 @@ from xrsr_lib.simulate.ct.reconstruct import fdk
 from xrsr_lib.simulate.phantom import generate_foam, voxelize
 from xrsr_lib.studies.stage import ProfileStage
 
-__all__ = ["DatasetBuilder", "RealizationPaths", "geometry_for", "noise_seed", "spheres_to_um"]
+__all__ = [
+    "DatasetBuilder",
+    "RealizationPaths",
+    "geometry_for",
+    "noise_seed",
+    "reference_geometry_for",
+    "spheres_to_um",
+]
 
 log = logging.getLogger(__name__)
 
 
-def geometry_for(profile: Profile) -> ConeGeometry:
-    """The cone-beam geometry of a profile (detector pixel = one voxel at the rotation axis)."""
+def geometry_for(profile: Profile, n_angles: int | None = None) -> ConeGeometry:
+    """The cone-beam geometry of a profile (detector pixel = one voxel at the rotation axis), with
+    ``ct.n_angles`` views unless ``n_angles`` is given."""
     return ConeGeometry.for_volume(
         profile.volume.n_voxels,
         profile.volume.voxel_size_um,
-        profile.ct.n_angles,
+        profile.ct.n_angles if n_angles is None else n_angles,
         profile.ct.source_origin_um,
         profile.ct.origin_detector_um,
     )
+
+
+def reference_geometry_for(profile: Profile) -> ConeGeometry:
+    """The dense-view geometry of the reference image: the scan's, with ``ct.reference_n_angles``."""
+    return geometry_for(profile, profile.ct.reference_n_angles)
 
 
 def spheres_to_um(spheres: np.ndarray, cylinder_radius_um: float) -> np.ndarray:
@@ -66,6 +81,7 @@ class RealizationPaths:
     phantom: Path
     ground_truth: Path
     projections: Path
+    reference: Path | None = None
     reconstructions: dict[float, Path] = field(default_factory=dict)
 
 
@@ -78,6 +94,7 @@ class DatasetBuilder(ProfileStage):
     ) -> None:
         super().__init__(profile, cache, device, progress)
         self.geometry = geometry_for(profile)
+        self.reference_geometry = reference_geometry_for(profile)
 
     # ---------------------------------------------------------------- parameter sets (cache keys)
     def _check_realization(self, realization: str) -> int:
@@ -106,6 +123,17 @@ class DatasetBuilder(ProfileStage):
             "cylinder_radius_um": self.profile.phantom.cylinder_radius_um,
             "geometry": self.geometry.to_dict(),
             "detector_supersampling": self.profile.ct.detector_supersampling,
+        }
+
+    def reference_params(self, realization: str) -> dict[str, Any]:
+        return {
+            "phantom": self.cache.path_for("phantom", self.phantom_params(realization)).stem,
+            "cylinder_radius_um": self.profile.phantom.cylinder_radius_um,
+            "geometry": self.reference_geometry.to_dict(),
+            "detector_supersampling": self.profile.ct.detector_supersampling,
+            "filter": self.profile.ct.fdk_filter,
+            "shape": list(self.profile.volume.shape),
+            "voxel_size_um": self.profile.volume.voxel_size_um,
         }
 
     def reconstruction_params(self, realization: str, sigma_um: float) -> dict[str, Any]:
@@ -161,19 +189,23 @@ class DatasetBuilder(ProfileStage):
 
         return self.cache.get_or_build("ground_truth", params, build)
 
+    def _exact_projections(self, realization: str, geometry: ConeGeometry) -> np.ndarray:
+        """Material path lengths (µm) of the realization's phantom, noise- and blur-free."""
+        spheres, _ = io.read_spheres(self.phantom(realization))
+        radius = self.profile.phantom.cylinder_radius_um
+        return project_foam(
+            spheres_to_um(spheres, radius),
+            geometry,
+            cylinder_radius=radius,
+            supersampling=self.profile.ct.detector_supersampling,
+            progress=self.progress,
+        )
+
     def projections(self, realization: str) -> Path:
         params = self.projection_params(realization)
 
         def build(tmp: Path) -> None:
-            spheres, _ = io.read_spheres(self.phantom(realization))
-            radius = self.profile.phantom.cylinder_radius_um
-            projs = project_foam(
-                spheres_to_um(spheres, radius),
-                self.geometry,
-                cylinder_radius=radius,
-                supersampling=self.profile.ct.detector_supersampling,
-                progress=self.progress,
-            )
+            projs = self._exact_projections(realization, self.geometry)
             io.write_projections(tmp, projs, {**params, "units": "material path length (µm)"})
 
         return self.cache.get_or_build("projections", params, build)
@@ -202,6 +234,24 @@ class DatasetBuilder(ProfileStage):
 
         return self.cache.get_or_build("reconstruction", params, build)
 
+    def reference(self, realization: str) -> Path:
+        """Study A's ground truth: FDK of exact (noise-free, blur-free) projections from
+        ``ct.reference_n_angles`` views at the 1 µm grid (material fraction). The dense projections
+        are not kept (``reference_n_angles`` × detector × 4 bytes: 0.4 GB on ``cpu``)."""
+        params = self.reference_params(realization)
+        vol = self.profile.volume
+
+        def build(tmp: Path) -> None:
+            projs = self._exact_projections(realization, self.reference_geometry)
+            rec = fdk(
+                projs, self.reference_geometry, vol.shape, vol.voxel_size_um,
+                filter=self.profile.ct.fdk_filter, device=self.device, progress=self.progress,
+            )
+            del projs
+            io.write_volume(tmp, rec, {**params, "units": "material fraction"})
+
+        return self.cache.get_or_build("reference", params, build)
+
     def realization(self, realization: str, sigmas: tuple[float, ...] | None = None) -> RealizationPaths:
         """Every artifact of one realization (all σ of the profile unless given)."""
         sigmas = self.profile.degrade.sigmas_um if sigmas is None else sigmas
@@ -210,6 +260,8 @@ class DatasetBuilder(ProfileStage):
             phantom=self.phantom(realization),
             ground_truth=self.ground_truth(realization),
             projections=self.projections(realization),
+            reference=(self.reference(realization)
+                       if self.profile.evaluation.reference == "dense_fdk" else None),
         )
         for s in sigmas:
             paths.reconstructions[float(s)] = self.reconstruction(realization, s)
@@ -240,6 +292,8 @@ class DatasetBuilder(ProfileStage):
         for name, rp in paths.items():
             stages = [("phantom", rp.phantom), ("ground truth", rp.ground_truth)]
             stages += [("projections", rp.projections)]
+            if rp.reference is not None:
+                stages += [("reference (dense-view FDK)", rp.reference)]
             stages += [(f"reconstruction σ={s:g} µm", p) for s, p in rp.reconstructions.items()]
             rows += [{"realization": name, "stage": st, "seconds": self.build_seconds(p)} for st, p in stages]
         return rows

@@ -7,7 +7,9 @@
     image(method, σ, realization) + foam mask    -> pore analysis (count, porosity, sizes, sphericity)
     all images of a realization + ground truth   -> Gaussian fit (MSE vs blur of the truth)
 
-An *image* is one of: ``gt`` (the exact phantom), ``hres`` (the 1 µm FDK reconstruction), ``fdk``
+An *image* is one of: ``gt`` (the ground truth of setting ``evaluation.reference``: by default study
+A's dense-view, noise-free FDK; see :meth:`DatasetBuilder.reference`), ``phantom`` (the exact
+voxelized phantom, reported beside it), ``hres`` (the 1 µm FDK reconstruction), ``fdk``
 (the σ µm input) or a method's prediction (``rl``, ``rl_nlm``, ``srcnn``, ``deepnet``; see
 :mod:`xrsr_lib.studies.study_a.methods`). Each score is cached under ``cache/<stage>/`` keyed by
 the image's own cache key and the scoring settings, so a re-run only scores what changed.
@@ -52,7 +54,7 @@ log = logging.getLogger(__name__)
 SCORED_METHODS = ("fdk", *PREDICTION_METHODS)
 #: Images whose pores are analysed per input blur (RL is segmented after NLM, as in study A).
 PORE_METHODS = ("fdk", "rl_nlm", "srcnn", "deepnet")
-REFERENCE_IMAGES = ("gt", "hres")
+REFERENCE_IMAGES = ("gt", "phantom", "hres")
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ class StudyAEvaluation:
 
     def _check_image(self, method: str, sigma_um: float | None) -> float | None:
         if method in REFERENCE_IMAGES:
-            return None if method == "gt" else self.profile.degrade.hres_sigma_um
+            return self.profile.degrade.hres_sigma_um if method == "hres" else None
         if method not in SCORED_METHODS:
             raise ValueError(
                 f"unknown image {method!r}; choose one of {', '.join(REFERENCE_IMAGES + SCORED_METHODS)}"
@@ -136,7 +138,9 @@ class StudyAEvaluation:
         """Cached file of an image (built, trained or predicted first if missing)."""
         realization = realization or self.realization
         sigma = self._check_image(method, sigma_um)
-        if method == "gt":
+        if method == "gt" and self.config.reference == "dense_fdk":
+            return self.data.reference(realization)
+        if method in ("gt", "phantom"):
             return self.data.ground_truth(realization)
         if method in ("hres", "fdk"):
             return self.data.reconstruction(realization, sigma)
@@ -147,13 +151,19 @@ class StudyAEvaluation:
         return self.data.load_volume(self.image_path(method, sigma_um, realization))
 
     def _sigma_column(self, method: str, sigma_um: float | None) -> float:
-        """The ``sigma_um`` an image gets in tables: its input blur, 1 µm for ``hres``, NaN for ``gt``."""
+        """The ``sigma_um`` an image gets in tables: its input blur, 1 µm for ``hres``, NaN for ``gt``
+        and ``phantom``."""
         sigma = self._check_image(method, sigma_um)
         return math.nan if sigma is None else sigma
 
+    def _references(self) -> list[tuple[str, float | None]]:
+        """``gt``, ``phantom`` (unless it is the ground truth) and ``hres``."""
+        extra = [("phantom", None)] if self.config.reference != "phantom" else []
+        return [("gt", None), *extra, ("hres", None)]
+
     def _reference_and(self, methods: tuple[str, ...]) -> list[tuple[str, float | None]]:
-        """``gt``, ``hres`` and every method at every input blur, in table order."""
-        return [("gt", None), ("hres", None)] + [(m, s) for s in self.sigmas_um for m in methods]
+        """The reference images and every method at every input blur, in table order."""
+        return self._references() + [(m, s) for s in self.sigmas_um for m in methods]
 
     def _image_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:
         sigma = self._check_image(method, sigma_um)
@@ -164,28 +174,36 @@ class StudyAEvaluation:
             "key": self.image_path(method, sigma, realization).stem,
         }
 
-    def _comparison_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:
-        """What identifies a comparison of an image with the ground truth inside the foam mask."""
+    def _comparison_params(
+        self, method: str, sigma_um: float | None, realization: str, truth: str = "gt"
+    ) -> dict[str, Any]:
+        """What identifies a comparison of an image with ``truth`` (``gt`` or ``phantom``) inside the
+        foam mask."""
+        if truth not in ("gt", "phantom"):
+            raise ValueError(f"truth must be 'gt' or 'phantom', got {truth!r}")
         return {
             "result": self._image_params(method, sigma_um, realization),
-            "truth": self._image_params("gt", None, realization),
+            "truth": self._image_params(truth, None, realization),
             "data_range": self.config.data_range,
             "foam_radius_um": self._foam_radius_um(),
         }
 
     # ------------------------------------------------------------------ scores
     def quality(
-        self, method: str, sigma_um: float | None = None, realization: str | None = None
+        self, method: str, sigma_um: float | None = None, realization: str | None = None, truth: str = "gt"
     ) -> dict[str, float]:
-        """MSE, PSNR (dB) and SSIM of an image against the ground truth, inside the foam."""
+        """MSE, PSNR (dB) and SSIM of an image against ``truth`` (the ground truth ``gt``, or the exact
+        ``phantom``), inside the foam."""
         realization = realization or self.realization
         params = {
-            **self._comparison_params(method, sigma_um, realization),
+            **self._comparison_params(method, sigma_um, realization, truth),
             "ssim_sigma": self.config.ssim_sigma,
         }
+        truth_image = truth
 
         def build(tmp: Path) -> None:
-            result, truth = self.image(method, sigma_um, realization), self.image("gt", None, realization)
+            result = self.image(method, sigma_um, realization)
+            truth = self.image(truth_image, None, realization)
             mask = self.foam_mask()
             scores = {
                 "mse": mse(result, truth, mask=mask),
@@ -306,22 +324,16 @@ class StudyAEvaluation:
         s_um = spheres_to_um(spheres, self.profile.phantom.cylinder_radius_um)
         return int(void_statistics(s_um, self.profile.volume.half_height_um)["n_inside"])
 
-    def quality_table(self, realization: str | None = None) -> pd.DataFrame:
-        """MSE, PSNR, SSIM of ``hres`` and of every scored method at every σ (Figure 3)."""
+    def quality_table(self, realization: str | None = None, truth: str = "gt") -> pd.DataFrame:
+        """MSE, PSNR, SSIM against ``truth`` of ``hres`` (and of the exact ``phantom`` when the ground
+        truth is another image) and of every scored method at every σ (Figure 3)."""
         realization = realization or self.realization
-        rows = [
-            {
-                "image": "hres",
-                "sigma_um": self.profile.degrade.hres_sigma_um,
-                **self.quality("hres", None, realization),
-            }
-        ]
-        rows += [
-            {"image": m, "sigma_um": s, **self.quality(m, s, realization)}
-            for s in self.sigmas_um
-            for m in SCORED_METHODS
-        ]
-        return pd.DataFrame(rows)
+        entries = [(m, s) for m, s in self._references() if m != truth]
+        entries += [(m, s) for s in self.sigmas_um for m in SCORED_METHODS]
+        return pd.DataFrame([
+            {"image": m, "sigma_um": self._sigma_column(m, s), **self.quality(m, s, realization, truth)}
+            for m, s in entries
+        ])
 
     def pore_table(
         self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
@@ -451,6 +463,10 @@ class StudyAEvaluation:
         """One row per (image, σ): every number of figures 3-9 side by side."""
         realization = realization or self.realization
         q = self.quality_table(realization)
+        if self.config.reference != "phantom":  # the same scores against the exact phantom, beside
+            vs = self.quality_table(realization, truth="phantom")
+            q = q.merge(vs.rename(columns={c: f"{c}_vs_phantom" for c in ("mse", "psnr", "ssim")}),
+                        on=["image", "sigma_um"], how="outer")
         p = self.pore_table(realization)
         e = self.effective_resolution(realization)
         out = q.merge(p.drop(columns=["realization"]), on=["image", "sigma_um"], how="outer")
