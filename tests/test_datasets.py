@@ -126,3 +126,36 @@ def test_reference_image_is_closer_to_the_phantom_than_the_1um_scan(smoke_build)
     err_hres = float(np.mean((hres[sl] - gt[sl]) ** 2))
     assert err_ref < 0.5 * err_hres
     assert io.read_attrs(builder.reference("train"))["geometry"]["angles"] is not None
+
+
+def test_phantom_dispatches_on_the_generator(tmp_path):
+    """The sized generator's parameters (with its name) key the phantom; a Pelt profile keeps
+    Pelt's parameters and so its old cache keys. Generation only: no voxelization."""
+    from xrsr_lib.simulate.phantom import generate_foam, generate_sized_foam
+
+    profile = load_profile("smoke")
+    builder = DatasetBuilder(profile, Cache(tmp_path / "sized"), progress=False)
+    params = builder.phantom_params("train")
+    assert params == {"seed": 1, **profile.phantom.sized_parameters()} and params["generator"] == "sized"
+    spheres, attrs = io.read_spheres(builder.phantom("train"))
+    expected = generate_sized_foam(1, **{k: v for k, v in params.items() if k not in ("seed", "generator")})
+    np.testing.assert_array_equal(spheres, expected)
+    assert attrs["generator"] == "sized"
+
+    pelt = profile.phantom.model_copy(update={"generator": "pelt", "sizes": None})
+    pelt_builder = DatasetBuilder(profile.model_copy(update={"phantom": pelt}), Cache(tmp_path / "pelt"),
+                                  progress=False)
+    pelt_params = pelt_builder.phantom_params("train")
+    assert pelt_params == {"seed": 1, **pelt.pelt_parameters()} and "generator" not in pelt_params
+    pelt_spheres, _ = io.read_spheres(pelt_builder.phantom("train"))
+    np.testing.assert_array_equal(pelt_spheres, generate_foam(1, progress=False, **pelt.pelt_parameters()))
+    keys = {b.cache.path_for("phantom", b.phantom_params("train")).name for b in (builder, pelt_builder)}
+    assert len(keys) == 2
+
+
+def test_too_dense_phantom_names_the_profile_setting(tmp_path):
+    profile = load_profile("smoke")
+    dense = profile.phantom.model_copy(update={"pore_density_per_mm3": 3_000_000.0})
+    builder = DatasetBuilder(profile.model_copy(update={"phantom": dense}), Cache(tmp_path), progress=False)
+    with pytest.raises(ValueError, match="pore_density_per_mm3.*too dense"):
+        builder.phantom("train")

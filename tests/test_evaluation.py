@@ -40,8 +40,8 @@ def test_blurred_input_scores_worse_than_hres(smoke_eval):
 def test_ground_truth_pore_count_matches_the_generator(smoke_eval):
     """The segmentation of the exact phantom finds the voids the generator placed fully inside.
 
-    The smoke phantom's voids are small (radius ≤ 8 voxels, many of 2-3 voxels), the hardest case
-    for the separation step, so the tolerance is 10 %; tests/test_pores.py checks larger pores.
+    The smoke phantom's voids are small (radius 3-8 voxels, 2 voxels apart), a hard case for the
+    separation step, so the tolerance is 10 %; tests/test_pores.py checks larger pores.
     """
     for realization in smoke_eval.profile.realizations:
         found = smoke_eval.pores("gt", None, realization).n_pores

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from xrsr_lib.simulate.phantom import generate_foam, spheres_from_flat, spheres_to_flat, voxelize
+from xrsr_lib.simulate.phantom import (
+    generate_foam,
+    generate_sized_foam,
+    sized_diameter_cdf,
+    spheres_from_flat,
+    spheres_to_flat,
+    voxelize,
+)
+from xrsr_lib.simulate.phantom.sized import _diameter_quantile
 
 REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 SMALL = {"nspheres_per_unit": 1000, "ntrials_per_unit": 1_000_000, "maxsize": 0.2, "zrange": 1.5}
@@ -247,3 +255,172 @@ def test_void_statistics_on_a_known_list():
     assert st["volume_fraction_d25_70"] == pytest.approx(30**3 / (20**3 + 30**3))
     with pytest.raises(ValueError, match="half_height"):
         void_statistics(spheres, half_height=0.0)
+
+
+# ------------------------------------------------------------------------------ sized generator
+# A moderately dense instance: 1,200 voids of 0.04-0.3 cylinder radii (power law, exponent 1.2),
+# centres in |z| <= 1, gap 0.02 (porosity ~0.30, about 80 % of the count at which placement jams).
+SIZED = {"n_voids": 1200, "diameter_range": (0.04, 0.3), "size_exponent": 1.2, "zrange": 1.0, "min_gap": 0.02}
+
+
+@pytest.fixture(scope="module")
+def sized_foam() -> np.ndarray:
+    return generate_sized_foam(11, **SIZED)
+
+
+def test_sized_foam_keeps_the_gap_and_the_cylinder(sized_foam: np.ndarray) -> None:
+    s = sized_foam.astype(np.float64)
+    assert sized_foam.dtype == np.float32 and sized_foam.shape == (SIZED["n_voids"], 5)
+    assert np.all(sized_foam[:, 4] == 0)
+    # every pair: centre distance >= r_i + r_j + gap (float32 rounding of stored values ~1e-7)
+    pairs = cKDTree(s[:, :3]).query_pairs(2 * s[:, 3].max() + SIZED["min_gap"], output_type="ndarray")
+    assert len(pairs) > 1000  # the check has neighbours to check
+    dist = np.linalg.norm(s[pairs[:, 0], :3] - s[pairs[:, 1], :3], axis=1)
+    assert np.all(dist >= s[pairs[:, 0], 3] + s[pairs[:, 1], 3] + SIZED["min_gap"] - 1e-6)
+    assert _min_gap(sized_foam) >= SIZED["min_gap"] - 1e-6
+    # fully inside the cylinder radially, centres in |z| <= zrange
+    assert np.all(np.hypot(s[:, 0], s[:, 1]) + s[:, 3] <= 1 + 1e-6)
+    assert np.all(np.abs(s[:, 2]) <= SIZED["zrange"] + 1e-6)
+    d = 2 * s[:, 3]
+    assert d.min() >= SIZED["diameter_range"][0] - 1e-6 and d.max() <= SIZED["diameter_range"][1] + 1e-6
+
+
+def test_sized_foam_deterministic_and_largest_first(sized_foam: np.ndarray) -> None:
+    np.testing.assert_array_equal(generate_sized_foam(11, **SIZED), sized_foam)
+    other = generate_sized_foam(12, **SIZED)
+    assert not np.array_equal(other[:, :3], sized_foam[:, :3])
+    assert not np.array_equal(other[:, 3], sized_foam[:, 3])
+    assert np.all(np.diff(sized_foam[:, 3]) <= 0)  # placement order: largest first
+
+
+def test_sized_foam_progress_false_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    generate_sized_foam(3, 50, (0.05, 0.2), 0.5, 0.5)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_sized_foam_too_dense_is_a_clear_error() -> None:
+    """3,000 voids of 0.2-0.4 radii in |z| <= 0.5 would need a porosity of ~2.5."""
+    with pytest.raises(ValueError, match=r"too dense.*n_voids=3000.*max_trials=500"):
+        generate_sized_foam(1, 3000, (0.2, 0.4), 0.0, 0.5, max_trials=500)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"n_voids": 0}, "n_voids"),
+        ({"n_voids": 10.0}, "n_voids"),
+        ({"diameter_range": (0.0, 0.2)}, "diameter_range"),
+        ({"diameter_range": (-0.1, 0.2)}, "diameter_range"),
+        ({"diameter_range": (0.2, 0.2)}, "diameter_range"),
+        ({"diameter_range": (0.3, 0.2)}, "diameter_range"),
+        ({"diameter_range": (0.1, 2.0)}, "diameter_range"),
+        ({"diameter_range": (0.1,)}, "diameter_range"),
+        ({"diameter_range": (0.1, float("nan"))}, "diameter_range"),
+        ({"size_exponent": float("inf")}, "size_exponent"),
+        ({"zrange": 0.0}, "zrange"),
+        ({"min_gap": -0.01}, "min_gap"),
+        ({"max_trials": 0}, "max_trials"),
+    ],
+)
+def test_sized_foam_bad_inputs(kwargs: dict, name: str) -> None:
+    args = {"seed": 0, "n_voids": 10, "diameter_range": (0.05, 0.2), "size_exponent": 1.0, "zrange": 0.5,
+            **kwargs}
+    with pytest.raises(ValueError, match=name):
+        generate_sized_foam(**args)
+
+
+def test_sized_diameter_cdf_known_cases() -> None:
+    d = np.array([1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 100.0])
+    # exponent 0: uniform; exponent 1: log-uniform (also just either side of 1); exponent 2: 1/d²
+    np.testing.assert_allclose(sized_diameter_cdf(d, (2.0, 80.0), 0.0), np.clip((d - 2) / 78, 0, 1))
+    log_uniform = np.clip(np.log(d / 2) / np.log(40), 0, 1)
+    for a in (1.0, 1 - 1e-10, 1 + 1e-10):
+        np.testing.assert_allclose(sized_diameter_cdf(d, (2.0, 80.0), a), log_uniform, atol=1e-9)
+    np.testing.assert_allclose(sized_diameter_cdf(d, (2.0, 80.0), 2.0),
+                               np.clip((1 / 2 - 1 / d) / (1 / 2 - 1 / 80), 0, 1))
+    # the brief's numbers: exponent 0.5 on 5-80 µm gives 33 % below 20 µm, 41 % below 25 µm
+    f25 = (5 - math.sqrt(5)) / (math.sqrt(80) - math.sqrt(5))  # 0.412
+    np.testing.assert_allclose(sized_diameter_cdf([20.0, 25.0], (5.0, 80.0), 0.5), [1 / 3, f25])
+    # steep laws neither overflow nor lose the tails
+    assert sized_diameter_cdf(40.0, (5.0, 80.0), -50.0) == pytest.approx(0.5**51, rel=1e-6)
+    assert sized_diameter_cdf(10.0, (5.0, 80.0), 400.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="diameter_range"):
+        sized_diameter_cdf(1.0, (2.0, 1.0), 0.5)
+
+
+@pytest.mark.parametrize("a", [-1.0, 0.0, 0.5, 1.0, 2.3])
+def test_sized_diameter_cdf_inside_a_volume(a: float) -> None:
+    """Voids fully inside |z| < h: p(d) weighted by the chance (h - d/2) / zrange (numeric integral)."""
+    from scipy import integrate
+
+    d0, d1, h = 5.0, 80.0, 60.0
+    density = lambda d: d**-a * (h - d / 2)  # noqa: E731
+    total = integrate.quad(density, d0, d1)[0]
+    for x in (7.0, 20.0, 50.0):
+        expected = integrate.quad(density, d0, x)[0] / total
+        assert sized_diameter_cdf(x, (d0, d1), a, half_height=h) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="half_height"):
+        sized_diameter_cdf(10.0, (d0, d1), a, half_height=40.0)
+
+
+def test_sized_quantile_inverts_the_cdf() -> None:
+    u = np.linspace(0.0, 1.0, 101)
+    for a in (-3.0, 0.0, 0.5, 1.0, 1.0 + 1e-9, 2.5, 30.0):
+        d = _diameter_quantile(u, 5.0, 80.0, a)
+        assert d[0] == pytest.approx(5.0) and d[-1] == pytest.approx(80.0)
+        np.testing.assert_allclose(sized_diameter_cdf(d, (5.0, 80.0), a), u, atol=1e-9)
+
+
+@pytest.mark.parametrize("a", [0.0, 0.5, 1.0, 1.7])
+def test_sized_diameters_follow_the_power_law(a: float) -> None:
+    """Kolmogorov-Smirnov test of the sampled diameters against the analytic CDF (fixed seed;
+    2,000 voids, sparse enough to place all quickly); the known laws by scipy's own CDFs too."""
+    from scipy import stats
+
+    rng_d = (0.02, 0.3)
+    d = 2 * generate_sized_foam(5, 2000, rng_d, a, 3.0).astype(np.float64)[:, 3]
+    assert stats.kstest(d, lambda x: sized_diameter_cdf(x, rng_d, a)).pvalue > 0.01
+    if a == 0.0:
+        assert stats.kstest(d, "uniform", args=(rng_d[0], rng_d[1] - rng_d[0])).pvalue > 0.01
+    if a == 1.0:
+        assert stats.kstest(d, stats.loguniform(*rng_d).cdf).pvalue > 0.01
+
+
+def test_sized_foam_segmented_sizes_cover_the_range() -> None:
+    """Voxelize a 160³ foam (1 µm voxels, cylinder radius 75 µm, diameters 5-80 µm, exponent 1.5,
+    2 µm gap) and segment it as study A does (cylinder foam mask, 6 µm surface margin).
+
+    Found: 52 pores of the 55 voids fully inside (a few small voids at the wall are lost with the
+    surface shell); equivalent diameters 4.8-71.3 µm. The share below 20 µm is compared with the
+    voids fully inside (the segmentation's own error: a pore's equivalent diameter is within
+    ~0.3 µm of the void's, so only voids within that of 20 µm can change side: allowed 0.05, a
+    few pores of ~55) and with the analytic CDF of voids inside a 160 µm tall volume (plus 3
+    binomial standard deviations of a sample of that size).
+    """
+    from xrsr_lib.config import EvaluationConfig, PoreAnalysisConfig
+    from xrsr_lib.evaluate.pores import analyse_pores
+    from xrsr_lib.prepare.masks import cylinder_mask
+
+    n, radius, d_range, a = 160, 75.0, (5.0, 80.0), 1.5
+    half = n / 2
+    spheres = generate_sized_foam(1, 100, (d_range[0] / radius, d_range[1] / radius), a,
+                                  (half + d_range[1] / 2) / radius, min_gap=2.0 / radius)
+    volume = voxelize(spheres, (n, n, n), 1.0 / radius, supersampling=2)
+    margin = EvaluationConfig().foam_mask_margin_um
+    analysis = analyse_pores(volume, np.ascontiguousarray(cylinder_mask((n, n, n), radius)), 1.0,
+                             PoreAnalysisConfig(surface_margin_um=margin))
+    s_um = spheres.astype(np.float64) * radius
+    d_true = 2 * s_um[np.abs(s_um[:, 2]) + s_um[:, 3] < half, 3]
+    d_seg = analysis.table["diameter_um"].to_numpy()
+    assert len(d_true) >= 40
+    assert abs(len(d_seg) - len(d_true)) <= 0.1 * len(d_true)
+    assert d_range[0] / 1.5 <= d_seg.min() <= 1.5 * d_range[0]
+    assert 0.7 * d_range[1] <= d_seg.max() <= d_range[1] + 2.0
+    mid = 20.0
+    f_seg, f_true = np.mean(d_seg <= mid), np.mean(d_true <= mid)
+    f_law = float(sized_diameter_cdf(mid, d_range, a, half_height=half))
+    assert abs(f_seg - f_true) <= 0.05
+    assert abs(f_seg - f_law) <= 0.05 + 3 * math.sqrt(f_law * (1 - f_law) / len(d_seg))

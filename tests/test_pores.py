@@ -159,10 +159,11 @@ def test_chain_of_touching_spheres_is_separated():
 
 
 # ------------------------------------------------------------------------------ foam phantoms
-def _check_against_truth(image: np.ndarray, voids_um: np.ndarray, radius_um: float, half_um: float):
+def _check_against_truth(image: np.ndarray, voids_um: np.ndarray, radius_um: float, half_um: float,
+                         config: PoreAnalysisConfig | None = None):
     """Count of edge-killed pores vs voids fully inside, one-to-one matching and sphericity."""
     n = image.shape[0]
-    result = analyse_pores(image, cylinder_mask(image.shape, radius_um))
+    result = analyse_pores(image, cylinder_mask(image.shape, radius_um), config=config)
     inside = np.abs(voids_um[:, 2]) + voids_um[:, 3] < half_um
     n_truth = int(void_statistics(voids_um, half_um)["n_inside"])
     assert n_truth == inside.sum()
@@ -189,14 +190,19 @@ def _check_against_truth(image: np.ndarray, voids_um: np.ndarray, radius_um: flo
 
 
 def test_smoke_profile_ground_truth_matches_generator(tmp_path):
+    """The smoke phantom (sized generator: 6-16 µm voids, 2 µm apart, possibly ~1 µm from the
+    cylinder surface) segmented as study A does, with the foam mask's surface margin (3 µm): the
+    thin skin of a void ~1 µm under the surface is below the threshold, and without the margin
+    the void joins the surface rim (measured: 33 of 37 found without it)."""
     profile = load_profile("smoke")
     builder = DatasetBuilder(profile, Cache(tmp_path), progress=False)
     image = builder.load_volume(builder.ground_truth("train"))
     spheres, _ = read_spheres(builder.phantom("train"))
     radius = profile.phantom.cylinder_radius_um
+    config = PoreAnalysisConfig(surface_margin_um=profile.evaluation.foam_mask_margin_um)
     result, n_truth = _check_against_truth(image, spheres_to_um(spheres, radius), radius,
-                                           profile.volume.half_height_um)
-    assert n_truth == 35 and result.n_pores >= 34  # measured: 34 (one void 0.4 voxel from the top face)
+                                           profile.volume.half_height_um, config)
+    assert n_truth == 37 and result.n_pores >= 36  # measured: 36 (one void 0.5 voxel from the bottom face)
 
 
 def wide_foam(seed: int) -> tuple[np.ndarray, np.ndarray, float]:

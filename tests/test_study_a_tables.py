@@ -111,7 +111,8 @@ def test_pore_table_recovery_and_errors_by_hand(stub_eval):
     assert len(table) == 3 + len(SIGMAS) * len(PORE_METHODS)  # gt, the exact phantom, hres, methods
     assert list(table.image[:3]) == ["gt", "phantom", "hres"]
     assert {c[2] for c in calls} == {"alternate"}
-    row = {(r.image, None if r.image in ("gt", "phantom", "hres") else r.sigma_um): r for r in table.itertuples()}
+    references = ("gt", "phantom", "hres")
+    row = {(r.image, None if r.image in references else r.sigma_um): r for r in table.itertuples()}
     # (image, σ): recovery %, porosity error %, sphericity error %, all by hand
     expected = {
         ("gt", None): (100.0, 0.0, 0.0),
@@ -135,7 +136,8 @@ def test_pore_table_recovery_and_errors_by_hand(stub_eval):
 
 def test_exact_phantom_as_the_ground_truth_is_not_listed_twice():
     profile = load_profile("smoke")
-    profile = profile.model_copy(update={"evaluation": profile.evaluation.model_copy(update={"reference": "phantom"})})
+    evaluation = profile.evaluation.model_copy(update={"reference": "phantom"})
+    profile = profile.model_copy(update={"evaluation": evaluation})
     ev = StudyAEvaluation(SimpleNamespace(profile=profile, cache=None, data=None), progress=False)
     stub_pores(ev, {}, fake_analysis(10, 0.2, 0.9))
     table = ev.pore_table("alternate")
@@ -193,7 +195,7 @@ def test_sphericity_statistics_of_sphere_images(sphere_analyses):
 
 def test_tables_of_sphere_images(stub_eval, sphere_analyses):
     truth, fewer = sphere_analyses
-    stub_pores(stub_eval, {("gt", None): truth, ("phantom", None): truth, ("hres", None): truth}, default=fewer)
+    stub_pores(stub_eval, {(m, None): truth for m in ("gt", "phantom", "hres")}, default=fewer)
     table = stub_eval.pore_table()
     r = table[(table.image == "deepnet") & (table.sigma_um == 5.0)].iloc[0]
     assert r.n_pores == 2 and r.recovery_pct == pytest.approx(100 * 2 / 3)
@@ -399,7 +401,8 @@ def test_quality_table_against_either_reference(stub_eval):
 
     stub_eval.quality = quality
     vs_gt = stub_eval.quality_table("alternate")
-    assert list(vs_gt.image[:2]) == ["phantom", "hres"] and len(vs_gt) == 2 + len(SIGMAS) * len(SCORED_METHODS)
+    assert list(vs_gt.image[:2]) == ["phantom", "hres"]
+    assert len(vs_gt) == 2 + len(SIGMAS) * len(SCORED_METHODS)
     assert math.isnan(vs_gt.sigma_um[0]) and vs_gt.sigma_um[1] == 1.0
     vs_phantom = stub_eval.quality_table("alternate", truth="phantom")
     assert list(vs_phantom.image[:2]) == ["gt", "hres"] and (vs_phantom.ssim == 0.4).all()

@@ -22,7 +22,7 @@ from xrsr_lib.config.nanoct import CrackSegmentationConfig, CrackSliceConfig
 from xrsr_lib.config.pores import PoreAnalysisConfig
 from xrsr_lib.config.presets import METHODS, PRESET_NAMES, preset
 from xrsr_lib.config.profiles import PROFILE_NAMES, Profile, load_profile, profiles
-from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, VolumeConfig
+from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, PoreSizeConfig, VolumeConfig
 from xrsr_lib.config.study_b import STUDY_B_ABLATIONS, STUDY_B_MODELS, StudyBConfig
 from xrsr_lib.config.training import (
     LOSS_MASKS,
@@ -58,6 +58,7 @@ __all__ = [
     "MultiscaleSampleConfig",
     "PhantomConfig",
     "PoreAnalysisConfig",
+    "PoreSizeConfig",
     "Profile",
     "SRCNNTraining",
     "SRTrainingConfig",

@@ -4,7 +4,8 @@
 3D patches (with a held-out validation set) and hands one optimizer step to
 :func:`xrsr_lib.train.loop.run_training`, which checkpoints, resumes and writes the model folder
 (``config.json`` with method, architecture, normalization, settings and data; ``weights.pt``;
-``loss.csv`` with the loss and learning rate of every step; ``validation.csv`` for SRCNN). :class:`xrsr_lib.infer.LoadedModel` loads it.
+``loss.csv`` with the loss and learning rate of every step; ``validation.csv`` for SRCNN).
+:class:`xrsr_lib.infer.LoadedModel` loads it.
 
 The loss is the mean squared error inside the setting ``loss_mask``: the field-of-view circle of
 each slice (cone-beam reconstructions) or every voxel (rectangular crops).
@@ -253,7 +254,8 @@ def volume_task(
     return TrainingTask(
         name=f"train {method}", model=model, optimizer=optimizer, rng=rng, config=config,
         step=step if world_size == 1 else parallel_step,
-        loss_fields=("loss", "learning_rate"), iterations=settings.iterations, checkpoint_every=settings.checkpoint_every,
+        loss_fields=("loss", "learning_rate"), iterations=settings.iterations,
+        checkpoint_every=settings.checkpoint_every,
         validate=validate, validate_every=getattr(settings, "validate_every", None), best_key="loss",
         best_mode="min", keep_best=False, device=dev, distributed=world_size > 1,
     )

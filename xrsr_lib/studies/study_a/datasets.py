@@ -28,7 +28,7 @@ from xrsr_lib.simulate.ct.analytic import project_foam
 from xrsr_lib.simulate.ct.degrade import degrade_projections
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 from xrsr_lib.simulate.ct.reconstruct import fdk
-from xrsr_lib.simulate.phantom import generate_foam, voxelize
+from xrsr_lib.simulate.phantom import generate_foam, generate_sized_foam, voxelize
 from xrsr_lib.studies.stage import ProfileStage
 
 __all__ = [
@@ -106,7 +106,9 @@ class DatasetBuilder(ProfileStage):
         return self.profile.realizations[realization]
 
     def phantom_params(self, realization: str) -> dict[str, Any]:
-        return {"seed": self._check_realization(realization), **self.profile.phantom.pelt_parameters()}
+        """Seed and generator parameters of the void list (``phantom.generator``: Pelt's parameters
+        as before, or the sized generator's, which carry ``generator = "sized"``)."""
+        return {"seed": self._check_realization(realization), **self.profile.phantom.generator_parameters()}
 
     def ground_truth_params(self, realization: str) -> dict[str, Any]:
         return {
@@ -164,9 +166,16 @@ class DatasetBuilder(ProfileStage):
 
         def build(tmp: Path) -> None:
             p = dict(params)
-            spheres = generate_foam(
-                p.pop("seed"), progress=self.progress, **p  # type: ignore[arg-type]
-            )
+            seed = p.pop("seed")
+            if p.pop("generator", "pelt") == "sized":
+                try:
+                    spheres = generate_sized_foam(seed, progress=self.progress, **p)  # type: ignore[arg-type]
+                except ValueError as err:
+                    raise ValueError(
+                        f"profile {self.profile.name!r}: phantom.pore_density_per_mm3 / phantom.sizes: {err}"
+                    ) from err
+            else:
+                spheres = generate_foam(seed, progress=self.progress, **p)  # type: ignore[arg-type]
             attrs = {**params, "cylinder_radius_um": self.profile.phantom.cylinder_radius_um}
             io.write_spheres(tmp, spheres, attrs)
 
