@@ -1,21 +1,26 @@
-"""Benchmark Richardson-Lucy (ours, PyTorch FFT) against scikit-image, and time non-local means.
+"""Benchmark Richardson-Lucy (ours, PyTorch) against scikit-image, and time non-local means.
 
-Example::
+Example (the issue's measurement: 128³, 30 iterations, 2 threads)::
 
-    python benchmarks/bench_richardson_lucy.py --size 128 --sigma 3 --iterations 30 --nlm-sizes 128 256
+    python benchmarks/bench_richardson_lucy.py --size 128 --sigma 3 --iterations 30 --threads 2 --nlm-sizes
 
 A phantom of random spheres (``--size``³ voxels) is blurred with :func:`gaussian_psf` (σ = ``--sigma``
 voxels) by a zero-boundary linear convolution and deconvolved with ``--iterations`` RL iterations by
 :func:`xrsr_lib.restore.deconv.richardson_lucy` and by :func:`skimage.restoration.richardson_lucy`
-(``clip=False``) on the same float64 input in the same run. Printed: best wall time of ``--repeat``
-runs of ours (one run of scikit-image, which is slow), the speed-up ratio, the max absolute difference
-and the max difference relative to the image maximum. Then :func:`nlm_denoise` (fast mode, default
-patch size 5 / distance 6) is timed once on a noisy volume of each ``--nlm-sizes`` edge length.
+(``clip=False``) on the same float64 input in the same run. Ours is timed with each convolution
+method (``auto``, the default, and ``fft``; ``separable`` when ``auto`` does not pick it), best of
+``--repeat`` runs; scikit-image best of ``--skimage-repeat``. Printed: the times, the speed-up of
+``auto`` over scikit-image, and for every method the max absolute difference to scikit-image's result,
+also relative to the maximum of that result and of the input image. The 1-minute load average is
+printed before and after (other jobs on the machine slow both sides, not always equally). Then
+:func:`nlm_denoise` (fast mode, default patch size 5 / distance 6) is timed once on a noisy volume of
+each ``--nlm-sizes`` edge length (none: skipped).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +56,13 @@ def _timed(fn: Callable[[], Any], repeat: int, cuda: bool) -> tuple[float, Any]:
     return best, out
 
 
+def _chosen_method(image: np.ndarray, psf: np.ndarray) -> str:
+    """The convolution method ``richardson_lucy(method='auto')`` takes for this image and PSF."""
+    from xrsr_lib.restore.deconv import _choose_method, _separable_factors
+
+    return _choose_method("auto", _separable_factors(psf), image.shape, psf.shape)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -61,6 +73,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of our RL (best time is reported)")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA if available else CPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--skimage-repeat", type=int, default=2, help="runs of scikit-image (best counts)")
     parser.add_argument("--skip-skimage", action="store_true", help="do not run scikit-image's RL")
     parser.add_argument("--nlm-sizes", type=int, nargs="*", default=[128, 256], help="NLM volume edges")
     parser.add_argument("--seed", type=int, default=0)
@@ -81,23 +94,43 @@ def main() -> None:
     blurred = np.clip(fftconvolve(truth, psf, mode="same"), 0.0, None)
     blurred += rng.uniform(0.0, 0.01, blurred.shape)  # a little non-negative noise
 
-    richardson_lucy(blurred[:16, :16, :16], psf, 1, device=device)  # warm-up (FFT plans, CUDA init)
-    t_ours, ours = _timed(
-        lambda: richardson_lucy(blurred, psf, args.iterations, device=device), args.repeat, cuda
-    )
-    print(f"ours (torch, float32):        {t_ours:8.2f} s  (best of {args.repeat})")
+    print(f"load average (1 min) before: {os.getloadavg()[0]:.2f}")
+    methods = ["auto", "fft"]
+    chosen = _chosen_method(blurred, psf)
+    if chosen != "separable":
+        methods.append("separable")
+    results: dict[str, tuple[float, np.ndarray]] = {}
+    for method in methods:
+        try:
+            richardson_lucy(blurred[:16, :16, :16], psf, 1, device=device, method=method)  # warm-up
+        except ValueError as exc:  # a non-separable PSF
+            print(f"ours ({method}): {exc}")
+            continue
+        results[method] = _timed(
+            lambda m=method: richardson_lucy(blurred, psf, args.iterations, device=device, method=m),
+            args.repeat,
+            cuda,
+        )
+        label = f"ours ({method}{' = ' + chosen if method == 'auto' else ''}, float32):"
+        print(f"{label:34s}{results[method][0]:8.2f} s  (best of {args.repeat})")
+    t_ours, ours = results["auto"]
     if not args.skip_skimage:
         from skimage.restoration import richardson_lucy as sk_richardson_lucy
 
         t_sk, ref = _timed(
-            lambda: sk_richardson_lucy(blurred, psf, num_iter=args.iterations, clip=False), 1, False
+            lambda: sk_richardson_lucy(blurred, psf, num_iter=args.iterations, clip=False),
+            args.skimage_repeat,
+            False,
         )
-        diff = np.abs(ours.astype(np.float64) - ref)
-        print(f"scikit-image (float64):       {t_sk:8.2f} s")
-        print(f"speed-up:                     {t_sk / t_ours:8.1f} x")
-        print(
-            f"max |ours - skimage|:         {diff.max():.3e}  (relative to max {diff.max() / ref.max():.3e})"
-        )
+        print(f"{'scikit-image (float64):':34s}{t_sk:8.2f} s  (best of {args.skimage_repeat})")
+        print(f"{'speed-up (auto):':34s}{t_sk / t_ours:8.1f} x")
+        for method, (_, out) in results.items():
+            diff = float(np.abs(out.astype(np.float64) - ref).max())
+            print(
+                f"max |ours ({method}) - skimage|: {diff:.3e}  (relative to the result's max "
+                f"{diff / np.abs(ref).max():.3e}, to the input's max {diff / blurred.max():.3e})"
+            )
+    print(f"load average (1 min) after: {os.getloadavg()[0]:.2f}")
     mse_b = np.mean((blurred - truth) ** 2)
     mse_rl = np.mean((ours - truth) ** 2)
     print(f"MSE to truth: blurred {mse_b:.4e}, RL {mse_rl:.4e}")

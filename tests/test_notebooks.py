@@ -37,6 +37,8 @@ FIGURES = [
     "fig12_multiscale_quantitative",
     # trust maps (beside Figure 8)
     "fig16_trust_maps",
+    # seed spread of the learned methods
+    "fig17_seed_spread",
     # study B
     "b_fig10_nanoct_data",
     "b_fig10_utsr_training",
@@ -57,6 +59,9 @@ TABLES = [
     "fig09_gaussian_fit_curves.csv",
     "fig09_effective_resolution.csv",
     "summary_measured.csv",
+    "fig17_seed_scores.csv",
+    "fig17_seed_spread.csv",
+    "fig17_deepnet_minus_srcnn.csv",
     "summary_vs_paper.csv",
     "summary.csv",
     "summary.md",
@@ -180,7 +185,9 @@ def test_run_all_smoke_end_to_end(tmp_path):
     assert all(r["agrees"] for r in rows)
     measured = list(csv.DictReader((out / "summary_measured.csv").open()))
     n_methods = 5  # fdk, rl, rl_nlm, srcnn, deepnet
-    assert len(measured) == 2 + n_methods * len(profile.degrade.lres_sigmas_um)  # + gt, hres
+    # + gt (dense-view FDK), the exact phantom, hres
+    assert len(measured) == 3 + n_methods * len(profile.degrade.lres_sigmas_um)
+    assert {"ssim_vs_phantom", "psnr_vs_phantom"} <= set(measured[0])
     assert "## Beside the paper" in (out / "summary.md").read_text()
     # study B: one row per scale and method, the ablations at their scale, the abstract's numbers
     b = profile.study_b
