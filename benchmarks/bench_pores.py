@@ -37,11 +37,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+from _timing import best_time  # benchmarks/ is on sys.path when a benchmark runs
 from scipy.ndimage import gaussian_filter
 
 from xrsr_lib.evaluate.pores import PoreAnalysisConfig, analyse_pores
@@ -93,15 +91,6 @@ def foam_phantom(
     image = cylinder_mask((n, n, n), radius).astype(np.float32)
     image[labels > 0] = 0.0
     return image, labels, radius
-
-
-def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def run_porespy(image: np.ndarray, inner: np.ndarray) -> dict[str, np.ndarray]:
@@ -161,7 +150,7 @@ def main() -> None:
     # warm-up on a small phantom (imports, numba compilation in porespy), not timed
     small, _, r_small = foam_phantom(48, (3.0, 6.0), args.gap, args.porosity, np.random.default_rng(1))
     analyse_pores(small, cylinder_mask(small.shape, r_small), 1.0, config)
-    t_ours, ours = _timed(lambda: analyse_pores(image, foam, 1.0, config), args.repeat)
+    t_ours, ours = best_time(lambda: analyse_pores(image, foam, 1.0, config), args.repeat)
     cen = ours.table[["centroid_z", "centroid_y", "centroid_x"]].to_numpy()
     n_true = len(truth_vox)
     rows = [("truth", n_true, truth_porosity, float(truth_d.mean()), 1.0, (n_true, 0, 0), None),
@@ -173,7 +162,7 @@ def main() -> None:
         ps.settings.ncores = args.threads
         ps.settings.tqdm["disable"] = True
         run_porespy(small, np.ascontiguousarray(cylinder_mask(small.shape, r_small - MARGIN_UM)))
-        t_ps, res = _timed(lambda: run_porespy(image, inner), args.repeat)
+        t_ps, res = best_time(lambda: run_porespy(image, inner), args.repeat)
         porosity = np.count_nonzero(res["pores"]) / np.count_nonzero(inner)
         rows.append(("porespy", len(res["volume"]), porosity, float(res["diameter"].mean()),
                      float(res["sphericity"].mean()), match(res["centroid"], labels), t_ps))

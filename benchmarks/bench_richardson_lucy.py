@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
+from _timing import best_time  # benchmarks/ is on sys.path when a benchmark runs
 from scipy.signal import fftconvolve
 
 from xrsr_lib.restore.deconv import gaussian_psf, nlm_denoise, richardson_lucy
@@ -41,19 +40,6 @@ def _spheres(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
         r = rng.uniform(0.02 * n, 0.08 * n)
         vol[(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= r**2] = rng.uniform(0.3, 1.0)
     return vol
-
-
-def _timed(fn: Callable[[], Any], repeat: int, cuda: bool) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        if cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = fn()
-        if cuda:
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _chosen_method(image: np.ndarray, psf: np.ndarray) -> str:
@@ -106,7 +92,7 @@ def main() -> None:
         except ValueError as exc:  # a non-separable PSF
             print(f"ours ({method}): {exc}")
             continue
-        results[method] = _timed(
+        results[method] = best_time(
             lambda m=method: richardson_lucy(blurred, psf, args.iterations, device=device, method=m),
             args.repeat,
             cuda,
@@ -117,7 +103,7 @@ def main() -> None:
     if not args.skip_skimage:
         from skimage.restoration import richardson_lucy as sk_richardson_lucy
 
-        t_sk, ref = _timed(
+        t_sk, ref = best_time(
             lambda: sk_richardson_lucy(blurred, psf, num_iter=args.iterations, clip=False),
             args.skimage_repeat,
             False,

@@ -33,13 +33,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _timing import best_time  # benchmarks/ is on sys.path when a benchmark runs
 from scipy.ndimage import gaussian_filter
 
 from xrsr_lib.config import load_profile
@@ -47,15 +46,6 @@ from xrsr_lib.infer.loaded import LoadedModel
 from xrsr_lib.infer.tiling import tile_starts
 from xrsr_lib.models import build_model
 from xrsr_lib.prepare.normalization import Normalization
-
-
-def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def whole_2p5d(model: torch.nn.Module, volume: np.ndarray, n_slices: int, batch_size: int) -> np.ndarray:
@@ -114,18 +104,19 @@ def bench_network(name: str, settings: Any, volume: np.ndarray, args: argparse.N
     try:
         if name == "deepnet":
             n_slices = settings.model.n_slices
-            t_whole, whole = _timed(lambda: whole_2p5d(model, volume, n_slices, args.batch_size), args.repeat)
+            t_whole, whole = best_time(
+                lambda: whole_2p5d(model, volume, n_slices, args.batch_size), args.repeat)
         else:
-            t_whole, whole = _timed(lambda: whole_3d(model, volume), args.repeat)
+            t_whole, whole = best_time(lambda: whole_3d(model, volume), args.repeat)
     except (RuntimeError, MemoryError) as exc:  # out of memory
         print(f"  (a) whole-volume pass: did not run ({type(exc).__name__}: {str(exc)[:120]})")
         t_whole, whole = None, None
-    t_tiled, tiled = _timed(lambda: loaded.predict(volume, batch_size=args.batch_size), args.repeat)
+    t_tiled, tiled = best_time(lambda: loaded.predict(volume, batch_size=args.batch_size), args.repeat)
     share = processed_voxels(volume.shape, tile, overlap, tiled_axes) / volume.size
     rows = [("(a) whole volume", t_whole, 1.0), ("(b) tiled (profile)", t_tiled, share)]
     bt = balanced_tile(volume.shape[-1], tile, overlap)
     if not args.no_balanced and bt < min(tile, volume.shape[-1]):
-        t_bal, _ = _timed(lambda: loaded.predict(volume, batch_size=args.batch_size, tile=bt), args.repeat)
+        t_bal, _ = best_time(lambda: loaded.predict(volume, batch_size=args.batch_size, tile=bt), args.repeat)
         share = processed_voxels(volume.shape, bt, overlap, tiled_axes) / volume.size
         rows.append((f"(c) tiled, tile {bt}", t_bal, share))
     for label, t, share in rows:
