@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 from xrsr_lib.config import load_profile
+from xrsr_lib.io.cache import Cache
 from xrsr_lib.studies.study_a.methods import StudyA
-from xrsr_lib.studies.study_a.seeds import method_difference, seed_spread, seeded_profile
+from xrsr_lib.studies.study_a.seeds import method_difference, seed_scores, seed_spread, seeded_profile
 
 
 def test_seeded_profile_changes_only_the_networks_seed(tmp_path):
@@ -61,3 +62,13 @@ def test_method_difference_is_welch_t():
     assert not at9["exceeds_seed_noise"].item()  # 82 ± 2 vs 81 ± 2: within seed noise
     single = method_difference(scores[scores.seed == 0])
     assert single["p_value"].apply(math.isnan).all() and not single["exceeds_seed_noise"].any()
+
+
+def test_seed_scores_rejects_bad_requests_before_any_work(tmp_path):
+    profile = load_profile("smoke")
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(ValueError, match="learned methods .* 'rl'"):
+        seed_scores(profile, [0, 1], cache, methods=("deepnet", "rl"), progress=False)
+    with pytest.raises(ValueError, match="at least one seed"):
+        seed_scores(profile, [], cache, progress=False)
+    assert not any((tmp_path / "cache").rglob("*.h5"))  # nothing was built

@@ -199,17 +199,17 @@ class StudyAEvaluation:
             **self._comparison_params(method, sigma_um, realization, truth),
             "ssim_sigma": self.config.ssim_sigma,
         }
-        truth_image = truth
 
         def build(tmp: Path) -> None:
             result = self.image(method, sigma_um, realization)
-            truth = self.image(truth_image, None, realization)
+            reference = self.image(truth, None, realization)
             mask = self.foam_mask()
             scores = {
-                "mse": mse(result, truth, mask=mask),
-                "psnr": psnr(result, truth, data_range=self.config.data_range, mask=mask),
+                "mse": mse(result, reference, mask=mask),
+                "psnr": psnr(result, reference, data_range=self.config.data_range, mask=mask),
                 "ssim": ssim(
-                    result, truth, data_range=self.config.data_range, mask=mask, sigma=self.config.ssim_sigma
+                    result, reference, data_range=self.config.data_range, mask=mask,
+                    sigma=self.config.ssim_sigma,
                 ),
             }
             io.write_table(tmp, pd.DataFrame([scores]), params)

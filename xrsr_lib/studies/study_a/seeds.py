@@ -66,15 +66,18 @@ def seed_scores(
     sigmas = tuple(profile.evaluation.seed_sigmas_um if sigmas_um is None else sigmas_um)
     if not seeds:
         raise ValueError("seeds must list at least one seed")
+    unknown = [m for m in methods if m not in TRAINED_METHODS]
+    if unknown:
+        raise ValueError(f"seeds apply to learned methods {TRAINED_METHODS}, got {unknown[0]!r}")
+    # the ground truth does not depend on the networks' seed: segmented once
+    base = StudyAEvaluation(StudyA(profile, cache, device=device, progress=progress), progress=progress)
+    truth = base.pores("gt").summary()
     rows = []
     for seed in seeds:
         study = StudyA(seeded_profile(profile, seed), cache, device=device, progress=progress)
         ev = StudyAEvaluation(study, progress=progress)
-        truth = ev.pores("gt").summary()
         for sigma in sigmas:
             for method in methods:
-                if method not in TRAINED_METHODS:
-                    raise ValueError(f"seeds apply to learned methods {TRAINED_METHODS}, got {method!r}")
                 log.info("seed %d: %s at σ = %g µm", seed, method, sigma)
                 summary = ev.pores(method, sigma).summary()
                 rows.append({
