@@ -44,7 +44,8 @@ def _spheres(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
 
 def _chosen_method(image: np.ndarray, psf: np.ndarray) -> str:
     """The convolution method ``richardson_lucy(method='auto')`` takes for this image and PSF."""
-    from xrsr_lib.restore.deconv import _choose_method, _separable_factors
+    from xrsr_lib.restore.convolution import choose_method as _choose_method
+    from xrsr_lib.restore.convolution import separable_factors as _separable_factors
 
     return _choose_method("auto", _separable_factors(psf), image.shape, psf.shape)
 

@@ -9,7 +9,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 from skimage.restoration import richardson_lucy as sk_richardson_lucy
 
-import xrsr_lib.restore.deconv as deconv
+import xrsr_lib.restore.convolution as convolution
 from xrsr_lib.restore.deconv import deconvolve_gaussian, gaussian_psf, nlm_denoise, richardson_lucy
 
 # float32 torch vs float64 scikit-image after 30 iterations: measured max relative error ~4e-6
@@ -122,7 +122,7 @@ def test_both_methods_match_skimage(method: str, shape: tuple[int, ...], psf_siz
 
 def test_separable_blocks_match_skimage(monkeypatch: pytest.MonkeyPatch) -> None:
     """Several row blocks per axis (the band of each block clipped at the faces) give the same result."""
-    monkeypatch.setattr(deconv, "_SEPARABLE_BLOCK", 8)
+    monkeypatch.setattr(convolution, "_SEPARABLE_BLOCK", 8)
     rng = np.random.default_rng(8)
     image = rng.random((30, 33, 20))
     psf = _separable_psf(rng, (6, 9, 4))
@@ -137,20 +137,20 @@ def test_method_choice() -> None:
     """'auto' multiplies matrices for a Gaussian PSF at the benchmark's size, uses FFTs for a
     non-separable PSF or when float32 matrix products may be reduced precision (TF32)."""
     gauss = gaussian_psf(3.0)
-    factors = deconv._separable_factors(gauss)
+    factors = convolution.separable_factors(gauss)
     assert factors is not None
     assert np.allclose(np.multiply.outer(np.multiply.outer(factors[0], factors[1]), factors[2]), gauss,
                        rtol=0, atol=1e-15)
-    assert deconv._choose_method("auto", factors, (128, 128, 128), gauss.shape) == "separable"
-    assert deconv._choose_method("fft", factors, (128, 128, 128), gauss.shape) == "fft"
+    assert convolution.choose_method("auto", factors, (128, 128, 128), gauss.shape) == "separable"
+    assert convolution.choose_method("fft", factors, (128, 128, 128), gauss.shape) == "fft"
     rng = np.random.default_rng(0)
     blob = rng.random((5, 5, 5))
-    assert deconv._separable_factors(blob) is None
-    assert deconv._choose_method("auto", None, (128, 128, 128), blob.shape) == "fft"
+    assert convolution.separable_factors(blob) is None
+    assert convolution.choose_method("auto", None, (128, 128, 128), blob.shape) == "fft"
     previous = torch.get_float32_matmul_precision()
     try:
         torch.set_float32_matmul_precision("high")
-        assert deconv._choose_method("auto", factors, (128, 128, 128), gauss.shape) == "fft"
+        assert convolution.choose_method("auto", factors, (128, 128, 128), gauss.shape) == "fft"
     finally:
         torch.set_float32_matmul_precision(previous)
     with pytest.raises(ValueError, match="separable psf"):

@@ -25,10 +25,10 @@ truncation or boundary change; they differ only by float32 rounding):
   with one torch thread (``benchmarks/bench_richardson_lucy.py``);
 * ``'fft'``, for any PSF: real FFTs of ``n + max(c, k - 1 - c)`` samples per axis, ``c = (k - 1) // 2``,
   rounded up to a 5-smooth length (the circular wrap-around then only reaches the zero padding, see
-  :class:`_FFTConvolver`), with the PSF's transform computed once and reused for the mirrored PSF
+  :class:`FFTConvolver`), with the PSF's transform computed once and reused for the mirrored PSF
   when the PSF is symmetric.
 
-``method='auto'`` picks the cheaper by an operation count (see :func:`_choose_method`).
+``method='auto'`` picks the cheaper by an operation count (see :func:`choose_method`).
 
 Differences from scikit-image, all tested in ``tests/test_deconv.py``: the arithmetic is float32
 (scikit-image follows the input dtype, float64 for float64 input), giving differences of ~1e-6 of
@@ -48,10 +48,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from scipy.fft import next_fast_len
 
 from xrsr_lib.device import resolve_device
 from xrsr_lib.io.validate import check_array, check_int, check_real
+from xrsr_lib.restore.convolution import (
+    CONVOLUTION_METHODS,
+    FFTConvolver,
+    SeparableConvolver,
+    choose_method,
+    separable_factors,
+)
 
 __all__ = ["deconvolve_gaussian", "gaussian_psf", "nlm_denoise", "richardson_lucy"]
 
@@ -122,145 +128,6 @@ def gaussian_psf(sigma: float | Sequence[float], truncate: float = 4.0) -> np.nd
 
 
 # ---------------------------------------------------------------------------------------------- RL
-# Speed of float32 matrix products over float32 real FFTs per floating-point operation, used to choose
-# between the two ways of convolving (see _choose_method); measured 7-10 on CPU (MKL, 1 and 2 threads,
-# 128³ and 256³).
-_GEMM_FFT_SPEED = 8.0
-# Output rows per matrix product along an axis of the separable convolution (see _SeparableConvolver).
-_SEPARABLE_BLOCK = 64
-# A PSF is treated as separable when the outer product of its marginals equals it to this fraction of
-# its maximum (a Gaussian from gaussian_psf: < 1e-14).
-_SEPARABLE_RTOL = 1e-7
-_METHODS = ("auto", "fft", "separable")
-
-
-def _separable_factors(psf: np.ndarray) -> list[np.ndarray] | None:
-    """1D factors ``f_0, ..., f_{d-1}`` with ``psf = f_0 ⊗ ... ⊗ f_{d-1}``, or None if not separable."""
-    total = float(psf.sum())
-    axes = range(psf.ndim)
-    factors = [psf.sum(axis=tuple(b for b in axes if b != a)) for a in axes]
-    factors[1:] = [f / total for f in factors[1:]]
-    outer = factors[0]
-    for f in factors[1:]:
-        outer = np.multiply.outer(outer, f)
-    if np.abs(outer - psf).max() <= _SEPARABLE_RTOL * float(psf.max()):
-        return factors
-    return None
-
-
-class _SeparableConvolver:
-    """Linear 'same'-mode convolution with a separable kernel: one banded matrix product per axis.
-
-    Along an axis of ``n`` samples, scipy's ``convolve(x, f, mode='same')`` with a kernel of ``k``
-    taps is ``y = T x`` with the ``n × n`` banded Toeplitz matrix ``T[i, j] = f[i + c - j]`` (0 outside
-    ``0 <= i + c - j < k``), ``c = (k - 1) // 2``: the zero boundary is the truncation of the band.
-    A volume viewed as ``(rows, n)`` is convolved along its last axis by ``T @ x.T``, which leaves
-    the result with that axis first; after one product per axis (last to first) the axes are back in
-    their order without any transposing copy. The output rows are computed in blocks of
-    :data:`_SEPARABLE_BLOCK`, each from the input columns its band reaches. Cost: about
-    ``2 N (b + k - 1)`` flops per axis for ``N`` voxels, in float32 matrix products.
-    """
-
-    def __init__(self, factors: Sequence[np.ndarray], image_shape: tuple[int, ...], device: torch.device):
-        self.shape = tuple(image_shape)
-        # per axis: (s, e, ws, we, T[s:e, ws:we]) for blocks of output rows [s, e), which read the
-        # input columns [ws, we) = [s - (k - 1 - c), e + c) clipped to the axis
-        self.blocks: list[list[tuple[int, int, int, int, torch.Tensor]]] = []
-        for f, n in zip(factors, self.shape, strict=True):
-            taps = np.asarray(f, dtype=np.float64)
-            k = len(taps)
-            c = (k - 1) // 2
-            blocks = []
-            for s in range(0, n, _SEPARABLE_BLOCK):
-                e = min(n, s + _SEPARABLE_BLOCK)
-                ws, we = max(0, s - (k - 1 - c)), min(n, e + c)
-                q = np.arange(s, e)[:, None] + c - np.arange(ws, we)[None, :]
-                t = np.where((q >= 0) & (q < k), taps[np.clip(q, 0, k - 1)], 0.0).astype(np.float32)
-                blocks.append((s, e, ws, we, torch.as_tensor(t, device=device)))
-            self.blocks.append(blocks)
-        self.buffers: list[torch.Tensor] = []
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Convolve ``x`` (of the image shape, not one of this convolver's buffers); the result is
-        one of its two buffers, overwritten by its next call."""
-        if not self.buffers:
-            self.buffers = [x.new_empty(math.prod(self.shape)) for _ in range(2)]
-        for step, axis in enumerate(reversed(range(len(self.shape)))):
-            n = x.shape[-1]
-            cols = x.reshape(-1, n)
-            out = self.buffers[step % 2].view(n, *x.shape[:-1])
-            rows = out.view(n, -1)
-            for s, e, ws, we, t in self.blocks[axis]:
-                torch.matmul(t, cols[:, ws:we].T, out=rows[s:e])
-            x = out
-        return x
-
-
-class _FFTConvolver:
-    """Linear 'same'-mode convolution with a fixed kernel via real FFTs of the smallest safe size.
-
-    scipy's ``convolve(x, kernel, mode='same')`` is ``y[i] = Σ_j x[j] kernel[i + c - j]`` with
-    ``c = (k - 1) // 2`` per axis. The kernel is stored circularly centred (tap ``q`` at index
-    ``(q - c) mod L``) in an FFT grid of ``L >= n + max(c, k - 1 - c)`` samples per axis (rounded up
-    to a 5-smooth length), into whose first ``n`` samples the input is written: a circular convolution
-    on that grid wraps only the zero padding onto the first ``n`` outputs, so they equal the linear
-    convolution with zero boundary (``n + k - 1`` samples, as :func:`scipy.signal.fftconvolve` pads,
-    are not needed). The kernel's transform is computed once.
-    """
-
-    def __init__(self, kernel: torch.Tensor, image_shape: tuple[int, ...]) -> None:
-        self.dims = tuple(range(-kernel.ndim, 0))
-        offsets = [(k - 1) // 2 for k in kernel.shape]
-        self.fft_shape = tuple(
-            next_fast_len(n + max(c, k - 1 - c), real=True)
-            for n, k, c in zip(image_shape, kernel.shape, offsets, strict=True)
-        )
-        self.crop = tuple(slice(0, n) for n in image_shape)
-        # taps further than n - 1 from the centre never reach the output (and might not fit the grid)
-        keep = tuple(slice(max(0, c - n + 1), min(k, c + n))
-                     for n, k, c in zip(image_shape, kernel.shape, offsets, strict=True))
-        index = [(torch.arange(s.start, s.stop, device=kernel.device) - c) % size
-                 for s, c, size in zip(keep, offsets, self.fft_shape, strict=True)]
-        grid = kernel.new_zeros(self.fft_shape)
-        grid[torch.meshgrid(*index, indexing="ij")] = kernel[keep]
-        self.kernel_ft = torch.fft.rfftn(grid, dim=self.dims)
-        self.buffer = kernel.new_zeros(self.fft_shape)  # zero outside [0, n) on every axis
-        self.input = self.buffer[self.crop]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.input.copy_(x)
-        spec = torch.fft.rfftn(self.buffer, dim=self.dims)
-        spec *= self.kernel_ft
-        return torch.fft.irfftn(spec, s=self.fft_shape, dim=self.dims)[self.crop]
-
-
-def _exact_matmul() -> bool:
-    """Whether float32 matrix products run in full float32 (no TF32 / bfloat16 shortcuts)."""
-    return torch.get_float32_matmul_precision() == "highest"
-
-
-def _choose_method(method: str, factors: list[np.ndarray] | None, shape: tuple[int, ...],
-                   kernel_shape: tuple[int, ...]) -> str:
-    """The convolution method, ``'fft'`` or ``'separable'``, that ``method`` stands for.
-
-    ``'auto'`` takes ``'fft'`` for a non-separable PSF (``factors is None``) or reduced-precision
-    float32 matrix products, else compares one convolution's operation counts: ``2 N Σ_a
-    min(n_a, b + k_a - 1)`` for the matrix products (``N`` voxels, ``b`` = :data:`_SEPARABLE_BLOCK`)
-    against ``5 M log2 M`` for a real FFT pair of ``M`` samples, weighted by :data:`_GEMM_FFT_SPEED`.
-    """
-    if method == "separable":
-        if factors is None:
-            raise ValueError("method='separable' needs a separable psf (an outer product of 1D kernels)")
-        return "separable"
-    if method == "fft" or factors is None or not _exact_matmul():
-        return "fft"
-    pairs = list(zip(shape, kernel_shape, strict=True))
-    gemm_flops = 2.0 * math.prod(shape) * sum(min(n, _SEPARABLE_BLOCK + k - 1) for n, k in pairs)
-    fft_size = math.prod(next_fast_len(n + k // 2, real=True) for n, k in pairs)
-    fft_flops = 5.0 * fft_size * math.log2(max(fft_size, 2))
-    return "separable" if gemm_flops <= _GEMM_FFT_SPEED * fft_flops else "fft"
-
-
 def richardson_lucy(
     image: np.ndarray,
     psf: np.ndarray,
@@ -338,25 +205,26 @@ def richardson_lucy(
     ):
         raise ValueError(f"filter_epsilon must be None or a finite number >= 0, got {filter_epsilon!r}")
 
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}")
-    factors = _separable_factors(kern)
-    method = _choose_method(method, factors, img.shape, kern.shape)
+    if method not in CONVOLUTION_METHODS:
+        choices = ", ".join(map(repr, CONVOLUTION_METHODS))
+        raise ValueError(f"method must be one of {choices}, got {method!r}")
+    factors = separable_factors(kern)
+    method = choose_method(method, factors, img.shape, kern.shape)
 
     dev = resolve_device(device)
     with torch.no_grad():
         data = torch.as_tensor(np.ascontiguousarray(img, dtype=np.float32), device=dev)
         if method == "separable":
             assert factors is not None
-            blur = _SeparableConvolver(factors, img.shape, dev)
-            blur_adjoint = _SeparableConvolver([f[::-1] for f in factors], img.shape, dev)
+            blur = SeparableConvolver(factors, img.shape, dev)
+            blur_adjoint = SeparableConvolver([f[::-1] for f in factors], img.shape, dev)
         else:
             k = torch.as_tensor(np.ascontiguousarray(kern, dtype=np.float32), device=dev)
-            blur = _FFTConvolver(k, img.shape)
+            blur = FFTConvolver(k, img.shape)
             k_flip = torch.flip(k, dims=tuple(range(k.ndim)))
             # an odd-sized symmetric PSF (e.g. a Gaussian) is its own mirror image: same transform
             symmetric = all(s % 2 == 1 for s in k.shape) and torch.equal(k, k_flip)
-            blur_adjoint = blur if symmetric else _FFTConvolver(k_flip, img.shape)
+            blur_adjoint = blur if symmetric else FFTConvolver(k_flip, img.shape)
         estimate = torch.full(img.shape, 0.5, dtype=torch.float32, device=dev)
         steps = range(n_iter)
         if progress:
