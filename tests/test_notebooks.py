@@ -114,6 +114,12 @@ def test_run_all_rejects_bad_options():
         env={**os.environ, "XRSR_SKIP_BOOTSTRAP": "1"},
     )
     assert proc.returncode == 2 and "unknown profile 'huge'" in proc.stderr
+    for bad in ("0", "x", "-1"):
+        proc = subprocess.run(
+            ["bash", str(REPO / "run_all.sh"), "--profile", "smoke", "--seeds", bad],
+            capture_output=True, text=True, env={**os.environ, "XRSR_SKIP_BOOTSTRAP": "1"},
+        )
+        assert proc.returncode == 2 and f"--seeds must be a whole number >= 1, got '{bad}'" in proc.stderr
 
 
 def test_run_all_names_the_failing_notebook_and_cell(tmp_path):
