@@ -14,16 +14,20 @@ import pytest
 import torch
 from scipy import ndimage
 
+from xrsr_lib.simulate.ct import torch_projector
 from xrsr_lib.simulate.ct.astra_projector import astra_available, astra_status
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 from xrsr_lib.simulate.ct.reconstruct import fdk, project
 from xrsr_lib.simulate.ct.torch_projector import (
     FILTERS,
+    _apply_symmetry,
     angular_weights,
     fdk_reconstruct,
+    filter_projections,
     forward_project,
     ramp_filter_response,
 )
+from xrsr_lib.simulate.ct.view_symmetry import SQUARE_SYMMETRIES, view_orbits, voxel_permutation
 
 N = 64  # volume edge (voxels)
 VS = 1.5  # voxel size (µm)
@@ -323,6 +327,151 @@ def test_angular_weights() -> None:
         angular_weights(np.linspace(0, np.pi, 90, endpoint=False))
     with pytest.raises(ValueError, match="short-scan"):
         angular_weights(np.linspace(0, 1.5 * np.pi, 90, endpoint=False))
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_filter_projections_matches_power_of_two_padding(name: str) -> None:
+    """Filtering on the short fast FFT length equals the plain power-of-two padded convolution."""
+    geom = ConeGeometry.circular(3, 100.0, 50.0, 5, 94, 1.5)  # 2 * 94 - 1 = 187 -> 192 instead of 256
+    p = np.random.default_rng(4).random((3, 5, 94)).astype(np.float32)
+    sdd = geom.source_detector
+    u, v = geom.u_coords()[None, :], geom.v_coords()[:, None]
+    weighted = p * sdd / np.sqrt(sdd**2 + u**2 + v**2)
+    resp = ramp_filter_response(256, geom.pixel_at_isocenter, name)
+    ref = np.fft.irfft(np.fft.rfft(weighted, n=256) * resp, n=256)[..., :94]
+    out = filter_projections(torch.from_numpy(p), geom, name).numpy()
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+
+
+def reference_fdk(
+    projections: np.ndarray,
+    geom: ConeGeometry,
+    shape: tuple[int, int, int],
+    vs: float,
+    center=(0.0, 0.0, 0.0),
+    filter: str = "ram-lak",
+) -> np.ndarray:
+    """Straightforward FDK: filter_projections, then one view at a time in float64, explicit bilinear
+    interpolation (pixel centres at integer indices, zero outside the detector) and weight
+    ``Δθ / 2 · (sod / L)²``."""
+    q = filter_projections(torch.from_numpy(projections), geom, filter).double().numpy()
+    dtheta = angular_weights(geom.angles)
+    zc, yc, xc = _centres(shape, vs, center)
+    z, y, x = zc[:, None, None], yc[None, :, None], xc[None, None, :]
+    sod, sdd, pix = geom.source_origin, geom.source_detector, geom.det_pixel
+    vol = np.zeros(shape)
+    for a, th in enumerate(geom.angles):
+        s, c = math.sin(th), math.cos(th)
+        L = sod - x * s + y * c  # source -> voxel along the central ray
+        col = (x * c + y * s) * sdd / L / pix + (geom.det_cols - 1) / 2.0
+        row = z * sdd / L / pix + (geom.det_rows - 1) / 2.0
+        col, row = np.broadcast_arrays(col, row)
+        c0, r0 = np.floor(col), np.floor(row)
+        val = np.zeros(shape)
+        for dr, wr in ((0, 1 - (row - r0)), (1, row - r0)):
+            for dc, wc in ((0, 1 - (col - c0)), (1, col - c0)):
+                rr, cc = (r0 + dr).astype(int), (c0 + dc).astype(int)
+                ok = (rr >= 0) & (rr < geom.det_rows) & (cc >= 0) & (cc < geom.det_cols)
+                val += wr * wc * np.where(ok, q[a][np.clip(rr, 0, geom.det_rows - 1),
+                                                   np.clip(cc, 0, geom.det_cols - 1)], 0.0)
+        vol += 0.5 * dtheta[a] * (sod / L) ** 2 * val
+    return vol
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "symmetric",  # square, centred, 32 evenly spaced views from 0: orbits of 8 and 4 views
+        "non-square",  # centred, ny != nx: rotations by 180° and the axis mirrors only
+        "offset",  # off-axis volume: no symmetry
+        "rotated angles",  # 28 views from 0.1 rad: rotations by 90° only
+        "irregular angles",  # jittered angles: no symmetry
+    ],
+)
+def test_fdk_matches_reference_implementation(case: str) -> None:
+    """The grouped (symmetry-sharing, slab-wise, threaded) backprojection equals plain FDK."""
+    vs, shape, center, n_views = 1.0, (11, 14, 14), (0.0, 0.0, 0.0), 32
+    angles = None
+    if case == "non-square":
+        shape = (11, 12, 15)
+    elif case == "offset":
+        center = (0.5, 1.0, -2.0)
+    elif case == "rotated angles":
+        angles = 0.1 + np.arange(28) * 2 * np.pi / 28
+    elif case == "irregular angles":
+        step = 2 * np.pi / n_views
+        angles = np.arange(n_views) * step + np.random.default_rng(3).uniform(-0.2, 0.2, n_views) * step
+    geom = ConeGeometry.for_volume(16, vs, n_views, 40.0, 20.0)
+    if angles is not None:
+        geom = ConeGeometry(geom.source_origin, geom.origin_detector, geom.det_rows, geom.det_cols,
+                            geom.det_pixel, angles)
+    p = np.random.default_rng(0).random((geom.n_angles, geom.det_rows, geom.det_cols)).astype(np.float32)
+    ref = reference_fdk(p, geom, shape, vs, center)
+    n_pix = shape[1] * shape[2]
+    # default chunks (one slab) and tiny ones: slabs of 2-3 slices plus a remainder, one orbit per table
+    for threads, chunk, table in ((1, None, None), (2, None, None), (2, 20 * n_pix, 12 * n_pix), (3, 1, 1)):
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        with pytest.MonkeyPatch.context() as mp:
+            if chunk is not None:
+                mp.setattr(torch_projector, "_CPU_CHUNK", chunk)
+                mp.setattr(torch_projector, "_ORBIT_TABLE_BYTES", table)
+            try:
+                rec = fdk_reconstruct(p, geom, shape, vs, center=center, device="cpu")
+            finally:
+                torch.set_num_threads(old)
+        assert rec.shape == shape and rec.dtype == np.float32
+        np.testing.assert_allclose(rec, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+
+
+def test_view_orbits_of_a_circular_scan() -> None:
+    ops = list(SQUARE_SYMMETRIES)
+    valid, orbits = view_orbits(np.linspace(0, 2 * np.pi, 256, endpoint=False), ops)
+    assert valid == list(range(8))
+    views = sorted(v for o in orbits for v in o.views)
+    assert views == list(range(256))  # a partition
+    assert sorted(len(o.views) for o in orbits) == [4, 4] + [8] * 31  # 0° and 45° are mirror-fixed
+    for o in orbits:
+        assert o.ops[0] == 0 and len(set(o.views)) == len(o.views)
+        assert list(o.ops) == sorted(o.ops)
+        th = np.linspace(0, 2 * np.pi, 256, endpoint=False)
+        for v, k in zip(o.views, o.ops, strict=True):
+            d = np.mod(ops[k].angle(th[o.views[0]]) - th[v] + np.pi, 2 * np.pi) - np.pi
+            assert abs(d) < 1e-9
+    # 90 views: no 90° rotation (90 is not a multiple of 4), the 180° rotation and mirrors remain
+    valid, orbits = view_orbits(np.linspace(0, 2 * np.pi, 90, endpoint=False), ops)
+    assert [ops[k].name for k in valid] == ["identity", "rot180", "mirror y", "mirror x"]
+    # offset start: mirrors are lost; jitter or repeated angles: nothing is shared
+    valid, _ = view_orbits(0.1 + np.linspace(0, 2 * np.pi, 64, endpoint=False), ops)
+    assert [ops[k].name for k in valid] == ["identity", "rot90", "rot180", "rot270"]
+    jitter = np.linspace(0, 2 * np.pi, 64, endpoint=False) + 1e-6 * np.arange(64)
+    assert view_orbits(jitter, ops)[0] == [0]
+    assert view_orbits(np.repeat(np.linspace(0, 2 * np.pi, 32, endpoint=False), 2), ops)[0] == [0]
+
+
+@pytest.mark.parametrize("op", SQUARE_SYMMETRIES, ids=lambda op: op.name)
+def test_symmetry_moves_voxels_as_documented(op) -> None:
+    """_apply_symmetry (flips / transpose) agrees with the permutation of voxel centres, and the
+    mirrored view's geometry matches: (s, t) of the moved voxel at the mapped angle is (±s, t)."""
+    n = 6
+    perm = voxel_permutation(op, n, n, 1.0, (0.0, 0.0))
+    assert perm is not None and np.array_equal(np.sort(perm), np.arange(n * n))
+    src = torch.arange(n * n, dtype=torch.float32).reshape(1, n, n)
+    moved = _apply_symmetry(src, op).reshape(-1).numpy()
+    expected = np.empty(n * n)
+    expected[perm] = np.arange(n * n)
+    np.testing.assert_array_equal(moved, expected)
+    x, y, th = 1.3, -0.4, 0.7
+    a, b, c, d = op.matrix
+    x2, y2, th2 = a * x + b * y, c * x + d * y, float(op.angle(th))
+    s1, t1 = x * math.cos(th) + y * math.sin(th), -x * math.sin(th) + y * math.cos(th)
+    s2, t2 = x2 * math.cos(th2) + y2 * math.sin(th2), -x2 * math.sin(th2) + y2 * math.cos(th2)
+    assert math.isclose(s2, -s1 if op.reflection else s1, abs_tol=1e-12)
+    assert math.isclose(t2, t1, abs_tol=1e-12)
+    # grids that an operation does not preserve: off-axis in x (only y -> -y survives), non-square
+    assert (voxel_permutation(op, 6, 6, 1.0, (0.0, 0.3)) is None) == (op.name not in ("identity", "mirror y"))
+    if op.matrix[1] != 0:  # swaps x and y
+        assert voxel_permutation(op, 6, 8, 1.0, (0.0, 0.0)) is None
 
 
 # --- errors
