@@ -279,3 +279,27 @@ def test_srcnn_gradients_reach_every_parameter() -> None:
     net = SRCNN3D(SRCNN3DConfig(kernel_sizes=(3, 3, 3), widths=(4, 4)))
     net(torch.randn(2, 1, 6, 6, 6)).square().mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+def test_srcnn_channels_last_weights_give_the_same_training_step() -> None:
+    """SRCNN keeps its conv weights channels-last (a CPU speed-up); the layout survives a state-dict
+    round trip, and outputs and gradients equal those of the same weights stored contiguously."""
+    cfg = SRCNN3DConfig(kernel_sizes=(5, 3, 3), widths=(8, 4))
+    net = SRCNN3D(cfg)
+    conv_weights = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last_3d) for w in conv_weights)
+    assert not conv_weights[1].is_contiguous()  # 8 -> 4 channels: the layouts really differ
+    plain = SRCNN3D(cfg)
+    plain.load_state_dict(net.state_dict())
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last_3d)
+               for m in plain.modules() if isinstance(m, torch.nn.Conv3d))
+    plain = plain.to(memory_format=torch.contiguous_format)
+    assert conv_weights[1].is_contiguous(memory_format=torch.channels_last_3d)
+    assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, torch.nn.Conv3d))
+    x = torch.randn(2, 1, 10, 9, 8)
+    y1, y2 = net(x), plain(x)
+    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-5)
+    y1.square().mean().backward()
+    y2.square().mean().backward()
+    for p1, p2 in zip(net.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-4, atol=1e-6)

@@ -126,3 +126,13 @@ def test_wrong_number_of_slices_for_a_loaded_model(pair, tmp_path):
     model = LoadedModel.load(train_model("deepnet", *pair, short, tmp_path / "m", progress=False), "cpu")
     with pytest.raises(ValueError, match="5"):
         model.model(torch.zeros(1, 3, 16, 16))
+
+
+def test_srcnn_tiles_equal_one_whole_volume_pass(pair, tmp_path):
+    """A 3-D network's tiles drop its receptive radius (here 4) at inner tile edges when the overlap
+    allows it (here 6; half the overlap, 3, would let tile-edge padding reach the result)."""
+    settings = TINY_SRCNN.model_copy(update={"iterations": 5, "inference_tile": 14, "inference_overlap": 6})
+    model = LoadedModel.load(train_model("srcnn", *pair, settings, tmp_path / "m", progress=False), "cpu")
+    tiled = model.predict(pair[0])
+    whole = model.predict(pair[0], tile=64)  # one tile holds the whole 16 x 40 x 40 volume
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5 * np.abs(whole).max())

@@ -172,7 +172,13 @@ class LoadedModel:
         tr = self.config["training"]
         # Zero weight for the outer half of each overlap: tile-edge padding effects never reach the
         # result; the triangular ramp blends the inner half (the paper blends the whole overlap).
+        # A 3-D network's receptive radius is small: where it fits inside the overlap, that many voxels
+        # get zero weight, so tiles equal one whole-volume pass (SRCNN on cpu: radius 6, overlap 8).
         margin = tr["inference_overlap"] // 2
+        if self.kind == "volume_3d":
+            radius = self.model.receptive_field() // 2  # type: ignore[operator]
+            if margin < radius < tr["inference_overlap"]:
+                margin = radius
         x = self.normalization.inputs(volume)
         if self.kind == "volume_2p5d":
             y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"],
