@@ -15,7 +15,8 @@ material. The study's own models (trained on the whole realization) are not used
 symmetries), ``ensemble`` (the K members), ``consistency`` (member 0 blurred by the HRES -> LRES
 blur fitted on the calibration slab, against the input). Intervals are calibrated against the
 1 µm scan (what an overlap provides) and their coverage is checked against the alternate
-realization's 1 µm scan; AUROC and Spearman use the exact phantom, as Figure 8 does.
+realization's 1 µm scan; AUROC and Spearman use the ground truth of ``evaluation.reference`` (by
+default study A's dense-view, noise-free FDK), as Figure 8 does.
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ class StudyATrust:
             "predictions": [self.predictions(method, sigma_um, r).stem for r in ("calibration", "target")],
             "config": self.config.key_dict(),
             "pores": self.evaluation.pore_config.model_dump(),
+            "truth": self.evaluation.image_path("gt", realization=self.evaluation.realization).stem,
         }
 
     def _score(self, method: str, sigma_um: float, tmp: Path) -> None:
@@ -251,7 +253,7 @@ class StudyATrust:
         # the unseen realization
         alt = ev.realization
         tgt = self.signals(method, sigma_um, "target", blur)
-        gt = self.data.load_volume(self.data.ground_truth(alt))
+        gt = ev.image("gt", realization=alt)  # evaluation.reference: dense-view FDK by default
         hres = self._hres(alt)
         pred = tgt["prediction"]
         err_gt, err_hres = np.abs(pred - gt), np.abs(pred - hres)
