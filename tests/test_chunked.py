@@ -182,15 +182,15 @@ _RSS_SCRIPT = textwrap.dedent("""
 
 
 def test_peak_memory_is_set_by_the_block_not_by_the_volume(models, tmp_path):
-    """A 64 MiB volume on disk is recovered by a process whose memory grows by far less than that.
+    """A 32 MiB volume on disk (8 blocks) is recovered by a process whose memory grows by far less.
 
     (The process itself, with torch, takes ~750 MiB before it starts: its growth is what the volume
-    could add. Reading the input whole, or holding the output, would add 64 MiB each.)"""
-    shape = (64, 512, 512)  # float32: 64 MiB; written slab by slab, never held here
+    could add. Reading the input whole, or holding the output, would add 32 MiB each.)"""
+    shape = (32, 512, 512)  # float32: 32 MiB; written slab by slab, never held here
     src = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=shape)
     rng = np.random.default_rng(1)
-    for z in range(0, shape[0], 32):
-        src[z : z + 32] = rng.random((32, *shape[1:]), dtype=np.float32)
+    for z in range(0, shape[0], 16):
+        src[z : z + 16] = rng.random((16, *shape[1:]), dtype=np.float32)
     src.flush()
     del src
     nbytes = open_volume(tmp_path / "big.npy").nbytes
