@@ -99,8 +99,9 @@ def bench_network(name: str, settings: Any, volume: np.ndarray, args: argparse.N
     small = (1, settings.model.n_slices, 32, 32) if name == "deepnet" else (1, 1, 16, 16, 16)
     with torch.inference_mode():  # warm-up (allocator, oneDNN primitives), not timed
         model(torch.zeros(small))
+    radius = model.receptive_field() // 2
     print(f"\n{name}: {settings.model.model_dump()}, inference_tile {tile}, inference_overlap {overlap} "
-          f"(zero-weight margin {overlap // 2}; receptive-field radius {model.receptive_field() // 2})")
+          f"(zero-weight margin {loaded.tile_margin()}; receptive-field radius {radius})")
     try:
         if name == "deepnet":
             n_slices = settings.model.n_slices

@@ -143,6 +143,22 @@ class LoadedModel:
             return (self.config["model"]["n_slices"] - 1, r, r)
         return (radius, radius, radius)
 
+    def tile_margin(self) -> int:
+        """Voxels at every inner tile edge that get zero blending weight.
+
+        Half the overlap, so tile-edge padding effects never reach the result and the triangular
+        ramp blends the inner half (the paper blends the whole overlap). A 3-D network's receptive
+        radius is small: where it fits inside the overlap, that many voxels get zero weight, so the
+        tiles equal one whole-volume pass (SRCNN on ``cpu``: radius 6, overlap 8).
+        """
+        overlap = int(self.config["training"]["inference_overlap"])
+        margin = overlap // 2
+        if self.kind == "volume_3d":
+            radius = self.model.receptive_field() // 2  # type: ignore[operator]
+            if margin < radius < overlap:
+                margin = radius
+        return margin
+
     def predict(
         self, array: np.ndarray, progress: bool = False, batch_size: int = 1, tile: int | None = None
     ) -> np.ndarray:
@@ -170,15 +186,7 @@ class LoadedModel:
         assert self.normalization is not None
         volume = check_array(array, "volume", 3)
         tr = self.config["training"]
-        # Zero weight for the outer half of each overlap: tile-edge padding effects never reach the
-        # result; the triangular ramp blends the inner half (the paper blends the whole overlap).
-        # A 3-D network's receptive radius is small: where it fits inside the overlap, that many voxels
-        # get zero weight, so tiles equal one whole-volume pass (SRCNN on cpu: radius 6, overlap 8).
-        margin = tr["inference_overlap"] // 2
-        if self.kind == "volume_3d":
-            radius = self.model.receptive_field() // 2  # type: ignore[operator]
-            if margin < radius < tr["inference_overlap"]:
-                margin = radius
+        margin = self.tile_margin()
         x = self.normalization.inputs(volume)
         if self.kind == "volume_2p5d":
             y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"],
