@@ -165,21 +165,11 @@ def _progress(iterable: Sequence, enabled: bool, desc: str) -> Iterator:
     return iter(tqdm(iterable, desc=desc, leave=False))
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(total: int, enabled: bool, desc: str):
-    """A tqdm bar over ``total`` steps, or a no-op stand-in."""
-    if not enabled:
-        return _NoBar()
+    """A tqdm bar over ``total`` steps (disabled, a no-op, unless ``enabled``)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False)
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled)
 
 
 def _batches(n: int, size: int) -> list[range]:
