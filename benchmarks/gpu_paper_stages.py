@@ -605,7 +605,7 @@ def stage_train(ctx: Ctx, rec: dict, budget: Budget) -> str:
 
 
 def stage_infer(ctx: Ctx, rec: dict, budget: Budget) -> str:
-    from xrsr_lib.infer.tiling import predict_2p5d, predict_3d, tile_starts
+    from xrsr_lib.infer.tiling import predict_2p5d, predict_3d, tile_margin, tile_starts
     from xrsr_lib.models import build_model
 
     n = ctx.sizes["infer_n"]
@@ -626,7 +626,8 @@ def stage_infer(ctx: Ctx, rec: dict, budget: Budget) -> str:
                 model = build_model(method, settings.model).to(ctx.device).eval()
                 r["model"] = "freshly initialized (train stage did not leave one)"
             tile, overlap = settings.inference_tile, settings.inference_overlap
-            margin = overlap // 2  # as LoadedModel.predict
+            radius = model.receptive_field() // 2 if method == "srcnn" else None
+            margin = tile_margin(overlap, radius)  # the rule of LoadedModel.predict
             r.update(tile=tile, overlap=overlap, margin=margin, batch_size=1)
             ctx.reset_peak()
             if method == "deepnet":

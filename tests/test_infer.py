@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xrsr_lib.infer.tiling import blend_weight, predict_2p5d, predict_3d, tile_starts
+from xrsr_lib.infer.tiling import blend_weight, predict_2p5d, predict_3d, tile_margin, tile_starts
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +74,16 @@ def test_tile_starts_examples() -> None:
 
 
 # ----------------------------------------------------------------------------------------- blend_weight
+def test_tile_margin_rule() -> None:
+    # half the overlap, unless a receptive radius lies strictly between that and the overlap
+    assert tile_margin(8) == 4 and tile_margin(9) == 4 and tile_margin(0) == 0
+    assert tile_margin(8, 6) == 6  # SRCNN on cpu: radius 6 fits in overlap 8
+    assert tile_margin(8, 3) == 4 and tile_margin(8, 4) == 4
+    assert tile_margin(8, 8) == 4 and tile_margin(8, 12) == 4  # radius too large: tiles cannot equal a pass
+    with pytest.raises(ValueError, match="overlap"):
+        tile_margin(-1)
+
+
 @pytest.mark.parametrize(
     ("n", "overlap"), [(1, 0), (5, 0), (5, 2), (8, 2), (9, 2), (16, 3), (7, 3), (576, 32)]
 )

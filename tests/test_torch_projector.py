@@ -14,13 +14,13 @@ import pytest
 import torch
 from scipy import ndimage
 
-from xrsr_lib.simulate.ct import torch_projector
+from xrsr_lib.simulate.ct import _helpers, backprojection
 from xrsr_lib.simulate.ct.astra_projector import astra_available, astra_status
+from xrsr_lib.simulate.ct.backprojection import _apply_symmetry
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 from xrsr_lib.simulate.ct.reconstruct import fdk, project
 from xrsr_lib.simulate.ct.torch_projector import (
     FILTERS,
-    _apply_symmetry,
     angular_weights,
     fdk_reconstruct,
     filter_projections,
@@ -414,8 +414,8 @@ def test_fdk_matches_reference_implementation(case: str) -> None:
         torch.set_num_threads(threads)
         with pytest.MonkeyPatch.context() as mp:
             if chunk is not None:
-                mp.setattr(torch_projector, "_CPU_CHUNK", chunk)
-                mp.setattr(torch_projector, "_ORBIT_TABLE_BYTES", table)
+                mp.setattr(_helpers, "_CPU_CHUNK", chunk)
+                mp.setattr(backprojection, "_ORBIT_TABLE_BYTES", table)
             try:
                 rec = fdk_reconstruct(p, geom, shape, vs, center=center, device="cpu")
             finally:

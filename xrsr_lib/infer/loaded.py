@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from xrsr_lib.device import resolve_device
-from xrsr_lib.infer.tiling import predict_2p5d, predict_3d
+from xrsr_lib.infer.tiling import predict_2p5d, predict_3d, tile_margin
 from xrsr_lib.io.validate import check_array
 from xrsr_lib.models import build_model
 from xrsr_lib.prepare.normalization import Normalization
@@ -144,20 +144,14 @@ class LoadedModel:
         return (radius, radius, radius)
 
     def tile_margin(self) -> int:
-        """Voxels at every inner tile edge that get zero blending weight.
+        """Voxels at every inner tile edge that get zero blending weight (:func:`tile_margin`).
 
-        Half the overlap, so tile-edge padding effects never reach the result and the triangular
-        ramp blends the inner half (the paper blends the whole overlap). A 3-D network's receptive
-        radius is small: where it fits inside the overlap, that many voxels get zero weight, so the
-        tiles equal one whole-volume pass (SRCNN on ``cpu``: radius 6, overlap 8).
+        Half the overlap; for a 3-D network whose receptive radius fits inside the overlap, that
+        radius, so the tiles equal one whole-volume pass (SRCNN on ``cpu``: radius 6, overlap 8).
         """
         overlap = int(self.config["training"]["inference_overlap"])
-        margin = overlap // 2
-        if self.kind == "volume_3d":
-            radius = self.model.receptive_field() // 2  # type: ignore[operator]
-            if margin < radius < overlap:
-                margin = radius
-        return margin
+        radius = self.model.receptive_field() // 2 if self.kind == "volume_3d" else None  # type: ignore[operator]
+        return tile_margin(overlap, radius)
 
     def predict(
         self, array: np.ndarray, progress: bool = False, batch_size: int = 1, tile: int | None = None

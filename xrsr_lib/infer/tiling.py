@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from xrsr_lib.device import resolve_device
 from xrsr_lib.io.validate import check_array, check_int
 
-__all__ = ["blend_weight", "predict_2p5d", "predict_3d", "tile_starts"]
+__all__ = ["blend_weight", "predict_2p5d", "predict_3d", "tile_margin", "tile_starts"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -107,6 +107,29 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     if size <= tile:
         return [0]
     return list(range(0, size - tile, tile - 2 * overlap)) + [size - tile]
+
+
+def tile_margin(overlap: int, receptive_radius: int | None = None) -> int:
+    """Voxels at every inner tile edge that get zero blending weight.
+
+    Half the overlap, so tile-edge padding effects never reach the result and the triangular ramp
+    blends the inner half. A network whose receptive radius (voxels) lies between that and the
+    overlap gets the radius instead: no output voxel within it of an inner edge is kept, so the tiles
+    equal one whole-volume pass (SRCNN on ``cpu``: radius 6, overlap 8 -> margin 6).
+
+    Parameters
+    ----------
+    overlap : int
+        Tile overlap (voxels), >= 0.
+    receptive_radius : int, optional
+        Half the network's receptive field (voxels); ``None`` for networks whose field is not
+        bounded by the tile (2.5D U-Nets reach far beyond it).
+    """
+    ov = _check_int(overlap, "overlap", 0)
+    margin = ov // 2
+    if receptive_radius is not None and margin < int(receptive_radius) < ov:
+        margin = int(receptive_radius)
+    return margin
 
 
 def _ramp_1d(length: int, overlap: int, margin: int, at_start: bool, at_end: bool) -> np.ndarray:

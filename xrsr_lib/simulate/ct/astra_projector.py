@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
+from xrsr_lib.simulate.ct.ramp_filter import _check_filter, angular_weights
 from xrsr_lib.simulate.ct.torch_projector import (
     _check_center,
-    _check_filter,
     _check_geometry,
     _check_shape,
     _check_voxel_size,
-    angular_weights,
 )
 
 __all__ = [
