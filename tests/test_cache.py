@@ -105,3 +105,13 @@ def test_damaged_artifact_is_reported_and_rebuilt(tmp_path, caplog, damage):
     assert again == path and len(calls) == 2
     assert str(path) in caplog.text and "'gt'" in caplog.text and "damaged" in caplog.text
     np.testing.assert_array_equal(io.read_volume(again)[0], vol)
+
+
+def test_has_says_whether_get_or_build_would_hit(tmp_path):
+    cache = Cache(tmp_path)
+    params = {"a": 1}
+    assert not cache.has("stage", params, suffix=".txt")
+    path = cache.get_or_build("stage", params, lambda tmp: tmp.write_text("12345"), suffix=".txt")
+    assert cache.has("stage", params, suffix=".txt") and not cache.has("stage", {"a": 2}, suffix=".txt")
+    path.write_text("123")  # truncated: get_or_build would rebuild it
+    assert not cache.has("stage", params, suffix=".txt")

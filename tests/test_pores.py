@@ -19,6 +19,7 @@ from xrsr_lib.evaluate.pores import (
     PoreAnalysis,
     PoreAnalysisConfig,
     analyse_pores,
+    analyse_pores_parallel,
     pore_properties,
     pore_recovery,
     porosity,
@@ -503,3 +504,33 @@ def test_share_below_pct_counts_strictly_smaller_pores():
         share_below_pct(d, 0.0)
     with pytest.raises(ValueError, match="diameters_um"):
         share_below_pct(np.array([1.0, np.nan]), 20.0)
+
+
+# ------------------------------------------------------------------------------ parallel analysis
+def _foam_images() -> dict[str, np.ndarray]:
+    """Three 40³ images with 1-3 voids each (voxel indices z, y, x, radius)."""
+    layouts = {"one": [(20, 20, 20, 7)], "two": [(12, 20, 20, 5), (28, 20, 20, 6)],
+               "three": [(20, 12, 12, 4), (20, 28, 28, 5), (12, 28, 12, 4.5)]}
+    return {k: sphere_image((40, 40, 40), v) for k, v in layouts.items()}
+
+
+def test_parallel_analysis_equals_one_by_one():
+    images = _foam_images()
+    mask = cylinder_mask((40, 40, 40), 19)
+    jobs = [(k, lambda k=k: images[k]) for k in images]
+    got = dict(analyse_pores_parallel(jobs, mask, voxel_size_um=2.0, workers=2))
+    assert set(got) == set(images)
+    for k, image in images.items():
+        one = analyse_pores(image, mask, voxel_size_um=2.0)
+        assert got[k].n_pores == one.n_pores == {"one": 1, "two": 2, "three": 3}[k]
+        assert got[k].summary() == one.summary()
+        pd.testing.assert_frame_equal(got[k].table, one.table)
+
+
+def test_parallel_analysis_errors_name_the_job():
+    mask = cylinder_mask((40, 40, 40), 19)
+    with pytest.raises(ValueError, match="workers"):
+        list(analyse_pores_parallel([], mask, workers=0))
+    bad = [("fine", lambda: _foam_images()["one"]), ("wrong shape", lambda: np.ones((8, 8, 8)))]
+    with pytest.raises(ValueError, match="wrong shape"):
+        list(analyse_pores_parallel(bad, mask, workers=2))

@@ -407,3 +407,39 @@ def test_quality_table_against_either_reference(stub_eval):
     vs_phantom = stub_eval.quality_table("alternate", truth="phantom")
     assert list(vs_phantom.image[:2]) == ["gt", "hres"] and (vs_phantom.ssim == 0.4).all()
     assert {c[2] for c in calls} == {"gt", "phantom"}
+
+
+# ------------------------------------------------------------------------------ parallel pore analysis
+def test_prefetch_pores_fills_the_cache_with_one_by_one_results(tmp_path):
+    """``prefetch_pores`` (2 processes) caches what ``pores()`` would build itself, image by image."""
+    from xrsr_lib.io.cache import Cache
+
+    profile = load_profile("smoke")
+    evaluation = profile.evaluation.model_copy(update={"pore_workers": 2})
+    profile = profile.model_copy(update={"evaluation": evaluation})
+    n = profile.volume.n_voxels
+    voids = {("gt", None): [(32, 32, 32, 8)], ("fdk", 3.0): [(32, 32, 32, 7), (20, 40, 30, 5)],
+             ("deepnet", 3.0): [(32, 24, 32, 6)]}
+    images = {k: sphere_image((n, n, n), v) for k, v in voids.items()}
+
+    def make_eval(cache_dir):
+        study = SimpleNamespace(profile=profile, cache=Cache(cache_dir), data=None)
+        ev = StudyAEvaluation(study, progress=False)
+        ev._image_params = lambda m, s, r: {"image": m, "sigma_um": s, "realization": r}
+        ev.image = lambda m, s=None, r=None: images[(m, s)]
+        return ev
+
+    ev = make_eval(tmp_path / "parallel")
+    assert ev.prefetch_pores(list(images)) == 3
+    assert ev.prefetch_pores(list(images)) == 0  # all cached now
+
+    def no_image(*_args, **_kwargs):
+        raise AssertionError("pores() re-analysed an image that prefetch_pores cached")
+
+    ev.image = no_image
+    one_by_one = make_eval(tmp_path / "sequential")  # pores() builds each image itself
+    for key in images:
+        got, want = ev.pores(*key), one_by_one.pores(*key)
+        assert got.summary() == want.summary()
+        pd.testing.assert_frame_equal(got.table, want.table)
+    assert [ev.pores(*k).n_pores for k in images] == [1, 2, 1]

@@ -313,10 +313,12 @@ def profiles() -> dict[str, Profile]:
         "cpu": _physical_profile(
             "cpu", 256, 256, seeds, foam_pores, pore_density, photons=20_000.0, methods=cpu_methods,
             study_b=cpu_b, trust=TrustConfig(tta_transforms=4),  # 4 of 8 symmetries: half the inference
+            evaluation=EvaluationConfig(pore_workers=2),  # one pore analysis per core
         ),
         "paper": _physical_profile(
             "paper", 512, 512, seeds, foam_pores, pore_density, photons=20_000.0, methods=paper_methods,
             study_b=paper_b, trust=TrustConfig(sigmas_um=(3.0, 5.0, 7.0, 9.0), ensemble_size=5),
+            evaluation=EvaluationConfig(pore_workers=4),  # ~1 GB each at 512³
             reference_angles=6000,  # study A's ground truth: ~6,000 noise-free projections
         ),
     }

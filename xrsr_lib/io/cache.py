@@ -120,6 +120,12 @@ class Cache:
         key = param_key({"stage": stage, "format": CACHE_FORMAT_VERSION, **params})
         return self.root / stage / f"{key}{suffix}"
 
+    def has(self, stage: str, params: dict[str, Any], suffix: str = ".h5") -> bool:
+        """Whether ``get_or_build`` would find a usable artifact for ``(stage, params)`` (no build)."""
+        final = self.path_for(stage, params, suffix)
+        meta = final.with_suffix(".json")
+        return final.exists() and meta.exists() and self._damage(final, meta) is None
+
     def get_or_build(
         self,
         stage: str,

@@ -61,6 +61,8 @@ Modules
 - :mod:`~xrsr_lib.evaluate.pores.analysis`: :func:`analyse_pores` and :class:`PoreAnalysis`, plus
   :func:`porosity`, :func:`pore_recovery`, :func:`relative_error_pct`, :func:`share_below_pct`,
   :func:`size_histogram`, :func:`size_histogram_table` and :func:`sphericity_statistics`.
+- :mod:`~xrsr_lib.evaluate.pores.parallel`: :func:`analyse_pores_parallel`, many images in worker
+  processes.
 
 Examples
 --------
@@ -86,6 +88,7 @@ from xrsr_lib.evaluate.pores.analysis import (
     size_histogram_table,
     sphericity_statistics,
 )
+from xrsr_lib.evaluate.pores.parallel import analyse_pores_parallel
 from xrsr_lib.evaluate.pores.properties import PORE_COLUMNS, pore_properties
 from xrsr_lib.evaluate.pores.segment import PoreSegmentation, segment_pores
 
@@ -97,6 +100,7 @@ __all__ = [
     "PoreAnalysisConfig",
     "PoreSegmentation",
     "analyse_pores",
+    "analyse_pores_parallel",
     "pore_properties",
     "pore_recovery",
     "porosity",

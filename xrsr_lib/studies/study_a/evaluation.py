@@ -31,12 +31,7 @@ import pandas as pd
 from xrsr_lib import io
 from xrsr_lib.evaluate.msssim import MultiscaleSSIM, ms_ssim_3d
 from xrsr_lib.evaluate.pores import (
-    PoreAnalysis,
     PoreAnalysisConfig,
-    analyse_pores,
-    pore_recovery,
-    relative_error_pct,
-    sphericity_statistics,
 )
 from xrsr_lib.evaluate.quality import mse, psnr, ssim
 from xrsr_lib.evaluate.resolution import curve_minimum, gaussian_fit
@@ -45,6 +40,7 @@ from xrsr_lib.simulate.phantom import void_statistics
 from xrsr_lib.studies.study_a.datasets import spheres_to_um
 from xrsr_lib.studies.study_a.methods import PREDICTION_METHODS, StudyA
 from xrsr_lib.studies.study_a.paper import compare_with_paper
+from xrsr_lib.studies.study_a.pore_scores import PORE_METHODS, PoreScores
 
 __all__ = ["PORE_METHODS", "REFERENCE_IMAGES", "SCORED_METHODS", "MSSSIMResult", "StudyAEvaluation"]
 
@@ -52,8 +48,6 @@ log = logging.getLogger(__name__)
 
 #: Images scored per input blur, in the order figures show them.
 SCORED_METHODS = ("fdk", *PREDICTION_METHODS)
-#: Images whose pores are analysed per input blur (RL is segmented after NLM, as in study A).
-PORE_METHODS = ("fdk", "rl_nlm", "srcnn", "deepnet")
 REFERENCE_IMAGES = ("gt", "phantom", "hres")
 
 
@@ -70,7 +64,7 @@ class MSSSIMResult:
         return io.read_volume(self.map_path)[0]
 
 
-class StudyAEvaluation:
+class StudyAEvaluation(PoreScores):
     """Scores study A's results against the ground truth for one profile.
 
     Parameters
@@ -248,36 +242,6 @@ class StudyAEvaluation:
         attrs = io.read_attrs(path)
         return MSSSIMResult(float(attrs["score"]), tuple(attrs["scale_means"]), path)
 
-    def pores(
-        self, method: str, sigma_um: float | None = None, realization: str | None = None
-    ) -> PoreAnalysis:
-        """The study's segmentation workflow and per-pore measurements of one image."""
-        realization = realization or self.realization
-        params = {
-            "image": self._image_params(method, sigma_um, realization),
-            "voxel_size_um": self.voxel_size_um,
-            "foam_radius_um": self.profile.phantom.cylinder_radius_um,
-            "config": self.pore_config.model_dump(),
-        }
-
-        def build(tmp: Path) -> None:
-            analysis = analyse_pores(
-                self.image(method, sigma_um, realization),
-                self.foam_mask(inner=False),
-                voxel_size_um=self.voxel_size_um,
-                config=self.pore_config,
-            )
-            io.write_table(tmp, analysis.table, {**params, "summary": analysis.summary()})
-
-        table, attrs = io.read_table(self.cache.get_or_build("pores", params, build))
-        return PoreAnalysis.from_dict(
-            {
-                "summary": attrs["summary"],
-                "config": attrs["config"],
-                "pores": {c: table[c].tolist() for c in table.columns},
-            }
-        )
-
     def gaussian_fit(self, realization: str | None = None) -> pd.DataFrame:
         """Gaussian fit of every image of a realization (``hres`` and all scored methods per σ).
 
@@ -334,83 +298,6 @@ class StudyAEvaluation:
             {"image": m, "sigma_um": self._sigma_column(m, s), **self.quality(m, s, realization, truth)}
             for m, s in entries
         ])
-
-    def pore_table(
-        self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
-    ) -> pd.DataFrame:
-        """Pore count, recovery, porosity and sphericity per image (Figures 5-7).
-
-        ``recovery_pct`` = 100 · :func:`~xrsr_lib.evaluate.pores.pore_recovery` (pores found /
-        ground-truth pores, both edge-killed); ``porosity_error_pct`` and ``sphericity_error_pct`` are
-        :func:`~xrsr_lib.evaluate.pores.relative_error_pct` of the porosity and the mean sphericity
-        against the ground truth's, in %.
-        """
-        realization = realization or self.realization
-        gt = self.pores("gt", None, realization).summary()
-        rows = []
-        for m, s in self._reference_and(methods):
-            summ = self.pores(m, s, realization).summary()
-            rows.append(
-                {
-                    "image": m,
-                    "sigma_um": self._sigma_column(m, s),
-                    "realization": realization,
-                    "n_pores": summ["n_pores"],
-                    "recovery_pct": 100.0 * pore_recovery(summ["n_pores"], gt["n_pores"]),
-                    "porosity": summ["porosity"],
-                    "porosity_error_pct": relative_error_pct(summ["porosity"], gt["porosity"]),
-                    "mean_sphericity": summ["mean_sphericity"],
-                    "sphericity_error_pct": relative_error_pct(
-                        summ["mean_sphericity"], gt["mean_sphericity"]
-                    ),
-                    "n_sphericity_clipped": summ["n_sphericity_clipped"],
-                    "threshold": summ["threshold"],
-                    "n_edge_killed": summ["n_edge_killed"],
-                }
-            )
-        return pd.DataFrame(rows)
-
-    def pore_sizes(
-        self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
-    ) -> pd.DataFrame:
-        """Every segmented pore of every image: ``image``, ``sigma_um``, diameter, sphericity."""
-        realization = realization or self.realization
-        frames = []
-        for m, s in self._reference_and(methods):
-            t = self.pores(m, s, realization).table
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "image": m,
-                        "sigma_um": self._sigma_column(m, s),
-                        "realization": realization,
-                        "diameter_um": t["diameter_um"].to_numpy(),
-                        "sphericity": t["sphericity"].to_numpy(),
-                    }
-                )
-            )
-        return pd.concat(frames, ignore_index=True)
-
-    def sphericity_table(
-        self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
-    ) -> pd.DataFrame:
-        """Sphericity statistics per image (Figure 7): ``realization``, ``image``, ``sigma_um``, then
-        :func:`~xrsr_lib.evaluate.pores.sphericity_statistics` (``count``, ``mean``, ``std``, ``min``,
-        ``median`` of Ψ, dimensionless) and ``n_sphericity_clipped`` (pores whose raw Ψ exceeded 1)."""
-        realization = realization or self.realization
-        rows = []
-        for m, s in self._reference_and(methods):
-            analysis = self.pores(m, s, realization)
-            rows.append(
-                {
-                    "realization": realization,
-                    "image": m,
-                    "sigma_um": self._sigma_column(m, s),
-                    **sphericity_statistics(analysis.table["sphericity"].to_numpy()),
-                    "n_sphericity_clipped": int(analysis.n_sphericity_clipped),
-                }
-            )
-        return pd.DataFrame(rows)
 
     def central_slices(
         self, index: int | None = None, realization: str | None = None

@@ -76,6 +76,7 @@ def seed_scores(
     for seed in seeds:
         study = StudyA(seeded_profile(profile, seed), cache, device=device, progress=progress)
         ev = StudyAEvaluation(study, progress=progress)
+        ev.prefetch_pores([(m, s) for s in sigmas for m in methods])
         for sigma in sigmas:
             for method in methods:
                 log.info("seed %d: %s at σ = %g µm", seed, method, sigma)

@@ -27,6 +27,7 @@ def ground_truth_check(
         "reference": evaluation.config.reference,
         "generated voids fully inside": evaluation.generated_pores_inside(realization),
     }
+    evaluation.prefetch_pores([("gt", None), ("phantom", None)], realization)
     for image in ("gt", "phantom"):
         analysis = evaluation.pores(image, None, realization)
         summary = analysis.summary()
