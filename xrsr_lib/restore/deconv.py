@@ -353,6 +353,7 @@ def nlm_denoise(
     h_factor: float = 0.8,
     fast_mode: bool = True,
     sigma: float | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Non-local means denoising of a volume (applied to RL results before segmentation).
 
@@ -365,7 +366,12 @@ def nlm_denoise(
     ``skimage.restoration.denoise_nl_means(volume, h=h_factor * σ, sigma=σ, patch_size=...,
     patch_distance=..., fast_mode=..., channel_axis=None)`` is applied. Passing ``sigma`` lets
     scikit-image subtract the expected noise contribution from patch distances. If the estimated
-    ``σ`` is 0 (noise-free data) a float32 copy is returned unchanged. CPU only, single threaded.
+    ``σ`` is 0 (noise-free data) a float32 copy is returned unchanged.
+
+    CPU only. scikit-image's filter is single-threaded but releases the GIL, so the first axis is cut
+    into ``workers`` slabs, each filtered in its own thread with a margin of
+    ``patch_size // 2 + patch_distance + 1`` neighbouring slices (all a voxel's patches can reach),
+    and the slabs' interiors are joined: equal to one whole-volume call to float32 round-off.
 
     Parameters
     ----------
@@ -381,12 +387,17 @@ def nlm_denoise(
         scikit-image's fast (uniform patch weight) algorithm.
     sigma : float, optional
         Noise standard deviation to use; estimated when omitted.
+    workers : int, optional
+        Threads (slabs along the first axis); default ``torch.get_num_threads()``. Fewer are used when
+        the slabs would be thinner than their margin.
 
     Returns
     -------
     numpy.ndarray
         float32 array of the input's shape.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from skimage.restoration import denoise_nl_means, estimate_sigma
 
     vol = _check_array(volume, "volume")
@@ -407,16 +418,31 @@ def nlm_denoise(
         except ImportError as exc:  # estimate_sigma needs PyWavelets
             msg = "nlm_denoise needs PyWavelets (pip install PyWavelets) for estimate_sigma"
             raise ImportError(msg) from exc
+    if workers is None:
+        workers = torch.get_num_threads()
+    n_workers = _check_positive_int(workers, "workers")
     if not sigma > 0:
         return vol.copy()
-    out = denoise_nl_means(
-        vol,
-        h=h_factor * sigma,
-        sigma=sigma,
-        patch_size=p,
-        patch_distance=d,
-        fast_mode=bool(fast_mode),
-        channel_axis=None,
-        preserve_range=True,
-    )
-    return np.asarray(out, dtype=np.float32)
+
+    def denoise(block: np.ndarray) -> np.ndarray:
+        out = denoise_nl_means(block, h=h_factor * sigma, sigma=sigma, patch_size=p, patch_distance=d,
+                               fast_mode=bool(fast_mode), channel_axis=None, preserve_range=True)
+        return np.asarray(out, dtype=np.float32)
+
+    margin = p // 2 + d + 1
+    n = vol.shape[0]
+    n_workers = max(1, min(n_workers, n // max(1, margin)))
+    if n_workers == 1:
+        return denoise(vol)
+    bounds = np.linspace(0, n, n_workers + 1).round().astype(int)
+    slabs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    result = np.empty(vol.shape, dtype=np.float32)
+
+    def run(slab: tuple[int, int]) -> None:
+        a, b = slab
+        lo, hi = max(0, a - margin), min(n, b + margin)
+        result[a:b] = denoise(vol[lo:hi])[a - lo : a - lo + (b - a)]
+
+    with ThreadPoolExecutor(n_workers) as pool:
+        list(pool.map(run, slabs))
+    return result
