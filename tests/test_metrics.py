@@ -82,6 +82,13 @@ def test_ssim_matches_scikit_image():
     # The score is the full-map mean; scikit-image's own scalar crops 5 voxels per border.
     assert ssim(result, truth) == pytest.approx(ref_map.mean(), abs=1e-12)
     assert smap[5:-5, 5:-5, 5:-5].mean() == pytest.approx(ref, abs=1e-12)
+    # other window and data range (2-D too)
+    for shape, sigma, data_range in (((14, 16, 18), 1.0, 2.0), ((20, 23), 2.0, 1.0)):
+        tr = rng.random(shape) * data_range
+        res = tr + rng.normal(0, 0.1, shape)
+        _, ref_map = structural_similarity(tr, res, gaussian_weights=True, sigma=sigma,
+                                           use_sample_covariance=False, data_range=data_range, full=True)
+        np.testing.assert_allclose(ssim_map(res, tr, data_range, sigma), ref_map, rtol=0, atol=1e-12)
     # float32 inputs are computed in float64 too
     assert ssim(result.astype(np.float32), truth.astype(np.float32)) == pytest.approx(
         ssim(result.astype(np.float32).astype(np.float64), truth.astype(np.float32).astype(np.float64)),

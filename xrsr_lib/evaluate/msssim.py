@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
-from xrsr_lib.evaluate.quality import K1, K2, SSIM_TRUNCATE, _check_positive, _masked_mean, _volumes
+from xrsr_lib.evaluate.quality import K1, K2, _check_positive, _local_ssim_terms, _masked_mean, _volumes
 
 __all__ = ["MS_SSIM_MIN_SIDE", "MS_SSIM_WEIGHTS", "MultiscaleSSIM", "ms_ssim_3d"]
 
@@ -20,48 +19,6 @@ __all__ = ["MS_SSIM_MIN_SIDE", "MS_SSIM_WEIGHTS", "MultiscaleSSIM", "ms_ssim_3d"
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 #: Smallest side (voxels) allowed at the coarsest MS-SSIM scale.
 MS_SSIM_MIN_SIDE = 4
-
-
-def _local_ssim_terms(
-    x: np.ndarray, y: np.ndarray, sigma: float, c1: float, c2: float, luminance: bool
-) -> np.ndarray:
-    """Local contrast·structure map, times the luminance map if ``luminance`` (then: the SSIM map).
-
-    Same statistics as scikit-image's ``structural_similarity`` (Gaussian σ truncated at 3.5 σ, reflect
-    borders, population covariances), written with in-place operations to limit the peak memory.
-    """
-    kw = {"sigma": sigma, "truncate": SSIM_TRUNCATE, "mode": "reflect"}
-    ux = gaussian_filter(x, **kw)
-    uy = gaussian_filter(y, **kw)
-    tmp = x * x
-    vx = gaussian_filter(tmp, **kw)
-    vx -= ux * ux
-    np.multiply(y, y, out=tmp)
-    vy = gaussian_filter(tmp, **kw)
-    vy -= uy * uy
-    np.multiply(x, y, out=tmp)
-    vxy = gaussian_filter(tmp, **kw)
-    np.multiply(ux, uy, out=tmp)
-    vxy -= tmp  # covariance
-    # contrast·structure = (2 σxy + C2) / (σx² + σy² + C2)
-    cs = vxy
-    cs *= 2.0
-    cs += c2
-    vx += vy
-    vx += c2
-    cs /= vx
-    del vx, vy
-    if luminance:
-        # luminance = (2 μx μy + C1) / (μx² + μy² + C1); tmp holds μx μy
-        tmp *= 2.0
-        tmp += c1
-        ux *= ux
-        uy *= uy
-        ux += uy
-        ux += c1
-        tmp /= ux
-        cs *= tmp
-    return cs
 
 
 def _downsample2(a: np.ndarray) -> np.ndarray:

