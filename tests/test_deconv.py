@@ -123,6 +123,7 @@ def test_both_methods_match_skimage(method: str, shape: tuple[int, ...], psf_siz
 def test_separable_blocks_match_skimage(monkeypatch: pytest.MonkeyPatch) -> None:
     """Several row blocks per axis (the band of each block clipped at the faces) give the same result."""
     monkeypatch.setattr(convolution, "_SEPARABLE_BLOCK", 8)
+    monkeypatch.setattr(convolution, "_SHORT_BLOCK", 8)
     rng = np.random.default_rng(8)
     image = rng.random((30, 33, 20))
     psf = _separable_psf(rng, (6, 9, 4))

@@ -167,9 +167,9 @@ def richardson_lucy(
         How the convolutions are computed; both give scipy's zero-boundary 'same' convolution and
         differ only by float32 rounding. ``'separable'`` (separable PSFs such as
         :func:`gaussian_psf`): one banded matrix product per axis, ``~2 (b + k - 1)`` flops per
-        voxel and axis for a ``k``-tap kernel (``b = 64``); ``'fft'``: real FFTs of the smallest
-        alias-free size. ``'auto'`` takes the separable products when the PSF is separable, they are
-        estimated to be faster, and float32 matrix products run at full precision
+        voxel and axis for a ``k``-tap kernel (``b = 24`` up to 41 taps, else 64); ``'fft'``: real
+        FFTs of the smallest alias-free size. ``'auto'`` takes the separable products when the PSF is
+        separable, they are estimated to be faster, and float32 matrix products run at full precision
         (``torch.get_float32_matmul_precision() == 'highest'``, the default: TF32 would cost ~1e-3).
 
     Returns
