@@ -534,3 +534,24 @@ def test_parallel_analysis_errors_name_the_job():
     bad = [("fine", lambda: _foam_images()["one"]), ("wrong shape", lambda: np.ones((8, 8, 8)))]
     with pytest.raises(ValueError, match="wrong shape"):
         list(analyse_pores_parallel(bad, mask, workers=2))
+
+
+def test_parallel_analysis_from_a_script_without_a_main_guard(tmp_path):
+    """A plain script (no ``if __name__ == "__main__"``) can use the worker processes."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from xrsr_lib.evaluate.pores import analyse_pores_parallel\n"
+        "from xrsr_lib.prepare.masks import cylinder_mask\n"
+        "z, y, x = np.mgrid[:40, :40, :40]\n"
+        "img = np.where((z - 20) ** 2 + (y - 20) ** 2 + (x - 20) ** 2 < 8 ** 2, 0.0, 1.0)\n"
+        "jobs = [(k, lambda: img) for k in 'ab']\n"
+        "found = analyse_pores_parallel(jobs, cylinder_mask(img.shape, 19))\n"
+        "print(sorted((k, a.n_pores) for k, a in found))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[('a', 1), ('b', 1)]"

@@ -2,9 +2,10 @@
 
 :func:`analyse_pores` runs scipy and scikit-image steps that use one core each (distance transform,
 watershed, marching cubes), so a study that segments dozens of volumes runs them side by side in a
-:class:`concurrent.futures.ProcessPoolExecutor`. At most ``workers`` images are loaded at once: the
-next is loaded while the workers analyse the others. Results equal one-by-one calls (the analysis is
-deterministic).
+:class:`concurrent.futures.ProcessPoolExecutor` (forked workers where the platform allows: a plain
+script without an ``if __name__ == "__main__"`` guard works too). At most ``workers`` images are
+loaded at once: the next is loaded while the workers analyse the others. Results equal one-by-one
+calls (the analysis is deterministic).
 """
 
 from __future__ import annotations
@@ -78,8 +79,11 @@ def analyse_pores_parallel(
     from tqdm.auto import tqdm
 
     bar = tqdm(desc="pore analysis", unit="image", disable=not progress)
-    # forkserver: workers never inherit the threads of torch or of a notebook kernel
-    ctx = multiprocessing.get_context("forkserver")
+    # fork where the platform has it: forkserver and spawn re-run an unguarded script's __main__ in
+    # every worker (a RuntimeError in a plain script calling this); the workers only run numpy,
+    # scipy and scikit-image, never torch's thread pool
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(int(workers), mp_context=ctx, initializer=_init, initargs=(mask,)) as pool:
         running: dict[Future, object] = {}
 
