@@ -318,7 +318,7 @@ def profiles() -> dict[str, Profile]:
         "paper": _physical_profile(
             "paper", 512, 512, seeds, foam_pores, pore_density, photons=20_000.0, methods=paper_methods,
             study_b=paper_b, trust=TrustConfig(sigmas_um=(3.0, 5.0, 7.0, 9.0), ensemble_size=5),
-            evaluation=EvaluationConfig(pore_workers=4),  # ~1 GB each at 512³
+            evaluation=EvaluationConfig(pore_workers=4),  # ~7 GB each at 512³
             reference_angles=6000,  # study A's ground truth: ~6,000 noise-free projections
         ),
     }

@@ -56,7 +56,7 @@ def analyse_pores_parallel(
     config : PoreAnalysisConfig, optional
         Defaults to ``PoreAnalysisConfig()``.
     workers : int
-        Processes (>= 1). Each holds one image and its work arrays (about 12 bytes per voxel).
+        Processes (>= 1). Each peaks at about 55 bytes per voxel (0.9 GB at 256³, measured).
     progress : bool
         Show a tqdm bar over the images.
 

@@ -87,20 +87,19 @@ class PoreScores:
         realization = realization or self.realization
         if self.config.pore_workers < 2:
             return 0
-        todo = [(m, s) for m, s in dict.fromkeys(entries)
-                if not self.cache.has("pores", self._pore_params(m, s, realization))]
+        params = {e: self._pore_params(*e, realization) for e in entries}
+        todo = [e for e, p in params.items() if not self.cache.has("pores", p)]
         workers = min(self.config.pore_workers, len(todo))
         if workers < 2:
             return 0
         log.info("pore analysis of %d images in %d processes", len(todo), workers)
-        mask = self.foam_mask(inner=False)
-        jobs = ((self._pore_params(m, s, realization), lambda m=m, s=s: self.image(m, s, realization))
-                for m, s in todo)
-        for params, analysis in analyse_pores_parallel(
-            jobs, mask, self.voxel_size_um, self.pore_config, workers, progress=self.progress
+        jobs = ((e, lambda e=e: self.image(*e, realization)) for e in todo)
+        for e, analysis in analyse_pores_parallel(
+            jobs, self.foam_mask(inner=False), self.voxel_size_um, self.pore_config, workers,
+            progress=self.progress,
         ):
             self.cache.get_or_build(
-                "pores", params, lambda tmp, p=params, a=analysis: self._write_pores(tmp, p, a)
+                "pores", params[e], lambda tmp, p=params[e], a=analysis: self._write_pores(tmp, p, a)
             )
         return len(todo)
 
