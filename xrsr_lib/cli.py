@@ -173,6 +173,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         raise CLIError(str(err).replace("calibration_fraction", "--calibrate")) from None
     acquisition = json.loads((work / ACQUISITION_FILE).read_text())  # saved with the model
     trust = json.loads((work / TRUST_FILE).read_text()) if args.calibrate else None
+    distributed.barrier()  # every rank has read the work folder before rank 0 removes it
     if distributed.is_main():
         rec.save(out)
         shutil.rmtree(work)
