@@ -408,9 +408,22 @@ class Recovery:
             raise RuntimeError("this Recovery is not fitted: call fit(lres, hres) or Recovery.load(folder)")
         return self._model
 
-    def predict(self, volume: VolumeLike, progress: bool = False, batch_size: int = 1) -> np.ndarray:
-        """The recovered volume (float32, same shape), tiled through the network."""
-        return self._loaded().predict(_as_volume(volume, "volume"), progress=progress, batch_size=batch_size)
+    def predict(
+        self,
+        volume: VolumeLike,
+        progress: bool = False,
+        batch_size: int = 1,
+        tile: int | None = None,
+        overlap: int | None = None,
+    ) -> np.ndarray:
+        """The recovered volume (float32, same shape), tiled through the network.
+
+        ``tile`` and ``overlap`` (voxels; default: the preset's ``inference_tile`` and
+        ``inference_overlap``) set the tiling, e.g. smaller tiles for a GPU with little memory; the
+        trained weights do not depend on them.
+        """
+        return self._loaded().predict(_as_volume(volume, "volume"), progress=progress, batch_size=batch_size,
+                                      tile=tile, overlap=overlap)
 
     def save(self, folder: str | Path) -> Path:
         """Copy the trained model folder to ``folder`` (which must not exist yet)."""

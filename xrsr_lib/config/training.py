@@ -31,6 +31,9 @@ class VolumeTraining(Settings):
     """What the training of every volume network shares (DeepNet, SRCNN)."""
 
     _key_new_fields = ("loss_mask",)
+    #: the inference tiling changes predictions, not the trained weights: model keys leave it out
+    #: (predictions store :meth:`inference` in their keys instead)
+    _key_excluded = ("inference_tile", "inference_overlap")
 
     iterations: int = Field(ge=1, description="Adam steps")
     batch_size: int = Field(ge=1, description="tiles or patches per step")
@@ -58,6 +61,10 @@ class VolumeTraining(Settings):
         description="'fov_circle': loss inside the circle a cone-beam scan reconstructs (each slice's "
         "inscribed circle); 'none': every voxel (rectangular crops of measured data)",
     )
+
+    def inference(self) -> dict[str, int]:
+        """The inference tiling as :meth:`~xrsr_lib.infer.loaded.LoadedModel.predict` takes it (voxels)."""
+        return {"tile": self.inference_tile, "overlap": self.inference_overlap}
 
     @field_serializer("model", check_fields=False)
     def _architecture_fields(self, model: Any) -> dict[str, Any]:

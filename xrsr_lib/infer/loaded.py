@@ -143,18 +143,24 @@ class LoadedModel:
             return (self.config["model"]["n_slices"] - 1, r, r)
         return (radius, radius, radius)
 
-    def tile_margin(self) -> int:
+    def tile_margin(self, overlap: int | None = None) -> int:
         """Voxels at every inner tile edge that get zero blending weight (:func:`tile_margin`).
 
-        Half the overlap; for a 3-D network whose receptive radius fits inside the overlap, that
-        radius, so the tiles equal one whole-volume pass (SRCNN on ``cpu``: radius 6, overlap 8).
+        Half the overlap (default: the training settings' ``inference_overlap``); for a 3-D network
+        whose receptive radius fits inside the overlap, that radius, so the tiles equal one
+        whole-volume pass (SRCNN on ``cpu``: radius 6, overlap 8).
         """
-        overlap = int(self.config["training"]["inference_overlap"])
+        overlap = int(self.config["training"]["inference_overlap"] if overlap is None else overlap)
         radius = self.model.receptive_field() // 2 if self.kind == "volume_3d" else None  # type: ignore[operator]
         return tile_margin(overlap, radius)
 
     def predict(
-        self, array: np.ndarray, progress: bool = False, batch_size: int = 1, tile: int | None = None
+        self,
+        array: np.ndarray,
+        progress: bool = False,
+        batch_size: int = 1,
+        tile: int | None = None,
+        overlap: int | None = None,
     ) -> np.ndarray:
         """Apply the model: a whole volume ``(z, y, x)``, or one 2-D image ``(h, w)`` for SR models.
 
@@ -163,8 +169,9 @@ class LoadedModel:
         result, the inner half is blended with a triangular ramp. 2-D networks pad internally to the
         multiples they need, so any image size works; the output is ``scale`` × the input size.
 
-        ``tile`` overrides the training settings' ``inference_tile`` (e.g. a tile as large as the
-        array for one untiled pass).
+        ``tile`` and ``overlap`` (voxels) override the training settings' ``inference_tile`` and
+        ``inference_overlap`` (e.g. a tile as large as the array for one untiled pass, or the tiling
+        of a profile whose inference settings changed after the model was trained).
 
         Raises
         ------
@@ -180,13 +187,14 @@ class LoadedModel:
         assert self.normalization is not None
         volume = check_array(array, "volume", 3)
         tr = self.config["training"]
-        margin = self.tile_margin()
+        tile = int(tr["inference_tile"] if tile is None else tile)
+        overlap = int(tr["inference_overlap"] if overlap is None else overlap)
+        margin = self.tile_margin(overlap)
         x = self.normalization.inputs(volume)
+        tiling = {"tile": tile, "overlap": overlap, "margin": margin, "batch_size": batch_size,
+                  "device": self.device, "progress": progress}
         if self.kind == "volume_2p5d":
-            y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"],
-                             tile=tile or tr["inference_tile"], overlap=tr["inference_overlap"],
-                             batch_size=batch_size, device=self.device, progress=progress, margin=margin)
+            y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"], **tiling)
         else:
-            y = predict_3d(self.model, x, tile=tile or tr["inference_tile"], overlap=tr["inference_overlap"],
-                           batch_size=batch_size, device=self.device, progress=progress, margin=margin)
+            y = predict_3d(self.model, x, **tiling)
         return self.normalization.restore(y)

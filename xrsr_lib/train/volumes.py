@@ -31,6 +31,7 @@ number of processes.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -41,7 +42,7 @@ import torch
 
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining
 from xrsr_lib.device import resolve_device
-from xrsr_lib.io.cache import Cache, write_json_atomic
+from xrsr_lib.io.cache import Cache, param_key, write_json_atomic
 from xrsr_lib.io.validate import check_array, check_same_shape
 from xrsr_lib.models import build_model
 from xrsr_lib.prepare.masks import loss_mask
@@ -364,6 +365,9 @@ def train_cached(
     ``torchrun`` every rank calls this; rank 0 renames, and all return the final folder.
     """
     final = cache.path_for(stage, params, suffix="")
+    if distributed.is_main() and not is_finished(final):
+        _adopt_earlier_key(cache, stage, params, settings, final)
+    distributed.barrier()
     if is_finished(final):
         log.info("cache hit  %s %s", stage, final.name)
         return final
@@ -377,3 +381,38 @@ def train_cached(
         write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
     distributed.barrier()
     return final
+
+
+def _adopt_earlier_key(
+    cache: Cache, stage: str, params: dict[str, Any], settings: DeepNetTraining | SRCNNTraining, final: Path
+) -> None:
+    """Rename a finished model trained under an earlier key to ``final`` instead of training it again.
+
+    Model keys held the settings' inference tile and overlap until those left them (they change
+    predictions, not weights): a finished model of ``stage`` whose recorded parameters equal
+    ``params`` apart from those is the same model, whatever tiling it was keyed with.
+    """
+    excluded = type(settings)._key_excluded
+    if not excluded or params.get("settings") != settings.key_dict():
+        return
+    wanted = param_key(params)
+    for meta in sorted((cache.root / stage).glob("*.json")):
+        earlier = meta.with_suffix("")
+        try:
+            recorded = json.loads(meta.read_text())["params"]
+            tiled = recorded["settings"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(tiled, dict) or not set(excluded) & set(tiled) or not is_finished(earlier):
+            continue
+        untiled = {**recorded, "settings": {k: v for k, v in tiled.items() if k not in excluded}}
+        if param_key(untiled) != wanted:
+            continue
+        if final.exists():
+            shutil.rmtree(final)
+        earlier.rename(final)
+        write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
+        meta.unlink(missing_ok=True)
+        log.info("cache: %s %s was trained under the earlier key %s (inference tile %s); renamed",
+                 stage, final.name, earlier.name, tiled.get("inference_tile"))
+        return

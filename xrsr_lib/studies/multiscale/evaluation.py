@@ -53,7 +53,7 @@ class MultiscaleEvaluation:
 
     def _key(self) -> dict[str, Any]:
         s = self.study
-        return {"lfov": s.lfov_params(), "chain_model": s.model_params("3to1"),
+        return {"lfov": s.lfov_params(), "chain_model": s.model_params("3to1"), "inference": s.inference(),
                 "pores": s.pores_params(), "hres": s.registration_params("hres")}
 
     # ------------------------------------------------------------------ registration

@@ -166,6 +166,10 @@ class MultiscaleStudy(ProfileStage):
         """The profile's DeepNet settings, the loss restricted to the overlap mask alone."""
         return self.profile.methods.deepnet.model_copy(update={"loss_mask": "none"})
 
+    def inference(self) -> dict[str, int]:
+        """The tiling the step models predict with (the profile's DeepNet inference settings, voxels)."""
+        return self._settings().inference()
+
     def model_params(self, step: str) -> dict[str, Any]:
         coarse, fine = self._step(step)
         coarse_reg = self.registration_params(coarse) if coarse != self.config.scans[0].name else None
@@ -198,6 +202,7 @@ class MultiscaleStudy(ProfileStage):
 
     def lfov_params(self) -> dict[str, Any]:
         return {"model": self.cache.path_for("ms_model", self.model_params("9to3"), suffix="").name,
+                "inference": self.inference(),
                 "lres": self.cache.path_for("ms_scan", self.scan_params(self.config.scans[0].name)).stem,
                 "grid": list(self.lfov_grid()[0]), "slab": 16}
 
@@ -221,7 +226,7 @@ class MultiscaleStudy(ProfileStage):
                 sub = Pose(0.0, (((a + b - 1) / 2 - (shape[0] - 1) / 2) * voxel, 0.0, 0.0))
                 slab, _ = resample(lres, attrs["voxel_size_um"], (b - a, shape[1], shape[2]), voxel, sub,
                                    order=3)
-                out[z0:z1] = model.predict(slab)[z0 - a : z1 - a]
+                out[z0:z1] = model.predict(slab, **params["inference"])[z0 - a : z1 - a]
             out.flush()
             del out
 
@@ -250,7 +255,7 @@ class MultiscaleStudy(ProfileStage):
             if name != STEPS["3to1"][1]:
                 raise ValueError(f"{image} exists on the {STEPS['3to1'][1]} grid only")
             source = self.on_grid("lfov" if image == "chain" else STEPS["3to1"][0], name)
-            return self.model("3to1").predict(source)
+            return self.model("3to1").predict(source, **self.inference())
         vol, attrs = self.scan(image)
         return resample(vol, attrs["voxel_size_um"], shape, voxel, pose, self.pose(image), order=3)[0]
 

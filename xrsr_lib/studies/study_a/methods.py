@@ -78,6 +78,7 @@ class StudyA(ProfileStage):
         if method in TRAINED_METHODS:
             base["model"] = self.cache.path_for("model", self.model_params(method, sigma_um), suffix="").name
             base["input"] = self._recon_key(realization, sigma_um)
+            base["inference"] = getattr(self.profile.methods, method).inference()
         elif method == "rl":
             base["input"] = self._recon_key(realization, sigma_um)
             base["iterations"] = self.profile.methods.rl.iterations
@@ -115,7 +116,7 @@ class StudyA(ProfileStage):
             if method in TRAINED_METHODS:
                 model = self.load_model(method, sigma_um)
                 vol = self.data.load_volume(self.data.reconstruction(realization, sigma_um))
-                out = model.predict(vol, progress=self.progress)
+                out = model.predict(vol, progress=self.progress, **params["inference"])
             elif method == "rl":
                 vol = self.data.load_volume(self.data.reconstruction(realization, sigma_um))
                 out = deconvolve_gaussian(vol, params["sigma_voxels"], iterations=params["iterations"],

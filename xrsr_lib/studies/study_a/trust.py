@@ -150,6 +150,7 @@ class StudyATrust:
             "region": region,
             "slabs": self.slabs() if region == "calibration" else None,
             "tta": c.tta_transforms,
+            "inference": getattr(self.profile.methods, method).inference(),
         }
 
         def build(tmp: Path) -> None:
@@ -161,7 +162,8 @@ class StudyATrust:
                 for i, (k, flip) in enumerate(transforms):
                     y = invert_yx(
                         model.predict(
-                            np.ascontiguousarray(transform_yx(x, k, flip)), progress=self.study.progress
+                            np.ascontiguousarray(transform_yx(x, k, flip)), progress=self.study.progress,
+                            **params["inference"],
                         ),
                         k,
                         flip,
