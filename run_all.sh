@@ -34,52 +34,6 @@ export MPLBACKEND=Agg
 
 out="${XRSR_FIGURES:-figures}/$profile"
 mkdir -p "$out/executed"
-out="$(cd "$out" && pwd)"
-start=$(date +%s)
-timings="$out/run_all_timings.csv"
-echo "notebook,seconds" > "$timings"
-for nb in notebooks/[0-9][0-9]_*.ipynb; do
-    name="$(basename "$nb")"
-    case "$name" in *"$only"*) ;; *) continue ;; esac
-    # A notebook may run once per parameter set: 02 trains one model per (method, σ).
-    runs=("")
-    case "$name" in
-        02_*)
-            sigmas="$(python -c "from xrsr_lib.config import load_profile as p; print(*p('$profile').degrade.lres_sigmas_um)")"
-            runs=()
-            for method in deepnet srcnn; do
-                for s in $sigmas; do runs+=("method=$method sigma=$s"); done
-            done ;;
-        17_*) runs=("n_seeds=$seeds") ;;
-    esac
-    for run in "${runs[@]}"; do
-        extra=(); tag=""
-        for kv in $run; do extra+=(-p "${kv%%=*}" "${kv#*=}"); tag="${tag}_${kv#*=}"; done
-        executed="$out/executed/${name%.ipynb}${tag}.ipynb"
-        echo "==> $name ${run:+($run) }(profile $profile)"
-        t0=$(date +%s)
-        if ! python -m papermill "$nb" "$executed" --cwd notebooks -p profile "$profile" -p figure_dir "$out" \
-                "${extra[@]}" --log-output --log-level INFO --no-progress-bar; then
-            cell="$(python - "$executed" <<'PY' 2>/dev/null || true
-import sys, nbformat
-nb = nbformat.read(sys.argv[1], as_version=4)
-code = [c for c in nb.cells if c.cell_type == "code"]
-for i, c in enumerate(code, 1):
-    err = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    if err:
-        first = next((ln for ln in c.source.splitlines() if ln.strip()), "")
-        print(f"code cell {i} (starts: {first[:70]!r}): {err[0].get('ename')}: {err[0].get('evalue', '')[:200]}")
-        break
-PY
-)"
-            echo "run_all.sh: FAILED in $name ${run:+($run) }at ${cell:-an unknown cell}" >&2
-            echo "run_all.sh: the executed notebook, with the failing cell marked, is $executed" >&2
-            echo "run_all.sh: stopped after $(( $(date +%s) - start )) s" >&2
-            exit 1
-        fi
-        echo "    $name ${run:+($run) }done in $(( $(date +%s) - t0 )) s"
-        echo "$name${run:+ ($run)},$(( $(date +%s) - t0 ))" >> "$timings"
-    done
-done
-echo "total,$(( $(date +%s) - start ))" >> "$timings"
-echo "run_all.sh: profile $profile finished in $(( $(date +%s) - start )) s; figures in $out (timings: $timings)"
+# one Python process executes every notebook (each in a fresh kernel) and writes the timings
+exec python scripts/run_notebooks.py --profile "$profile" --out "$out" --only "$only" --seeds "$seeds" \
+    --notebooks notebooks

@@ -126,6 +126,8 @@ def test_run_all_names_the_failing_notebook_and_cell(tmp_path):
     work = tmp_path / "repo"
     (work / "notebooks").mkdir(parents=True)
     shutil.copy(REPO / "run_all.sh", work / "run_all.sh")
+    (work / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "run_notebooks.py", work / "scripts" / "run_notebooks.py")
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = new_code_cell('profile = "smoke"\nfigure_dir = None')

@@ -218,7 +218,7 @@ def profiles() -> dict[str, Profile]:
         ),
         srcnn=SRCNNTraining(
             model={"kernel_sizes": (5, 3, 3), "widths": (16, 8)}, iterations=30, batch_size=4, patch=16,
-            stride=8, validation_fraction=0.2, validate_every=10, inference_tile=32, inference_overlap=4,
+            stride=8, validation_fraction=0.2, validate_every=10, inference_tile=36, inference_overlap=4,
             checkpoint_every=10,
         ),
         rl=DeconvConfig(nlm_patch_size=3, nlm_patch_distance=3),
