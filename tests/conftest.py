@@ -34,6 +34,18 @@ def reference_dir() -> Path:
     return require_reference()
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test leaves ``os.environ`` as it found it. A dask LocalCluster's Nanny sets
+    OMP_NUM_THREADS=1 (and MKL/OPENBLAS threads) in the process that starts it; left there, every
+    later subprocess (the notebook kernels of the smoke end-to-end test) ran single-threaded."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """One intra-op torch thread for a module (tiny networks gain nothing from more, and the CI

@@ -4,6 +4,7 @@ register, train, predict, evaluate; and every bad input with its one-line reason
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,9 +63,11 @@ def test_round_trip_on_simulated_files(scans, tmp_path, capsys):
     assert scores["ms_ssim"] == pytest.approx(1.0)
     assert scores["effective_blur_um"] == pytest.approx(0, abs=0.3)
     # the whole LRES scan out of core into OME-Zarr, on 2 dask workers: the same numbers as the region
+    environment = dict(os.environ)
     code, lfov, _ = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
                          str(tmp_path / "lfov.zarr"), "--chunks", "24", "--workers", "2")
     assert code == 0 and lfov["voxel_size_um"] == pytest.approx(3.0) and lfov["levels"] >= 2
+    assert dict(os.environ) == environment  # dask's OMP_NUM_THREADS=1 for its workers is not left behind
     arr, meta = read_volume(tmp_path / "lfov.zarr")
     assert meta["voxel_size_um"] == pytest.approx(3.0) and "predict" in meta["xrsr"]["command"]
     # the region's prediction, computed with its context, is the same region of the whole-volume one

@@ -241,6 +241,7 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
     block = _chunks(args.block, "--block")
     target = out if is_zarr(out) else out.with_name(f".{out.name}.zarr")  # small files: via a Zarr store
+    environment = dict(os.environ)
     client = _client(args)
     try:
         info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
@@ -255,6 +256,11 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
             client.close()
             if cluster is not None:
                 cluster.close()
+            # dask's Nanny sets OMP_NUM_THREADS=1 (and MKL/OPENBLAS threads, MALLOC_TRIM_THRESHOLD_) in
+            # this process's environment for its workers: processes started later (a notebook calling
+            # main(), its kernels) would inherit one thread each
+            os.environ.clear()
+            os.environ.update(environment)
     if target != out:
         arr, _ = open_zarr(target)
         write_volume(out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
