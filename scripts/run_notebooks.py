@@ -81,11 +81,15 @@ def run(profile: str, out: Path, only: str = "", seeds: int = 1, notebooks: Path
                     cwd=str(notebooks), log_output=True, progress_bar=False,
                 )
             except Exception as err:  # noqa: BLE001 - any failure stops the run with its notebook named
-                cell = failing_cell(executed) if isinstance(err, PapermillExecutionError) else None
-                where = cell or f"startup ({type(err).__name__}: {err})"
+                # an error in a cell is marked in the executed notebook; a kernel that died (e.g. out
+                # of memory) or did not start is not: name its error too
+                in_cell = isinstance(err, PapermillExecutionError)
+                where = failing_cell(executed) if executed.exists() else "an unknown cell"
+                if not in_cell:
+                    where += f" ({type(err).__name__}: {str(err)[:200]})"
                 print(f"run_all.sh: FAILED in {shown}at {where}", file=sys.stderr)
-                print(f"run_all.sh: the executed notebook, with the failing cell marked, is {executed}",
-                      file=sys.stderr)
+                marked = "the failing cell marked" if in_cell else "the outputs up to the failure"
+                print(f"run_all.sh: the executed notebook, with {marked}, is {executed}", file=sys.stderr)
                 print(f"run_all.sh: stopped after {time.time() - start:.0f} s", file=sys.stderr)
                 return 1
             seconds = round(time.time() - t0)

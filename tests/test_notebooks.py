@@ -122,7 +122,16 @@ def test_run_all_rejects_bad_options():
         assert proc.returncode == 2 and f"--seeds must be a whole number >= 1, got '{bad}'" in proc.stderr
 
 
-def test_run_all_names_the_failing_notebook_and_cell(tmp_path):
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ("raise RuntimeError('boom')", ["at code cell 4", "RuntimeError: boom"]),  # papermill adds a cell
+        # the kernel dies (as when the system kills it for memory): no cell holds the error
+        ("import os\nos._exit(1)", ["at an unknown cell (DeadKernelError"]),
+    ],
+    ids=["error", "dead-kernel"],
+)
+def test_run_all_names_the_failing_notebook_and_cell(tmp_path, step, expected):
     work = tmp_path / "repo"
     (work / "notebooks").mkdir(parents=True)
     shutil.copy(REPO / "run_all.sh", work / "run_all.sh")
@@ -135,7 +144,7 @@ def test_run_all_names_the_failing_notebook_and_cell(tmp_path):
     nb.cells = [
         params,
         new_code_cell("x = 1"),
-        new_code_cell("# the broken step\nraise RuntimeError('boom')"),
+        new_code_cell(f"# the broken step\n{step}"),
         new_code_cell("y = 2"),
     ]
     nbformat.write(nb, work / "notebooks" / "01_broken.ipynb")
@@ -149,8 +158,9 @@ def test_run_all_names_the_failing_notebook_and_cell(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 1
-    assert "FAILED in 01_broken.ipynb at code cell 4" in proc.stderr  # papermill adds one injected cell
-    assert "RuntimeError: boom" in proc.stderr
+    for text in expected:
+        assert f"FAILED in 01_broken.ipynb {expected[0]}" in proc.stderr and text in proc.stderr
+    assert "run_all.sh: the executed notebook, with " in proc.stderr
     assert "02_never" not in proc.stdout  # stops at the first failure
 
 
