@@ -17,8 +17,11 @@ from typing import Any
 
 from xrsr_lib.config import load_profile
 from xrsr_lib.io.cache import Cache
+from xrsr_lib.studies.multiscale.evaluation import MultiscaleEvaluation
+from xrsr_lib.studies.multiscale.methods import STEPS, MultiscaleStudy
 from xrsr_lib.studies.study_a.evaluation import PORE_METHODS, SCORED_METHODS, StudyAEvaluation
 from xrsr_lib.studies.study_a.methods import PREDICTION_METHODS, TRAINED_METHODS, StudyA
+from xrsr_lib.studies.study_a.trust import StudyATrust
 from xrsr_lib.studies.study_b.evaluation import StudyBEvaluation
 from xrsr_lib.studies.study_b.methods import StudyB
 
@@ -47,7 +50,8 @@ def _try(fn: Any, *args: Any) -> None:
 
 
 def cache_keys(profile_name: str) -> dict[str, list[str]]:
-    """``{stage: sorted keys}`` of every artifact of the profile's studies A and B."""
+    """``{stage: sorted keys}`` of every artifact of the profile's studies A and B, the trust
+    ensembles and the multiscale workflow."""
     profile = load_profile(profile_name)
     cache = DryCache()
     a = StudyA(profile, cache, progress=False)
@@ -70,6 +74,27 @@ def cache_keys(profile_name: str) -> dict[str, list[str]]:
     for m, s in [("gt", None), ("hres", None)] + [(m, s) for s in sigmas for m in PORE_METHODS]:
         _try(ev.pores, m, s)
     _try(ev.gaussian_fit)
+
+    # trust ensembles (notebook 16): members stubbed like study A's models; predictions and scores
+    t = StudyATrust(ev)
+    t._trained = lambda m, s, k: cache.path_for("trust_model", t.model_params(m, s, k), suffix="")  # type: ignore[method-assign]
+    for m in t.config.methods:
+        for s in t.config.sigmas_um:
+            _try(t.scores, m, s)
+
+    # multiscale scans, registrations, step models, LFOV and scores (notebooks 13-15)
+    ms = MultiscaleStudy(profile, cache, progress=False)
+    ms.train = lambda step: cache.path_for("ms_model", ms.model_params(step), suffix="")  # type: ignore[method-assign]
+    for scan in ms.config.scans:
+        _try(ms.scan, scan.name)
+        if scan is not ms.config.scans[0]:
+            _try(ms.registration, scan.name)
+    for step in STEPS:
+        ms.train(step)
+    _try(ms.lfov)
+    mev = MultiscaleEvaluation(ms)
+    _try(mev.scores)
+    _try(mev.lfov_scores)
 
     b = StudyB(profile, cache, progress=False)
     b.train = lambda m, s: b.model_folder(m, s) / "finetune"  # type: ignore[method-assign]

@@ -2,7 +2,8 @@
 
 The recorded listings were made by ``scripts/cache_keys.py`` before the library was restructured;
 a change that alters a key on purpose (a new algorithm, a changed default) must update them and
-say so.
+say so. They cover studies A and B, and (since the inference tiling left model keys) the trust
+ensembles and the multiscale workflow, whose dry listing equals the keys a smoke run writes.
 """
 
 import importlib.util
