@@ -67,12 +67,22 @@ def cache_keys(profile_name: str) -> dict[str, list[str]]:
     for m in TRAINED_METHODS:
         for s in sigmas:
             a.train(m, s)
+    for r in profile.realizations:
+        _try(a.data.reference, r)
     ev = StudyAEvaluation(a, progress=False)
     for m, s in [("gt", None), ("hres", None)] + [(m, s) for s in sigmas for m in SCORED_METHODS]:
         _try(ev.quality, m, s)
         _try(ev.msssim, m, s)
-    for m, s in [("gt", None), ("hres", None)] + [(m, s) for s in sigmas for m in PORE_METHODS]:
+    # Figure 3's columns against the exact phantom, and the phantom against the ground truth
+    for m, s in [("gt", None), ("hres", None)] + [(m, s) for s in sigmas for m in SCORED_METHODS]:
+        _try(ev.quality, m, s, None, "phantom")
+    _try(ev.quality, "phantom", None)
+    references = [("gt", None), ("phantom", None), ("hres", None)]
+    for m, s in references + [(m, s) for s in sigmas for m in PORE_METHODS]:
         _try(ev.pores, m, s)
+    # DeepNet on the training realization beside the alternate one (Figures 5-7)
+    for m, s in references + [("deepnet", s) for s in sigmas]:
+        _try(ev.pores, m, s, profile.training_realization)
     _try(ev.gaussian_fit)
 
     # trust ensembles (notebook 16): members stubbed like study A's models; predictions and scores

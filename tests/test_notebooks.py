@@ -2,6 +2,7 @@
 ``smoke`` profile end to end (every notebook, every figure, the summary table), headlessly."""
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -226,6 +227,14 @@ def test_run_all_smoke_end_to_end(tmp_path):
     assert [r["image"] for r in scores] == ["lres", "lfov", "mres", "mres_3to1", "chain", "hres", "phantom"]
     timings = list(csv.DictReader((out / "run_all_timings.csv").open()))
     assert timings[-1]["notebook"] == "total" and int(timings[-1]["seconds"]) >= 0
+    # every artifact the run wrote is in the recorded cache-key listing that tests/test_cache_keys.py
+    # guards (a stage or key missing from scripts/cache_keys.py would change unnoticed)
+    recorded = json.loads((REPO / "tests" / "data" / "cache_keys_smoke.json").read_text())
+    stages = [d for d in (tmp_path / "cache").iterdir() if d.is_dir()]
+    assert len(stages) >= 20
+    for stage in stages:
+        unlisted = {p.stem for p in stage.glob("*.json")} - set(recorded.get(stage.name, []))
+        assert not unlisted, f"cache stage {stage.name}: keys not in the listing: {sorted(unlisted)}"
 
     # re-running a figure notebook reuses every cached score (study A and study B)
     for only in ("04_", "12_", "15_"):
