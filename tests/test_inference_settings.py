@@ -86,6 +86,8 @@ def test_predict_takes_the_tiling_as_a_model_saved_with_it_would(trained, tmp_pa
     assert model.tile_margin(6) == LoadedModel.load(copy).tile_margin()
     # the tiling matters (margin below the receptive radius), so the equality above is not vacuous
     assert np.abs(model.predict(lr) - saved_with).max() > 0
+    with pytest.raises(ValueError, match="overlap must be < tile / 2"):
+        model.predict(lr, tile=24, overlap=12)
     # the front door takes the same tiling
     np.testing.assert_array_equal(Recovery.load(folder).predict(lr, tile=24, overlap=6), saved_with)
 

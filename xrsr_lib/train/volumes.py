@@ -31,7 +31,6 @@ number of processes.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -375,12 +374,17 @@ def train_cached(
     train_model(method, inputs, target, settings, work, device=device, progress=progress,
                 data_description=params, mask=mask)
     if distributed.is_main():  # under torchrun, rank 0 moves the folder; the others wait
-        if final.exists():
-            shutil.rmtree(final)
-        work.rename(final)
-        write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
+        _install(work, final, stage, params)
     distributed.barrier()
     return final
+
+
+def _install(folder: Path, final: Path, stage: str, params: dict[str, Any]) -> None:
+    """Move a finished model folder to its final name (replacing an unfinished one) and record its key."""
+    if final.exists():
+        shutil.rmtree(final)
+    folder.rename(final)
+    write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
 
 
 def _adopt_earlier_key(
@@ -392,26 +396,23 @@ def _adopt_earlier_key(
     predictions, not weights): a finished model of ``stage`` whose recorded parameters equal
     ``params`` apart from those is the same model, whatever tiling it was keyed with.
     """
-    excluded = type(settings)._key_excluded
+    excluded = set(settings.key_dict(with_excluded=True)) - set(settings.key_dict())
     if not excluded or params.get("settings") != settings.key_dict():
         return
     wanted = param_key(params)
     for meta in sorted((cache.root / stage).glob("*.json")):
         earlier = meta.with_suffix("")
         try:
-            recorded = json.loads(meta.read_text())["params"]
+            recorded = cache.metadata(earlier)["params"]
             tiled = recorded["settings"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not isinstance(tiled, dict) or not set(excluded) & set(tiled) or not is_finished(earlier):
+        if not isinstance(tiled, dict) or not excluded & set(tiled) or not is_finished(earlier):
             continue
         untiled = {**recorded, "settings": {k: v for k, v in tiled.items() if k not in excluded}}
         if param_key(untiled) != wanted:
             continue
-        if final.exists():
-            shutil.rmtree(final)
-        earlier.rename(final)
-        write_json_atomic(final.with_suffix(".json"), {"stage": stage, "params": params})
+        _install(earlier, final, stage, params)
         meta.unlink(missing_ok=True)
         log.info("cache: %s %s was trained under the earlier key %s (inference tile %s); renamed",
                  stage, final.name, earlier.name, tiled.get("inference_tile"))
