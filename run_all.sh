@@ -33,7 +33,6 @@ if [ "${XRSR_SKIP_BOOTSTRAP:-0}" != 1 ]; then source scripts/bootstrap.sh; fi
 export MPLBACKEND=Agg
 
 out="${XRSR_FIGURES:-figures}/$profile"
-mkdir -p "$out/executed"
 # one Python process executes every notebook (each in a fresh kernel) and writes the timings
 exec python scripts/run_notebooks.py --profile "$profile" --out "$out" --only "$only" --seeds "$seeds" \
     --notebooks notebooks

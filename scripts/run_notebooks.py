@@ -70,10 +70,10 @@ def run(profile: str, out: Path, only: str = "", seeds: int = 1, notebooks: Path
             continue
         for extra in notebook_runs(nb.name, profile, seeds):
             label = " ".join(f"{k}={v}" for k, v in extra.items())
-            shown = f"{nb.name} ({label}) " if label else f"{nb.name} "
+            name = f"{nb.name} ({label})" if label else nb.name
             tag = "".join(f"_{v}" for v in extra.values())
             executed = out / "executed" / f"{nb.stem}{tag}.ipynb"
-            print(f"==> {shown}(profile {profile})", flush=True)
+            print(f"==> {name} (profile {profile})", flush=True)
             t0 = time.time()
             try:
                 papermill.execute_notebook(
@@ -87,14 +87,14 @@ def run(profile: str, out: Path, only: str = "", seeds: int = 1, notebooks: Path
                 where = failing_cell(executed) if executed.exists() else "an unknown cell"
                 if not in_cell:
                     where += f" ({type(err).__name__}: {str(err)[:200]})"
-                print(f"run_all.sh: FAILED in {shown}at {where}", file=sys.stderr)
+                print(f"run_all.sh: FAILED in {name} at {where}", file=sys.stderr)
                 marked = "the failing cell marked" if in_cell else "the outputs up to the failure"
                 print(f"run_all.sh: the executed notebook, with {marked}, is {executed}", file=sys.stderr)
                 print(f"run_all.sh: stopped after {time.time() - start:.0f} s", file=sys.stderr)
                 return 1
             seconds = round(time.time() - t0)
-            print(f"    {shown}done in {seconds} s", flush=True)
-            rows.append(f"{nb.name}{f' ({label})' if label else ''},{seconds}")
+            print(f"    {name} done in {seconds} s", flush=True)
+            rows.append(f"{name},{seconds}")
             timings.write_text("\n".join(rows) + "\n")
     total = round(time.time() - start)
     timings.write_text("\n".join([*rows, f"total,{total}"]) + "\n")
