@@ -1,5 +1,6 @@
-# Sourced by run_all.sh and run_tests.sh: make sure .venv exists with xrsr and its pinned
-# dependencies installed, then put it first on PATH. Re-installs when pyproject.toml changes.
+# Sourced by run_all.sh, run_tests.sh and .ci/run: make sure .venv exists with xrsr, its pinned
+# dependencies and the dev and docs tools installed, then put it first on PATH. Re-installs when
+# pyproject.toml changes.
 # Needs only Python 3.11 with pip/venv. torch is pinned to the CPU build 2.13.0 (never unpinned:
 # an unpinned torch pulls gigabytes of CUDA wheels).
 
@@ -25,7 +26,7 @@ if [ ! -x "$_xrsr_venv/bin/python" ] || [ "$(cat "$_xrsr_stamp" 2>/dev/null)" !=
     [ -x "$_xrsr_venv/bin/python" ] || "$_xrsr_py" -m venv "$_xrsr_venv"
     "$_xrsr_venv/bin/python" -m pip install --quiet --upgrade pip
     "$_xrsr_venv/bin/python" -m pip install --quiet "torch==2.13.0"
-    "$_xrsr_venv/bin/python" -m pip install --quiet -e "$_xrsr_root[dev]"
+    "$_xrsr_venv/bin/python" -m pip install --quiet -e "$_xrsr_root[dev,docs]"
     echo "$_xrsr_want" > "$_xrsr_stamp"
 fi
 # Weights of the perceptual metrics (LPIPS, DISTS, NIQE; study B) are fetched here, at install

@@ -196,21 +196,38 @@ def test_train_data_parallel_under_torchrun(scans, tmp_path, capsys):
     assert code == 0 and pred["shape"] == [12, 12, 12]
 
 
-def _readme_commands() -> list[list[str]]:
-    """The ``xrsr`` (and ``torchrun ... xrsr``) command lines of README's "Your own data", as argv lists."""
+def _doc_pages() -> list[Path]:
+    """README.md, CONTRIBUTING.md and every Markdown page of the docs site."""
+    root = Path(__file__).resolve().parents[1]
+    pages = [root / "README.md", root / "CONTRIBUTING.md", *sorted((root / "docs").rglob("*.md"))]
+    return [p for p in pages if p.exists()]
+
+
+def _shell_blocks(text: str) -> list[str]:
+    """The fenced ``bash`` / ``sh`` / ``console`` / ``shell`` code blocks of a Markdown page."""
+    import re
+
+    return re.findall(r"^```(?:bash|sh|shell|console)[^\n]*\n(.*?)^```", text, flags=re.M | re.S)
+
+
+def _doc_commands(page: Path) -> list[list[str]]:
+    """The ``xrsr`` (and ``torchrun ... xrsr``) command lines of a page's shell blocks, as argv lists."""
     import shlex
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text.split("## Your own data", 1)[1].split("\n## ", 1)[0]
-    joined = section.replace("\\\n", " ")  # continuation lines
     commands = []
-    for line in joined.splitlines():
-        line = line.split(" # ")[0].strip()
-        if line.startswith("torchrun "):
-            line = "xrsr " + line.split("$(which xrsr)", 1)[1]
-        if line.startswith("xrsr "):
-            commands.append(shlex.split(line)[1:])
+    for block in _shell_blocks(page.read_text()):
+        for line in block.replace("\\\n", " ").splitlines():  # continuation lines joined
+            line = line.split(" # ")[0].strip().removeprefix("$ ")
+            if line.startswith("torchrun "):
+                line = "xrsr " + line.split("$(which xrsr)", 1)[1]
+            if line.startswith("xrsr "):
+                commands.append(shlex.split(line)[1:])
     return commands
+
+
+def _readme_commands() -> list[list[str]]:
+    """The ``xrsr`` command lines of README.md's shell blocks."""
+    return _doc_commands(Path(__file__).resolve().parents[1] / "README.md")
 
 
 def test_the_readme_commands_are_what_xrsr_accepts():
@@ -221,3 +238,30 @@ def test_the_readme_commands_are_what_xrsr_accepts():
     assert names >= {"simulate", "register", "train", "predict", "evaluate"}
     for argv in commands:
         _parser().parse_args(argv)  # SystemExit (a failed test) on an option xrsr does not have
+
+
+@pytest.mark.parametrize("page", _doc_pages(), ids=lambda p: p.name)
+def test_every_documented_command_is_what_xrsr_accepts(page):
+    """Every ``xrsr`` line in a shell block of README and the docs parses (a renamed or removed option
+    fails here, not in a reader's terminal)."""
+    from xrsr_lib.cli import _parser
+
+    for argv in _doc_commands(page):
+        try:
+            _parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{page.name}: `xrsr {' '.join(argv)}` is not accepted by the xrsr parser")
+
+
+def test_the_docs_show_every_command():
+    """Together, README and the docs show each sub-command at least once; the own-data page shows the
+    whole session (simulate, register, train, predict, evaluate) and a DDP run."""
+    from xrsr_lib.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    shown = {next(a for a in c if not a.startswith("-")) for p in _doc_pages() for c in _doc_commands(p)}
+    assert shown >= set(sub.choices) - {"info"}  # `info`: documented by its own page when it lands
+    own = Path(__file__).resolve().parents[1] / "docs" / "own-data.md"
+    text = own.read_text()
+    assert "torchrun " in text and len(_doc_commands(own)) >= 8

@@ -38,10 +38,9 @@ class VolumeTraining(Settings):
     iterations: int = Field(ge=1, description="Adam steps")
     batch_size: int = Field(ge=1, description="tiles or patches per step")
     learning_rate: float = Field(
-        default=1e-3, gt=0,
-        description="peak Adam learning rate, the same for every volume network (DeepNet had 2e-4 until "
-        "its output kept the input's voxel noise after 1,500 steps: 1e-3 with the cosine decay lowered "
-        "that noise and raised SSIM on cpu)",
+        default=1e-3,
+        gt=0,
+        description="peak Adam learning rate, the same for every volume network (its history: CHANGELOG.md)",
     )
     inference_tile: int = Field(ge=4, description="inference tile side, voxels")
     inference_overlap: int = Field(ge=0, description="inference overlap per side, voxels")
@@ -52,8 +51,10 @@ class VolumeTraining(Settings):
         "iterations (the same rule for every volume network; the final weights are kept), or constant",
     )
     learning_rate_min_factor: float = Field(
-        default=0.01, ge=0, le=1,
-        description="final learning rate of the cosine schedule, fraction of learning_rate"
+        default=0.01,
+        ge=0,
+        le=1,
+        description="final learning rate of the cosine schedule, fraction of learning_rate",
     )
     seed: int = Field(default=0, ge=0, description="seed of the initialization and of the batch sampling")
     loss_mask: LossMask = Field(
@@ -114,12 +115,14 @@ class MethodsConfig(Settings):
     rl: DeconvConfig = DeconvConfig()
 
 
-
 class SRTrainingConfig(Settings):
     """Settings of one SR training stage (immutable, validated)."""
 
-    _key_aliases = {"learning_rate": "lr", "learning_rate_schedule": "lr_schedule",
-                    "learning_rate_min_factor": "lr_min_factor"}
+    _key_aliases = {
+        "learning_rate": "lr",
+        "learning_rate_schedule": "lr_schedule",
+        "learning_rate_min_factor": "lr_min_factor",
+    }
 
     iterations: int = Field(default=20_000, ge=1, description="optimizer steps (one batch each)")
     batch_size: int = Field(default=16, ge=1, description="patch pairs per batch")
@@ -129,11 +132,13 @@ class SRTrainingConfig(Settings):
     learning_rate: float = Field(default=2e-4, gt=0, le=1, description="peak Adam learning rate")
     learning_rate_schedule: Literal["cosine", "none"] = Field(
         default="cosine",
-        description="cosine decay from learning_rate to learning_rate·learning_rate_min_factor, or constant"
+        description="cosine decay from learning_rate to learning_rate·learning_rate_min_factor, or constant",
     )
     learning_rate_min_factor: float = Field(
-        default=0.01, ge=0, le=1,
-        description="final learning rate of the cosine schedule, fraction of learning_rate"
+        default=0.01,
+        ge=0,
+        le=1,
+        description="final learning rate of the cosine schedule, fraction of learning_rate",
     )
     adam_betas: tuple[float, float] = Field(default=(0.9, 0.999), description="Adam (β1, β2)")
     edge_weight: float = Field(default=0.1, ge=0, description="weight λ of the Sobel edge term of the loss")
@@ -149,7 +154,8 @@ class SRTrainingConfig(Settings):
     augment_flips: bool = Field(default=True, description="random left-right flip of each patch pair")
     augment_rot90: bool = Field(default=True, description="random rotation by k·90° of each patch pair")
     validate_every: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="score the validation pairs (loss and PSNR of whole images) every this many iterations "
         "and at the end; None = no validation (then the final weights are kept)",
     )
@@ -162,5 +168,3 @@ class SRTrainingConfig(Settings):
         description="validation score that picks the best weights: the training objective (L1 + λ·edge, "
         "lowest) or PSNR (highest); the two disagree where L1's median-like optimum is not MSE's mean",
     )
-
-

@@ -51,9 +51,10 @@ sphericity is then that of the smoothed surface's *shape*, which the isoperimetr
 bounds by 1 for a closed mesh. Measured on supersampled voxelized spheres (σ = 0.8, mean over
 random sub-voxel centres): ψ = 0.98 (r = 3 voxels), 0.99 (r = 5 to 20 voxels).
 
-Modules
--------
-- :mod:`~xrsr_lib.evaluate.pores.settings`: :class:`PoreAnalysisConfig`, one set for every image.
+The modules:
+
+- :mod:`~xrsr_lib.config.pores`: :class:`PoreAnalysisConfig`, one set of settings for every image
+  (a typed setting, so it lives in ``config/``).
 - :mod:`~xrsr_lib.evaluate.pores.segment`: :func:`segment_pores` (threshold, closing, speck
   removal, separation of touching pores, surface shell, edge-kill).
 - :mod:`~xrsr_lib.evaluate.pores.properties`: :func:`pore_properties` (volume, diameter, surface,

@@ -9,8 +9,8 @@ Void lists are float32 arrays ``(N, 5)`` of rows ``(x, y, z, r, c)`` in placemen
 and from the ``foam_ct_phantom`` package's flat ``5N`` layout. Both generators write this format,
 so the voxelizer and the analytic projector take either.
 
-Modules
--------
+The modules:
+
 - :mod:`~xrsr_lib.simulate.phantom.generate`: :func:`generate_foam`, Pelt's greedy packing (numba
   kernels of the cell grids, max-tree and nearest-void queries in
   :mod:`~xrsr_lib.simulate.phantom._grids`); the void sizes follow from the packing.
