@@ -23,7 +23,8 @@ by the volume) and resumes an interrupted run. ``train --calibrate F`` keeps the
 the fine scan's slices out of training and calibrates a trust map on them; ``predict --trust`` then
 writes it (``<out>/trust``, or ``<stem>_trust<suffix>`` beside a file): per voxel, the half-width of
 an interval around the prediction holding the fine-scan value with the stated coverage. Bad input
-stops with exit code 2 and a one-line reason naming the file or option.
+stops with exit code 2 and a one-line reason naming the file or option; any other error is a bug
+and shows its traceback.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -40,7 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from xrsr_lib.config import LOSS_MASKS, METHODS, PRESET_NAMES, PROFILE_NAMES
 from xrsr_lib.io.cache import write_json_atomic
+from xrsr_lib.io.errors import XrsrInputError
 from xrsr_lib.io.validate import check_array
 from xrsr_lib.io.volumes import read_volume, write_volume
 
@@ -48,10 +52,36 @@ log = logging.getLogger("xrsr")
 
 __all__ = ["main"]
 
+#: The command's own input errors are the library's (one type, one line, exit code 2).
+CLIError = XrsrInputError
+
+#: Keyword names of the library -> the options of the command that set them. A message of an
+#: :class:`XrsrInputError` starting with (or asking to "give") its parameter names the option instead.
+OPTIONS = {
+    "voxel_size_um": "--voxel",
+    "lres_voxel_um": "--lres-voxel",
+    "hres_voxel_um": "--hres-voxel",
+    "calibration_fraction": "--calibrate",
+    "roi": "--roi",
+    "chunks": "--chunks",
+    "block": "--block",
+    "scale": "--scale",
+    "workers": "--workers",
+    "scheduler": "--scheduler",
+    "iterations": "--iterations",
+    "batch_size": "--batch-size",
+    "loss_mask": "--loss-mask",
+}
 
 
-class CLIError(ValueError):
-    """A bad input, reported as one line."""
+def input_error_line(command: str, err: XrsrInputError) -> str:
+    """The one line ``xrsr COMMAND: error: ...`` of an input error, in the command's option names."""
+    message = str(err)
+    option = OPTIONS.get(err.parameter or "")
+    if option:
+        name = re.escape(err.parameter or "")
+        message = re.sub(rf"(^|\bgive ){name}\b", lambda m: m.group(1) + option, message)
+    return f"xrsr {command}: error: {message}".splitlines()[0]
 
 
 def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
@@ -60,9 +90,9 @@ def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise CLIError(f"{name} must be three numbers z,y,x (µm), got {text!r}") from None
+        raise XrsrInputError(f"{name} must be three numbers z,y,x (µm), got {text!r}", name) from None
     if len(values) != 3:
-        raise CLIError(f"{name} must be three numbers z,y,x (µm), got {text!r}")
+        raise XrsrInputError(f"{name} must be three numbers z,y,x (µm), got {text!r}", name)
     return values  # type: ignore[return-value]
 
 
@@ -71,15 +101,15 @@ def _roi(text: str | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
         return tuple(slice(0, n) for n in shape)
     parts = text.split(",")
     if len(parts) != 3:
-        raise CLIError(f"--roi must be z0:z1,y0:y1,x0:x1 (voxels), got {text!r}")
+        raise XrsrInputError(f"--roi must be z0:z1,y0:y1,x0:x1 (voxels), got {text!r}", "roi")
     out = []
     for part, n, axis in zip(parts, shape, "zyx", strict=True):
         try:
             a, b = (int(v) for v in part.split(":"))
         except ValueError:
-            raise CLIError(f"--roi must be z0:z1,y0:y1,x0:x1 (voxels), got {text!r}") from None
+            raise XrsrInputError(f"--roi must be z0:z1,y0:y1,x0:x1 (voxels), got {text!r}", "roi") from None
         if not 0 <= a < b <= n:
-            raise CLIError(f"--roi {axis} range {a}:{b} lies outside the volume (0:{n})")
+            raise XrsrInputError(f"--roi {axis} range {a}:{b} lies outside the volume (0:{n})", "roi")
         out.append(slice(a, b))
     return tuple(out)
 
@@ -89,15 +119,18 @@ def _volume(
 ) -> tuple[np.ndarray, float]:
     """A volume file and its voxel size: the option, else the file's metadata, else ``fallback``."""
     try:
-        vol, meta = read_volume(path)
-    except (FileNotFoundError, KeyError) as err:
-        raise CLIError(str(err).strip("'\"")) from None
-    vol = check_array(vol, path)
+        vol, meta = read_volume(path)  # a missing file or one holding no volume: XrsrInputError naming it
+    except KeyError as err:  # file.h5:/dataset names a dataset the file does not have
+        raise XrsrInputError(str(err).strip("'\""), option) from None
+    try:
+        vol = check_array(vol, path)
+    except ValueError as err:  # the user's data (NaN, not 3-D, empty)
+        raise XrsrInputError(str(err), option) from None
     size = voxel if voxel is not None else meta.get("voxel_size_um", fallback)
     if size is None:
-        raise CLIError(f"{path}: no voxel size in the file; give {option}")
+        raise XrsrInputError(f"{path}: no voxel size in the file; give {option}", option)
     if not float(size) > 0:
-        raise CLIError(f"{option} must be > 0 µm, got {size}")
+        raise XrsrInputError(f"{option} must be > 0 µm, got {size}", option)
     return vol, float(size)
 
 
@@ -133,8 +166,8 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
     offset = _triple(args.offset, "--offset") or (0.0, 0.0, 0.0)
     try:
         reg = register_scans(coarse, fine, vc, vf, offset)
-    except RegistrationError as err:
-        raise CLIError(f"{args.hres} against {args.lres}: {err}") from None
+    except RegistrationError as err:  # an input error of the two scans (or of --offset)
+        raise XrsrInputError(f"{args.hres} against {args.lres}: {err}", err.parameter) from None
     result = {**reg.pose.as_dict(), "lres_voxel_um": vc, "hres_voxel_um": vf, "report": reg.report()}
     if args.out:
         write_json_atomic(Path(args.out), result)
@@ -145,14 +178,17 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.recovery import ACQUISITION_FILE, TRUST_FILE, Recovery
     from xrsr_lib.train import distributed
 
-    pose_file = json.loads(Path(args.pose).read_text()) if Path(args.pose).exists() else None
-    if pose_file is None:
-        raise CLIError(f"no such pose file: {args.pose} (write one with xrsr register)")
+    if not Path(args.pose).is_file():
+        raise XrsrInputError(f"no such pose file: {args.pose} (write one with xrsr register)", "pose")
+    try:
+        pose_file = json.loads(Path(args.pose).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register ({err})", "pose") from None
     coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, pose_file.get("lres_voxel_um"))
     fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, pose_file.get("hres_voxel_um"))
     out = Path(args.out)
     if out.exists():
-        raise CLIError(f"{out} exists; choose a new folder for the model")
+        raise XrsrInputError(f"{out} exists; choose a new folder for the model", "out")
     overrides: dict[str, Any] = {}
     if args.loss_mask:
         overrides["loss_mask"] = args.loss_mask
@@ -166,11 +202,11 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     try:
         rec.fit_scans(coarse, fine, pose_file, vc, vf, folder=work, progress=not args.quiet,
                       calibration_fraction=args.calibrate)
-    except ValueError as err:
-        if "outside the LRES volume" in str(err):
-            raise CLIError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the pose "
-                           f"{args.pose}") from None
-        raise CLIError(str(err).replace("calibration_fraction", "--calibrate")) from None
+    except XrsrInputError as err:
+        if err.parameter == "pose":
+            raise XrsrInputError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the "
+                                 f"pose {args.pose}", "pose") from None
+        raise
     acquisition = json.loads((work / ACQUISITION_FILE).read_text())  # saved with the model
     trust = json.loads((work / TRUST_FILE).read_text()) if args.calibrate else None
     distributed.barrier()  # every rank has read the work folder before rank 0 removes it
@@ -190,11 +226,13 @@ def _chunks(text: str | None, option: str) -> tuple[int, int, int] | None:
     try:
         vals = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise CLIError(f"{option} must be one or three whole numbers z,y,x, got {text!r}") from None
+        raise XrsrInputError(f"{option} must be one or three whole numbers z,y,x, got {text!r}",
+                             option) from None
     if len(vals) == 1:
         vals = vals * 3
     if len(vals) != 3 or min(vals) < 1:
-        raise CLIError(f"{option} must be one or three whole numbers >= 1 (z,y,x), got {text!r}")
+        raise XrsrInputError(f"{option} must be one or three whole numbers >= 1 (z,y,x), got {text!r}",
+                             option)
     return vals  # type: ignore[return-value]
 
 
@@ -206,9 +244,13 @@ def _client(args: argparse.Namespace) -> Any:
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its per-worker INFO lines drown the log
     if args.scheduler:
-        return Client(args.scheduler)
+        try:
+            return Client(args.scheduler)  # waits distributed.comm.timeouts.connect (dask's config)
+        except (OSError, ValueError) as err:  # nothing listens there, or not an address
+            raise XrsrInputError(f"--scheduler {args.scheduler}: no dask scheduler answered ({err})",
+                                 "scheduler") from None
     if args.workers < 1:
-        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+        raise XrsrInputError(f"--workers must be >= 1, got {args.workers}", "workers")
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=logging.WARNING)
     return Client(cluster)
@@ -223,7 +265,7 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     rec = Recovery.load(model_dir)
     out = Path(args.out)
     if out.exists():
-        raise CLIError(f"{out} exists; choose a new output name or delete it")
+        raise XrsrInputError(f"{out} exists; choose a new output name or delete it", "out")
     trust_out = None
     if not is_zarr(out):
         from xrsr_lib.io.volumes import volume_format
@@ -232,24 +274,20 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
         if args.trust:
             trust_out = out.with_name(f"{out.stem}_trust{out.suffix}")
             if trust_out.exists():
-                raise CLIError(f"{trust_out} exists; choose a new output name or delete it")
-    try:
-        src = open_volume(args.input)
-    except (FileNotFoundError, KeyError) as err:
-        raise CLIError(str(err).strip("'\"")) from None
+                raise XrsrInputError(f"{trust_out} (the trust map beside {out}) exists; choose a new output "
+                                     "name or delete it", "out")
+    src = open_volume(args.input)  # a missing or unreadable file: XrsrInputError naming it
     roi = _roi(args.roi, src.shape)
     chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
     block = _chunks(args.block, "--block")
     target = out if is_zarr(out) else out.with_name(f".{out.name}.zarr")  # small files: via a Zarr store
     environment = dict(os.environ)
     client = _client(args)
-    try:
+    try:  # an XrsrInputError names the facade's keyword; main() prints the option instead
         info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
                                    chunks=chunks, block=block, client=client, progress=not args.quiet,
                                    pyramid=is_zarr(out), attrs={"command": args.command_line},
                                    trust=args.trust)
-    except ValueError as err:  # the facade names its keyword; the shell user knows the option
-        raise CLIError(str(err).replace("voxel_size_um", "--voxel")) from None
     finally:
         if client is not None:
             cluster = client.cluster
@@ -279,10 +317,11 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     result, vr = _volume(args.result, "--voxel", args.voxel, 1.0)
     reference, vt = _volume(args.reference, "--voxel", args.voxel, 1.0)
     if result.shape != reference.shape:
-        raise CLIError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in shape")
+        raise XrsrInputError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in "
+                             "shape", "reference")
     if abs(vr - vt) > 1e-3 * vt:
-        raise CLIError(f"{args.result} has {vr:g} µm voxels and {args.reference} {vt:g} µm; "
-                       "resample one first")
+        raise XrsrInputError(f"{args.result} has {vr:g} µm voxels and {args.reference} {vt:g} µm; "
+                             "resample one first", "reference")
     scores: dict[str, Any] = {**Recovery.evaluate(result, reference), "voxel_size_um": vt}
     scores["effective_blur_um"] = scores["effective_blur_voxels"] * vt
     scores["ms_ssim"] = _ms_ssim(result, reference)
@@ -316,6 +355,8 @@ def _pores(volume: np.ndarray, voxel_um: float) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------- parser
 def _parser() -> argparse.ArgumentParser:
+    from xrsr_lib.recovery import CALIBRATION_GAP, CALIBRATION_MIN_SLICES
+
     p = argparse.ArgumentParser(prog="xrsr", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("::", 1)[1].split("\n\nVolumes")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -324,7 +365,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="write the multiscale simulation (lres/mres/hres TIFF, poses.json)")
     s.add_argument("out_dir")
-    s.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper"))
+    s.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
 
     r = sub.add_parser("register", help="find the HRES scan's pose in the LRES scan (JSON report)")
     r.add_argument("lres")
@@ -339,19 +380,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("lres")
     t.add_argument("hres")
     t.add_argument("--pose", required=True, help="pose JSON from xrsr register")
-    t.add_argument("--preset", default="cpu", choices=("smoke", "cpu", "paper"))
-    t.add_argument("--method", default="deepnet", choices=("deepnet", "srcnn"))
+    t.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    t.add_argument("--method", default="deepnet", choices=METHODS)
     t.add_argument("--iterations", type=int, help="override the preset's number of steps")
     t.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
-    t.add_argument("--loss-mask", choices=("fov_circle", "none"),
+    t.add_argument("--loss-mask", choices=LOSS_MASKS,
                    help="where in each HRES slice the loss counts, besides inside the LRES volume: "
                    "fov_circle (the preset's; the cylinder of a scan reconstructed in a circle) or none "
                    "(every voxel of the HRES volume is measured)")
     t.add_argument("--lres-voxel", type=float)
     t.add_argument("--hres-voxel", type=float)
     t.add_argument("--calibrate", type=float, default=0.0, metavar="FRACTION",
-                   help="keep the last FRACTION of the HRES slices (at least 4, after a gap of 8) out of "
-                   "training and calibrate a trust map on them for predict --trust (default 0: none)")
+                   help=f"keep the last FRACTION of the HRES slices (at least {CALIBRATION_MIN_SLICES}, "
+                   f"after a gap of {CALIBRATION_GAP}) out of training and calibrate a trust map on them for "
+                   "predict --trust (default 0: none)")
     t.add_argument("--out", required=True, help="model folder (must not exist)")
 
     q = sub.add_parser("predict", help="recover a volume (or a region of it) with a trained model")
@@ -381,7 +423,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``xrsr`` command; returns the exit code (0, or 2 with a one-line reason)."""
+    """Run the ``xrsr`` command; returns the exit code (0, or 2 with a one-line reason).
+
+    Only :class:`~xrsr_lib.io.errors.XrsrInputError` (bad user input) becomes that line; any other
+    exception is a bug and propagates with its traceback.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     args.command_line = "xrsr " + shlex.join(argv)  # recorded with the outputs
@@ -391,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
                 "evaluate": _evaluate}
     try:
         result = commands[args.command](args)
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
-        print(f"xrsr {args.command}: error: {err}".splitlines()[0], file=sys.stderr)
+    except XrsrInputError as err:
+        print(input_error_line(args.command, err), file=sys.stderr)
         return 2
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one result (rank 0's)
         print(json.dumps(result, indent=1, default=float))

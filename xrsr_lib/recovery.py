@@ -44,6 +44,7 @@ import numpy as np
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining, TrustConfig, preset
 from xrsr_lib.infer.loaded import LoadedModel, read_model_config
 from xrsr_lib.io.cache import write_json_atomic
+from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists
 from xrsr_lib.io.validate import check_array
 from xrsr_lib.io.volumes import read_volume
 from xrsr_lib.prepare.pose import Pose
@@ -70,26 +71,34 @@ CALIBRATION_GAP = TrustConfig().gap_voxels  # the study's default: one set of de
 CALIBRATION_MIN_SLICES = 4
 
 
+def _checked(volume: Any, name: str, parameter: str) -> np.ndarray:
+    """A user's volume as float32 (z, y, x); a bad one (NaN, wrong rank, empty) is an input error."""
+    try:
+        return check_array(volume, name)
+    except ValueError as err:
+        raise XrsrInputError(str(err), parameter=parameter) from None
+
+
 def _as_volume(value: VolumeLike, name: str) -> np.ndarray:
     if isinstance(value, str | Path):
         vol, _ = read_volume(value)
-        return check_array(vol, f"{name} ({value})")
-    return check_array(value, name)
+        return _checked(vol, f"{name} ({value})", name)
+    return _checked(value, name, name)
 
 
 def _scan(value: VolumeLike, name: str, voxel_um: float | None) -> tuple[np.ndarray, float]:
     """A scan and its voxel size: ``voxel_um``, else the file's metadata."""
     if isinstance(value, str | Path):
         vol, meta = read_volume(value)
-        vol = check_array(vol, f"{name} ({value})")
+        vol = _checked(vol, f"{name} ({value})", name)
         voxel_um = voxel_um if voxel_um is not None else meta.get("voxel_size_um")
         where = f"{value}: no voxel size in the file"
     else:
-        vol, where = check_array(value, name), f"{name} is an array"
+        vol, where = _checked(value, name, name), f"{name} is an array"
     if voxel_um is None:
-        raise ValueError(f"{where}; give {name}_voxel_um")
+        raise XrsrInputError(f"{where}; give {name}_voxel_um", parameter=f"{name}_voxel_um")
     if not float(voxel_um) > 0:
-        raise ValueError(f"{name}_voxel_um must be > 0 µm, got {voxel_um}")
+        raise XrsrInputError(f"{name}_voxel_um must be > 0 µm, got {voxel_um}", parameter=f"{name}_voxel_um")
     return vol, float(voxel_um)
 
 
@@ -128,23 +137,25 @@ def register_scans(
     coarse, vc = _scan(lres, "lres", lres_voxel_um)
     fine, vf = _scan(hres, "hres", hres_voxel_um)
     if vf >= vc:
-        raise ValueError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)")
+        raise XrsrInputError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)",
+                             parameter="hres")
     return register(fine, vf, coarse, vc, Pose(0.0, tuple(float(v) for v in offset_um)))
 
 
 def _calibration_slab(nz: int, fraction: float, coverage: float) -> tuple[int, int] | None:
     """The held-out HRES slices of a calibration (None for ``fraction == 0``)."""
     if not 0 <= fraction < 1:
-        raise ValueError(f"calibration_fraction must lie in [0, 1), got {fraction}")
+        raise XrsrInputError(f"calibration_fraction must lie in [0, 1), got {fraction}",
+                             parameter="calibration_fraction")
     if not 0 < coverage < 1:
-        raise ValueError(f"coverage must lie in (0, 1), got {coverage}")
+        raise XrsrInputError(f"coverage must lie in (0, 1), got {coverage}", parameter="coverage")
     if fraction == 0:
         return None
     n = max(CALIBRATION_MIN_SLICES, round(fraction * nz))
     if nz - n - CALIBRATION_GAP < CALIBRATION_MIN_SLICES:
-        raise ValueError(f"calibration_fraction {fraction} of {nz} HRES slices leaves "
-                         f"{nz - n - CALIBRATION_GAP} to train on (after a gap of {CALIBRATION_GAP}); "
-                         "use a smaller fraction")
+        raise XrsrInputError(f"calibration_fraction {fraction} of {nz} HRES slices leaves "
+                             f"{nz - n - CALIBRATION_GAP} to train on (after a gap of {CALIBRATION_GAP}); "
+                             "use a smaller fraction", parameter="calibration_fraction")
     return nz - n, nz
 
 
@@ -196,8 +207,8 @@ class Recovery:
         config = read_model_config(folder)
         method = config.get("method")
         if method not in METHODS:
-            raise ValueError(f"{folder} holds no volume model (method={method!r}); Recovery loads "
-                             f"{', '.join(METHODS)} models")
+            raise XrsrInputError(f"{folder} holds no volume model (method={method!r}); Recovery loads "
+                                 f"{', '.join(METHODS)} models", parameter="folder")
         settings_cls = DeepNetTraining if method == "deepnet" else SRCNNTraining
         rec = cls(method, settings_cls.model_validate(config["training"]), device)
         rec.folder = folder
@@ -305,8 +316,9 @@ class Recovery:
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
         x, inside = resample(coarse, vc, fine.shape, vf, pose, order=3)
         if inside.mean() < 0.5:
-            raise ValueError(f"the HRES field of view lies mostly outside the LRES volume at this pose "
-                             f"({100 * inside.mean():.0f}% inside); check the pose or the offset")
+            raise XrsrInputError(f"the HRES field of view lies mostly outside the LRES volume at this pose "
+                                 f"({100 * inside.mean():.0f}% inside); check the pose or the offset",
+                                 parameter="pose")
         slab = _calibration_slab(fine.shape[0], calibration_fraction, coverage)
         train_mask = inside
         if slab is not None:
@@ -384,21 +396,22 @@ class Recovery:
         v_in = voxel_size_um if voxel_size_um is not None else src.metadata.get("voxel_size_um",
                                                                                  acq.get("lres_voxel_um"))
         if v_in is not None and not float(v_in) > 0:
-            raise ValueError(f"voxel_size_um must be > 0 µm, got {v_in}")
+            raise XrsrInputError(f"voxel_size_um must be > 0 µm, got {v_in}", parameter="voxel_size_um")
         trained = acq.get("scale")
         scale = float(scale) if scale is not None else float(trained or 1.0)
         if trained is not None and abs(scale - trained) > 1e-3 * trained:
-            raise ValueError(f"{model.folder} was trained for a voxel-size ratio of {trained:g}, "
-                             f"not {scale:g}")
+            raise XrsrInputError(f"{model.folder} was trained for a voxel-size ratio of {trained:g}, "
+                                 f"not {scale:g}", parameter="scale")
         if v_in is not None and "lres_voxel_um" in acq and abs(v_in - acq["lres_voxel_um"]) > 1e-2 * v_in:
-            raise ValueError(f"{source} has {v_in:g} µm voxels; {model.folder} was trained on "
-                             f"{acq['lres_voxel_um']:g} µm input")
+            raise XrsrInputError(f"{source} has {v_in:g} µm voxels; {model.folder} was trained on "
+                                 f"{acq['lres_voxel_um']:g} µm input", parameter="source")
         if trust:
             from xrsr_lib.evaluate.trust.maps import BlockTrust
 
             if not self.trust:
-                raise ValueError(f"{model.folder} was trained without calibration; train with "
-                                 "calibration_fraction > 0 (xrsr train --calibrate 0.2)")
+                raise XrsrInputError(f"{model.folder} was trained without calibration; train with "
+                                     "calibration_fraction > 0 (xrsr train --calibrate 0.2)",
+                                     parameter="trust")
             kwargs["trust"] = BlockTrust(self.trust, None if trust is True else str(trust))
         kwargs.setdefault("device", self.device)
         return predict_to_zarr(model.folder, src, out, scale=scale, voxel_size_um=v_in, **kwargs)
@@ -430,7 +443,7 @@ class Recovery:
         model = self._loaded()
         folder = Path(folder)
         if folder.exists():
-            raise FileExistsError(f"{folder} exists; choose a new folder for the model")
+            raise XrsrInputExists(f"{folder} exists; choose a new folder for the model", parameter="folder")
         if not is_finished(model.folder):
             raise RuntimeError(f"{model.folder} holds no finished model")
         tmp = folder.with_name(f".{folder.name}.partial")
@@ -456,10 +469,11 @@ class Recovery:
 
         r, t = _as_volume(result, "result"), _as_volume(reference, "reference")
         if r.shape != t.shape:
-            raise ValueError(f"result and reference shapes differ: {r.shape} vs {t.shape}")
+            raise XrsrInputError(f"result and reference shapes differ: {r.shape} vs {t.shape}",
+                                 parameter="reference")
         dr = float(t.max() - t.min()) if data_range is None else float(data_range)
         if dr <= 0:
-            raise ValueError("the reference is constant: give data_range")
+            raise XrsrInputError("the reference is constant: give data_range", parameter="data_range")
         fit = gaussian_fit({"result": r}, t, mask=mask, progress=False)
         return {"mse": mse(r, t, mask=mask), "psnr": psnr(r, t, data_range=dr, mask=mask),
                 "ssim": ssim(r, t, data_range=dr, mask=mask),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_serializer
 
@@ -24,7 +24,7 @@ __all__ = [
 #: Where the training loss is computed: inside the cone-beam field-of-view circle of every slice
 #: (reconstructions, whose corners are not data) or everywhere (rectangular crops).
 LossMask = Literal["fov_circle", "none"]
-LOSS_MASKS: tuple[str, ...] = ("fov_circle", "none")
+LOSS_MASKS: tuple[str, ...] = get_args(LossMask)  # the names, for option choices and messages
 
 
 class VolumeTraining(Settings):

@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from xrsr_lib.infer.loaded import LoadedModel
 from xrsr_lib.io.cache import write_json_atomic
+from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists
 from xrsr_lib.io.lazy import LazyVolume, open_volume
 from xrsr_lib.io.omezarr import block_slices, build_pyramid, create_ome_zarr, publish_directory
 
@@ -158,7 +159,7 @@ def _triple(
         return default
     vals = (value,) * 3 if isinstance(value, int | np.integer) else tuple(value)
     if len(vals) != 3 or any(int(v) < 0 for v in vals):
-        raise ValueError(f"{name} must be an int or three ints >= 0, got {value!r}")
+        raise XrsrInputError(f"{name} must be an int or three ints >= 0, got {value!r}", parameter=name)
     return tuple(int(v) for v in vals)  # type: ignore[return-value]
 
 
@@ -177,23 +178,24 @@ def plan_prediction(
 ) -> tuple[PredictionJob, tuple[int, int, int]]:
     """The job of :func:`predict_to_zarr` and the Zarr chunk shape (see there for the parameters)."""
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        raise XrsrInputError(f"scale must be a number > 0, got {scale!r}", parameter="scale")
     roi = roi or tuple(slice(0, n) for n in source.shape)
     for r, n, axis in zip(roi, source.shape, "zyx", strict=True):
         if not 0 <= r.start < r.stop <= n:
-            raise ValueError(f"roi {axis} range {r.start}:{r.stop} lies outside {source.path} (0:{n})")
+            raise XrsrInputError(f"roi {axis} range {r.start}:{r.stop} lies outside {source.path} (0:{n})",
+                                 parameter="roi")
     full = tuple(int(round(n * scale)) for n in source.shape)
     offset = tuple(r.start * scale for r in roi)
     if any(abs(o - round(o)) > 1e-6 for o in offset):
-        raise ValueError(f"roi start {[r.start for r in roi]} × scale {scale:g} must fall on whole output "
-                         "voxels")
+        raise XrsrInputError(f"roi start {[r.start for r in roi]} × scale {scale:g} must fall on whole "
+                             "output voxels", parameter="roi")
     offset = tuple(int(round(o)) for o in offset)
     out_shape = tuple(min(int(round((r.stop - r.start) * scale)), f - o)
                       for r, f, o in zip(roi, full, offset, strict=True))
     loaded = _model(str(model), device)
     chunks3 = tuple(min(c, n) for c, n in zip(_triple(chunks, "chunks", (64,) * 3), out_shape, strict=True))
     if min(chunks3) < 1:
-        raise ValueError(f"chunks must be >= 1, got {chunks!r}")
+        raise XrsrInputError(f"chunks must be >= 1, got {chunks!r}", parameter="chunks")
     if block is None:
         mult = (1, 4, 4) if loaded.kind == "volume_2p5d" else (1, 1, 1)
         block3 = tuple(c * m for c, m in zip(chunks3, mult, strict=True))
@@ -201,8 +203,8 @@ def plan_prediction(
         block3 = _triple(block, "block", chunks3)
     block3 = tuple(min(b, -(-n // c) * c) for b, n, c in zip(block3, out_shape, chunks3, strict=True))
     if any(b % c for b, c in zip(block3, chunks3, strict=True)):
-        raise ValueError(f"block {block3} must be a whole multiple of the chunks {chunks3} (so that no two "
-                         "blocks write the same chunk)")
+        raise XrsrInputError(f"block {block3} must be a whole multiple of the chunks {chunks3} (so that no "
+                             "two blocks write the same chunk)", parameter="block")
     halo3 = _triple(halo, "halo", loaded.halo())
     if trust is not None:  # the score's own reach; in-plane a multiple of the U-Net's, to keep blocks aligned
         extra = int(trust.context())
@@ -381,13 +383,14 @@ def predict_to_zarr(
     t0 = time.perf_counter()
     out = Path(out)
     if out.exists():
-        raise FileExistsError(f"{out} exists; choose a new output name or delete it")
+        raise XrsrInputExists(f"{out} exists; choose a new output name or delete it", parameter="out")
     src = source if isinstance(source, LazyVolume) else open_volume(source)
     voxel = voxel_size_um if voxel_size_um is not None else src.metadata.get("voxel_size_um")
     if voxel is None:
-        raise ValueError(f"{src.path}: no voxel size in the file; give voxel_size_um")
+        raise XrsrInputError(f"{src.path}: no voxel size in the file; give voxel_size_um",
+                             parameter="voxel_size_um")
     if not float(voxel) > 0:
-        raise ValueError(f"voxel_size_um must be > 0 µm, got {voxel}")
+        raise XrsrInputError(f"voxel_size_um must be > 0 µm, got {voxel}", parameter="voxel_size_um")
     work = out.with_name(out.name + ".partial")
     job, chunks3 = plan_prediction(model, src, work, scale=scale, roi=roi, chunks=chunks, block=block,
                                    halo=halo, device=device, trust=trust)
@@ -395,8 +398,8 @@ def predict_to_zarr(
     if work.exists():
         old = json.loads((state / "job.json").read_text()) if (state / "job.json").exists() else None
         if old != job.key():
-            raise ValueError(f"{work} holds an unfinished prediction with other settings; delete it to "
-                             "start over")
+            raise XrsrInputError(f"{work} holds an unfinished prediction with other settings; delete it to "
+                                 "start over", parameter="out")
         log.info("resuming %s", work)
     else:
         info = {"voxel_size_um": float(voxel) / job.scale, "input": str(src.path), "input_voxel_size_um":

@@ -23,6 +23,7 @@ import torch
 
 from xrsr_lib.device import resolve_device
 from xrsr_lib.infer.tiling import predict_2p5d, predict_3d, tile_margin
+from xrsr_lib.io.errors import XrsrInputError, XrsrInputMissing
 from xrsr_lib.io.validate import check_array
 from xrsr_lib.models import build_model
 from xrsr_lib.prepare.normalization import Normalization
@@ -44,17 +45,18 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"no such model folder: {folder}")
+        raise XrsrInputMissing(f"no such model folder: {folder}", parameter="folder")
     cfg_path, w_path = folder / "config.json", folder / "weights.pt"
     if not cfg_path.exists():
-        raise FileNotFoundError(f"model folder {folder} has no config.json (training not finished, or not an "
-                                "xrsr model)")
+        raise XrsrInputMissing(f"model folder {folder} has no config.json (training not finished, or not an "
+                               "xrsr model)", parameter="folder")
     if not w_path.exists():
-        raise FileNotFoundError(f"model folder {folder} has no weights.pt")
+        raise XrsrInputMissing(f"model folder {folder} has no weights.pt", parameter="folder")
     try:
         return json.loads(cfg_path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{cfg_path} is not valid JSON ({err}); the folder is damaged") from None
+        raise XrsrInputError(f"{cfg_path} is not valid JSON ({err}); the folder is damaged",
+                             parameter="folder") from None
 
 
 def load_network(

@@ -9,7 +9,7 @@ code 2. Every other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["XrsrInputError"]
+__all__ = ["XrsrInputError", "XrsrInputExists", "XrsrInputMissing"]
 
 
 class XrsrInputError(ValueError):
@@ -33,3 +33,17 @@ class XrsrInputError(ValueError):
     def __init__(self, message: str, parameter: str | None = None) -> None:
         super().__init__(message)
         self.parameter = parameter
+
+
+class XrsrInputMissing(XrsrInputError, FileNotFoundError):
+    """A file or folder the user named does not exist (or lacks a part it needs).
+
+    Also a :class:`FileNotFoundError`, so ``except FileNotFoundError`` keeps catching it.
+    """
+
+
+class XrsrInputExists(XrsrInputError, FileExistsError):
+    """An output the user named exists already (xrsr never overwrites one).
+
+    Also a :class:`FileExistsError`, so ``except FileExistsError`` keeps catching it.
+    """

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from xrsr_lib.io.errors import XrsrInputError
+
 __all__ = ["LazyVolume", "open_volume"]
 
 
@@ -76,7 +78,7 @@ class LazyVolume:
             out = _read_tiff_region(self.path, region)
         if check_finite and not np.isfinite(out).all():
             where = ",".join(f"{r.start}:{r.stop}" for r in region)
-            raise ValueError(f"{self.path}: NaN or infinite values in the region z,y,x = {where}")
+            raise XrsrInputError(f"{self.path}: NaN or infinite values in the region z,y,x = {where}")
         return out
 
 
@@ -127,7 +129,7 @@ def open_volume(path: str | Path, dataset: str | None = None) -> LazyVolume:
         dataset = dataset or _default_dataset(p)
         with h5py.File(p, "r") as f:
             if dataset not in f:
-                raise ValueError(f"{p}: no dataset {dataset!r}")
+                raise XrsrInputError(f"{p}: no dataset {dataset!r}")
             ds = f[dataset]
             shape, dtype = ds.shape, ds.dtype
             meta = {k: _decode_attr(v) for k, v in ds.attrs.items()}
@@ -145,6 +147,6 @@ def open_volume(path: str | Path, dataset: str | None = None) -> LazyVolume:
         if len(shape) == 2:
             shape = (1, *shape)
     if len(shape) != 3:
-        raise ValueError(f"{p}: the data has {len(shape)} dimensions {tuple(shape)}; a volume (z, y, x) "
-                         "has 3")
+        raise XrsrInputError(f"{p}: the data has {len(shape)} dimensions {tuple(shape)}; a volume (z, y, x) "
+                             "has 3")
     return LazyVolume(p, dataset, tuple(int(n) for n in shape), np.dtype(dtype), meta, fmt)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
 from xrsr_lib.io.validate import check_array
 
 __all__ = [
@@ -137,9 +138,9 @@ def create_ome_zarr(
 
     path = Path(path)
     if path.exists():
-        raise FileExistsError(f"{path} exists; choose a new output name or delete it")
+        raise XrsrInputExists(f"{path} exists; choose a new output name or delete it")
     if not float(voxel_size_um) > 0:
-        raise ValueError(f"voxel_size_um must be > 0 µm, got {voxel_size_um}")
+        raise XrsrInputError(f"voxel_size_um must be > 0 µm, got {voxel_size_um}")
     shape = _triple(shape, "shape")
     chunks = tuple(min(c, n) for c, n in zip(_triple(chunks, "chunks"), shape, strict=True))
     group = zarr.open_group(str(path), mode="w-", zarr_format=2)
@@ -254,19 +255,19 @@ def open_zarr(path: str | Path, mode: str = "r") -> tuple[Any, dict[str, Any]]:
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no such Zarr store: {path}")
+        raise XrsrInputMissing(f"no such Zarr store: {path}")
     try:
         node = zarr.open(str(path), mode=mode)
     except Exception as err:  # zarr raises several types for a folder that is not a store
-        raise ValueError(f"{path}: not a readable Zarr store ({err})") from None
+        raise XrsrInputError(f"{path}: not a readable Zarr store ({err})") from None
     meta: dict[str, Any] = {}
     if isinstance(node, zarr.Group):
         ms = node.attrs.get("multiscales")
         if not ms:
             arrays = [k for k, v in node.arrays() if v.ndim == 3]
             if len(arrays) != 1:
-                raise ValueError(f"{path}: a Zarr group without OME 'multiscales' metadata and "
-                                 f"{len(arrays)} 3-D arrays; give the array's path ({path}/NAME)")
+                raise XrsrInputError(f"{path}: a Zarr group without OME 'multiscales' metadata and "
+                                     f"{len(arrays)} 3-D arrays; give the array's path ({path}/NAME)")
             node, meta["levels"] = node[arrays[0]], 1
         else:
             level0 = ms[0]["datasets"][0]
@@ -274,14 +275,14 @@ def open_zarr(path: str | Path, mode: str = "r") -> tuple[Any, dict[str, Any]]:
                 if t.get("type") == "scale":
                     scale = [float(s) for s in t["scale"]][-3:]
                     if max(scale) - min(scale) > 1e-6 * max(scale):
-                        raise ValueError(f"{path}: anisotropic voxels {scale} µm are not supported")
+                        raise XrsrInputError(f"{path}: anisotropic voxels {scale} µm are not supported")
                     meta["voxel_size_um"] = scale[0]
             meta["levels"] = len(ms[0]["datasets"])
             if "xrsr" in node.attrs:
                 meta["xrsr"] = dict(node.attrs["xrsr"])
             node = node[level0["path"]]
     if node.ndim != 3:
-        raise ValueError(f"{path}: the array has {node.ndim} dimensions; a volume (z, y, x) has 3")
+        raise XrsrInputError(f"{path}: the array has {node.ndim} dimensions; a volume (z, y, x) has 3")
     if "voxel_size_um" not in meta and "voxel_size_um" in node.attrs:
         meta["voxel_size_um"] = float(node.attrs["voxel_size_um"])
     return node, meta

@@ -28,6 +28,7 @@ import numpy as np
 
 from xrsr_lib.io import hdf5
 from xrsr_lib.io.cache import atomic_path
+from xrsr_lib.io.errors import XrsrInputError, XrsrInputMissing
 from xrsr_lib.io.omezarr import is_zarr, open_zarr, write_ome_zarr
 from xrsr_lib.io.validate import check_array
 
@@ -65,7 +66,7 @@ def volume_format(path: str | Path) -> str:
         if suffix in suffixes:
             return fmt
     known = ", ".join(s for v in VOLUME_SUFFIXES.values() for s in v)
-    raise ValueError(f"{path}: unknown volume format {suffix or '(no suffix)'!r}; use one of {known}")
+    raise XrsrInputError(f"{path}: unknown volume format {suffix or '(no suffix)'!r}; use one of {known}")
 
 
 def read_volume(
@@ -91,10 +92,13 @@ def read_volume(
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        Unknown format, a missing dataset, or data that is not 3-D.
+    XrsrInputMissing
+        If the file does not exist (a ``FileNotFoundError``).
+    XrsrInputError
+        Unknown format, no dataset ``volume`` and not one 3-D dataset, or data that is not 3-D (a
+        ``ValueError``).
+    KeyError
+        If the file has no dataset ``dataset``.
     """
     path, dataset, fmt = locate_volume(path, dataset)
     if fmt == "zarr":
@@ -107,7 +111,10 @@ def read_volume(
         vol, meta = _read_tiff(path)
     else:
         vol, meta = hdf5.read_array(path, dataset or _default_dataset(path))
-    check_array(vol, str(path), 3, finite=False, dtype=None)
+    try:
+        check_array(vol, str(path), 3, finite=False, dtype=None)
+    except ValueError as err:  # the user's file holds no volume (not 3-D, empty, not numbers)
+        raise XrsrInputError(str(err), parameter="path") from None
     return vol, meta
 
 
@@ -123,11 +130,11 @@ def locate_volume(path: str | Path, dataset: str | None = None) -> tuple[Path, s
     """
     if is_zarr(path):
         if not Path(path).exists():
-            raise FileNotFoundError(f"no such Zarr store: {path}")
+            raise XrsrInputMissing(f"no such Zarr store: {path}")
         return Path(path), None, "zarr"
     p, dataset = _split_dataset(path, dataset)
     if not p.exists():
-        raise FileNotFoundError(f"no such volume file: {p}")
+        raise XrsrInputMissing(f"no such volume file: {p}")
     return p, dataset, volume_format(p)
 
 
@@ -140,8 +147,8 @@ def _default_dataset(path: Path) -> str:
         found: list[str] = []
         f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) and o.ndim == 3 else None)
     if len(found) != 1:
-        raise ValueError(f"{path}: no dataset 'volume' and {len(found)} 3-D datasets ({', '.join(found)}); "
-                         "name one with dataset= or file.h5:/path")
+        raise XrsrInputError(f"{path}: no dataset 'volume' and {len(found)} 3-D datasets "
+                             f"({', '.join(found)}); name one with dataset= or file.h5:/path")
     return found[0]
 
 
@@ -203,7 +210,7 @@ def write_volume(
     path = Path(path)
     if is_zarr(path):
         if voxel_size_um is None:
-            raise ValueError(f"{path}: an OME-Zarr image needs voxel_size_um")
+            raise XrsrInputError(f"{path}: an OME-Zarr image needs voxel_size_um")
         write_ome_zarr(path, check_array(volume, f"volume for {path}", 3), voxel_size_um, attrs=attrs)
         return
     fmt = volume_format(path)

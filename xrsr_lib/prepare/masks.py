@@ -8,15 +8,11 @@ rectangular crops that are data everywhere.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
-__all__ = ["LOSS_MASKS", "LossMask", "cylinder_mask", "disc_mask", "fov_mask", "loss_mask"]
+from xrsr_lib.config.training import LOSS_MASKS, LossMask  # defined once, with the setting
 
-#: Loss masks a training can use.
-LossMask = Literal["fov_circle", "none"]
-LOSS_MASKS: tuple[str, ...] = ("fov_circle", "none")
+__all__ = ["LOSS_MASKS", "LossMask", "cylinder_mask", "disc_mask", "fov_mask", "loss_mask"]
 
 
 def disc_mask(shape_yx: tuple[int, int], radius_voxels: float) -> np.ndarray:

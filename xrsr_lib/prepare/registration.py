@@ -29,6 +29,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
 from scipy.signal.windows import tukey
 
+from xrsr_lib.io.errors import XrsrInputError
 from xrsr_lib.io.validate import check_array, check_real
 from xrsr_lib.prepare.pose import Pose, grid_points
 from xrsr_lib.prepare.resample import resample
@@ -38,8 +39,12 @@ log = logging.getLogger(__name__)
 __all__ = ["Registration", "RegistrationError", "checkerboard", "register"]
 
 
-class RegistrationError(ValueError):
-    """The scans could not be registered (no overlap, or no reliable match)."""
+class RegistrationError(XrsrInputError):
+    """The scans could not be registered (no overlap, or no reliable match): bad input (the scans or
+    the recorded offset), a :class:`~xrsr_lib.io.errors.XrsrInputError` (so also a ``ValueError``)."""
+
+    def __init__(self, message: str, parameter: str | None = "offset_um") -> None:
+        super().__init__(message, parameter)
 
 
 @dataclass

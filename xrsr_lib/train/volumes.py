@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xrsr_lib.config import DeepNetTraining, SRCNNTraining
+from xrsr_lib.config import METHODS, DeepNetTraining, SRCNNTraining
 from xrsr_lib.device import resolve_device
 from xrsr_lib.io.cache import Cache, param_key, write_json_atomic
 from xrsr_lib.io.validate import check_array, check_same_shape
@@ -64,7 +64,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METHODS = ("deepnet", "srcnn")
 
 
 # ----------------------------------------------------------------------------- data
