@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from xrsr_lib.io.lazy import open_volume
     from xrsr_lib.recovery import Recovery, register_scans
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version string: pyproject.toml reads it (dynamic version)
 
 
 def __getattr__(name: str) -> Any:
