@@ -92,13 +92,13 @@ class Report:
         self.data: dict[str, Any] = {"meta": meta, "stages": {}}
 
     def save(self) -> None:
+        from xrsr_lib.io.cache import atomic_path  # the library's atomic write (after NUMBA_CACHE_DIR)
+
         self.data["meta"]["elapsed_s"] = round(time.perf_counter() - START, 2)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w") as f:
             json.dump(self.data, f, indent=1, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.path)
 
 
 def _json_default(obj: Any) -> Any:
@@ -143,11 +143,10 @@ class Ctx:
             torch.cuda.synchronize(self.device)
 
     def timed(self, fn: Callable[[], Any]) -> tuple[float, Any]:
-        self.sync()
-        t0 = time.perf_counter()
-        out = fn()
-        self.sync()
-        return time.perf_counter() - t0, out
+        """Wall time (s) of one call of ``fn`` (the device synchronized around it) and its result."""
+        from _timing import best_time  # the benchmarks' shared timer; benchmarks/ is on sys.path
+
+        return best_time(fn, 1, cuda=self.cuda)
 
     def reset_peak(self) -> None:
         if self.cuda and torch.cuda.is_available():

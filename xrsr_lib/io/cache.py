@@ -27,6 +27,7 @@ __all__ = [
     "CACHE_FORMAT_VERSION",
     "Cache",
     "atomic_path",
+    "canonical_params",
     "default_cache_dir",
     "param_key",
     "write_json_atomic",
@@ -46,16 +47,17 @@ def default_cache_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "cache"
 
 
-def _canonical(obj: Any) -> Any:
-    """Turn params into plain JSON types with a stable representation."""
+def canonical_params(obj: Any) -> Any:
+    """Parameters as plain JSON types with a stable representation (sorted keys, lists, Python
+    scalars): what :func:`param_key` hashes, and what a model folder records of its settings."""
     if isinstance(obj, dict):
-        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): canonical_params(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, list | tuple):
-        return [_canonical(v) for v in obj]
+        return [canonical_params(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [_canonical(v) for v in obj.tolist()]
+        return [canonical_params(v) for v in obj.tolist()]
     if isinstance(obj, np.generic):
-        return _canonical(obj.item())
+        return canonical_params(obj.item())
     if isinstance(obj, float):
         if not np.isfinite(obj):
             raise ValueError(f"cache parameters must be finite, got {obj}")
@@ -66,13 +68,13 @@ def _canonical(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "model_dump"):
-        return _canonical(obj.model_dump())
+        return canonical_params(obj.model_dump())
     raise TypeError(f"cannot hash parameter of type {type(obj).__name__}: {obj!r}")
 
 
 def param_key(params: dict[str, Any], length: int = 16) -> str:
     """Hex key of the canonical JSON of ``params`` (sha256, first ``length`` characters)."""
-    text = json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(canonical_params(params), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
@@ -99,7 +101,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as pretty JSON to ``path`` atomically."""
     with atomic_path(Path(path)) as tmp:
-        tmp.write_text(json.dumps(_canonical(data), indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(canonical_params(data), indent=2, sort_keys=True) + "\n")
 
 
 class Cache:

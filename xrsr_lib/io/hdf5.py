@@ -25,18 +25,19 @@ __all__ = [
     "SPHERES",
     "TABLE",
     "VOLUME",
+    "decode_attr",
     "export_tiff",
     "read_array",
     "read_attrs",
     "read_projections",
     "read_spheres",
     "read_table",
-    "read_volume",
+    "read_pelt_volume",
     "write_array",
     "write_projections",
     "write_spheres",
     "write_table",
-    "write_volume",
+    "write_pelt_volume",
 ]
 
 VOLUME = "volume"
@@ -52,7 +53,9 @@ def _encode_attr(value: Any) -> Any:
     return value
 
 
-def _decode_attr(value: Any) -> Any:
+def decode_attr(value: Any) -> Any:
+    """An HDF5 attribute as written by :func:`write_array`: JSON strings back to lists and dicts,
+    numpy scalars to Python ones."""
     if isinstance(value, bytes):
         value = value.decode()
     if isinstance(value, str) and value[:1] in "[{" or value == "null":
@@ -95,22 +98,29 @@ def _dataset(path: str | Path, name: str) -> Iterator[h5py.Dataset | h5py.Group]
 def read_array(path: str | Path, name: str) -> tuple[np.ndarray, dict[str, Any]]:
     """Read a dataset and its attributes. Raises a clear error if the file or dataset is missing."""
     with _dataset(path, name) as ds:
-        return ds[()], {k: _decode_attr(v) for k, v in ds.attrs.items()}
+        return ds[()], {k: decode_attr(v) for k, v in ds.attrs.items()}
 
 
 def read_attrs(path: str | Path, name: str = VOLUME) -> dict[str, Any]:
     """The attributes of a dataset, without reading its data."""
     with _dataset(path, name) as ds:
-        return {k: _decode_attr(v) for k, v in ds.attrs.items()}
+        return {k: decode_attr(v) for k, v in ds.attrs.items()}
 
 
-def write_volume(path: str | Path, volume: np.ndarray, attrs: dict[str, Any] | None = None) -> None:
-    """Write a (nz, ny, nx) float32 volume."""
+def write_pelt_volume(path: str | Path, volume: np.ndarray, attrs: dict[str, Any] | None = None) -> None:
+    """Write a (nz, ny, nx) float32 volume as the dataset ``volume`` of a new file (Pelt's layout).
+
+    For any volume format (TIFF, HDF5 with a voxel size, NPY, OME-Zarr) use
+    :func:`xrsr_lib.io.volumes.write_volume`.
+    """
     write_array(path, VOLUME, check_volume(volume), attrs)
 
 
-def read_volume(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read a volume and its attributes."""
+def read_pelt_volume(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """The dataset ``volume`` of a file in Pelt's layout and its attributes.
+
+    For any volume file (and ``file.h5:/dataset``) use :func:`xrsr_lib.io.volumes.read_volume`.
+    """
     return read_array(path, VOLUME)
 
 
@@ -194,5 +204,5 @@ def read_table(path: str | Path) -> tuple[Any, dict[str, Any]]:
             if ds.attrs.get("text", False):
                 values = np.asarray([v.decode() for v in values], dtype=object)
             data[c] = values
-        attrs = {k: _decode_attr(v) for k, v in g.attrs.items() if k != "columns"}
+        attrs = {k: decode_attr(v) for k, v in g.attrs.items() if k != "columns"}
     return pd.DataFrame(data, columns=columns), attrs

@@ -124,7 +124,7 @@ def open_volume(path: str | Path, dataset: str | None = None) -> LazyVolume:
     elif fmt == "hdf5":
         import h5py
 
-        from xrsr_lib.io.hdf5 import _decode_attr
+        from xrsr_lib.io.hdf5 import decode_attr
 
         dataset = dataset or _default_dataset(p)
         with h5py.File(p, "r") as f:
@@ -132,7 +132,7 @@ def open_volume(path: str | Path, dataset: str | None = None) -> LazyVolume:
                 raise XrsrInputError(f"{p}: no dataset {dataset!r}")
             ds = f[dataset]
             shape, dtype = ds.shape, ds.dtype
-            meta = {k: _decode_attr(v) for k, v in ds.attrs.items()}
+            meta = {k: decode_attr(v) for k, v in ds.attrs.items()}
     else:
         import tifffile
 

@@ -220,7 +220,7 @@ def write_volume(
         attrs["voxel_size_um"] = float(voxel_size_um)
     with atomic_path(path) as tmp:
         if fmt == "hdf5":
-            hdf5.write_volume(tmp, vol, attrs)
+            hdf5.write_pelt_volume(tmp, vol, attrs)
         elif fmt == "tiff":
             hdf5.export_tiff(tmp, vol, voxel_size_um=attrs.get("voxel_size_um"))
         else:

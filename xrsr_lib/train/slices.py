@@ -39,7 +39,7 @@ from pydantic import BaseModel
 
 from xrsr_lib.config import SRTrainingConfig
 from xrsr_lib.device import resolve_device
-from xrsr_lib.io.cache import _canonical
+from xrsr_lib.io.cache import canonical_params
 from xrsr_lib.models import build_model
 from xrsr_lib.simulate.nanoct import DEFAULT_BLUR_SIGMA_PX, DEFAULT_NOISE_STD, degrade_slice
 from xrsr_lib.simulate.natural import natural_images, random_crops
@@ -299,7 +299,7 @@ def train_sr(
         raise ValueError("settings.validate_every is set but no validation pairs were given")
     val_np = None if validation is None else check_sr_pair(validation[0], validation[1], scale)
 
-    config = _canonical({
+    config = canonical_params({
         "kind": "sr2d",
         "xrsr_format": _FORMAT,
         "model_name": model_name,

@@ -178,9 +178,6 @@ class StudyB(ProfileStage):
         """Cache folder of a trained method (``pretrain/`` and ``finetune/`` inside)."""
         return self.cache.path_for("sr_model", self.model_params(method, scale), suffix="")
 
-    def is_trained(self, method: str, scale: int) -> bool:
-        return _finished(self.model_folder(method, scale) / "finetune")
-
     def train(self, method: str, scale: int) -> Path:
         """The fine-tuned model folder of ``method`` at ``scale``, training it first if needed.
 
