@@ -71,7 +71,7 @@ def volume_format(path: str | Path) -> str:
     Raises
     ------
     ValueError
-        A single 2-D image (``.png``, ``.bmp``), or a suffix of no known format.
+        A suffix of no known format.
     """
     if is_itk(path):
         return "itk"
@@ -81,11 +81,9 @@ def volume_format(path: str | Path) -> str:
     for fmt, suffixes in VOLUME_SUFFIXES.items():
         if suffix in suffixes:
             return fmt
-    if suffix in SLICE_SUFFIXES:
-        raise ValueError(f"{path} is a 2-D image; a volume is needed (give the folder of its slices)")
     known = ", ".join(s for v in VOLUME_SUFFIXES.values() for s in v)
     raise ValueError(f"{path}: unknown volume format {suffix or '(no suffix)'!r}; use one of {known}, or a "
-                     "folder of slices")
+                     "folder of slices (a name without suffix)")
 
 
 def read_volume(
@@ -161,6 +159,8 @@ def locate_volume(
     p, dataset = _split_dataset(path, dataset)
     if not p.exists():
         raise FileNotFoundError(f"no such volume file: {p}")
+    if p.suffix.lower() in SLICE_SUFFIXES and p.suffix.lower() not in VOLUME_SUFFIXES["tiff"]:
+        raise ValueError(f"{p} is a 2-D image; a volume is needed (give the folder of its slices)")
     if raw is not None and p.is_file():  # a raw layout applies to raw and unknown suffixes only
         try:
             fmt = volume_format(p)
