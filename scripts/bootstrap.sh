@@ -26,7 +26,7 @@ if [ ! -x "$_xrsr_venv/bin/python" ] || [ "$(cat "$_xrsr_stamp" 2>/dev/null)" !=
     [ -x "$_xrsr_venv/bin/python" ] || "$_xrsr_py" -m venv "$_xrsr_venv"
     "$_xrsr_venv/bin/python" -m pip install --quiet --upgrade pip
     "$_xrsr_venv/bin/python" -m pip install --quiet "torch==2.13.0"
-    "$_xrsr_venv/bin/python" -m pip install --quiet -e "$_xrsr_root[dev,docs]"
+    "$_xrsr_venv/bin/python" -m pip install --quiet -e "$_xrsr_root[dev,docs,napari]"  # napari: the plugin's tests
     echo "$_xrsr_want" > "$_xrsr_stamp"
 fi
 # Weights of the perceptual metrics (LPIPS, DISTS, NIQE; study B) are fetched here, at install

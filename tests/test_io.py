@@ -107,8 +107,8 @@ def test_hdf5_any_dataset(tmp_path):
 
 
 def test_bad_volume_files_are_named(tmp_path):
-    with pytest.raises(ValueError, match=r"v.raw: unknown volume format '.raw'"):
-        io.read_volume(tmp_path / "v.raw") if (tmp_path / "v.raw").write_bytes(b"x") else None
+    with pytest.raises(ValueError, match=r"v.xyz: unknown volume format '.xyz'"):
+        io.read_volume(tmp_path / "v.xyz") if (tmp_path / "v.xyz").write_bytes(b"x") else None
     with pytest.raises(ValueError, match="must be 3-D"):
         io.write_volume(tmp_path / "flat.tif", np.zeros((4, 5)))
     bad = np.zeros((2, 3, 4), np.float32)

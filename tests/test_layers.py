@@ -12,7 +12,7 @@ LAYERS = {
     "prepare": 2,
     "train": 3, "infer": 3, "restore": 3, "evaluate": 3, "plotting": 3,
     "studies": 4,
-    "recovery": 5, "cli": 5, "__init__": 5,
+    "recovery": 5, "cli": 5, "__init__": 5, "napari": 5,
 }
 
 

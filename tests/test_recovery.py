@@ -112,5 +112,5 @@ def test_clear_errors(pair_files, tmp_path):
         rec.predict(x)
     with pytest.raises(FileNotFoundError, match="no such volume file"):
         rec.fit(tmp_path / "nope.tif", hres, progress=False)
-    with pytest.raises(ValueError, match="unknown volume format '.raw'"):
-        write_volume(tmp_path / "v.raw", x)
+    with pytest.raises(ValueError, match="unknown volume format '.xyz'"):
+        write_volume(tmp_path / "v.xyz", x)

@@ -5,6 +5,7 @@ Examples
 ::
 
     xrsr simulate scans/ --profile smoke                  # files whose truth is known
+    xrsr info scans/lres.tif                               # format, shape, voxel size: run it first
     xrsr register scans/lres.tif scans/mres.tif --lres-voxel 9 --hres-voxel 3 \\
         --offset 21,6,-6 --out pose.json                   # recorded stage position, µm (z,y,x)
     xrsr train scans/lres.tif scans/mres.tif --pose pose.json --preset cpu --out model/
@@ -16,9 +17,11 @@ Examples
     xrsr predict model_cal/ scans/lres.tif --out lfov_3um.zarr --trust   # + lfov_3um.zarr/trust
     xrsr evaluate roi_3um.tif reference_3um.tif --pores
 
-Volumes are TIFF stacks, HDF5 (``file.h5:/dataset``), ``.npy`` or Zarr / OME-Zarr; voxel sizes come
-from the file (ImageJ or OME metadata, HDF5 ``voxel_size_um``, OME-Zarr scale) or the ``--*-voxel``
-options. ``predict`` streams blocks from the input to the output (memory set by ``--block``, not
+Volumes are TIFF stacks, HDF5 (``file.h5:/dataset``), ``.npy``, Zarr / OME-Zarr, folders of slices,
+MetaImage / NRRD / NIfTI, ZEISS ``.txm`` or raw files (docs/formats.md; ``xrsr info PATH`` shows
+what a file holds); voxel sizes come from the file (ImageJ or OME metadata, HDF5
+``voxel_size_um``, OME-Zarr scale, a Bruker log) or the ``--*-voxel`` options, never assumed.
+``predict`` streams blocks from the input to the output (memory set by ``--block``, not
 by the volume) and resumes an interrupted run. ``train --calibrate F`` keeps the last fraction F of
 the fine scan's slices out of training and calibrates a trust map on them; ``predict --trust`` then
 writes it (``<out>/trust``, or ``<stem>_trust<suffix>`` beside a file): per voxel, the half-width of
@@ -115,23 +118,32 @@ def _roi(text: str | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
 
 
 def _volume(
-    path: str, option: str, voxel: float | None, fallback: float | None = None
+    path: str, option: str, voxel: float | None, fallback: float | None = None, raw: Any = None
 ) -> tuple[np.ndarray, float]:
-    """A volume file and its voxel size: the option, else the file's metadata, else ``fallback``."""
+    """A volume file and its voxel size: the option, else the file's metadata, else ``fallback``
+    (a size recorded by xrsr, e.g. in the pose file); anisotropic or missing sizes are refused."""
+    from xrsr_lib.io.voxels import resolve_voxel_size
+
     try:
-        vol, meta = read_volume(path)  # a missing file or one holding no volume: XrsrInputError naming it
+        vol, meta = read_volume(path, raw=raw)  # a missing file or one holding no volume: names it
     except KeyError as err:  # file.h5:/dataset names a dataset the file does not have
         raise XrsrInputError(str(err).strip("'\""), option) from None
     try:
         vol = check_array(vol, path)
     except ValueError as err:  # the user's data (NaN, not 3-D, empty)
         raise XrsrInputError(str(err), option) from None
-    size = voxel if voxel is not None else meta.get("voxel_size_um", fallback)
-    if size is None:
-        raise XrsrInputError(f"{path}: no voxel size in the file; give {option}", option)
-    if not float(size) > 0:
-        raise XrsrInputError(f"{option} must be > 0 µm, got {size}", option)
-    return vol, float(size)
+    if voxel is None and "voxel_size_um" not in meta and "voxel_size_zyx_um" not in meta:
+        voxel = fallback
+    return vol, resolve_voxel_size(meta, path, voxel, option)
+def _raw(args: argparse.Namespace) -> Any:
+    """The raw layout of ``--raw-shape`` / ``--raw-dtype`` (None without them)."""
+    if getattr(args, "raw_shape", None) is None and getattr(args, "raw_dtype", None) is None:
+        return None
+    if args.raw_shape is None or args.raw_dtype is None:
+        raise XrsrInputError("a raw volume needs both --raw-shape Z,Y,X and --raw-dtype")
+    from xrsr_lib.io.raw import RawSpec
+
+    return RawSpec.parse(args.raw_shape, args.raw_dtype, args.raw_offset)
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -161,8 +173,8 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.prepare.registration import RegistrationError
     from xrsr_lib.recovery import register_scans
 
-    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel)
-    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel)
+    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, raw=_raw(args))
+    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, raw=_raw(args))
     offset = _triple(args.offset, "--offset") or (0.0, 0.0, 0.0)
     try:
         reg = register_scans(coarse, fine, vc, vf, offset)
@@ -184,8 +196,9 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         pose_file = json.loads(Path(args.pose).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register ({err})", "pose") from None
-    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, pose_file.get("lres_voxel_um"))
-    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, pose_file.get("hres_voxel_um"))
+    raw = _raw(args)
+    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, pose_file.get("lres_voxel_um"), raw)
+    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, pose_file.get("hres_voxel_um"), raw)
     out = Path(args.out)
     if out.exists():
         raise XrsrInputError(f"{out} exists; choose a new folder for the model", "out")
@@ -276,7 +289,7 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
             if trust_out.exists():
                 raise XrsrInputError(f"{trust_out} (the trust map beside {out}) exists; choose a new output "
                                      "name or delete it", "out")
-    src = open_volume(args.input)  # a missing or unreadable file: XrsrInputError naming it
+    src = open_volume(args.input, raw=_raw(args))  # a missing or unreadable file: XrsrInputError naming it
     roi = _roi(args.roi, src.shape)
     chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
     block = _chunks(args.block, "--block")
@@ -314,20 +327,41 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.recovery import Recovery
 
-    result, vr = _volume(args.result, "--voxel", args.voxel, 1.0)
-    reference, vt = _volume(args.reference, "--voxel", args.voxel, 1.0)
+    result, vr = _volume(args.result, "--voxel", args.voxel, raw=_raw(args))
+    reference, vt = _volume(args.reference, "--voxel", args.voxel, raw=_raw(args))
     if result.shape != reference.shape:
         raise XrsrInputError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in "
                              "shape", "reference")
+    _same_scale(args, result, reference)
     if abs(vr - vt) > 1e-3 * vt:
         raise XrsrInputError(f"{args.result} has {vr:g} µm voxels and {args.reference} {vt:g} µm; "
                              "resample one first", "reference")
-    scores: dict[str, Any] = {**Recovery.evaluate(result, reference), "voxel_size_um": vt}
+    scores: dict[str, Any] = {**Recovery.evaluate(result, reference, data_range=args.data_range),
+                              "voxel_size_um": vt}
+    scores["data_range"] = args.data_range or float(reference.max() - reference.min())
     scores["effective_blur_um"] = scores["effective_blur_voxels"] * vt
     scores["ms_ssim"] = _ms_ssim(result, reference)
     if args.pores:
         scores["pores"] = {"result": _pores(result, vt), "reference": _pores(reference, vt)}
     return scores
+
+
+def _same_scale(args: argparse.Namespace, result: np.ndarray, reference: np.ndarray) -> None:
+    """Refuse grey values on different scales (a uint16 result against a float reference)."""
+    from xrsr_lib.io.lazy import open_volume
+
+    types = [open_volume(p, raw=_raw(args)).dtype for p in (args.result, args.reference)]
+    spans = [float(np.abs(v).max()) for v in (result, reference)]
+    if types[0].kind != types[1].kind and args.data_range is None and (
+        max(spans) > 10 * min(spans) or min(spans) == 0
+    ):
+        raise XrsrInputError(
+            f"{args.result} holds {types[0]} values up to {spans[0]:.4g} and {args.reference} "
+            f"{types[1]} values up to {spans[1]:.4g}: different grey scales; rescale one to the "
+            "other (e.g. the integer volume to the reference's grey values), or give --data-range "
+            "to compare them as they are",
+            "data_range",
+        )
 
 
 def _ms_ssim(result: np.ndarray, reference: np.ndarray) -> float | None:
@@ -341,6 +375,15 @@ def _ms_ssim(result: np.ndarray, reference: np.ndarray) -> float | None:
         return None
     dr = float(reference.max() - reference.min()) or 1.0
     return float(ms_ssim_3d(result, reference, data_range=dr, scales=scales).score)
+
+
+def _info(args: argparse.Namespace) -> dict[str, Any]:
+    from xrsr_lib.io.info import volume_info
+
+    try:
+        return volume_info(args.path, raw=_raw(args))
+    except (FileNotFoundError, KeyError) as err:
+        raise XrsrInputError(str(err).strip("'\"")) from None
 
 
 def _pores(volume: np.ndarray, voxel_um: float) -> dict[str, float]:
@@ -362,12 +405,21 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log lines")
     sub = p.add_subparsers(dest="command", required=True)
+    raw = argparse.ArgumentParser(add_help=False)  # the layout of headerless raw input files
+    raw.add_argument("--raw-shape", metavar="Z,Y,X", help="voxels per axis of a raw input (.raw/.vol/.bin)")
+    raw.add_argument("--raw-dtype", metavar="TYPE", help="voxel type of a raw input (uint8, uint16, ...)")
+    raw.add_argument("--raw-offset", type=int, default=0, metavar="BYTES", help="header bytes of a raw input")
+
+    i = sub.add_parser("info", parents=[raw], help="what a volume file holds: format, shape, dtype, voxel "
+                       "size, chunking, the value range of a sample (the command to run first)")
+    i.add_argument("path", help="a volume file, .zarr, folder of slices or glob ('scan/*_rec*.tif')")
 
     s = sub.add_parser("simulate", help="write the multiscale simulation (lres/mres/hres TIFF, poses.json)")
     s.add_argument("out_dir")
     s.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
 
-    r = sub.add_parser("register", help="find the HRES scan's pose in the LRES scan (JSON report)")
+    r = sub.add_parser("register", parents=[raw],
+                       help="find the HRES scan's pose in the LRES scan (JSON report)")
     r.add_argument("lres")
     r.add_argument("hres")
     r.add_argument("--lres-voxel", type=float, help="LRES voxel size, µm (default: from the file)")
@@ -376,7 +428,7 @@ def _parser() -> argparse.ArgumentParser:
                    "its centre (default 0,0,0; write --offset=-4,30,14 when it starts with a minus)")
     r.add_argument("--out", help="write the pose and report as JSON")
 
-    t = sub.add_parser("train", help="train a model on the registered overlap")
+    t = sub.add_parser("train", parents=[raw], help="train a model on the registered overlap")
     t.add_argument("lres")
     t.add_argument("hres")
     t.add_argument("--pose", required=True, help="pose JSON from xrsr register")
@@ -396,7 +448,8 @@ def _parser() -> argparse.ArgumentParser:
                    "predict --trust (default 0: none)")
     t.add_argument("--out", required=True, help="model folder (must not exist)")
 
-    q = sub.add_parser("predict", help="recover a volume (or a region of it) with a trained model")
+    q = sub.add_parser("predict", parents=[raw],
+                       help="recover a volume (or a region of it) with a trained model")
     q.add_argument("model")
     q.add_argument("input")
     q.add_argument("--out", required=True, help="output: .zarr (OME-Zarr with a pyramid, any size; an "
@@ -413,11 +466,14 @@ def _parser() -> argparse.ArgumentParser:
                    "--calibrate): the image OUT/trust of a .zarr, else STEM_trust.SUFFIX beside OUT; per "
                    "voxel the half-width of an interval holding the HRES value with the calibrated coverage")
 
-    e = sub.add_parser("evaluate", help="PSNR, SSIM, MS-SSIM, MSE and effective blur (Gaussian fit) of a "
-                       "result against a reference on the same grid; --pores adds pore statistics")
+    e = sub.add_parser("evaluate", parents=[raw], help="PSNR, SSIM, MS-SSIM, MSE and effective blur "
+                       "(Gaussian fit) of a result against a reference on the same grid; --pores adds pore "
+                       "statistics")
     e.add_argument("result")
     e.add_argument("reference")
-    e.add_argument("--voxel", type=float, help="voxel size, µm (default: from the files, else 1)")
+    e.add_argument("--voxel", type=float, help="voxel size, µm (default: from the files)")
+    e.add_argument("--data-range", type=float, help="grey-value range of PSNR/SSIM (default: the reference's "
+                   "max - min); also lets volumes of different types be compared as they are")
     e.add_argument("--pores", action="store_true", help="segment the pores (dark) of both and compare them")
     return p
 
@@ -434,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     commands = {"simulate": _simulate, "register": _register, "train": _train, "predict": _predict,
-                "evaluate": _evaluate}
+                "evaluate": _evaluate, "info": _info}
     try:
         result = commands[args.command](args)
     except XrsrInputError as err:

@@ -89,10 +89,11 @@ def _as_volume(value: VolumeLike, name: str) -> np.ndarray:
 def _scan(value: VolumeLike, name: str, voxel_um: float | None) -> tuple[np.ndarray, float]:
     """A scan and its voxel size: ``voxel_um``, else the file's metadata."""
     if isinstance(value, str | Path):
+        from xrsr_lib.io.voxels import resolve_voxel_size
+
         vol, meta = read_volume(value)
         vol = _checked(vol, f"{name} ({value})", name)
-        voxel_um = voxel_um if voxel_um is not None else meta.get("voxel_size_um")
-        where = f"{value}: no voxel size in the file"
+        return vol, resolve_voxel_size(meta, value, voxel_um, f"{name}_voxel_um")
     else:
         vol, where = _checked(value, name, name), f"{name} is an array"
     if voxel_um is None:
@@ -369,10 +370,11 @@ class Recovery:
         """Recover a volume file of any size into an OME-Zarr image, block by block.
 
         ``source`` is a volume file or a :class:`~xrsr_lib.io.lazy.LazyVolume`; ``scale`` defaults
-        to the voxel-size ratio of :meth:`fit_scans` (else 1) and ``voxel_size_um`` to the file's,
-        else to the LRES voxel size the model was trained on; the model runs on this object's
-        ``device`` (in every dask worker too); other keywords (``roi``, ``chunks``, ``block``,
-        ``client``, ``progress`` ...) go to :func:`xrsr_lib.infer.chunked.predict_to_zarr`.
+        to the voxel-size ratio of :meth:`fit_scans` (else 1) and ``voxel_size_um`` to the file's
+        (a file without one, or with anisotropic voxels, is refused: never assumed); the model runs
+        on this object's ``device`` (in every dask worker too); other keywords (``roi``,
+        ``chunks``, ``block``, ``client``, ``progress`` ...) go to
+        :func:`xrsr_lib.infer.chunked.predict_to_zarr`.
 
         With ``trust=True`` (a model trained with ``calibration_fraction > 0``) the store also holds
         the image ``<out>/trust``: per voxel, the half-width (grey units) of an interval around the
@@ -392,18 +394,17 @@ class Recovery:
 
         model = self._loaded()
         acq = self.acquisition
+        from xrsr_lib.io.voxels import resolve_voxel_size
+
         src = source if isinstance(source, LazyVolume) else open_volume(source)
-        v_in = voxel_size_um if voxel_size_um is not None else src.metadata.get("voxel_size_um",
-                                                                                 acq.get("lres_voxel_um"))
-        if v_in is not None and not float(v_in) > 0:
-            raise XrsrInputError(f"voxel_size_um must be > 0 µm, got {v_in}", parameter="voxel_size_um")
+        v_in = resolve_voxel_size(src.metadata, src.path, voxel_size_um, "voxel_size_um")
         trained = acq.get("scale")
         scale = float(scale) if scale is not None else float(trained or 1.0)
         if trained is not None and abs(scale - trained) > 1e-3 * trained:
             raise XrsrInputError(f"{model.folder} was trained for a voxel-size ratio of {trained:g}, "
                                  f"not {scale:g}", parameter="scale")
         if v_in is not None and "lres_voxel_um" in acq and abs(v_in - acq["lres_voxel_um"]) > 1e-2 * v_in:
-            raise XrsrInputError(f"{source} has {v_in:g} µm voxels; {model.folder} was trained on "
+            raise XrsrInputError(f"{src.path} has {v_in:g} µm voxels; {model.folder} was trained on "
                                  f"{acq['lres_voxel_um']:g} µm input", parameter="source")
         if trust:
             from xrsr_lib.evaluate.trust.maps import BlockTrust

@@ -41,6 +41,7 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -320,6 +321,7 @@ def predict_to_zarr(
     progress: bool = True,
     device: str | None = None,
     trust: BlockTrust | None = None,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Recover a volume on disk into an OME-Zarr image, block by block (see the module docstring).
 
@@ -363,6 +365,9 @@ def predict_to_zarr(
         its first output voxel and the fraction of its sub-blocks out of domain). The prediction
         is that of a run without it (up to float rounding where the wider halo changes the
         convolution sizes). Typically :class:`xrsr_lib.evaluate.trust.BlockTrust`.
+    on_block : callable, optional
+        Called as ``on_block(blocks_done, blocks)`` after each block (a GUI's progress bar); an
+        exception it raises stops the run, leaving ``<out>.partial`` to resume (a GUI's cancel).
 
     Returns
     -------
@@ -415,13 +420,15 @@ def predict_to_zarr(
     todo = [r for r in regions if not _marker(work, r).exists()]
     log.info("predicting %d of %d blocks of %s into %s%s", len(todo), len(regions), job.block, work,
              f" on {len(client.scheduler_info()['workers'])} dask workers" if client is not None else "")
-    done = 0
+    done = finished = 0
     with tqdm(total=len(regions), initial=len(regions) - len(todo), desc="predict", unit="block",
               disable=not progress) as bar:
         if client is None:
             for r in todo:
                 done += _run_block(job, r)
                 bar.update()
+                if on_block is not None:  # (a disabled tqdm bar does not count)
+                    on_block(len(regions) - len(todo) + (finished := finished + 1), len(regions))
         else:
             from distributed import as_completed
 
@@ -429,6 +436,8 @@ def predict_to_zarr(
             for fut in as_completed(futures):
                 done += fut.result()
                 bar.update()
+                if on_block is not None:  # (a disabled tqdm bar does not count)
+                    on_block(len(regions) - len(todo) + (finished := finished + 1), len(regions))
     seconds = time.perf_counter() - t0
     import zarr
 

@@ -1,7 +1,12 @@
 """Files: volumes in the formats users have, Pelt-compatible HDF5, the parameter-keyed cache.
 
 - :mod:`~xrsr_lib.io.volumes`: :func:`read_volume` / :func:`write_volume` (TIFF, HDF5 any
-  dataset, NPY), format from the file name, atomic writes.
+  dataset, NPY, Zarr, folders of slices, MetaImage / NRRD / NIfTI; read only: ZEISS ``.txm``, raw
+  and ``.vgi``), format from the file name, atomic writes.
+- :mod:`~xrsr_lib.io.lazy`: :func:`~xrsr_lib.io.lazy.open_volume`, every format region by region
+  (format modules :mod:`~xrsr_lib.io.tiff`, :mod:`~xrsr_lib.io.slices`, :mod:`~xrsr_lib.io.itk`,
+  :mod:`~xrsr_lib.io.raw`, :mod:`~xrsr_lib.io.txm`); :mod:`~xrsr_lib.io.info` what a file holds.
+- :mod:`~xrsr_lib.io.voxels`: the voxel-size rule (anisotropic or missing sizes refused).
 - :mod:`~xrsr_lib.io.hdf5`: Pelt et al.'s ``foam_ct_phantom`` layout (``volume``, ``projs``,
   ``spheres``) and tables, used by the cache.
 - :mod:`~xrsr_lib.io.cache`: every heavy artifact keyed by the parameters that made it.

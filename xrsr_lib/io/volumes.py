@@ -1,4 +1,5 @@
-"""Read and write 3-D volumes in the formats XRM users have: TIFF stacks, HDF5, NumPy, Zarr.
+"""Read and write 3-D volumes in the formats XRM users have: TIFF stacks, HDF5, NumPy, Zarr, and
+(docs/formats.md) folders of slices, MetaImage / NRRD / NIfTI, ZEISS ``.txm``, raw files.
 
 The format follows the file name: ``.tif`` / ``.tiff`` (a multi-page stack, voxel size read from
 ImageJ or OME-XML metadata when present), ``.h5`` / ``.hdf5`` / ``.nxs`` (any dataset:
@@ -29,18 +30,28 @@ import numpy as np
 from xrsr_lib.io import hdf5
 from xrsr_lib.io.cache import atomic_path
 from xrsr_lib.io.errors import XrsrInputError, XrsrInputMissing
+from xrsr_lib.io.itk import ITK_SUFFIXES, is_itk
 from xrsr_lib.io.omezarr import is_zarr, open_zarr, write_ome_zarr
+from xrsr_lib.io.raw import RAW_SUFFIXES, RawSpec
+from xrsr_lib.io.slices import SLICE_SUFFIXES, is_glob
 from xrsr_lib.io.validate import check_array
 
-__all__ = ["VOLUME_SUFFIXES", "locate_volume", "read_volume", "volume_format", "write_volume"]
+__all__ = ["READ_ONLY", "VOLUME_SUFFIXES", "locate_volume", "read_volume", "volume_format", "write_volume"]
 
-#: File suffixes per format.
+#: File suffixes per format (``slices``: a folder or glob of 2-D slices, a name without suffix).
 VOLUME_SUFFIXES: dict[str, tuple[str, ...]] = {
     "tiff": (".tif", ".tiff"),
     "hdf5": (".h5", ".hdf5", ".hdf", ".nxs"),
     "npy": (".npy",),
     "zarr": (".zarr",),
+    "itk": ITK_SUFFIXES,
+    "txm": (".txm",),
+    "txrm": (".txrm",),
+    "raw": RAW_SUFFIXES,
+    "vgi": (".vgi",),
 }
+#: Formats read but not written.
+READ_ONLY = ("txm", "txrm", "raw", "vgi")
 
 
 def _split_dataset(path: str | Path, dataset: str | None) -> tuple[Path, str | None]:
@@ -54,23 +65,32 @@ def _split_dataset(path: str | Path, dataset: str | None) -> tuple[Path, str | N
 
 
 def volume_format(path: str | Path) -> str:
-    """``"tiff"``, ``"hdf5"`` or ``"npy"`` from the file name.
+    """The format of a volume path: a key of :data:`VOLUME_SUFFIXES`, or ``"slices"``.
+
+    A folder, a glob or a name without suffix is a folder of 2-D slices.
 
     Raises
     ------
     ValueError
-        If the suffix is none of :data:`VOLUME_SUFFIXES`.
+        A suffix of no known format.
     """
+    if is_itk(path):
+        return "itk"
+    if is_glob(path) or Path(path).is_dir() or not Path(path).suffix:
+        return "slices"
     suffix = Path(path).suffix.lower()
     for fmt, suffixes in VOLUME_SUFFIXES.items():
         if suffix in suffixes:
             return fmt
     known = ", ".join(s for v in VOLUME_SUFFIXES.values() for s in v)
-    raise XrsrInputError(f"{path}: unknown volume format {suffix or '(no suffix)'!r}; use one of {known}")
+    raise XrsrInputError(
+        f"{path}: unknown volume format {suffix or '(no suffix)'!r}; use one of {known}, or a folder of "
+        "slices (a name without suffix)"
+    )
 
 
 def read_volume(
-    path: str | Path, dataset: str | None = None, *, mmap: bool = True
+    path: str | Path, dataset: str | None = None, *, mmap: bool = True, raw: RawSpec | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Read a 3-D volume and its metadata.
 
@@ -82,6 +102,8 @@ def read_volume(
         HDF5 dataset path; default ``volume``, or the only 3-D dataset of the file.
     mmap : bool
         Memory-map ``.npy`` files instead of reading them.
+    raw : RawSpec, optional
+        Layout of a headerless raw file (:mod:`~xrsr_lib.io.raw`).
 
     Returns
     -------
@@ -100,10 +122,15 @@ def read_volume(
     KeyError
         If the file has no dataset ``dataset``.
     """
-    path, dataset, fmt = locate_volume(path, dataset)
+    path, dataset, fmt = locate_volume(path, dataset, raw=raw)
     if fmt == "zarr":
         arr, meta = open_zarr(path)
         return np.asarray(arr[...]), meta
+    if fmt not in ("npy", "tiff", "hdf5"):  # the readers of io.lazy, whole
+        from xrsr_lib.io.lazy import open_volume
+
+        lazy = open_volume(path, raw=raw)
+        return lazy.read_native(), dict(lazy.metadata)
     meta: dict[str, Any] = {}
     if fmt == "npy":
         vol = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -118,8 +145,12 @@ def read_volume(
     return vol, meta
 
 
-def locate_volume(path: str | Path, dataset: str | None = None) -> tuple[Path, str | None, str]:
+def locate_volume(
+    path: str | Path, dataset: str | None = None, raw: RawSpec | None = None
+) -> tuple[Path, str | None, str]:
     """The file, HDF5 dataset (from ``file.h5:/path`` or ``dataset``) and format of a volume path.
+
+    With ``raw`` any existing file is a raw volume.
 
     Raises
     ------
@@ -132,9 +163,19 @@ def locate_volume(path: str | Path, dataset: str | None = None) -> tuple[Path, s
         if not Path(path).exists():
             raise XrsrInputMissing(f"no such Zarr store: {path}")
         return Path(path), None, "zarr"
+    if is_glob(path):
+        return Path(path), None, "slices"
     p, dataset = _split_dataset(path, dataset)
     if not p.exists():
         raise XrsrInputMissing(f"no such volume file: {p}")
+    if p.suffix.lower() in SLICE_SUFFIXES and p.suffix.lower() not in VOLUME_SUFFIXES["tiff"]:
+        raise XrsrInputError(f"{p} is a 2-D image; a volume is needed (give the folder of its slices)")
+    if raw is not None and p.is_file():  # a raw layout applies to raw and unknown suffixes only
+        try:
+            fmt = volume_format(p)
+        except ValueError:
+            fmt = "raw"
+        return p, dataset, fmt
     return p, dataset, volume_format(p)
 
 
@@ -155,38 +196,22 @@ def _default_dataset(path: Path) -> str:
 def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
-        vol = tif.asarray()
-        meta: dict[str, Any] = {}
-        size = _tiff_voxel_size(tif)
-        if size is not None:
-            meta["voxel_size_um"] = size
-    if vol.ndim == 2:
-        vol = vol[None]
-    return vol, meta
+    from xrsr_lib.io.tiff import read_tiff_header
+    from xrsr_lib.io.voxels import isotropic_metadata
 
-
-_MICRONS = ("um", "micron", "microns", "micrometer", "micrometre", "µm", "\u00b5m", "\\u00b5m")
-_TO_UM = {"nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3}
+    header = read_tiff_header(path)  # truncated files and 2-D images are named here
+    if len(header.shape) != 3:
+        raise XrsrInputError(f"{path} is a 2-D image; a volume is needed")
+    vol = tifffile.imread(path).reshape(header.shape)
+    return vol, isotropic_metadata(header.voxel_sizes_um)  # type: ignore[arg-type]
 
 
 def _tiff_voxel_size(tif: Any) -> float | None:
-    """The z spacing in µm of an ImageJ stack, or the OME-XML ``PhysicalSizeZ`` (else X), or None."""
-    ij = tif.imagej_metadata or {}
-    unit = str(ij.get("unit", "")).lower()
-    if "spacing" in ij and (unit in _MICRONS or unit in _TO_UM):
-        return float(ij["spacing"]) * _TO_UM.get(unit, 1.0)
-    xml = tif.ome_metadata
-    if xml:
-        import re
+    """The x voxel size in µm a TIFF records (ImageJ or OME-XML), or None (see :mod:`~xrsr_lib.io.tiff`)."""
+    from xrsr_lib.io.tiff import tiff_voxel_sizes
 
-        for axis in ("Z", "X"):
-            m = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', xml)
-            if m:
-                u = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
-                unit = (u.group(1) if u else "µm").lower()
-                return float(m.group(1)) * _TO_UM.get(unit, 1.0)
-    return None
+    sizes = tiff_voxel_sizes(tif)
+    return None if sizes is None else sizes[2]
 
 
 def write_volume(
@@ -214,10 +239,25 @@ def write_volume(
         write_ome_zarr(path, check_array(volume, f"volume for {path}", 3), voxel_size_um, attrs=attrs)
         return
     fmt = volume_format(path)
+    if fmt in READ_ONLY:
+        raise XrsrInputError(
+            f"{path}: xrsr reads {fmt} files but does not write them; write .tif, .zarr, .mhd, .nrrd, .nii "
+            "or a folder of slices"
+        )
     vol = check_array(volume, f"volume for {path}", 3)
     attrs = dict(attrs or {})
     if voxel_size_um is not None:
         attrs["voxel_size_um"] = float(voxel_size_um)
+    if fmt == "slices":
+        from xrsr_lib.io.slices import write_slices
+
+        write_slices(path, vol, voxel_size_um)
+        return
+    if fmt == "itk":
+        from xrsr_lib.io.itk import write_itk
+
+        write_itk(path, vol, voxel_size_um)
+        return
     with atomic_path(path) as tmp:
         if fmt == "hdf5":
             hdf5.write_pelt_volume(tmp, vol, attrs)
