@@ -43,7 +43,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from scipy.ndimage import map_coordinates, spline_filter
@@ -179,7 +179,7 @@ def plan_prediction(
     """The job of :func:`predict_to_zarr` and the Zarr chunk shape (see there for the parameters)."""
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
         raise XrsrInputError(f"scale must be a number > 0, got {scale!r}", parameter="scale")
-    roi = roi or tuple(slice(0, n) for n in source.shape)
+    roi = roi or cast(tuple[slice, slice, slice], tuple(slice(0, n) for n in source.shape))
     for r, n, axis in zip(roi, source.shape, "zyx", strict=True):
         if not 0 <= r.start < r.stop <= n:
             raise XrsrInputError(f"roi {axis} range {r.start}:{r.stop} lies outside {source.path} (0:{n})",
@@ -210,8 +210,9 @@ def plan_prediction(
         extra = int(trust.context())
         m = int(getattr(loaded.model, "size_multiple", 1)) if loaded.kind == "volume_2p5d" else 1
         halo3 = (halo3[0] + extra, halo3[1] + -(-extra // m) * m, halo3[2] + -(-extra // m) * m)
-    job = PredictionJob(str(model), source, str(work), float(scale), offset, out_shape, full,
-                        block3, halo3, device, trust)
+    t3 = tuple[int, int, int]
+    job = PredictionJob(str(model), source, str(work), float(scale), cast(t3, offset), cast(t3, out_shape),
+                        cast(t3, full), cast(t3, block3), halo3, device, trust)
     return job, chunks3
 
 

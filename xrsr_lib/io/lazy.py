@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def _read_tiff_region(path: Path, region: tuple[slice, ...]) -> np.ndarray:
     import tifffile
 
     try:
-        mm = tifffile.memmap(path, mode="r")
+        mm: np.ndarray = tifffile.memmap(path, mode="r")
     except ValueError:  # compressed or not contiguous: read the pages of the region
         with tifffile.TiffFile(path) as tif:
             pages = range(len(tif.pages))[region[0]]
@@ -114,8 +114,8 @@ def open_volume(path: str | Path, dataset: str | None = None) -> LazyVolume:
 
     p, dataset, fmt = locate_volume(path, dataset)
     if fmt == "zarr":
-        arr, meta = open_zarr(p)
-        return LazyVolume(p, None, tuple(arr.shape), np.dtype(arr.dtype), meta, "zarr")
+        arr, zarr_meta = open_zarr(p)
+        return LazyVolume(p, None, tuple(arr.shape), np.dtype(arr.dtype), zarr_meta, "zarr")
     meta: dict[str, Any] = {}
     if fmt == "npy":
         mm = np.load(p, mmap_mode="r", allow_pickle=False)
@@ -149,4 +149,5 @@ def open_volume(path: str | Path, dataset: str | None = None) -> LazyVolume:
     if len(shape) != 3:
         raise XrsrInputError(f"{p}: the data has {len(shape)} dimensions {tuple(shape)}; a volume (z, y, x) "
                              "has 3")
-    return LazyVolume(p, dataset, tuple(int(n) for n in shape), np.dtype(dtype), meta, fmt)
+    shape3 = cast(tuple[int, int, int], tuple(int(n) for n in shape))
+    return LazyVolume(p, dataset, shape3, np.dtype(dtype), meta, fmt)

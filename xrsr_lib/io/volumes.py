@@ -102,8 +102,8 @@ def read_volume(
     """
     path, dataset, fmt = locate_volume(path, dataset)
     if fmt == "zarr":
-        arr, meta = open_zarr(path)
-        return np.asarray(arr[...]), meta
+        arr, zarr_meta = open_zarr(path)
+        return np.asarray(arr[...]), zarr_meta
     meta: dict[str, Any] = {}
     if fmt == "npy":
         vol = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
