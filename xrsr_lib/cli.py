@@ -96,7 +96,7 @@ def _triple(text: str | None, name: str) -> tuple[float, float, float] | None:
         raise XrsrInputError(f"{name} must be three numbers z,y,x (µm), got {text!r}", name) from None
     if len(values) != 3:
         raise XrsrInputError(f"{name} must be three numbers z,y,x (µm), got {text!r}", name)
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _roi(text: str | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
@@ -152,6 +152,8 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.simulate.multiscale import bimodal_pores, simulate_scan
 
     cfg = load_profile(args.profile).multiscale
+    if cfg is None:
+        raise XrsrInputError(f"profile {args.profile!r} has no multiscale settings", "profile")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pores = bimodal_pores(cfg.sample)
@@ -246,7 +248,7 @@ def _chunks(text: str | None, option: str) -> tuple[int, int, int] | None:
     if len(vals) != 3 or min(vals) < 1:
         raise XrsrInputError(f"{option} must be one or three whole numbers >= 1 (z,y,x), got {text!r}",
                              option)
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -386,7 +388,7 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
         raise XrsrInputError(str(err).strip("'\"")) from None
 
 
-def _pores(volume: np.ndarray, voxel_um: float) -> dict[str, float]:
+def _pores(volume: np.ndarray, voxel_um: float) -> dict[str, float | None]:
     """Pores of a material image (pores dark): count, porosity, mean equivalent diameter (µm)."""
     from xrsr_lib.evaluate.pores import analyse_pores
 

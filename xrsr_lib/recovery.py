@@ -37,7 +37,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -140,7 +140,8 @@ def register_scans(
     if vf >= vc:
         raise XrsrInputError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)",
                              parameter="hres")
-    return register(fine, vf, coarse, vc, Pose(0.0, tuple(float(v) for v in offset_um)))
+    center = cast(tuple[float, float, float], tuple(float(v) for v in offset_um))
+    return register(fine, vf, coarse, vc, Pose(0.0, center))
 
 
 def _calibration_slab(nz: int, fraction: float, coverage: float) -> tuple[int, int] | None:

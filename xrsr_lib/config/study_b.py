@@ -15,7 +15,8 @@ __all__ = ["STUDY_B_ABLATIONS", "STUDY_B_MODELS", "StudyBConfig"]
 #: The three networks study B compares (registry names of ``xrsr_lib.models``).
 STUDY_B_MODELS = ("utsr", "swinir", "rrdbnet")
 #: UTSR ablations: DCFFN replaced by a plain MLP, GMSA by single-size windows, no pre-training.
-STUDY_B_ABLATIONS = ("dcffn_off", "gmsa_off", "finetune_only")
+Ablation = Literal["dcffn_off", "gmsa_off", "finetune_only"]
+STUDY_B_ABLATIONS: tuple[Ablation, ...] = ("dcffn_off", "gmsa_off", "finetune_only")
 
 
 class StudyBConfig(Settings):
@@ -37,7 +38,7 @@ class StudyBConfig(Settings):
     pretrain: SRTrainingConfig = Field(description="stage 1: natural images")
     finetune: SRTrainingConfig = Field(description="stage 2: nano-CT train split (validated on val)")
     ablation_scale: int = Field(default=4, description="SR factor of the UTSR ablations")
-    ablations: tuple[Literal["dcffn_off", "gmsa_off", "finetune_only"], ...] = Field(
+    ablations: tuple[Ablation, ...] = Field(
         default=STUDY_B_ABLATIONS, description="UTSR ablations to train"
     )
     segmentation: CrackSegmentationConfig = Field(

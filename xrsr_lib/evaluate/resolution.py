@@ -312,11 +312,12 @@ def gaussian_fit(
             for k in it:
                 c = -2.0 * math.pi**2 * float(s[k]) ** 2
                 # Separable transfer function: outer product of the 1-D factors, broadcast per axis.
-                tf = None
+                tf: torch.Tensor | None = None
                 for ax, f2 in enumerate(freq2):
                     g = torch.exp(c * f2).to(torch.float32).reshape(axis_shapes[ax])
                     tf = g if tf is None else tf * g
                 # Real-view product: ~4× faster on CPU than promoting the real transfer function to complex.
+                assert tf is not None  # a volume has 3 axes
                 torch.mul(spec_r, tf[..., None], out=work_r)
                 torch.fft.irfftn(work, s=padded_shape, out=blurred_full)
                 blurred = blurred_full[crop] if m_t is None else blurred_full[crop][m_t]

@@ -25,10 +25,10 @@ With a halo of at least the network's reach, blocks whose offsets are multiples 
 size multiple (chunks of 64 are) give exactly what one whole-volume pass gives (up to float
 rounding); networks with per-sample statistics (``InstanceNorm``) are not local and differ.
 
-A *trust map* (``trust=``, a :class:`BlockTrust` such as :class:`xrsr_lib.evaluate.trust.BlockTrust`,
+A *trust map* (``trust=``, a :class:`TrustPerBlock` such as :class:`xrsr_lib.evaluate.trust.BlockTrust`,
 which :meth:`xrsr_lib.Recovery.predict_to_zarr` builds from a model's calibration) is written beside
 the prediction as a second OME-Zarr image, ``<out>/trust``: each block's input is read with the
-extra context the score needs (:meth:`BlockTrust.context`), the trust object returns the block's
+extra context the score needs (:meth:`TrustPerBlock.context`), the trust object returns the block's
 prediction (its identity-transform output, not an extra network pass), the interval
 half-widths and the block's out-of-domain count, and the counts of every block are recorded in the
 trust image's attributes. This module calls the trust object and knows nothing of how it scores.
@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from scipy.ndimage import map_coordinates, spline_filter
@@ -58,8 +58,8 @@ from xrsr_lib.io.omezarr import block_slices, build_pyramid, create_ome_zarr, pu
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SPLINE_MARGIN", "TRUST_IMAGE", "BlockTrust", "PredictionJob", "plan_prediction", "predict_block",
-           "predict_block_trust", "predict_to_zarr"]
+__all__ = ["SPLINE_MARGIN", "TRUST_IMAGE", "PredictionJob", "TrustPerBlock", "plan_prediction",
+           "predict_block", "predict_block_trust", "predict_to_zarr"]
 
 #: Input voxels of context for the cubic-spline prefilter of a block (its influence decays as
 #: 0.268ⁿ: below 10⁻⁶ of the signal at 12 voxels).
@@ -70,8 +70,9 @@ _STATE = ".xrsr"
 _MODELS: dict[str, LoadedModel] = {}
 
 
-class BlockTrust(Protocol):
-    """What :func:`predict_to_zarr` needs of a trust map (it pickles to dask workers)."""
+class TrustPerBlock(Protocol):
+    """What :func:`predict_to_zarr` needs of a trust map (it pickles to dask workers); implemented by
+    :class:`xrsr_lib.evaluate.trust.BlockTrust` (a layer above, so only its interface is named here)."""
 
     def context(self) -> int:
         """Output voxels of context per side the score needs beyond the network's halo."""
@@ -116,7 +117,7 @@ class PredictionJob:
     device : str, optional
         Torch device the workers run the model on (default CUDA when available); not part of
         :meth:`key`, so a run may resume on another device.
-    trust : BlockTrust, optional
+    trust : TrustPerBlock, optional
         Also compute a trust map (the halo then includes its context).
     """
 
@@ -130,7 +131,7 @@ class PredictionJob:
     block: tuple[int, int, int]
     halo: tuple[int, int, int]
     device: str | None = None
-    trust: BlockTrust | None = None
+    trust: TrustPerBlock | None = None
 
     def key(self) -> dict[str, Any]:
         """What makes two runs the same (a resumed run must match)."""
@@ -175,12 +176,12 @@ def plan_prediction(
     block: int | tuple[int, int, int] | None = None,
     halo: int | tuple[int, int, int] | None = None,
     device: str | None = None,
-    trust: BlockTrust | None = None,
+    trust: TrustPerBlock | None = None,
 ) -> tuple[PredictionJob, tuple[int, int, int]]:
     """The job of :func:`predict_to_zarr` and the Zarr chunk shape (see there for the parameters)."""
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
         raise XrsrInputError(f"scale must be a number > 0, got {scale!r}", parameter="scale")
-    roi = roi or tuple(slice(0, n) for n in source.shape)
+    roi = roi or cast(tuple[slice, slice, slice], tuple(slice(0, n) for n in source.shape))
     for r, n, axis in zip(roi, source.shape, "zyx", strict=True):
         if not 0 <= r.start < r.stop <= n:
             raise XrsrInputError(f"roi {axis} range {r.start}:{r.stop} lies outside {source.path} (0:{n})",
@@ -211,8 +212,9 @@ def plan_prediction(
         extra = int(trust.context())
         m = int(getattr(loaded.model, "size_multiple", 1)) if loaded.kind == "volume_2p5d" else 1
         halo3 = (halo3[0] + extra, halo3[1] + -(-extra // m) * m, halo3[2] + -(-extra // m) * m)
-    job = PredictionJob(str(model), source, str(work), float(scale), offset, out_shape, full,
-                        block3, halo3, device, trust)
+    t3 = tuple[int, int, int]
+    job = PredictionJob(str(model), source, str(work), float(scale), cast(t3, offset), cast(t3, out_shape),
+                        cast(t3, full), cast(t3, block3), halo3, device, trust)
     return job, chunks3
 
 
@@ -320,7 +322,7 @@ def predict_to_zarr(
     attrs: dict[str, Any] | None = None,
     progress: bool = True,
     device: str | None = None,
-    trust: BlockTrust | None = None,
+    trust: TrustPerBlock | None = None,
     on_block: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Recover a volume on disk into an OME-Zarr image, block by block (see the module docstring).
@@ -358,7 +360,7 @@ def predict_to_zarr(
     device : str, optional
         Torch device of the model (default CUDA when available, else CPU), in this process and
         on every dask worker.
-    trust : BlockTrust, optional
+    trust : TrustPerBlock, optional
         Also write a trust map, the OME-Zarr image ``<out>/trust`` (same grid and chunks, float32,
         grey units of the prediction; attributes ``xrsr``: ``score``, ``coverage``,
         ``out_of_domain_fraction``, ``out_of_domain_blocks`` = ``[z, y, x, fraction]`` per block,

@@ -32,7 +32,7 @@ __all__ = ["LoadedModel", "ModelKind", "load_network", "read_model_config"]
 
 #: What a model maps: a volume slab-wise (2.5D), a volume block-wise (3D), or a 2-D image up-scaled.
 ModelKind = Literal["volume_2p5d", "volume_3d", "slice_2d"]
-_VOLUME_KINDS = {"deepnet": "volume_2p5d", "srcnn": "volume_3d"}
+_VOLUME_KINDS: dict[str, ModelKind] = {"deepnet": "volume_2p5d", "srcnn": "volume_3d"}
 
 
 def read_model_config(folder: str | Path) -> dict[str, Any]:
@@ -193,8 +193,8 @@ class LoadedModel:
         overlap = int(tr["inference_overlap"] if overlap is None else overlap)
         margin = self.tile_margin(overlap)
         x = self.normalization.inputs(volume)
-        tiling = {"tile": tile, "overlap": overlap, "margin": margin, "batch_size": batch_size,
-                  "device": self.device, "progress": progress}
+        tiling: dict[str, Any] = {"tile": tile, "overlap": overlap, "margin": margin,
+                                  "batch_size": batch_size, "device": self.device, "progress": progress}
         if self.kind == "volume_2p5d":
             y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"], **tiling)
         else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -206,4 +206,5 @@ def open_volume(path: str | Path, dataset: str | None = None, raw: RawSpec | Non
     if len(shape) != 3:
         raise XrsrInputError(f"{p}: the data has {len(shape)} dimensions {tuple(shape)}; a volume (z, y, x) "
                              "has 3")
-    return LazyVolume(p, dataset, tuple(int(n) for n in shape), np.dtype(dtype), meta, fmt, source)
+    shape3 = cast(tuple[int, int, int], tuple(int(n) for n in shape))
+    return LazyVolume(p, dataset, shape3, np.dtype(dtype), meta, fmt, source)

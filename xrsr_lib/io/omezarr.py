@@ -27,7 +27,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -142,7 +142,8 @@ def create_ome_zarr(
     if not float(voxel_size_um) > 0:
         raise XrsrInputError(f"voxel_size_um must be > 0 µm, got {voxel_size_um}")
     shape = _triple(shape, "shape")
-    chunks = tuple(min(c, n) for c, n in zip(_triple(chunks, "chunks"), shape, strict=True))
+    chunks3 = tuple(min(c, n) for c, n in zip(_triple(chunks, "chunks"), shape, strict=True))
+    chunks = cast(tuple[int, int, int], chunks3)
     group = zarr.open_group(str(path), mode="w-", zarr_format=2)
     group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, compressors=_compressor(), fill_value=0)
     group.attrs["multiscales"] = multiscales_metadata(1, voxel_size_um, name=path.stem)

@@ -124,8 +124,8 @@ def read_volume(
     """
     path, dataset, fmt = locate_volume(path, dataset, raw=raw)
     if fmt == "zarr":
-        arr, meta = open_zarr(path)
-        return np.asarray(arr[...]), meta
+        arr, zarr_meta = open_zarr(path)
+        return np.asarray(arr[...]), zarr_meta
     if fmt not in ("npy", "tiff", "hdf5"):  # the readers of io.lazy, whole
         from xrsr_lib.io.lazy import open_volume
 

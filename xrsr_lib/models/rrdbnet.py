@@ -27,7 +27,8 @@ Parameter counts (measured): the defaults (grey, ``num_feat=64``, ``num_block=23
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -68,10 +69,10 @@ class ResidualDenseBlock(nn.Module):
         )
         self.act = nn.LeakyReLU(cfg.negative_slope, inplace=True)
         self.residual_scale = cfg.residual_scale
-        for conv in self.convs:
+        for conv in cast(Iterable[nn.Conv2d], self.convs):
             nn.init.kaiming_normal_(conv.weight)
             conv.weight.data.mul_(cfg.init_scale)
-            nn.init.zeros_(conv.bias)
+            nn.init.zeros_(cast(torch.Tensor, conv.bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, F, H, W)`` to the same shape."""

@@ -86,7 +86,7 @@ class SRCNN3D(nn.Module):
         # oneDNN's 3D convolution backward is ~2.5x faster on CPU with channels-last weights
         # (measured: cpu-profile SRCNN, batch 8 of 24³, 2 threads: 445 -> 180 ms per training step;
         # inference 0.46 -> 0.39 s per 80³). The layout survives .to(device) and load_state_dict.
-        self.to(memory_format=torch.channels_last_3d)
+        self.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]  # torch's stub lacks it
 
     def receptive_field(self) -> int:
         """Side length, in voxels, of the input cube that can influence one output voxel."""

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -438,8 +438,9 @@ class SwinIR(nn.Module):
         )
         self.apply(init_transformer_weights)
         if cfg.zero_init_head:
-            nn.init.zeros_(self.upsample[0].weight)
-            nn.init.zeros_(self.upsample[0].bias)
+            head = cast(nn.Conv2d, self.upsample[0])
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(cast(torch.Tensor, head.bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(B, C_in, H, W)`` to ``(B, C_out, scale·H, scale·W)``."""

@@ -54,7 +54,7 @@ at ×4, 44.88 G MACs at ×2.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -253,7 +253,7 @@ class DCFFN(nn.Module):
                 for conv in (self.dwconv1, self.dwconv2):
                     conv.weight.mul_(0.1)
                     conv.weight[:, 0, 1, 1] += 1.0
-                    conv.bias.zero_()
+                    cast(torch.Tensor, conv.bias).zero_()
         elif init != "default":
             raise ValueError(f"unknown DCFFN init {init!r}; choose 'identity' or 'default'")
 
@@ -378,8 +378,9 @@ class UTSR(nn.Module):
         )
         self.apply(init_transformer_weights)
         if cfg.zero_init_head:
-            nn.init.zeros_(self.head[0].weight)
-            nn.init.zeros_(self.head[0].bias)
+            head = cast(nn.Conv2d, self.head[0])
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(cast(torch.Tensor, head.bias))
 
     @property
     def size_multiple(self) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
@@ -200,7 +200,8 @@ def register(
     a, b = _standardize(f_low) * win, _standardize(on_fine) * win
     shift, _, _ = phase_cross_correlation(a, b, upsample_factor=10, normalization=None)
     ratio = _peak_ratio(a, b, max(2, int(round(vc / vf))))
-    shift_um = tuple(float(-s * vf) for s in shift)  # the coarse content lies -shift from where assumed
+    # the coarse content lies -shift from where assumed
+    shift_um = cast(tuple[float, float, float], tuple(float(-s * vf) for s in shift))
     fft_centre = rel.to_sample(np.asarray(shift_um))  # the recorded pose moved by the FFT shift
     fft_pose = Pose(rel.angle_deg, tuple(float(v) for v in fft_centre))  # type: ignore[arg-type]
     log.info("registration: FFT shift %s µm (fine frame), peak ratio %.2f", np.round(shift_um, 2), ratio)

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -112,7 +113,8 @@ def gaussian_psf(sigma: float | Sequence[float], truncate: float = 4.0) -> np.nd
             raise ValueError(f"sigma must be a number or a sequence of 3 numbers, got {sigma!r}") from None
         if len(seq) != 3:
             raise ValueError(f"sigma must have 3 entries (z, y, x), got {len(seq)}")
-        sigmas = tuple(_check_sigma(s, f"sigma[{i}]") for i, s in enumerate(seq))
+        checked = tuple(_check_sigma(s, f"sigma[{i}]") for i, s in enumerate(seq))
+        sigmas = cast(tuple[float, float, float], checked)
     if not _is_real_number(truncate) or not math.isfinite(truncate) or truncate <= 0:
         raise ValueError(f"truncate must be a finite number > 0, got {truncate!r}")
     kernels = []
@@ -214,6 +216,8 @@ def richardson_lucy(
     dev = resolve_device(device)
     with torch.no_grad():
         data = torch.as_tensor(np.ascontiguousarray(img, dtype=np.float32), device=dev)
+        blur: SeparableConvolver | FFTConvolver
+        blur_adjoint: SeparableConvolver | FFTConvolver
         if method == "separable":
             assert factors is not None
             blur = SeparableConvolver(factors, img.shape, dev)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -161,7 +161,7 @@ def simulate_scan(
         material fraction + ``intensity_offset``); poses as ``{"angle_deg", "center_um"}``.
     """
     geo = scan_geometry(cfg, scan)
-    phi, c = scan.rotation_deg, tuple(float(v) for v in scan.roi_center_um)
+    phi, c = scan.rotation_deg, cast(tuple[float, float, float], tuple(float(v) for v in scan.roi_center_um))
     sph = to_scan_frame(spheres_xyzr, phi, c)
     axis = rotate_z(-np.asarray(c), -phi)  # the cylinder axis in the scan frame (z, y, x)
     ss = cfg.detector_supersampling
@@ -182,8 +182,8 @@ def simulate_scan(
         # wide enough for the whole prior volume (its circumscribed circle) seen from this scan
         reach = prior[0].shape[2] * prior[1] / math.sqrt(2) + math.hypot(*recorded[1:])
         ext = max(ext, math.ceil(reach / geo.pixel_at_isocenter - geo.det_cols / 2) + 2)
-        prior_proj = project(np.ascontiguousarray(prior[0], np.float32), widened(geo, ext), prior[1],
-                             center=tuple(-v for v in recorded), device=device)
+        prior_proj = cast(np.ndarray, project(np.ascontiguousarray(prior[0], np.float32), widened(geo, ext),
+                                              prior[1], center=tuple(-v for v in recorded), device=device))
     vol = fdk_truncated(noisy, geo, (scan.n_voxels,) * 3, scan.voxel_size_um, ext, device=device,
                         progress=progress, prior=prior_proj)
     vol = (vol * scan.intensity_scale + scan.intensity_offset).astype(np.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -87,12 +87,12 @@ def natural_images() -> dict[str, np.ndarray]:
         import matplotlib.cbook
         import matplotlib.image
 
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+        with cast(Any, matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as fh:  # a file object
             out["grace_hopper"] = _to_grey_unit(matplotlib.image.imread(fh, format="jpg"))
     except Exception as err:  # noqa: BLE001
         logger.info("skipping matplotlib sample grace_hopper.jpg: %s", err)
     try:
-        from sklearn.datasets import load_sample_images  # type: ignore[import-not-found]
+        from sklearn.datasets import load_sample_images
     except ImportError:
         logger.info("scikit-learn not installed: no sklearn sample images")
     else:

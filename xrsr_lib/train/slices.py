@@ -31,7 +31,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -286,7 +286,7 @@ def train_sr(
     dev = resolve_device(device)
     torch.manual_seed(settings.seed)
     model = build_model(model_name, model_config)
-    mcfg = model.config
+    mcfg: Any = cast(Any, model).config  # every network of the registry has its typed config
     if mcfg.in_channels != 1 or mcfg.out_channels != 1:
         raise ValueError(f"train_sr trains grey models (1 channel in and out), got {mcfg.in_channels} -> "
                          f"{mcfg.out_channels}")
@@ -434,7 +434,7 @@ def two_stage(
         ``{"pretrain": path, "finetune": path}`` (no "pretrain" entry when ``pretrain=False``).
     """
     folder = Path(folder)
-    scale = int(build_model(model_name, model_config).config.scale)
+    scale = int(cast(Any, build_model(model_name, model_config)).config.scale)
     out: dict[str, Path] = {}
     init = None
     if pretrain:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -195,18 +195,20 @@ def volume_task(
     x, t = norm.inputs(inputs), norm.targets(target)
 
     model = build_model(method, settings.model).to(dev)
+    model_config: Any = cast(Any, model).config  # every network of the registry has its typed config
     if method == "deepnet":
-        sampler: StackSampler | PatchSampler = StackSampler(x, t, mask, model.config.n_slices, settings.tile)
+        deep = cast(DeepNetTraining, settings)
+        sampler: StackSampler | PatchSampler = StackSampler(x, t, mask, model_config.n_slices, deep.tile)
     else:
-        sampler = PatchSampler(x, t, mask, settings.patch, settings.stride, settings.validation_fraction,
-                               settings.seed)
+        srcnn = cast(SRCNNTraining, settings)
+        sampler = PatchSampler(x, t, mask, srcnn.patch, srcnn.stride, srcnn.validation_fraction, srcnn.seed)
     net = distributed.wrap_model(model, dev)  # the model itself in a single process
     model = distributed.unwrap(net)  # on CUDA, with SyncBatchNorm layers (same parameters and keys)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     rng = np.random.default_rng(settings.seed)
     config = {
         "method": method,
-        "model": model.config.model_dump(),
+        "model": model_config.model_dump(),
         "normalization": norm.as_dict(),
         "training": settings.model_dump(),
         "data": data_description or {},
@@ -319,7 +321,7 @@ def _loss_mask(
     settings: DeepNetTraining | SRCNNTraining, shape: tuple[int, ...], user: np.ndarray | None
 ) -> np.ndarray:
     """The setting's (y, x) loss mask, intersected with the user's mask when one is given."""
-    base = loss_mask(settings.loss_mask, shape[1:])
+    base = loss_mask(settings.loss_mask, (shape[1], shape[2]))
     if user is None:
         return base
     m = check_array(user, "mask", (2, 3), dtype=bool)

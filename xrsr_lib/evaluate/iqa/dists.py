@@ -34,6 +34,12 @@ class DISTS(nn.Module):
     (0 for identical images).
     """
 
+    l2filter: torch.Tensor  # buffers: the L2-pooling filter, the weights α and β, the input normalization
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         params = _w.load_flax_backbone("vgg")
@@ -43,6 +49,7 @@ class DISTS(nn.Module):
         for wt, b in params:
             conv = nn.Conv2d(wt.shape[1], wt.shape[0], 3, padding=1)
             conv.weight.data.copy_(wt)
+            assert conv.bias is not None  # Conv2d has one by default
             conv.bias.data.copy_(b)
             self.convs.append(conv)
         a = np.hanning(5)[1:-1]

@@ -101,6 +101,7 @@ class _Backbone(nn.Module):
                 if wt.shape[2] != k:
                     raise ValueError(f"unexpected kernel shape {tuple(wt.shape)} for {net}")
                 conv.weight.data.copy_(wt)
+                assert conv.bias is not None  # Conv2d has one by default
                 conv.bias.data.copy_(b)
                 self.convs.append(conv)
                 self.ops.append(("conv", len(self.convs) - 1))
@@ -136,6 +137,9 @@ class LPIPS(nn.Module):
     feature map is unit-normalised along channels, the squared difference is weighted by the
     linear head, averaged spatially and summed over layers.
     """
+
+    shift: torch.Tensor  # buffers (ImageNet input normalization of the backbone)
+    scale: torch.Tensor
 
     def __init__(self, net: str = "alex") -> None:
         super().__init__()

@@ -56,7 +56,7 @@ def porosity(pore_mask: np.ndarray, foam_mask: np.ndarray) -> float:
     return float(np.count_nonzero(pores.astype(bool) & mask)) / n_foam
 
 
-def pore_recovery(n_found: int, n_truth: int) -> float:
+def pore_recovery(n_found: float, n_truth: float) -> float:
     """Fraction ``n_found / n_truth`` of the true pores found (may exceed 1 with over-segmentation)."""
     if not (math.isfinite(n_truth) and n_truth > 0):
         raise ValueError(f"n_truth must be > 0, got {n_truth}")

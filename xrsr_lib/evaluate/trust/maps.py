@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -296,7 +296,8 @@ class BlockTrust:
         inner : (slice, slice, slice)
             The block within ``x``.
         """
-        p, maps = score_maps(predict, x, (self.score,), self.record["blur_sigma_voxels"],
+        score = cast(str, self.score)  # set by __post_init__
+        p, maps = score_maps(predict, x, (score,), self.record["blur_sigma_voxels"],
                              int(self.record["tta_transforms"]), float(self.record["smooth_voxels"]),
                              float(self.record["consistency_smooth_voxels"]))
-        return p[inner], self.rule.halfwidth(maps[self.score][inner]), self.out_of_domain(x[inner])
+        return p[inner], self.rule.halfwidth(maps[score][inner]), self.out_of_domain(x[inner])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -146,7 +146,7 @@ def astra_forward_project(
     c = _check_center(center)
     vol = _as_float32(volume, "volume", 3)
     astra = _require_astra()
-    vol_geom = _vol_geom(astra, tuple(int(v) for v in vol.shape), vs, c)
+    vol_geom = _vol_geom(astra, cast(tuple[int, int, int], tuple(int(v) for v in vol.shape)), vs, c)
     proj_geom = _proj_geom(astra, geometry)
     kwargs = {} if gpu_index is None else {"gpuIndex": int(gpu_index)}
     sino_id, sino = astra.create_sino3d_gpu(vol, proj_geom, vol_geom, **kwargs)

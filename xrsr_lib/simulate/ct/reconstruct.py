@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ def project(
     chosen = select_backend(backend, None, device)
     if chosen == "astra":
         logger.info("forward projection: ASTRA CUDA backend (FP3D_CUDA, cone_vec)")
-        out = astra_forward_project(volume, geometry, voxel_size, center)
+        out = astra_forward_project(cast(np.ndarray, volume), geometry, voxel_size, center)
         if isinstance(volume, torch.Tensor):
             return torch.from_numpy(out).to(volume.device)
         return out
@@ -112,7 +113,8 @@ def fdk(
     chosen = select_backend(backend, filter, device)
     if chosen == "astra":
         logger.info("FDK: ASTRA CUDA backend (FDK_CUDA, filter=%s)", filter)
-        return astra_fdk_reconstruct(projections, geometry, shape, voxel_size, center, filter)
+        proj = cast(np.ndarray, projections)  # typed as the ASTRA functions take it
+        return astra_fdk_reconstruct(proj, geometry, shape, voxel_size, center, filter)
     logger.info("FDK: torch backend (filter=%s)", filter)
     return fdk_reconstruct(
         projections, geometry, shape, voxel_size, center, filter, device=device, progress=progress

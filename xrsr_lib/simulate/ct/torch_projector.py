@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -91,7 +92,7 @@ def _check_center(center: Sequence[float]) -> tuple[float, float, float]:
         raise ValueError(f"center must be three finite numbers (z, y, x) in µm, got {center!r}") from None
     if len(c) != 3 or not all(math.isfinite(v) for v in c):
         raise ValueError(f"center must be three finite numbers (z, y, x) in µm, got {center!r}")
-    return c  # type: ignore[return-value]
+    return c
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -307,7 +308,8 @@ def fdk_reconstruct(
     order = [j for o in orbits for j in o.views]
     flips = [ops[k].reflection for o in orbits for k in o.ops]
     wang = 0.5 * dtheta  # 1/2: every ray is measured twice
-    q = _filter_views(proj, geometry, filter, order, wang[order], flips)  # (A, rows, cols)
+    weights = cast(Sequence[float], wang[order])
+    q = _filter_views(proj, geometry, filter, order, weights, flips)  # (A, rows, cols)
     del proj
     vol = _backproject_orbits(q, geometry, orbits, ops, valid, (nz, ny, nx), vs, c, progress)
     return vol.reshape(nz, ny, nx).cpu().numpy()

@@ -55,6 +55,16 @@ def _cell_index(v: float, origin: float, cell: float, n: int) -> int:
 
 
 @njit(cache=True)
+def _cell_box(px, py, pz, ext, origin, g, nx, ny, nz):
+    """Inclusive cell-index ranges ``(ix0, ix1, iy0, iy1, iz0, iz1)`` of a grid of cell side ``g``
+    (``nx × ny × nz`` cells from ``origin``) that hold points within ``ext`` of p: the box both grid
+    walks (void queries, candidate updates) scan, each then pruning its cells by :func:`_axis_gap`."""
+    return (_cell_index(px - ext, origin[0], g, nx), _cell_index(px + ext, origin[0], g, nx),
+            _cell_index(py - ext, origin[1], g, ny), _cell_index(py + ext, origin[1], g, ny),
+            _cell_index(pz - ext, origin[2], g, nz), _cell_index(pz + ext, origin[2], g, nz))
+
+
+@njit(cache=True)
 def _axis_gap(v: float, lo: float, hi: float) -> float:
     """Distance from ``v`` to the interval [lo, hi] (0 inside)."""
     if v < lo:
@@ -170,12 +180,7 @@ def _scan_level(px, py, pz, best, ext, lev, voids, vnext, vhead, lev_off, lev_di
     ny = lev_dims[lev, 1]
     nz = lev_dims[lev, 2]
     off = lev_off[lev]
-    ix0 = _cell_index(px - ext, origin[0], g, nx)
-    ix1 = _cell_index(px + ext, origin[0], g, nx)
-    iy0 = _cell_index(py - ext, origin[1], g, ny)
-    iy1 = _cell_index(py + ext, origin[1], g, ny)
-    iz0 = _cell_index(pz - ext, origin[2], g, nz)
-    iz1 = _cell_index(pz + ext, origin[2], g, nz)
+    ix0, ix1, iy0, iy1, iz0, iz1 = _cell_box(px, py, pz, ext, origin, g, nx, ny, nz)
     for iz in range(iz0, iz1 + 1):
         gz = _axis_gap(pz, origin[2] + iz * g, origin[2] + (iz + 1) * g)
         for iy in range(iy0, iy1 + 1):

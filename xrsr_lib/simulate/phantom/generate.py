@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from xrsr_lib.simulate.phantom._grids import (
     _axis_gap,
-    _cell_index,
+    _cell_box,
     _cell_max,
     _close_covered_cells,
     _draw_free_candidate,
@@ -179,12 +179,7 @@ def _update_near(px, py, pz, r, ext, params, cdims, rng, istate, cand, clink, ch
     nx = cdims[0]
     ny = cdims[1]
     nz = cdims[2]
-    ix0 = _cell_index(px - ext, origin[0], gc, nx)
-    ix1 = _cell_index(px + ext, origin[0], gc, nx)
-    iy0 = _cell_index(py - ext, origin[1], gc, ny)
-    iy1 = _cell_index(py + ext, origin[1], gc, ny)
-    iz0 = _cell_index(pz - ext, origin[2], gc, nz)
-    iz1 = _cell_index(pz + ext, origin[2], gc, nz)
+    ix0, ix1, iy0, iy1, iz0, iz1 = _cell_box(px, py, pz, ext, origin, gc, nx, ny, nz)
     for iz in range(iz0, iz1 + 1):
         gz = _axis_gap(pz, origin[2] + iz * gc, origin[2] + (iz + 1) * gc)
         for iy in range(iy0, iy1 + 1):

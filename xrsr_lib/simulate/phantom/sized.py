@@ -31,6 +31,7 @@ in units of the cylinder radius), so the voxelizer and the analytic projector ta
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 from numba import njit
@@ -52,11 +53,11 @@ _MAX_CELLS = 8_000_000
 def _check_range(diameter_range: object) -> tuple[float, float]:
     """Return ``(d_min, d_max)`` with ``0 < d_min < d_max`` or raise a ValueError naming it."""
     try:
-        d_min, d_max = diameter_range  # type: ignore[misc]
+        lo, hi = cast(Any, diameter_range)
     except (TypeError, ValueError):
         raise ValueError(f"diameter_range must be a pair (d_min, d_max), got {diameter_range!r}") from None
-    d_min = _as_float(d_min, "diameter_range")
-    d_max = _as_float(d_max, "diameter_range")
+    d_min = _as_float(lo, "diameter_range")
+    d_max = _as_float(hi, "diameter_range")
     if d_min <= 0.0:
         raise ValueError(f"diameter_range: d_min must be > 0, got {d_min}")
     if d_min >= d_max:

@@ -23,7 +23,8 @@ register_methods(IMAGE_LABELS, MULTISCALE_COLORS)
 
 def _grey(ax: plt.Axes, img: np.ndarray, extent: list[float] | None = None) -> None:
     lo, hi = np.percentile(img, [0.5, 99.5])
-    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=extent, origin="lower")
+    box = None if extent is None else (extent[0], extent[1], extent[2], extent[3])
+    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=box, origin="lower")
     ax.set_xticks([])
     ax.set_yticks([])
 

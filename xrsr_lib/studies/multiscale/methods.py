@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -255,7 +255,7 @@ class MultiscaleStudy(ProfileStage):
             if name != STEPS["3to1"][1]:
                 raise ValueError(f"{image} exists on the {STEPS['3to1'][1]} grid only")
             source = self.on_grid("lfov" if image == "chain" else STEPS["3to1"][0], name)
-            return self.model("3to1").predict(source, **self.inference())
+            return self.model("3to1").predict(source, **cast(dict[str, Any], self.inference()))
         vol, attrs = self.scan(image)
         return resample(vol, attrs["voxel_size_um"], shape, voxel, pose, self.pose(image), order=3)[0]
 

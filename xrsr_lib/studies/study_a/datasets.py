@@ -169,13 +169,13 @@ class DatasetBuilder(ProfileStage):
             seed = p.pop("seed")
             if p.pop("generator", "pelt") == "sized":
                 try:
-                    spheres = generate_sized_foam(seed, progress=self.progress, **p)  # type: ignore[arg-type]
+                    spheres = generate_sized_foam(seed, progress=self.progress, **p)
                 except ValueError as err:
                     raise ValueError(
                         f"profile {self.profile.name!r}: phantom.pore_density_per_mm3 / phantom.sizes: {err}"
                     ) from err
             else:
-                spheres = generate_foam(seed, progress=self.progress, **p)  # type: ignore[arg-type]
+                spheres = generate_foam(seed, progress=self.progress, **p)
             attrs = {**params, "cylinder_radius_um": self.profile.phantom.cylinder_radius_um}
             io.write_spheres(tmp, spheres, attrs)
 

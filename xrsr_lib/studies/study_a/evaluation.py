@@ -23,7 +23,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -136,6 +136,7 @@ class StudyAEvaluation(PoreScores):
             return self.data.reference(realization)
         if method in ("gt", "phantom"):
             return self.data.ground_truth(realization)
+        sigma = cast(float, sigma)  # a blurred image: _check_image returned its σ
         if method in ("hres", "fdk"):
             return self.data.reconstruction(realization, sigma)
         return self.study.predict(method, sigma, realization)

@@ -9,9 +9,10 @@ truth's pores (recovery, porosity, sphericity, sizes).
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -26,6 +27,7 @@ from xrsr_lib.evaluate.pores import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
 
     from xrsr_lib.config import Profile
     from xrsr_lib.config.evaluation import EvaluationConfig
@@ -49,8 +51,20 @@ class PoreScores:
     config: EvaluationConfig
     pore_config: PoreAnalysisConfig
     progress: bool
-    realization: str
-    voxel_size_um: float
+
+    if TYPE_CHECKING:  # provided by StudyAEvaluation (declared here for the type checker only)
+
+        @property
+        def realization(self) -> str: ...
+        @property
+        def voxel_size_um(self) -> float: ...
+        def image(
+            self, method: str, sigma_um: float | None = None, realization: str | None = None
+        ) -> np.ndarray: ...
+        def foam_mask(self, inner: bool = True) -> np.ndarray: ...
+        def _image_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]: ...
+        def _reference_and(self, methods: tuple[str, ...]) -> list[tuple[str, float | None]]: ...
+        def _sigma_column(self, method: str, sigma_um: float | None) -> float: ...
 
     def pores(
         self, method: str, sigma_um: float | None = None, realization: str | None = None
@@ -93,14 +107,14 @@ class PoreScores:
         if workers < 2:
             return 0
         log.info("pore analysis of %d images in %d processes", len(todo), workers)
-        jobs = ((e, lambda e=e: self.image(*e, realization)) for e in todo)
-        for e, analysis in analyse_pores_parallel(
+        jobs = ((e, lambda e=e: self.image(e[0], e[1], realization)) for e in todo)
+        for key, analysis in analyse_pores_parallel(
             jobs, self.foam_mask(inner=False), self.voxel_size_um, self.pore_config, workers,
             progress=self.progress,
         ):
-            self.cache.get_or_build(
-                "pores", params[e], lambda tmp, p=params[e], a=analysis: self._write_pores(tmp, p, a)
-            )
+            p = params[cast(tuple[str, float | None], key)]
+            write = functools.partial(self._write_pores, params=p, analysis=analysis)
+            self.cache.get_or_build("pores", p, write)
         return len(todo)
 
     def _pore_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:

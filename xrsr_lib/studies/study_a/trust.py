@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy import ndimage
@@ -170,7 +170,7 @@ class StudyATrust:
                     )
                     out[f"member{m}" if i == 0 else f"tta{i}"] = np.ascontiguousarray(y[skip:], np.float32)
             with open(tmp, "wb") as f:
-                np.savez(f, **out)
+                np.savez(f, **cast(dict[str, Any], out))
 
         for m in range(c.ensemble_size):  # trained before, so the build time is the predictions'
             self._trained(method, sigma_um, m)
@@ -287,7 +287,8 @@ class StudyATrust:
         n_gt = int(seg_gt.labels.max())
         flagged = {}
         for row in rows:
-            hw = rules[row["signal"]].halfwidth(tgt[row["signal"]])
+            signal = str(row["signal"])
+            hw = rules[signal].halfwidth(tgt[signal])
             flags = pore_flags(seg.labels, pred, hw, seg.threshold, c.doubtful_fraction)
             doubtful = flags["doubtful"].to_numpy(bool)
             precision, recall = precision_recall(doubtful, halluc)

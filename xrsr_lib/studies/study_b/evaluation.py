@@ -177,8 +177,9 @@ class StudyBEvaluation:
             base = pooled_scores(self.segmentation("bicubic", scale))  # methods(scale) always has bicubic
             for m in ["reference", *self.study.methods(scale)]:
                 counts = self.segmentation(m, scale)
-                row = {"scale": scale, "method": m, "label": METHOD_LABELS[m], **pooled_scores(counts),
-                       "f1_per_image_mean": float(counts["f1"].mean())}
+                row: dict[str, Any] = {"scale": scale, "method": m, "label": METHOD_LABELS[m],
+                                       **pooled_scores(counts),
+                                       "f1_per_image_mean": float(counts["f1"].mean())}
                 for k in ("recall", "f1"):
                     row[f"{k}_gain_points"] = 100.0 * (row[k] - base[k])
                     row[f"{k}_gain_rel_pct"] = 100.0 * (row[k] / base[k] - 1.0) if base[k] > 0 else np.nan
