@@ -74,6 +74,9 @@ OPTIONS = {
     "iterations": "--iterations",
     "batch_size": "--batch-size",
     "loss_mask": "--loss-mask",
+    "data_range": "--data-range",
+    "raw_shape": "--raw-shape",
+    "raw_dtype": "--raw-dtype",
 }
 
 

@@ -200,7 +200,7 @@ def open_volume(path: str | Path, dataset: str | None = None, raw: RawSpec | Non
 
         header = read_tiff_header(p)
         shape, dtype = header.shape, header.dtype
-        meta = isotropic_metadata(header.voxel_sizes_um)  # type: ignore[arg-type]
+        meta = isotropic_metadata(header.voxel_sizes_um)
     if len(shape) == 2 or (len(shape) == 3 and shape[0] == 1 and fmt in ("tiff", "slices")):
         raise XrsrInputError(f"{p} is a 2-D image; a volume is needed")
     if len(shape) != 3:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class RawSpec:
             ) from None
         if dt.kind not in "uif":
             raise XrsrInputError(f"--raw-dtype must be an integer or float type, got {dtype!r}")
-        return cls(dims, dt.str, int(offset))  # type: ignore[arg-type]
+        return cls(dims, dt.str, int(offset))
 
 
 def open_raw(path: str | Path, spec: RawSpec) -> tuple[tuple[int, int, int], np.dtype, dict[str, Any]]:
@@ -88,7 +88,7 @@ def open_raw(path: str | Path, spec: RawSpec) -> tuple[tuple[int, int, int], np.
             f"{' (truncated?)' if have < want else ''}"
         )
     return (
-        tuple(spec.shape),
+        cast(tuple[int, int, int], tuple(spec.shape)),
         dtype,
         {"raw": {"shape": list(spec.shape), "dtype": dtype.str, "offset": spec.offset}},
     )

@@ -77,6 +77,7 @@ def tiff_voxel_sizes(tif: Any) -> tuple[float, float, float] | None:
         if z is None and xy[1] is None:
             return None
         z = z if z is not None else xy[1]
+        assert z is not None
         return (z, xy[0] if xy[0] is not None else z, xy[1] if xy[1] is not None else z)
     xml = tif.ome_metadata
     if xml:
@@ -180,8 +181,7 @@ def read_tiff_region(path: Path, region: tuple[slice, ...]) -> np.ndarray:
             pages = range(len(tif.pages))[region[0]]
             return np.stack([tif.pages[i].asarray()[region[1:]] for i in pages])
     try:
-        if mm.ndim == 2:
-            mm = mm[None]
-        return np.array(mm[region])
+        view: np.ndarray = mm[None] if mm.ndim == 2 else mm
+        return np.array(view[region])
     finally:
         del mm

@@ -203,7 +203,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     if len(header.shape) != 3:
         raise XrsrInputError(f"{path} is a 2-D image; a volume is needed")
     vol = tifffile.imread(path).reshape(header.shape)
-    return vol, isotropic_metadata(header.voxel_sizes_um)  # type: ignore[arg-type]
+    return vol, isotropic_metadata(header.voxel_sizes_um)
 
 
 def _tiff_voxel_size(tif: Any) -> float | None:

@@ -31,6 +31,13 @@ from qtpy.QtWidgets import (
 __all__ = ["Cancelled", "PredictWidget", "parse_roi"]
 
 
+def _line_edit(placeholder: str) -> Any:
+    """An empty text field showing ``placeholder``."""
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    return edit
+
+
 class Cancelled(Exception):
     """Raised in the worker after a block when the user pressed Cancel."""
 
@@ -79,11 +86,11 @@ class PredictWidget(QWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.model = QLineEdit(placeholderText="model folder (xrsr train --out)")
-        self.input = QLineEdit(placeholderText="input volume: .tif, .zarr, folder of slices, .mhd, .txm ...")
-        self.roi = QLineEdit(placeholderText="z0:z1,y0:y1,x0:x1 (empty: all)")
-        self.voxel = QLineEdit(placeholderText="input voxel size, µm (empty: from the file)")
-        self.output = QLineEdit(placeholderText="output .zarr")
+        self.model = _line_edit("model folder (xrsr train --out)")
+        self.input = _line_edit("input volume: .tif, .zarr, folder of slices, .mhd, .txm ...")
+        self.roi = _line_edit("z0:z1,y0:y1,x0:x1 (empty: all)")
+        self.voxel = _line_edit("input voxel size, µm (empty: from the file)")
+        self.output = _line_edit("output .zarr")
         self.trust = QCheckBox("also write the trust map (model trained with --calibrate)")
         self.run_button = QPushButton("Run")
         self.cancel_button = QPushButton("Cancel")
