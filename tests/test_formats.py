@@ -135,7 +135,7 @@ def test_itk_formats_with_spacing(tmp_path, name):
     sitk.WriteImage(img, str(tmp_path / name))
     lazy = open_volume(tmp_path / name)
     _check(lazy, vol, 9.0)
-    assert lazy.metadata["streaming"] == (name in ("v.mhd", "v.mha", "v.nii", "v.nrrd"))
+    assert lazy.metadata["streaming"] == (name in ("v.mhd", "v.mha", "v.nii"))
 
 
 def test_itk_writer_and_bad_itk_files(tmp_path):

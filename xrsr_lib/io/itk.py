@@ -4,8 +4,8 @@ The header gives the shape, type and spacing without reading the data. ITK spaci
 in MetaImage and NRRD; like ITK and the medical tools writing these files, xrsr takes it as
 **millimetres** (NIfTI states its unit, which ITK converts to mm), so 0.009 is 9 µm. Regions are
 read with ``ImageFileReader``'s extract region: MetaImage with uncompressed data and ``.nii``
-stream only that region from disk; compressed files (``.mha`` written compressed, ``.nrrd`` with
-gzip, ``.nii.gz``) are decompressed whole for each region (:data:`STREAMING` says which).
+stream only that region from disk; NRRD and compressed files (``.mha`` written compressed,
+``.nii.gz``) are read whole for each region (:data:`STREAMING` says which; ``xrsr info`` too).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from xrsr_lib.io.voxels import isotropic_metadata
 __all__ = ["ITK_SUFFIXES", "is_itk", "open_itk", "read_itk_region", "write_itk"]
 
 ITK_SUFFIXES = (".mhd", ".mha", ".nrrd", ".nhdr", ".nii", ".nii.gz")
-#: ITK image IOs that read a region without the rest of the file (uncompressed data).
-STREAMING = ("MetaImageIO", "NiftiImageIO")
+#: Suffixes whose ITK image IO reads a region without the rest of the file (when uncompressed).
+STREAMING = (".mhd", ".mha", ".nii")
 
 
 def is_itk(path: str | Path) -> bool:
@@ -91,8 +91,7 @@ def open_itk(path: str | Path) -> tuple[tuple[int, int, int], np.dtype, dict[str
     sizes = tuple(float(f"{s * 1000.0:.6g}") for s in reversed(r.GetSpacing()))
     meta: dict[str, Any] = {
         **isotropic_metadata(sizes),  # type: ignore[arg-type]
-        "itk_io": r.GetImageIO() or "",
-        "streaming": not _compressed(path),
+        "streaming": path.suffix.lower() in STREAMING and not _compressed(path),
     }
     if not np.allclose(np.asarray(r.GetDirection()), np.eye(3).ravel()):
         meta["direction"] = list(r.GetDirection())  # kept for the record; the array is read as stored
