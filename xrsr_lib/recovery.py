@@ -341,14 +341,17 @@ class Recovery:
         coverage: float = 0.9,
         mask: np.ndarray | None = None,
         domain: Any = None,
+        slab: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
         """Calibrate the trust map of a fitted model on a pair it never trained on; writes ``trust.json``.
 
-        ``lres`` (on the HRES grid, as for :meth:`fit`) and ``hres`` are a held-out region (e.g. the
-        last slices of a pair whose first slices :meth:`fit` used, with a gap of the network's
-        reach between them); every slice calibrates. :meth:`fit_scans` with
-        ``calibration_fraction`` does the same on two scans. ``domain`` is a
-        :class:`~xrsr_lib.config.trust.DomainConfig` (the input-domain features and verdict rule).
+        ``lres`` (on the HRES grid, as for :meth:`fit`) and ``hres`` hold a region the model never
+        trained on: the slices ``slab = (z0, z1)`` (default all) calibrate, the others only give the
+        network and the scores their context (e.g. the whole pair whose first slices :meth:`fit`
+        used, with a gap of the network's reach before the slab). :meth:`fit_scans` with
+        ``calibration_fraction`` does the same on two scans. ``mask`` marks the voxels that are
+        data; ``domain`` is a :class:`~xrsr_lib.config.trust.DomainConfig` (the input-domain
+        features and verdict rule).
 
         Returns
         -------
@@ -362,7 +365,8 @@ class Recovery:
         if x.shape != y.shape:
             raise ValueError(f"lres {x.shape} and hres {y.shape} must share one grid")
         inside = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
-        record = calibrate_trust(model.predict, x, y, inside, (0, x.shape[0]), coverage, domain=domain)
+        record = calibrate_trust(model.predict, x, y, inside, slab or (0, x.shape[0]), coverage,
+                                 context=model.halo()[0], domain=domain)
         write_json_atomic(model.folder / TRUST_FILE, record)
         return record
 
