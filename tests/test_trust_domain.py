@@ -128,6 +128,14 @@ def test_a_volume_unlike_the_calibration_is_judged_so(calibration, case, kwargs,
     assert verdict.to_dict()["verdict"] == str(verdict)
 
 
+def test_a_moderate_blur_is_judged_by_the_feature_that_moved(calibration):
+    """Blur 2.5x the calibration's: too few blocks are out of domain alone to tell (under 5 %), but the
+    typical block's edge width moved by more than 2 calibration standard deviations."""
+    verdict = calibration.verdict(block_features(_foam(1, blur=2.5), 16, features=DOMAIN_FEATURES)[0])
+    assert verdict.flagged_fraction < 0.05
+    assert not verdict.like and verdict.moved == ["edge_width"], str(verdict)
+
+
 def test_noise_and_gain_are_flagged_block_by_block(calibration):
     """Not only the verdict: nearly every block of a 2x noise or 1.6 gain scan is out of domain."""
     for kwargs in ({"noise": 0.1}, {"gain": 1.6}, {"gain": 0.6}):
