@@ -163,3 +163,34 @@ def test_a_scan_unlike_the_calibration_is_out_of_domain():
     assert InputDomain.from_dict(domain.to_dict()) == domain
     feats, origins = block_features(rng.random((20, 20, 20)), 8, mask=np.zeros((20, 20, 20), bool))
     assert feats.shape == (0, 3) and origins.shape == (0, 3)
+
+
+def test_tta_spread_sees_a_model_that_misbehaves_under_rotation_where_it_does():
+    """A model exact everywhere except that it adds ``a`` to the 4 x 4 corner (y, x < 4) of whatever
+    slice it is shown: under the eight symmetries that corner lands on each corner of the original
+    slice twice (p = 1/4), so the TTA spread there is ``a·sqrt(p(1 - p)) = a·sqrt(3)/4`` exactly and 0
+    elsewhere; the smoothed score ranks the corner voxels first (AUROC 1) and the calibrated half-width
+    is larger there by a stated factor."""
+    a = 0.8
+    truth = gaussian_filter(_foam(shape=(6, 24, 24), pores=((3, 12, 12, 5),)), 1.0)
+
+    def predict(x):
+        out = np.array(x, np.float32, copy=True)
+        out[:, :4, :4] += a
+        return out
+
+    mean, spread = tta_spread(predict, truth)
+    corners = np.zeros(truth.shape, bool)
+    for ys in (slice(0, 4), slice(-4, None)):
+        for xs in (slice(0, 4), slice(-4, None)):
+            corners[:, ys, xs] = True
+    np.testing.assert_allclose(spread[corners], a * np.sqrt(3) / 4, rtol=1e-5)
+    assert spread[~corners].max() < 1e-6
+    np.testing.assert_allclose(mean[corners], truth[corners] + a / 4, rtol=0, atol=1e-5)
+    from xrsr_lib.evaluate.trust.signals import local_mean
+
+    smoothed = local_mean(spread, 1.0)
+    assert auroc(smoothed, corners) == 1.0
+    rule = calibrate(smoothed, np.abs(mean - truth), coverage=0.9)
+    width = rule.halfwidth(smoothed)
+    assert width[corners].mean() > 20 * width[~corners].mean()

@@ -317,6 +317,9 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
             # main(), its kernels) would inherit one thread each
             os.environ.clear()
             os.environ.update(environment)
+    verdict = (info.get("trust") or {}).get("verdict")
+    if verdict is not None:  # the one line a user must not miss: are the intervals valid for this scan?
+        print(f"xrsr predict: trust: the input is {verdict['verdict']}", file=sys.stderr)
     if target != out:
         arr, _ = open_zarr(target)
         write_volume(out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])

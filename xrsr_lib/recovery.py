@@ -19,9 +19,10 @@ Two scans of one sample at different voxel sizes (the multiscale workflow)::
     rec.predict_to_zarr("lres_9um.tif", "lfov_3um.zarr")  # whole field of view, out of core
 
 With ``fit_scans(..., calibration_fraction=0.2)`` the last fifth of the HRES slices is kept out of
-the loss and calibrates a trust map (``trust.json``); ``predict_to_zarr(..., trust=True)`` then
-writes ``<out>/trust``, the half-width of an interval around the prediction that holds the HRES
-value with the stated coverage.
+the loss and calibrates a trust map (``trust.json``; or ``calibrate(lres, hres)`` on a held-out
+pair); ``predict_to_zarr(..., trust=True)`` then writes ``<out>/trust``, the half-width of an
+interval around the prediction that holds the HRES value with the stated coverage, and a verdict:
+is the input like the calibration (``predict(volume, trust=True)`` gives the same in memory).
 
 ``fit`` takes a low-resolution volume and the high-resolution volume of the same region on the
 same voxel grid (registered and resampled; see the multiscale workflow), trains the method with
@@ -347,6 +348,42 @@ class Recovery:
         record = calibrate_trust(model.predict, x, y, data, slab, coverage, context=model.halo()[0])
         write_json_atomic(model.folder / TRUST_FILE, record)
 
+    def calibrate(
+        self,
+        lres: VolumeLike,
+        hres: VolumeLike,
+        coverage: float = 0.9,
+        mask: np.ndarray | None = None,
+        domain: Any = None,
+        slab: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """Calibrate the trust map of a fitted model on a pair it never trained on; writes ``trust.json``.
+
+        ``lres`` (on the HRES grid, as for :meth:`fit`) and ``hres`` hold a region the model never
+        trained on: the slices ``slab = (z0, z1)`` (default all) calibrate, the others only give the
+        network and the scores their context (e.g. the whole pair whose first slices :meth:`fit`
+        used, with a gap of the network's reach before the slab). :meth:`fit_scans` with
+        ``calibration_fraction`` does the same on two scans. ``mask`` marks the voxels that are
+        data; ``domain`` is a :class:`~xrsr_lib.config.trust.DomainConfig` (the input-domain
+        features and verdict rule).
+
+        Returns
+        -------
+        dict
+            The record (:attr:`trust`).
+        """
+        from xrsr_lib.evaluate.trust.maps import calibrate_trust
+
+        model = self._loaded()
+        x, y = _as_volume(lres, "lres"), _as_volume(hres, "hres")
+        if x.shape != y.shape:
+            raise ValueError(f"lres {x.shape} and hres {y.shape} must share one grid")
+        inside = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
+        record = calibrate_trust(model.predict, x, y, inside, slab or (0, x.shape[0]), coverage,
+                                 context=model.halo()[0], domain=domain)
+        write_json_atomic(model.folder / TRUST_FILE, record)
+        return record
+
     @property
     def trust(self) -> dict[str, Any]:
         """The trust calibration of the model (``trust.json``; empty if trained without calibration)."""
@@ -430,15 +467,37 @@ class Recovery:
         batch_size: int = 1,
         tile: int | None = None,
         overlap: int | None = None,
-    ) -> np.ndarray:
+        trust: bool | str = False,
+    ) -> Any:
         """The recovered volume (float32, same shape), tiled through the network.
 
         ``tile`` and ``overlap`` (voxels; default: the preset's ``inference_tile`` and
         ``inference_overlap``) set the tiling, e.g. smaller tiles for a GPU with little memory; the
         trained weights do not depend on them.
+
+        With ``trust=True`` (a calibrated model: :attr:`trust`) the result is a
+        :class:`~xrsr_lib.evaluate.trust.maps.TrustedPrediction` instead: ``prediction``,
+        ``halfwidth`` (the interval half-width per voxel, as ``predict_to_zarr(..., trust=True)``
+        writes), ``verdict`` (is the input like the calibration, and which block features moved),
+        ``out_of_domain`` per domain block; ``trust="consistency"`` scales the data-consistency
+        score instead of the TTA spread. It costs the eight in-plane symmetries' predictions.
+
+        Raises
+        ------
+        ValueError
+            ``trust`` for a model trained without calibration.
         """
-        return self._loaded().predict(_as_volume(volume, "volume"), progress=progress, batch_size=batch_size,
-                                      tile=tile, overlap=overlap)
+        vol = _as_volume(volume, "volume")
+        model = self._loaded()
+        if not trust:
+            return model.predict(vol, progress=progress, batch_size=batch_size, tile=tile, overlap=overlap)
+        from xrsr_lib.evaluate.trust.maps import BlockTrust
+
+        if not self.trust:
+            raise ValueError(f"{model.folder} was trained without calibration; train with "
+                             "calibration_fraction > 0 (xrsr train --calibrate 0.2) or call calibrate()")
+        bt = BlockTrust(self.trust, None if trust is True else str(trust))
+        return bt.whole(lambda v: model.predict(v, batch_size=batch_size, tile=tile, overlap=overlap), vol)
 
     def save(self, folder: str | Path) -> Path:
         """Copy the trained model folder to ``folder`` (which must not exist yet)."""

@@ -34,10 +34,13 @@ from xrsr_lib.config.training import (
     SRTrainingConfig,
     VolumeTraining,
 )
-from xrsr_lib.config.trust import TRUST_SIGNALS, TrustConfig
+from xrsr_lib.config.trust import DOMAIN_FEATURES, LEVEL_FEATURES, TRUST_SIGNALS, DomainConfig, TrustConfig
 
 __all__ = [
+    "DOMAIN_FEATURES",
+    "LEVEL_FEATURES",
     "TRUST_SIGNALS",
+    "DomainConfig",
     "TrustConfig",
     "LOSS_MASKS",
     "METHODS",

@@ -8,10 +8,47 @@ from pydantic import Field
 
 from xrsr_lib.config.base import Settings
 
-__all__ = ["TRUST_SIGNALS", "TrustConfig"]
+__all__ = ["DOMAIN_FEATURES", "LEVEL_FEATURES", "TRUST_SIGNALS", "DomainConfig", "TrustConfig"]
 
 #: The per-voxel signals, in the order tables show them.
 TRUST_SIGNALS = ("tta", "ensemble", "consistency")
+DomainFeature = Literal["mean", "std", "gradient", "hf_fraction", "noise", "edge_width"]
+
+#: Block features of the input-domain check: grey level (the first three) and resolution / noise.
+DOMAIN_FEATURES: tuple[DomainFeature, ...] = ("mean", "std", "gradient", "hf_fraction", "noise", "edge_width")
+#: The level-only features (study A's domain check, and trust records written before the others).
+LEVEL_FEATURES = DOMAIN_FEATURES[:3]
+
+
+class DomainConfig(Settings):
+    """How a calibration's input domain is described and a target volume judged against it
+    (:mod:`xrsr_lib.evaluate.trust.domain`; used by ``xrsr train --calibrate`` / ``predict --trust``)."""
+
+    features: tuple[DomainFeature, ...] = Field(
+        default=DOMAIN_FEATURES, min_length=1,
+        description="block features: mean, std, mean gradient magnitude (grey level); hf_fraction (power "
+        "above hf_cutoff), noise (robust σ from the third-order difference), edge_width (σ of the strongest "
+        "edges by re-blurring)")
+    hf_cutoff: float = Field(default=0.25, gt=0, lt=0.866,
+                             description="hf_fraction's frequency, cycles/voxel")
+    edge_reblur_voxels: float = Field(default=2.0, gt=0, description="σ₀ (voxels) of edge_width's re-blur")
+    edge_strongest: float = Field(
+        default=0.1, gt=0, le=1,
+        description="fraction of a block's voxels (largest gradient) edge_width uses")
+    edge_min_snr: float = Field(
+        default=10.0, ge=0, description="edge_width is not measured (no edge) in a block whose strongest "
+        "re-blurred gradients (rms, noise removed) are below this many times its noise's")
+    leave_one_out: bool = Field(
+        default=True, description="threshold on the calibration blocks' leave-one-out distances (each block "
+        "judged by a domain fitted without it, as a new block is) instead of their in-sample ones")
+    verdict_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="a volume is 'not like the calibration' when its flagged-block "
+        "count is this improbable for exchangeable blocks (binomial tail at 1 - level) ...")
+    verdict_min_fraction: float = Field(
+        default=0.05, ge=0, le=1, description="... and at least this fraction of its blocks are flagged")
+    moved_sd: float = Field(
+        default=2.0, gt=0, description="a feature 'moved' when the target blocks' median lies this many "
+        "calibration standard deviations from the calibration mean")
 
 
 class TrustConfig(Settings):

@@ -88,8 +88,10 @@ class TrustPerBlock(Protocol):
 
     def __call__(
         self, predict: Any, x: np.ndarray, inner: tuple[slice, ...]
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """The block's prediction and half-widths (``x[inner]``'s shape), ``(out of domain, blocks seen)``."""
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | dict[str, Any]]:
+        """The block's prediction and half-widths (``x[inner]``'s shape), and its domain state:
+        ``(out of domain, blocks seen)``, or a JSON-able dict holding them as ``"out_of_domain"``
+        (kept with the block and handed, for all blocks, to ``summarize`` when the trust map has one)."""
         ...
 
 
@@ -256,8 +258,8 @@ def predict_block(job: PredictionJob, region: tuple[slice, ...]) -> np.ndarray:
 
 def predict_block_trust(
     job: PredictionJob, region: tuple[slice, ...]
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Prediction, trust half-widths and ``(out-of-domain, seen)`` sub-block counts of one output region."""
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | dict[str, Any]]:
+    """Prediction, trust half-widths and domain state (:meth:`BlockTrust.__call__`) of one output region."""
     if job.trust is None:
         raise ValueError("this prediction job computes no trust map")
     x, inner = _block_input(job, region)
@@ -281,29 +283,34 @@ def _run_block(job: PredictionJob, region: tuple[slice, ...]) -> int:
     else:
         out[region], halfwidth, ood = predict_block_trust(job, region)
         zarr.open_array(str(work / TRUST_IMAGE / "0"), mode="r+")[region] = halfwidth
-        _marker(work, region).write_text(json.dumps({"out_of_domain": list(ood)}))
+        state = dict(ood) if isinstance(ood, dict) else {"out_of_domain": ood}
+        _marker(work, region).write_text(json.dumps({**state, "out_of_domain": list(state["out_of_domain"])}))
     return int(np.prod([r.stop - r.start for r in region]))
 
 
 def _finish_trust(work: Path, regions: list[tuple[slice, ...]], min_side: int, pyramid: bool,
-                  progress: bool) -> dict[str, Any]:
-    """Record the blocks' out-of-domain counts (from their markers) with the trust image; its pyramid."""
+                  progress: bool, trust: TrustPerBlock) -> dict[str, Any]:
+    """Record the blocks' out-of-domain counts (from their markers) and the trust map's own summary of
+    them (``trust.summarize``, e.g. a per-volume verdict) with the trust image; its pyramid."""
     import zarr
 
     rows, flagged, seen = [], 0, 0
-    for r in regions:
-        n_out, n = json.loads(_marker(work, r).read_text())["out_of_domain"]
+    states = [json.loads(_marker(work, r).read_text()) for r in regions]
+    for r, state in zip(regions, states, strict=True):
+        n_out, n = state["out_of_domain"]
         if n:
             rows.append([r[0].start, r[1].start, r[2].start, n_out / n])
         flagged, seen = flagged + n_out, seen + n
     group = zarr.open_group(str(work / TRUST_IMAGE), mode="r+")
     fraction = flagged / seen if seen else None
+    summary = trust.summarize(states) if hasattr(trust, "summarize") else {}
     group.attrs["xrsr"] = {**group.attrs["xrsr"], "out_of_domain_fraction": fraction,
-                           "out_of_domain_blocks": rows}
+                           "out_of_domain_blocks": rows, **summary}
     if pyramid:
         build_pyramid(group, min_side=min_side, progress=progress)
     info = group.attrs["xrsr"]
-    return {"coverage": info["coverage"], "score": info["score"], "out_of_domain_fraction": fraction}
+    return {"coverage": info["coverage"], "score": info["score"], "out_of_domain_fraction": fraction,
+            **summary}
 
 
 def predict_to_zarr(
@@ -364,7 +371,8 @@ def predict_to_zarr(
         Also write a trust map, the OME-Zarr image ``<out>/trust`` (same grid and chunks, float32,
         grey units of the prediction; attributes ``xrsr``: ``score``, ``coverage``,
         ``out_of_domain_fraction``, ``out_of_domain_blocks`` = ``[z, y, x, fraction]`` per block,
-        its first output voxel and the fraction of its sub-blocks out of domain). The prediction
+        its first output voxel and the fraction of its sub-blocks out of domain; and what the trust
+        map's ``summarize`` adds, e.g. ``verdict``: is the input like the calibration). The prediction
         is that of a run without it (up to float rounding where the wider halo changes the
         convolution sizes). Typically :class:`xrsr_lib.evaluate.trust.BlockTrust`.
     on_block : callable, optional
@@ -377,7 +385,8 @@ def predict_to_zarr(
         ``out``, ``shape``, ``voxel_size_um``, ``blocks``, ``blocks_resumed``, ``seconds``,
         ``voxels_per_second`` (output voxels computed in this call per wall-clock second); with
         ``trust``, ``trust``: ``coverage``, ``score``, ``out_of_domain_fraction`` (over all blocks;
-        None without an input domain), ``image`` (``<out>/trust``).
+        None without an input domain), ``image`` (``<out>/trust``) and the ``summarize`` entries
+        (``verdict``).
 
     Raises
     ------
@@ -445,7 +454,8 @@ def predict_to_zarr(
 
     group = zarr.open_group(str(work), mode="r+")
     levels = build_pyramid(group, min_side=max(chunks3), progress=progress) if pyramid else 1
-    trust_info = None if trust is None else _finish_trust(work, regions, max(chunks3), pyramid, progress)
+    trust_info = (None if trust is None else
+                  _finish_trust(work, regions, max(chunks3), pyramid, progress, trust))
     shutil.rmtree(state)
     publish_directory(work, out)
     log.info("wrote %s (%d levels)", out, levels)

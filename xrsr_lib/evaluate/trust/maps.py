@@ -10,7 +10,14 @@ what :class:`xrsr_lib.Recovery` keeps as ``trust.json`` beside the model.
 :class:`BlockTrust` applies such a record to one block of out-of-core prediction
 (:func:`xrsr_lib.infer.chunked.predict_to_zarr` calls it, knowing nothing of this module): the
 prediction (the identity transform's output), the interval half-width per voxel and the block's
-out-of-domain count. It pickles to its record, so dask workers rebuild it.
+input-domain state (its sub-blocks out of domain, their features); from the states of all blocks it
+judges the whole volume (:meth:`BlockTrust.summarize`: a
+:class:`~xrsr_lib.evaluate.trust.domain.DomainVerdict`). :meth:`BlockTrust.whole` does the same for
+a volume in memory. It pickles to its record, so dask workers rebuild it.
+
+The input domain of a record is described by the block features of its ``domain_config``
+(:class:`~xrsr_lib.config.trust.DomainConfig`: grey level, resolution and noise); a record written
+before it has none and keeps the grey-level three.
 
 Scores (non-negative, grey units of the prediction):
 
@@ -32,16 +39,16 @@ from typing import Any, cast
 
 import numpy as np
 
-from xrsr_lib.config.trust import TrustConfig
+from xrsr_lib.config.trust import LEVEL_FEATURES, DomainConfig, TrustConfig
 from xrsr_lib.evaluate.trust.conformal import ConformalInterval, calibrate, empirical_coverage
-from xrsr_lib.evaluate.trust.domain import InputDomain, block_features
+from xrsr_lib.evaluate.trust.domain import DomainVerdict, InputDomain, block_features
 from xrsr_lib.evaluate.trust.signals import data_consistency, local_mean, tta_spread
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CONSISTENCY_SMOOTH_VOXELS", "DOMAIN_BLOCK", "DOMAIN_LEVEL", "MEANING", "SCORES",
-           "TTA_SMOOTH_VOXELS", "TTA_TRANSFORMS", "BlockTrust", "calibrate_trust", "context_voxels",
-           "score_maps"]
+           "TTA_SMOOTH_VOXELS", "TTA_TRANSFORMS", "BlockTrust", "TrustedPrediction", "calibrate_trust",
+           "context_voxels", "score_maps"]
 
 _DEFAULTS = TrustConfig()  # one set of defaults for the study's trust maps and one's own scans
 #: In-plane symmetries of the test-time augmentation (all eight: turns and flips of a slice).
@@ -137,18 +144,22 @@ def context_voxels(trust: dict[str, Any]) -> int:
     return _radius(trust["blur_sigma_voxels"]) + _radius(trust["consistency_smooth_voxels"])
 
 
-def _fit_domain(x: np.ndarray, mask: np.ndarray) -> tuple[InputDomain | None, int | None]:
-    """The input domain of a slab's blocks (edge :data:`DOMAIN_BLOCK`, down to 4 voxels until >= 4 blocks)."""
+def _fit_domain(
+    x: np.ndarray, mask: np.ndarray, config: DomainConfig
+) -> tuple[InputDomain | None, int | None]:
+    """The input domain of a slab's blocks (edge :data:`DOMAIN_BLOCK`, down to 4 voxels until there are
+    enough blocks for the features: ``len(features) + 2``, at least 4)."""
     start = min(DOMAIN_BLOCK, *x.shape)
+    need = max(4, len(config.features) + 2)
     for block in sorted({b for b in (start, 8, 4) if 4 <= b <= start}, reverse=True):
-        feats = block_features(x, block, mask=mask)[0]
-        if len(feats) >= 4:
+        feats = block_features(x, block, mask=mask, features=config.features, config=config)[0]
+        if len(feats) >= need:
             break
     else:
-        log.warning("the calibration slab %s holds fewer than 4 blocks of 4 voxels: no input domain stored",
-                    x.shape)
+        log.warning("the calibration slab %s holds fewer than %d blocks of 4 voxels: no input domain stored",
+                    x.shape, need)
         return None, None
-    return InputDomain.fit(feats, DOMAIN_LEVEL), block
+    return InputDomain.fit(feats, DOMAIN_LEVEL, config.leave_one_out, config.features, log_scale=True), block
 
 
 def calibrate_trust(
@@ -160,6 +171,7 @@ def calibrate_trust(
     coverage: float = 0.9,
     context: int = 0,
     score: str = "tta",
+    domain: DomainConfig | None = None,
 ) -> dict[str, Any]:
     """Calibrate trust intervals on a held-out slab where the reference is known.
 
@@ -180,15 +192,18 @@ def calibrate_trust(
         reach is added.
     score : {"tta", "consistency"}
         The score a trust map uses by default.
+    domain : DomainConfig, optional
+        The block features and verdict rule of the input domain (default :class:`DomainConfig`).
 
     Returns
     -------
     dict
         ``score``, ``coverage``, ``tta_transforms``, ``smooth_voxels``, ``consistency_smooth_voxels``,
         ``blur_sigma_voxels`` (σ of the HRES -> LRES blur, voxels), ``rules`` (a
-        :class:`ConformalInterval` dict per score), ``domain`` (an :class:`InputDomain` dict, or None)
-        and ``domain_block`` (voxels), ``calibration`` (``slices``, ``voxels``, ``coverage_check``:
-        the empirical coverage of each rule on the slab), ``meaning``.
+        :class:`ConformalInterval` dict per score), ``domain`` (an :class:`InputDomain` dict, or None),
+        ``domain_block`` (voxels) and ``domain_config`` (the :class:`DomainConfig`), ``calibration``
+        (``slices``, ``voxels``, ``coverage_check``: the empirical coverage of each rule on the slab),
+        ``meaning``.
 
     Raises
     ------
@@ -225,13 +240,74 @@ def calibrate_trust(
                              f"{coverage}")
         rules[name] = rule.to_dict()
         check[name] = empirical_coverage(rule.halfwidth(s), err, m)
-    domain, block = _fit_domain(xs, m)
-    record.update(rules=rules, domain=None if domain is None else domain.to_dict(), domain_block=block,
+    dcfg = domain or DomainConfig()
+    dom, block = _fit_domain(xs, m, dcfg)
+    record.update(rules=rules, domain=None if dom is None else dom.to_dict(), domain_block=block,
+                  domain_config=dcfg.model_dump(mode="json"),
                   calibration={"slices": [z0, z1], "voxels": int(m.sum()), "coverage_check": check},
                   meaning=MEANING)
     log.info("trust calibrated on slices %d:%d (%d voxels): coverage %s at nominal %g", z0, z1, int(m.sum()),
              {k: round(v, 3) for k, v in check.items()}, coverage)
     return record
+
+
+@dataclass(frozen=True, eq=False)
+class TrustedPrediction:
+    """A prediction in memory and its trust map (:meth:`BlockTrust.whole`, ``Recovery.predict(trust=True)``).
+
+    Attributes
+    ----------
+    prediction : ndarray (z, y, x), float32
+        The recovered volume (the plain prediction).
+    halfwidth : ndarray (z, y, x), float32
+        Per voxel, the half-width (grey units) of the interval around ``prediction`` that holds the
+        high-resolution value with probability ``coverage`` where the input is like the calibration.
+    score : str
+        The score the intervals scale (``"tta"`` or ``"consistency"``).
+    coverage : float
+        Nominal coverage of the intervals.
+    verdict : DomainVerdict or None
+        Is the input like the calibration (None: no input domain, or the volume is smaller than
+        one domain block)?
+    block_origins : ndarray (n, 3) of int
+        First voxel of each domain block of the input.
+    out_of_domain : ndarray (n,) of bool
+        Which of those blocks are unlike the calibration blocks.
+    block : int or None
+        Edge of the domain blocks, voxels.
+    """
+
+    prediction: np.ndarray
+    halfwidth: np.ndarray
+    score: str
+    coverage: float
+    verdict: DomainVerdict | None
+    block_origins: np.ndarray
+    out_of_domain: np.ndarray
+    block: int | None
+
+    @property
+    def lower(self) -> np.ndarray:
+        return self.prediction - self.halfwidth
+
+    @property
+    def upper(self) -> np.ndarray:
+        return self.prediction + self.halfwidth
+
+    def out_of_domain_map(self) -> np.ndarray:
+        """Per voxel: True inside a domain block unlike the calibration (voxels of no block: False)."""
+        out = np.zeros(self.prediction.shape, bool)
+        for (z, y, x), flag in zip(self.block_origins, self.out_of_domain, strict=True):
+            if flag and self.block is not None:
+                out[z:z + self.block, y:y + self.block, x:x + self.block] = True
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """``score``, ``coverage``, ``out_of_domain_fraction`` (None without blocks), ``verdict`` (dict)."""
+        n = len(self.out_of_domain)
+        return {"score": self.score, "coverage": self.coverage,
+                "out_of_domain_fraction": float(self.out_of_domain.mean()) if n else None,
+                "verdict": None if self.verdict is None else self.verdict.to_dict()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -274,18 +350,80 @@ class BlockTrust:
         return {"kind": "trust", "score": self.score, "coverage": self.rule.coverage, "meaning": MEANING,
                 "calibration": self.record.get("calibration")}
 
+    @property
+    def domain(self) -> InputDomain | None:
+        """The calibration's input domain (None when the slab was too small for one)."""
+        dom = self.record.get("domain")
+        return None if dom is None else InputDomain.from_dict(dom)
+
+    @property
+    def domain_config(self) -> DomainConfig:
+        """The record's :class:`DomainConfig` (a record without one: the grey-level features)."""
+        d = self.record.get("domain_config")
+        return DomainConfig(**d) if d is not None else DomainConfig(features=LEVEL_FEATURES)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """Domain features of the blocks of ``x`` (edge ``domain_block``), shape (n, d); (0, d) if none."""
+        dom, block = self.domain, self.record.get("domain_block")
+        if dom is None or block is None or min(x.shape) < int(block):
+            return np.zeros((0, 0 if dom is None else len(dom.features)))
+        return block_features(x, int(block), features=dom.features, config=self.domain_config)[0]
+
     def out_of_domain(self, x: np.ndarray) -> tuple[int, int]:
         """Blocks of ``x`` (the record's ``domain_block``) out of the calibration domain, and blocks seen."""
-        dom, block = self.record.get("domain"), self.record.get("domain_block")
-        if dom is None or block is None or min(x.shape) < block:
-            return 0, 0
-        feats = block_features(x, int(block))[0]
-        return int(InputDomain.from_dict(dom).out_of_domain(feats).sum()), len(feats)
+        return self._state(self.features(x))["out_of_domain"]
+
+    def _state(self, feats: np.ndarray) -> dict[str, Any]:
+        dom = self.domain
+        if dom is None or len(feats) == 0:
+            return {"out_of_domain": (0, 0), "features": []}
+        flags = dom.out_of_domain(feats)
+        rows = [[None if not np.isfinite(v) else float(v) for v in r] for r in feats]
+        return {"out_of_domain": (int(flags.sum()), len(feats)), "features": rows}
+
+    def summarize(self, states: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The per-volume verdict from the states of all blocks (``__call__``'s third value).
+
+        Returns
+        -------
+        dict
+            ``{"verdict": DomainVerdict.to_dict()}``; the verdict is None without an input domain
+            or without a whole domain block.
+        """
+        dom = self.domain
+        rows = [r for s in states for r in s.get("features", [])]
+        if dom is None or not rows:
+            return {"verdict": None}
+        feats = np.asarray([[np.nan if v is None else v for v in r] for r in rows], np.float64)
+        return {"verdict": dom.verdict(feats, self.domain_config).to_dict()}
+
+    def whole(self, predict: Predict, x: np.ndarray) -> TrustedPrediction:
+        """Prediction, half-widths and domain verdict of a whole volume in memory (``x`` on the
+        prediction grid; its edges use the nearest voxels as context)."""
+        p, maps = self._maps(predict, x)
+        feats = self.features(x)
+        dom, block = self.domain, self.record.get("domain_block")
+        flags = np.zeros((0,), bool) if dom is None or len(feats) == 0 else dom.out_of_domain(feats)
+        origins = (np.zeros((0, 3), int) if dom is None or len(feats) == 0 else
+                   block_features(np.zeros(x.shape, np.float32), int(cast(int, block)))[1])
+        verdict = None if dom is None or len(feats) == 0 else dom.verdict(feats, self.domain_config)
+        score = cast(str, self.score)  # set by __post_init__
+        return TrustedPrediction(p, self.rule.halfwidth(maps[score]), score, self.rule.coverage,
+                                 verdict, origins, flags, None if block is None else int(block))
+
+    def _maps(self, predict: Predict, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return score_maps(predict, x, (cast(str, self.score),), self.record["blur_sigma_voxels"],
+                          int(self.record["tta_transforms"]), float(self.record["smooth_voxels"]),
+                          float(self.record["consistency_smooth_voxels"]))
 
     def __call__(
         self, predict: Predict, x: np.ndarray, inner: tuple[slice, ...]
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """One block: its prediction, interval half-widths (float32) and out-of-domain count.
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """One block: its prediction, interval half-widths (float32) and input-domain state.
+
+        The state is ``{"out_of_domain": (flagged, seen), "features": [[...], ...]}``: the block's
+        sub-blocks (edge ``domain_block``) out of domain and seen, and their features (None where
+        not measured), which :meth:`summarize` turns into the volume's verdict.
 
         Parameters
         ----------
@@ -296,8 +434,6 @@ class BlockTrust:
         inner : (slice, slice, slice)
             The block within ``x``.
         """
-        score = cast(str, self.score)  # set by __post_init__
-        p, maps = score_maps(predict, x, (score,), self.record["blur_sigma_voxels"],
-                             int(self.record["tta_transforms"]), float(self.record["smooth_voxels"]),
-                             float(self.record["consistency_smooth_voxels"]))
-        return p[inner], self.rule.halfwidth(maps[score][inner]), self.out_of_domain(x[inner])
+        p, maps = self._maps(predict, x)
+        halfwidth = self.rule.halfwidth(maps[cast(str, self.score)][inner])
+        return p[inner], halfwidth, self._state(self.features(x[inner]))
