@@ -113,6 +113,9 @@ def test_reader_opens_the_pyramid_and_the_trust_map(make_napari_viewer, calibrat
     assert trust.contrast_limits == pytest.approx(list(np.percentile(coarse, [1, 99])), rel=1e-5)
     assert 0 < trust.contrast_limits[0] < trust.contrast_limits[1] <= halfwidths.max()
     assert trust.metadata["xrsr"]["kind"] == "trust"
+    from xrsr_lib.io.info import volume_info  # xrsr info names the trust map of a result
+
+    assert volume_info(calibrated["result"])["trust"] == str(calibrated["result"] / "trust")
 
 
 def test_widget_predicts_in_a_worker_with_progress_cancel_and_resume(make_napari_viewer, qtbot, calibrated,
