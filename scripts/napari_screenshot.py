@@ -38,13 +38,47 @@ def main() -> None:
     pose = work / "pose.json"
     pose.write_text(json.dumps({**poses["mres"]["true"], "lres_voxel_um": 9.0, "hres_voxel_um": 3.0}))
     if not (work / "model").exists():
-        assert xrsr(["--quiet", "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-                     str(pose), "--preset", "smoke", "--iterations", str(args.iterations), "--loss-mask",
-                     "none", "--calibrate", "0.25", "--out", str(work / "model")]) == 0
+        assert (
+            xrsr(
+                [
+                    "--quiet",
+                    "train",
+                    str(scans / "lres.tif"),
+                    str(scans / "mres.tif"),
+                    "--pose",
+                    str(pose),
+                    "--preset",
+                    "smoke",
+                    "--iterations",
+                    str(args.iterations),
+                    "--loss-mask",
+                    "none",
+                    "--calibrate",
+                    "0.25",
+                    "--out",
+                    str(work / "model"),
+                ]
+            )
+            == 0
+        )
     result = work / "lfov_3um.zarr"
     if not result.exists():
-        assert xrsr(["--quiet", "predict", str(work / "model"), str(scans / "lres.tif"), "--trust",
-                     "--chunks", "32", "--out", str(result)]) == 0
+        assert (
+            xrsr(
+                [
+                    "--quiet",
+                    "predict",
+                    str(work / "model"),
+                    str(scans / "lres.tif"),
+                    "--trust",
+                    "--chunks",
+                    "32",
+                    "--out",
+                    str(result),
+                ]
+            )
+            == 0
+        )
 
     viewer = napari.Viewer(show=False)
     for data, kwargs, _ in read_result(result):

@@ -55,8 +55,15 @@ def calibrated(tmp_path_factory) -> dict[str, Path]:
         hres = (hres - hres.mean()) / hres.std()
         lres = zoom(gaussian_filter(hres, 1.0), 0.5, order=1).astype(np.float32)
         rec = Recovery.from_preset("srcnn", "smoke", iterations=3, loss_mask="none")
-        rec.fit_scans(lres, hres, {"angle_deg": 0.0, "center_um": [0.0, 0.0, 0.0]}, 6.0, 3.0, progress=False,
-                      calibration_fraction=0.25)
+        rec.fit_scans(
+            lres,
+            hres,
+            {"angle_deg": 0.0, "center_um": [0.0, 0.0, 0.0]},
+            6.0,
+            3.0,
+            progress=False,
+            calibration_fraction=0.25,
+        )
         rec.save(folder / "model")
         write_volume(folder / "input.tif", np.tile(lres, (2, 1, 1)), voxel_size_um=6.0)
         rec.predict_to_zarr(folder / "input.tif", folder / "result.zarr", trust=True, progress=False)
@@ -113,10 +120,14 @@ def test_reader_opens_the_pyramid_and_the_trust_map(make_napari_viewer, calibrat
     assert trust.contrast_limits == pytest.approx(list(np.percentile(coarse, [1, 99])), rel=1e-5)
     assert 0 < trust.contrast_limits[0] < trust.contrast_limits[1] <= halfwidths.max()
     assert trust.metadata["xrsr"]["kind"] == "trust"
+    from xrsr_lib.io.info import volume_info  # xrsr info names the trust map of a result
+
+    assert volume_info(calibrated["result"])["trust"] == str(calibrated["result"] / "trust")
 
 
-def test_widget_predicts_in_a_worker_with_progress_cancel_and_resume(make_napari_viewer, qtbot, calibrated,
-                                                                     tmp_path):
+def test_widget_predicts_in_a_worker_with_progress_cancel_and_resume(
+    make_napari_viewer, qtbot, calibrated, tmp_path
+):
     from xrsr_lib.io.omezarr import open_zarr
     from xrsr_lib.napari.widget import PredictWidget
 
@@ -139,15 +150,19 @@ def test_widget_predicts_in_a_worker_with_progress_cancel_and_resume(make_napari
     qtbot.waitUntil(lambda: widget.result is not None, timeout=120_000)
     assert widget.result["blocks_resumed"] == 1 and widget.progress.value() == 2
     assert [layer.name for layer in viewer.layers] == ["w", "w trust (interval half-width)"]
-    np.testing.assert_allclose(np.asarray(open_zarr(tmp_path / "w.zarr")[0][...]),
-                               np.asarray(open_zarr(calibrated["result"])[0][...]), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(open_zarr(tmp_path / "w.zarr")[0][...]),
+        np.asarray(open_zarr(calibrated["result"])[0][...]),
+        atol=1e-5,
+    )
     # a ROI: the output covers it (2 output voxels per input voxel), offset kept in the record
     widget.output.setText(str(tmp_path / "roi.zarr"))
     widget.roi.setText("4:12,2:10,3:11")
     widget.trust.setChecked(False)
     widget.run_button.click()
-    qtbot.waitUntil(lambda: widget.result is not None and widget.result["out"].endswith("roi.zarr"),
-                    timeout=120_000)
+    qtbot.waitUntil(
+        lambda: widget.result is not None and widget.result["out"].endswith("roi.zarr"), timeout=120_000
+    )
     assert widget.result["shape"] == [16, 16, 16] and viewer.layers[-1].name == "roi"
     # bad fields: one line in the status, nothing started
     widget.roi.setText("4:12,2:10")

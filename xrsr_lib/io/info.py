@@ -63,7 +63,8 @@ def volume_info(
         ``path``, ``format``, ``shape`` (z, y, x), ``dtype``, ``size_mib``, ``voxel_size_um`` (None
         when the file records none or anisotropic sizes), ``voxel_size_zyx_um``, ``voxel_note``,
         ``chunking``, ``sample``: ``slices`` read, ``min``, ``max``, ``mean``, ``finite`` (whether
-        every sampled value is finite).
+        every sampled value is finite); for OME-Zarr ``levels`` and, when the result has a trust
+        map, ``trust`` (its path).
 
     Raises
     ------
@@ -109,4 +110,9 @@ def volume_info(
             "finite": finite,
         },
         **({"levels": meta["levels"]} if "levels" in meta else {}),
+        **(
+            {"trust": str(Path(lazy.path) / "trust")}
+            if lazy.fmt == "zarr" and (Path(lazy.path) / "trust").is_dir()
+            else {}
+        ),
     }

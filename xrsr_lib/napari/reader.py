@@ -75,19 +75,40 @@ def read_result(path: str | Path) -> list[LayerData]:
     path = Path(path)
     arrays, scale, translate, record = _levels(path)
     name = path.name.removesuffix(".zarr")
-    layers: list[LayerData] = [(arrays if len(arrays) > 1 else arrays[0], {
-        "name": name, "scale": scale, "translate": translate, "multiscale": len(arrays) > 1,
-        "contrast_limits": _limits(arrays[-1], 0.5, 99.5), "metadata": {"xrsr": record, "path": str(path)},
-    }, "image")]
+    layers: list[LayerData] = [
+        (
+            arrays if len(arrays) > 1 else arrays[0],
+            {
+                "name": name,
+                "scale": scale,
+                "translate": translate,
+                "multiscale": len(arrays) > 1,
+                "contrast_limits": _limits(arrays[-1], 0.5, 99.5),
+                "metadata": {"xrsr": record, "path": str(path)},
+            },
+            "image",
+        )
+    ]
     trust = path / "trust"
     if _is_result(trust):
         t_arrays, t_scale, t_translate, t_record = _levels(trust)
-        layers.append((t_arrays if len(t_arrays) > 1 else t_arrays[0], {
-            "name": f"{name} trust (interval half-width)", "scale": t_scale, "translate": t_translate,
-            "multiscale": len(t_arrays) > 1, "colormap": TRUST_COLORMAP, "blending": "additive",
-            "opacity": 0.6, "contrast_limits": _limits(t_arrays[-1]),
-            "metadata": {"xrsr": t_record, "path": str(trust)},
-        }, "image"))
+        layers.append(
+            (
+                t_arrays if len(t_arrays) > 1 else t_arrays[0],
+                {
+                    "name": f"{name} trust (interval half-width)",
+                    "scale": t_scale,
+                    "translate": t_translate,
+                    "multiscale": len(t_arrays) > 1,
+                    "colormap": TRUST_COLORMAP,
+                    "blending": "additive",
+                    "opacity": 0.6,
+                    "contrast_limits": _limits(t_arrays[-1]),
+                    "metadata": {"xrsr": t_record, "path": str(trust)},
+                },
+                "image",
+            )
+        )
     return layers
 
 

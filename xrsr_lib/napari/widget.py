@@ -99,8 +99,13 @@ class PredictWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         form = QFormLayout()
-        for label, field in (("Model", self.model), ("Input", self.input), ("ROI", self.roi),
-                             ("Voxel (µm)", self.voxel), ("Output", self.output)):
+        for label, field in (
+            ("Model", self.model),
+            ("Input", self.input),
+            ("ROI", self.roi),
+            ("Voxel (µm)", self.voxel),
+            ("Output", self.output),
+        ):
             form.addRow(label, field)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
@@ -142,8 +147,16 @@ class PredictWidget(QWidget):
         self.status.setText(f"predicting {src.path} into {out} ...")
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.worker = create_worker(self._predict, self.model.text().strip(), src, out, roi, voxel,
-                                    self.trust.isChecked(), _start_thread=False)
+        self.worker = create_worker(
+            self._predict,
+            self.model.text().strip(),
+            src,
+            out,
+            roi,
+            voxel,
+            self.trust.isChecked(),
+            _start_thread=False,
+        )
         self.worker.returned.connect(self._on_done)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
@@ -155,8 +168,9 @@ class PredictWidget(QWidget):
         self.status.setText("cancelling after the block in progress ...")
 
     # ------------------------------------------------------------------ worker thread
-    def _predict(self, model: str, src: Any, out: Path, roi: Any, voxel: float | None,
-                 trust: bool) -> dict[str, Any]:
+    def _predict(
+        self, model: str, src: Any, out: Path, roi: Any, voxel: float | None, trust: bool
+    ) -> dict[str, Any]:
         from xrsr_lib.recovery import Recovery
 
         def on_block(done: int, total: int) -> None:
@@ -166,8 +180,9 @@ class PredictWidget(QWidget):
 
         try:
             rec = Recovery.load(model)
-            return rec.predict_to_zarr(src, out, voxel_size_um=voxel, roi=roi, trust=trust, progress=False,
-                                       on_block=on_block)
+            return rec.predict_to_zarr(
+                src, out, voxel_size_um=voxel, roi=roi, trust=trust, progress=False, on_block=on_block
+            )
         except Cancelled as err:  # returned, not raised: napari reports worker exceptions as crashes
             return {"stopped": str(err)}
         except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
@@ -188,8 +203,10 @@ class PredictWidget(QWidget):
         for data, kwargs, _ in read_result(result["out"]):
             self.viewer.add_image(data, **kwargs)
         resumed = f", {result['blocks_resumed']} resumed" if result.get("blocks_resumed") else ""
-        self.status.setText(f"wrote {result['out']}: {result['shape']} voxels of "
-                            f"{result['voxel_size_um']:g} µm ({result['blocks']} blocks{resumed})")
+        self.status.setText(
+            f"wrote {result['out']}: {result['shape']} voxels of "
+            f"{result['voxel_size_um']:g} µm ({result['blocks']} blocks{resumed})"
+        )
 
     def _on_error(self, err: BaseException) -> None:  # a bug: napari shows its traceback too
         self.status.setText(f"error: {err}")
