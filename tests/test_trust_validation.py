@@ -96,3 +96,29 @@ def test_a_like_scan_is_not_flagged_block_by_block(calibrated):
         x, _ = V.case_input(seed, SIZE.n, {})
         verdict = trust.domain.verdict(trust.features(x), trust.domain_config)
         assert verdict.like, (seed, str(verdict))
+
+
+@pytest.mark.slow
+def test_predict_trust_prints_and_records_the_verdict(calibrated, tmp_path, capsys):
+    """``xrsr predict --trust`` of a scan at gain 1.6: the one-line verdict on stderr, the same verdict in
+    the printed result and in the trust image's attributes, equal to the in-memory one (blocks of 16
+    on the same grid)."""
+    import json
+
+    from xrsr_lib.cli import main
+    from xrsr_lib.io.lazy import open_volume
+
+    x, _ = V.case_input(1, SIZE.n, V.CASES["gain 1.6"])
+    np.save(tmp_path / "gain.npy", x)
+    code = main(["--quiet", "predict", str(calibrated.folder), str(tmp_path / "gain.npy"), "--out",
+                 str(tmp_path / "g.zarr"), "--trust", "--voxel", "1", "--chunks", "16", "--block", "16"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    info = json.loads(out)
+    verdict = info["trust"]["verdict"]
+    assert verdict["like"] is False and "mean" in verdict["moved"]
+    assert err.strip() == f"xrsr predict: trust: the input is {verdict['verdict']}"
+    assert err.count("\n") == 1 and "not like the calibration" in err
+    assert open_volume(tmp_path / "g.zarr" / "trust").metadata["xrsr"]["verdict"] == verdict
+    trust = BlockTrust(calibrated.trust)
+    assert trust.domain.verdict(trust.features(x), trust.domain_config).to_dict() == verdict

@@ -38,6 +38,10 @@ class DomainConfig(Settings):
     edge_min_snr: float = Field(
         default=10.0, ge=0, description="edge_width is not measured (no edge) in a block whose strongest "
         "re-blurred gradients (rms, noise removed) are below this many times its noise's")
+    calibration_overlap: float = Field(
+        default=0.5, ge=0, lt=1, description="overlap of neighbouring calibration blocks, a fraction of the "
+        "block edge: a thin calibration slab then gives ~8x more blocks to learn the domain from (they are "
+        "correlated, so the chance rate of flags is approximate); the target's blocks never overlap")
     leave_one_out: bool = Field(
         default=True, description="threshold on the calibration blocks' leave-one-out distances (each block "
         "judged by a domain fitted without it, as a new block is) instead of their in-sample ones")

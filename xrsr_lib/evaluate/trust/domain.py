@@ -55,6 +55,7 @@ def block_features(
     min_inside: float = 0.5,
     features: Sequence[str] = FEATURES,
     config: DomainConfig | None = None,
+    stride: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Statistics of the whole blocks of a volume.
 
@@ -72,6 +73,9 @@ def block_features(
         ``hf_fraction`` uses the whole block; the others its voxels inside the mask.
     config : DomainConfig, optional
         ``hf_cutoff``, ``edge_reblur_voxels``, ``edge_strongest`` (default :class:`DomainConfig`).
+    stride : int, optional
+        Voxels between block origins (default ``block``: blocks side by side; smaller: overlapping
+        blocks, e.g. more calibration blocks from a thin slab).
 
     Returns
     -------
@@ -88,13 +92,16 @@ def block_features(
         raise ValueError(f"volume must be 3-D, got shape {v.shape}")
     if block < 4 or any(n < block for n in v.shape):
         raise ValueError(f"block must be >= 4 voxels and fit in the volume {v.shape}, got {block}")
+    step = block if stride is None else int(stride)
+    if not 1 <= step <= block:
+        raise ValueError(f"stride must lie in 1..{block} voxels, got {stride}")
     m = np.ones(v.shape, bool) if mask is None else np.asarray(mask, bool)
     if m.shape != v.shape:
         raise ValueError(f"mask {m.shape} and volume {v.shape} differ in shape")
     blocks, insides, origins = [], [], []
-    for z in range(0, v.shape[0] - block + 1, block):
-        for y in range(0, v.shape[1] - block + 1, block):
-            for x in range(0, v.shape[2] - block + 1, block):
+    for z in range(0, v.shape[0] - block + 1, step):
+        for y in range(0, v.shape[1] - block + 1, step):
+            for x in range(0, v.shape[2] - block + 1, step):
                 sl = (slice(z, z + block), slice(y, y + block), slice(x, x + block))
                 if m[sl].mean() < min_inside:
                     continue

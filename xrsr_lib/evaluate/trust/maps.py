@@ -148,11 +148,13 @@ def _fit_domain(
     x: np.ndarray, mask: np.ndarray, config: DomainConfig
 ) -> tuple[InputDomain | None, int | None]:
     """The input domain of a slab's blocks (edge :data:`DOMAIN_BLOCK`, down to 4 voxels until there are
-    enough blocks for the features: ``len(features) + 2``, at least 4)."""
+    enough blocks for the features: ``len(features) + 2``, at least 4), overlapping by the config's
+    ``calibration_overlap``."""
     start = min(DOMAIN_BLOCK, *x.shape)
     need = max(4, len(config.features) + 2)
     for block in sorted({b for b in (start, 8, 4) if 4 <= b <= start}, reverse=True):
-        feats = block_features(x, block, mask=mask, features=config.features, config=config)[0]
+        stride = max(1, round(block * (1 - config.calibration_overlap)))
+        feats = block_features(x, block, mask=mask, features=config.features, config=config, stride=stride)[0]
         if len(feats) >= need:
             break
     else:
