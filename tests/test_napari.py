@@ -36,6 +36,20 @@ def _require_napari() -> None:
         pytest.skip(reason)
 
 
+try:  # napari's and pytest-qt's fixtures; without them the tests skip (fail under CI) instead of erroring
+    import napari.utils._testsupport  # noqa: F401
+    import pytestqt  # noqa: F401
+except ImportError:
+
+    @pytest.fixture
+    def make_napari_viewer():
+        _require_napari()
+
+    @pytest.fixture
+    def qtbot():
+        _require_napari()
+
+
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory) -> dict[str, Path]:
     """A smoke SRCNN trained 6 µm -> 3 µm on a small smooth volume with a calibrated trust map, an input
