@@ -8,7 +8,8 @@ Each case trains into ``ROOT/<case>`` with :func:`xrsr_lib.train.volumes.train_m
 ``--stop-after K``: first interrupted after K steps, then resumed to the end). With ``--report DIR``
 each rank writes ``DIR/rank<r>.json``: the writes it made under ``ROOT`` itself (Python audit
 events: opens for writing, renames, removals, mkdir) and what it saw in the folders when
-``train_model`` returned. Not collected by pytest (no ``test_`` prefix); the test imports
+``train_model`` returned. With ``--gradients DIR`` each rank first saves the gradients of each
+case's first step (:func:`first_gradients`). Not collected by pytest (no ``test_`` prefix); the test imports
 :func:`train_case` for the single-process reference.
 """
 
@@ -29,7 +30,7 @@ from scipy.ndimage import gaussian_filter
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining
 from xrsr_lib.train import distributed
 from xrsr_lib.train.loop import is_finished
-from xrsr_lib.train.volumes import train_model
+from xrsr_lib.train.volumes import train_model, volume_task
 
 #: case -> (method, settings); every case has the field-of-view loss mask, so shards of a batch have
 #: different mask counts
@@ -65,6 +66,26 @@ def train_case(case: str, folder: Path, batch_size: int | None = None, stop_afte
         settings = settings.model_copy(update={"batch_size": batch_size})
     return train_model(method, *synthetic_pair(), settings, folder, device=device, progress=False,
                        stop_after=stop_after)
+
+
+def first_gradients(case: str, device: str | None = "cpu") -> dict[str, np.ndarray]:
+    """The gradients of the first optimizer step of ``case`` (after DDP's all-reduce), by weight name.
+
+    The step runs as in training (its global batch, its shard, its loss scaling); the optimizer's
+    ``step`` is replaced by a recorder, so nothing is updated. SGD or Adam alike see these gradients.
+    """
+    method, settings = CASES[case]
+    task = volume_task(method, *synthetic_pair(), settings, device=device)
+    grads: dict[str, np.ndarray] = {}
+
+    def record(*args: Any, **kwargs: Any) -> None:
+        for name, p in distributed.unwrap(task.model).named_parameters():
+            grads[name] = p.grad.detach().cpu().double().numpy().copy()
+
+    task.optimizer.step = record  # type: ignore[method-assign]
+    task.model.train()
+    task.step(0)
+    return grads
 
 
 class _WriteAudit:
@@ -105,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stop-after", type=int, help="interrupt after this many steps, then resume")
     p.add_argument("--device", help="default: CUDA when available, else CPU")
     p.add_argument("--report", type=Path, help="folder for rank<r>.json (outside ROOT)")
+    p.add_argument("--gradients", type=Path,
+                   help="first save each case's first-step gradients as DIR/<case>_rank<r>.npz")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -112,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     distributed.init_from_env()
     rank, world_size = distributed.world()
     seen: dict[str, Any] = {}
+    if args.gradients is not None:
+        args.gradients.mkdir(parents=True, exist_ok=True)
+        for case in args.case:
+            np.savez(args.gradients / f"{case}_rank{rank}.npz", **first_gradients(case, args.device or "cpu"))
     for case in args.case:
         folder = args.root / case
         if args.stop_after is not None:  # interrupted run: checkpoint for every rank, no weights yet

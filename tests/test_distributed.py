@@ -2,8 +2,11 @@
 
 Two ranks train tiny SRCNN (no norm) and DeepNet (instance norm) models with the same global batch
 (each interrupted after 3 of 6 steps and resumed from the checkpoint) via tests/ddp_worker.py; a
-single-process run of the same cases is the reference. The field-of-view loss mask gives the two
-shards of a batch different mask counts, so averaging per-shard means would not match.
+single-process run of the same cases is the reference. The gradients of the first step are
+compared too (each rank's, after the all-reduce, against one process's): Adam's update hardly
+depends on the gradient's scale, so a gradient off by the world size trains nearly alike. The
+field-of-view loss mask gives the two shards of a batch different mask counts, so averaging
+per-shard means would not match.
 
 Tolerances: the two runs differ only by float32 summation order (the sum of squared errors and the
 weight gradients are summed over the batch in one kernel in one process, per shard and then
@@ -61,10 +64,11 @@ def ddp(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("ddp")
     args = [a for c in (*CASES, "deepnet_bn") for a in ("--case", c)]
     proc = _torchrun(base / "models", *args, "--stop-after", str(STOP_AFTER),
-                     "--report", str(base / "report"))
+                     "--report", str(base / "report"), "--gradients", str(base / "gradients"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reports = {r: json.loads((base / "report" / f"rank{r}.json").read_text()) for r in (0, 1)}
-    return {"root": base / "models", "output": proc.stdout + proc.stderr, "reports": reports}
+    return {"root": base / "models", "output": proc.stdout + proc.stderr, "reports": reports,
+            "gradients": base / "gradients"}
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +116,27 @@ def test_two_ranks_train_like_one_process(ddp, single, case):
     pa = LoadedModel.load(a, device="cpu").predict(worker.synthetic_pair()[0])
     pb = LoadedModel.load(b, device="cpu").predict(worker.synthetic_pair()[0])
     np.testing.assert_allclose(pa, pb, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_first_step_gradients_of_two_ranks_equal_one_process(ddp, case):
+    """After DDP's all-reduce, each rank holds the gradient of the single-process loss of the whole
+    global batch, on every weight (not only their direction, which is all Adam looks at): a loss
+    scaled by the wrong power of the world size gives gradients off by a factor 2 here.
+
+    Tolerance: float32 summation order (~1e-7 of the summands), so rtol 1e-4 and an atol of 1e-5
+    of the tensor's largest gradient for the entries that are a cancellation."""
+    one = worker.first_gradients(case)
+    ranks = [np.load(ddp["gradients"] / f"{case}_rank{r}.npz") for r in (0, 1)]
+    assert set(ranks[0].files) == set(ranks[1].files) == set(one)
+    worst = 0.0
+    for name, g in one.items():
+        assert np.abs(g).max() > 0, name
+        for rank in ranks:
+            np.testing.assert_array_equal(rank[name], ranks[0][name])  # DDP's all-reduce: one gradient
+            np.testing.assert_allclose(rank[name], g, rtol=1e-4, atol=1e-5 * np.abs(g).max(), err_msg=name)
+        worst = max(worst, float(np.abs(ranks[0][name] - g).max() / np.abs(g).max()))
+    print(f"{case}: {len(one)} weight tensors, max |difference| / max |gradient| = {worst:.2g}")
 
 
 def test_only_rank_zero_writes_and_every_rank_returns_a_complete_folder(ddp):

@@ -2,13 +2,22 @@
 
 The true pose of every simulated scan is known; the recorded one is off by several fine voxels and
 does not know the turn (up to 1°). Registration must recover the pose within 0.5 fine voxel and
-0.1°, and refuse scans that do not overlap or do not match.
+move the grid's corners by less than half a fine voxel, and refuse scans that do not overlap or do
+not match.
+
+The smoke scans differ by more than the pose (resolution, interior-tomography artefacts), which
+biases the turn: measured 0.695° for mres's 0.6° (error 0.095°) and -1.23° for hres's -0.8°
+(0.43°, unresolvable over hres's 64 µm field). So the turn itself is tested where the answer is
+exact: a fine scan resampled from the coarse one under a known rigid pose, at high SNR (measured
+error 0.03° of 0.8°, 0.02 fine voxel); and on mres against a quarter of its turn (0.15°), not a
+limit the measured error sits at.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 
 from xrsr_lib.config import load_profile
 from xrsr_lib.prepare.pose import Pose
@@ -46,11 +55,30 @@ def test_registration_recovers_the_true_pose(scans, fine, coarse):
     # the turn moves the grid's corners by angle · radius; they must stay within half a fine voxel
     radius_voxels = np.sqrt(2) * f.volume.shape[2] / 2
     assert np.radians(angle) * radius_voxels < 0.5, angle
-    if fine == "mres":  # 0.1° is resolvable over the 190 µm of the mres field, not over hres's 64 µm
-        assert angle < 0.1, angle
+    if fine == "mres":  # resolvable over the 190 µm of the mres field, not over hres's 64 µm
+        assert angle < 0.25 * abs(f.true_pose["angle_deg"]), angle  # measured 0.095° of 0.6°
     assert reg.correlation > reg.correlation_initial and reg.correlation > 0.8 and reg.peak_ratio > 2
     assert reg.checkerboard.shape == f.volume.shape[1:]
     assert set(reg.report()) >= {"angle_deg", "center_x_um", "peak_ratio", "correlation"}
+
+
+def test_registration_recovers_a_known_rigid_transform():
+    """A fine scan (2 µm) resampled from a coarse one (6 µm) under a known turn and shift, with 1 %
+    noise: the turn within a quarter of itself (measured: 0.03° of 0.8°), the centre within 0.1
+    fine voxel. A registration that recovers half the turn is off by 0.4°."""
+    rng = np.random.default_rng(3)
+    coarse = gaussian_filter(rng.normal(size=(40, 40, 40)), 1.5).astype(np.float32)
+    true = Pose(-0.8, (4.0, -10.0, 7.0))
+    fine, inside = resample(coarse, 6.0, (32, 56, 56), 2.0, true, order=3)
+    assert inside.all()
+    fine += rng.normal(0, 0.01 * fine.std(), fine.shape).astype(np.float32)
+    recorded = Pose(0.0, (9.0, -16.0, 15.0))  # the stage: off by 2.5-4 fine voxels, turn unknown
+    reg = register(fine, 2.0, coarse, 6.0, recorded)
+    error = abs(reg.pose.angle_deg - true.angle_deg)
+    print(f"turn {reg.pose.angle_deg:.4f}° for {true.angle_deg}°, centre error "
+          f"{(np.asarray(reg.pose.center_um) - true.center_um) / 2.0} fine voxels")
+    assert error < 0.25 * abs(true.angle_deg), reg.pose
+    assert np.abs(np.asarray(reg.pose.center_um) - true.center_um).max() < 0.1 * 2.0, reg.pose
 
 
 def test_registration_refuses_no_overlap_and_noise(scans):

@@ -15,7 +15,12 @@ are whole multiples of the Zarr chunks, and for each block
 Peak memory is that of one block and its halo, whatever the volume size. An interrupted run
 (``Ctrl-C``, a killed job) leaves ``<out>.partial/`` with its finished blocks; the same call
 resumes there. The output appears under its final name only when every block and the pyramid
-(:func:`xrsr_lib.io.omezarr.build_pyramid`) are written.
+(:func:`xrsr_lib.io.omezarr.build_pyramid`) are written. The job record (``.xrsr/job.json``) stays
+in the store until it is published, so a run killed at any point resumes. The record holds the
+input's identity (file size, modification time and a hash of sampled regions,
+:func:`input_identity`): an unfinished store of an input that changed since is started over, never
+mixed with blocks of the new data. A run that fails (an error, not an interruption) before it
+finished a single block removes the store it made.
 
 Blocks run in this process, or on a dask ``distributed`` cluster when a ``client`` is given (a
 ``LocalCluster`` on one machine, the same code on many nodes): each worker opens the input and the
@@ -36,10 +41,13 @@ trust image's attributes. This module calls the trust object and knows nothing o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -58,8 +66,8 @@ from xrsr_lib.io.omezarr import block_slices, build_pyramid, create_ome_zarr, pu
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SPLINE_MARGIN", "TRUST_IMAGE", "PredictionJob", "TrustPerBlock", "plan_prediction",
-           "predict_block", "predict_block_trust", "predict_to_zarr"]
+__all__ = ["SPLINE_MARGIN", "TRUST_IMAGE", "PredictionJob", "TrustPerBlock", "input_identity",
+           "plan_prediction", "predict_block", "predict_block_trust", "predict_to_zarr"]
 
 #: Input voxels of context for the cubic-spline prefilter of a block (its influence decays as
 #: 0.268ⁿ: below 10⁻⁶ of the signal at 12 voxels).
@@ -68,6 +76,39 @@ SPLINE_MARGIN = 12
 TRUST_IMAGE = "trust"
 _STATE = ".xrsr"
 _MODELS: dict[str, LoadedModel] = {}
+#: Test hook only (tests/test_cli_resume.py): ``block:N`` (after writing block N's output, before
+#: recording it done, counted from 1 in this process), ``pyramid:K`` (after pyramid level K) or
+#: ``publish`` (after removing the block records, before publishing) SIGKILLs this process there.
+_KILL_ENV = "XRSR_TEST_KILL_AT"
+_blocks_written = 0
+
+
+def _test_kill(point: str) -> None:
+    """SIGKILL this process at ``point`` when the test-only hook :data:`_KILL_ENV` names it."""
+    if os.environ.get(_KILL_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def input_identity(source: LazyVolume, samples: int = 8, side: int = 16) -> dict[str, Any]:
+    """What tells one input from another with the same path and shape, cheaply.
+
+    Returns
+    -------
+    dict
+        ``size`` (bytes; of every file under a Zarr store), ``mtime_ns`` (latest modification) and
+        ``sample_sha256``: a SHA-256 of ``samples`` regions of ``side``³ voxels spaced along the
+        volume's diagonal, read as float32 (a few hundred kB however large the volume).
+    """
+    path = Path(source.path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    stats = [p.stat() for p in files]
+    digest = hashlib.sha256()
+    for k in range(samples):
+        corner = [int((n - min(side, n)) * k / max(samples - 1, 1)) for n in source.shape]
+        region = tuple(slice(c, c + min(side, n)) for c, n in zip(corner, source.shape, strict=True))
+        digest.update(np.ascontiguousarray(source.read(region, check_finite=False)).tobytes())
+    return {"size": sum(st.st_size for st in stats),
+            "mtime_ns": max((st.st_mtime_ns for st in stats), default=0), "sample_sha256": digest.hexdigest()}
 
 
 class TrustPerBlock(Protocol):
@@ -141,7 +182,7 @@ class PredictionJob:
         d["trust"] = None if self.trust is None else self.trust.key()
         src = self.source
         d["source"] = {"path": str(Path(src.path).resolve()), "dataset": src.dataset,
-                       "shape": list(src.shape)}
+                       "shape": list(src.shape), "identity": input_identity(src)}
         d["model"] = str(Path(self.model).resolve())
         d.pop("work")
         d.pop("device")
@@ -276,9 +317,13 @@ def _run_block(job: PredictionJob, region: tuple[slice, ...]) -> int:
     import zarr
 
     work = Path(job.work)
+    global _blocks_written
+
     out = zarr.open_array(str(work / "0"), mode="r+")
     if job.trust is None:
         out[region] = predict_block(job, region)
+        _blocks_written += 1
+        _test_kill(f"block:{_blocks_written}")
         _marker(work, region).touch()
     else:
         out[region], halfwidth, ood = predict_block_trust(job, region)
@@ -305,7 +350,7 @@ def _finish_trust(work: Path, regions: list[tuple[slice, ...]], min_side: int, p
     fraction = flagged / seen if seen else None
     summary = trust.summarize(states) if hasattr(trust, "summarize") else {}
     group.attrs["xrsr"] = {**group.attrs["xrsr"], "out_of_domain_fraction": fraction,
-                           "out_of_domain_blocks": rows, **summary}
+                           "out_of_domain_blocks": rows, **summary, "summary_keys": sorted(summary)}
     if pyramid:
         build_pyramid(group, min_side=min_side, progress=progress)
     info = group.attrs["xrsr"]
@@ -411,13 +456,24 @@ def predict_to_zarr(
     job, chunks3 = plan_prediction(model, src, work, scale=scale, roi=roi, chunks=chunks, block=block,
                                    halo=halo, device=device, trust=trust)
     state = work / _STATE
+    key = job.key()
     if work.exists():
-        old = json.loads((state / "job.json").read_text()) if (state / "job.json").exists() else None
-        if old != job.key():
+        if not (state / "job.json").exists():
+            raise XrsrInputError(f"{work} holds no job record (.xrsr/job.json), so it cannot be resumed; "
+                                 "delete it to start over", parameter="out")
+        old = json.loads((state / "job.json").read_text())
+        same_input = {k: v for k, v in old["source"].items() if k != "identity"} == {
+            k: v for k, v in key["source"].items() if k != "identity"}
+        if {**old, "source": None} != {**key, "source": None} or not same_input:
             raise XrsrInputError(f"{work} holds an unfinished prediction with other settings; delete it to "
                                  "start over", parameter="out")
-        log.info("resuming %s", work)
-    else:
+        if old["source"] != key["source"]:
+            log.warning("%s changed since the unfinished prediction %s was started (%s -> %s): starting "
+                        "over", src.path, work, old["source"].get("identity"), key["source"]["identity"])
+            shutil.rmtree(work)
+        else:
+            log.info("resuming %s", work)
+    if not work.exists():
         info = {"voxel_size_um": float(voxel) / job.scale, "input": str(src.path), "input_voxel_size_um":
                 float(voxel), "model": str(model), "scale": job.scale, "roi_offset": list(job.offset),
                 **(attrs or {})}
@@ -426,38 +482,57 @@ def predict_to_zarr(
             create_ome_zarr(work / TRUST_IMAGE, job.out_shape, float(voxel) / job.scale, chunks3, np.float32,
                             {**info, **trust.attrs()})
         (state / "done").mkdir(parents=True)
-        write_json_atomic(state / "job.json", job.key())
+        write_json_atomic(state / "job.json", key)
     regions = list(block_slices(job.out_shape, job.block))
-    todo = [r for r in regions if not _marker(work, r).exists()]
+    complete = state / "complete"  # every block and the pyramid written; only the publishing is left
+    todo = [] if complete.exists() else [r for r in regions if not _marker(work, r).exists()]
     log.info("predicting %d of %d blocks of %s into %s%s", len(todo), len(regions), job.block, work,
              f" on {len(client.scheduler_info()['workers'])} dask workers" if client is not None else "")
     done = finished = 0
-    with tqdm(total=len(regions), initial=len(regions) - len(todo), desc="predict", unit="block",
-              disable=not progress) as bar:
-        if client is None:
-            for r in todo:
-                done += _run_block(job, r)
-                bar.update()
-                if on_block is not None:  # (a disabled tqdm bar does not count)
-                    on_block(len(regions) - len(todo) + (finished := finished + 1), len(regions))
-        else:
-            from distributed import as_completed
+    try:
+        with tqdm(total=len(regions), initial=len(regions) - len(todo), desc="predict", unit="block",
+                  disable=not progress) as bar:
+            if client is None:
+                for r in todo:
+                    done += _run_block(job, r)
+                    bar.update()
+                    if on_block is not None:  # (a disabled tqdm bar does not count)
+                        on_block(len(regions) - len(todo) + (finished := finished + 1), len(regions))
+            else:
+                from distributed import as_completed
 
-            futures = client.map(_run_block, [job] * len(todo), todo, pure=False)
-            for fut in as_completed(futures):
-                done += fut.result()
-                bar.update()
-                if on_block is not None:  # (a disabled tqdm bar does not count)
-                    on_block(len(regions) - len(todo) + (finished := finished + 1), len(regions))
+                futures = client.map(_run_block, [job] * len(todo), todo, pure=False)
+                for fut in as_completed(futures):
+                    done += fut.result()
+                    bar.update()
+                    if on_block is not None:  # (a disabled tqdm bar does not count)
+                        on_block(len(regions) - len(todo) + (finished := finished + 1), len(regions))
+    except Exception:  # an error, not an interruption: a store without one finished block is removed
+        if not any((state / "done").iterdir()):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     seconds = time.perf_counter() - t0
     import zarr
 
     group = zarr.open_group(str(work), mode="r+")
-    levels = build_pyramid(group, min_side=max(chunks3), progress=progress) if pyramid else 1
-    trust_info = (None if trust is None else
-                  _finish_trust(work, regions, max(chunks3), pyramid, progress, trust))
-    shutil.rmtree(state)
+    if not complete.exists():
+        if pyramid:
+            build_pyramid(group, min_side=max(chunks3), progress=progress,
+                          after_level=lambda k: _test_kill(f"pyramid:{k}"))
+        if trust is not None:
+            _finish_trust(work, regions, max(chunks3), pyramid, progress, trust)
+        complete.touch()
+        shutil.rmtree(state / "done")
+    # the job record stays until the store is published: killed before, the next run publishes it
+    _test_kill("publish")
+    levels = len(group.attrs["multiscales"][0]["datasets"])
+    trust_info = None
+    if trust is not None:
+        info = zarr.open_group(str(work / TRUST_IMAGE), mode="r").attrs["xrsr"]
+        trust_info = {k: info[k] for k in ("coverage", "score", "out_of_domain_fraction",
+                                           *info.get("summary_keys", ()))}
     publish_directory(work, out)
+    shutil.rmtree(out / _STATE, ignore_errors=True)
     log.info("wrote %s (%d levels)", out, levels)
     result = {"out": str(out), "shape": list(job.out_shape), "voxel_size_um": float(voxel) / job.scale,
               "blocks": len(regions), "blocks_resumed": len(regions) - len(todo), "levels": levels,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -169,11 +169,14 @@ def block_slices(shape: tuple[int, ...], block: tuple[int, ...]) -> Iterator[tup
         yield tuple(slice(c, min(c + b, n)) for c, b, n in zip(corner, block, shape, strict=True))
 
 
-def build_pyramid(group: Any, min_side: int = 32, progress: bool = False) -> int:
+def build_pyramid(
+    group: Any, min_side: int = 32, progress: bool = False, after_level: Callable[[int], None] | None = None
+) -> int:
     """Add (or rebuild) levels ``1, 2, ...`` to an OME-Zarr group from its level ``0``; returns the count.
 
     Each level is written chunk by chunk from the level above it (a block of ``2 ×`` its chunk
     shape is read at a time), so memory stays at a few chunks whatever the volume size.
+    ``after_level(k)`` is called once level ``k`` is written (before the metadata lists it).
     """
     base = group["0"]
     shapes = pyramid_shapes(base.shape, min_side)
@@ -189,6 +192,8 @@ def build_pyramid(group: Any, min_side: int = 32, progress: bool = False) -> int
                         for r, n in zip(region, prev.shape, strict=True))
             arr[region] = downsample_mean(np.asarray(prev[src]))
         prev = arr
+        if after_level is not None:
+            after_level(k)
     voxel = float(group.attrs["xrsr"]["voxel_size_um"])
     group.attrs["multiscales"] = multiscales_metadata(len(shapes), voxel, name=group.attrs["multiscales"][0]
                                                       .get("name", ""))
