@@ -9,6 +9,8 @@ Examples
     xrsr register scans/lres.tif scans/mres.tif --lres-voxel 9 --hres-voxel 3 \\
         --offset 21,6,-6 --out pose.json                   # recorded stage position, µm (z,y,x)
     xrsr train scans/lres.tif scans/mres.tif --pose pose.json --preset cpu --out model/
+    xrsr settings --method deepnet --preset cpu --out settings.json    # edit, then reuse it:
+    xrsr train scans/lres.tif scans/mres.tif --pose pose.json --settings settings.json --out model2/
     torchrun --nproc_per_node 2 $(which xrsr) train ...    # the same, data-parallel (DDP)
     xrsr predict model/ scans/lres.tif --out lfov_3um.zarr # whole volume, out of core, OME-Zarr
     xrsr predict model/ scans/lres.tif --out lfov_3um.zarr --workers 2   # on a dask LocalCluster
@@ -74,6 +76,7 @@ OPTIONS = {
     "iterations": "--iterations",
     "batch_size": "--batch-size",
     "loss_mask": "--loss-mask",
+    "settings": "--settings",
     "data_range": "--data-range",
     "raw_shape": "--raw-shape",
     "raw_dtype": "--raw-dtype",
@@ -214,7 +217,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         overrides["iterations"] = args.iterations
     if args.batch_size:
         overrides["batch_size"] = args.batch_size
-    rec = Recovery.from_preset(args.method, args.preset, **overrides)
+    if args.settings:
+        rec = Recovery.from_settings(args.settings, **overrides)
+    else:
+        rec = Recovery.from_preset(args.method, args.preset, **overrides)
     parallel = distributed.init_from_env()  # under torchrun: one rank of a data-parallel run
     work = out.with_name(f".{out.name}.training")  # the same folder on every rank; resumable
     try:
@@ -236,6 +242,13 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     if trust is not None:
         result["trust"] = {"coverage": trust["coverage"], "score": trust["score"], **trust["calibration"]}
     return result
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    from xrsr_lib.recovery import Recovery
+
+    path = Recovery.from_preset(args.method, args.preset).save_settings(args.out)
+    return {"settings": str(path), "method": args.method, "preset": args.preset}
 
 
 def _chunks(text: str | None, option: str) -> tuple[int, int, int] | None:
@@ -442,6 +455,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--pose", required=True, help="pose JSON from xrsr register")
     t.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     t.add_argument("--method", default="deepnet", choices=METHODS)
+    t.add_argument("--settings", metavar="FILE",
+                   help="method and training settings from a file of xrsr settings (instead of --method "
+                   "and --preset; the options below still override it)")
     t.add_argument("--iterations", type=int, help="override the preset's number of steps")
     t.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
     t.add_argument("--loss-mask", choices=LOSS_MASKS,
@@ -455,6 +471,12 @@ def _parser() -> argparse.ArgumentParser:
                    f"after a gap of {CALIBRATION_GAP}) out of training and calibrate a trust map on them for "
                    "predict --trust (default 0: none)")
     t.add_argument("--out", required=True, help="model folder (must not exist)")
+
+    g = sub.add_parser("settings", help="write a preset's training settings to a file, to edit and "
+                       "pass to xrsr train --settings (a run reproducible from one file)")
+    g.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    g.add_argument("--method", default="deepnet", choices=METHODS)
+    g.add_argument("--out", required=True, help="settings file (.json; must not exist)")
 
     q = sub.add_parser("predict", parents=[raw],
                        help="recover a volume (or a region of it) with a trained model")
@@ -498,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     commands = {"simulate": _simulate, "register": _register, "train": _train, "predict": _predict,
-                "evaluate": _evaluate, "info": _info}
+                "evaluate": _evaluate, "info": _info, "settings": _settings}
     try:
         result = commands[args.command](args)
     except XrsrInputError as err:

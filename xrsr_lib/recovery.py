@@ -41,11 +41,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from pydantic import ValidationError
 
 from xrsr_lib.config import DeepNetTraining, SRCNNTraining, TrustConfig, preset
 from xrsr_lib.infer.loaded import LoadedModel, read_model_config
 from xrsr_lib.io.cache import write_json_atomic
-from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists
+from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
 from xrsr_lib.io.validate import check_array
 from xrsr_lib.io.volumes import read_volume
 from xrsr_lib.prepare.pose import Pose
@@ -70,6 +71,9 @@ TRUST_FILE = "trust.json"
 CALIBRATION_GAP = TrustConfig().gap_voxels  # the study's default: one set of defaults
 #: Fewest HRES slices a calibration slab has.
 CALIBRATION_MIN_SLICES = 4
+
+#: The ``format`` field of a settings file (:meth:`Recovery.save_settings`).
+SETTINGS_FORMAT = "xrsr-settings/1"
 
 
 def _checked(volume: Any, name: str, parameter: str) -> np.ndarray:
@@ -194,6 +198,49 @@ class Recovery:
         """Settings of ``method`` under a preset (``smoke``, ``cpu``, ``paper``), fields replaced by
         ``overrides`` (e.g. ``iterations=500, loss_mask="none"``); see :func:`xrsr_lib.config.preset`."""
         return cls(method, preset(method, preset_name, **overrides), device)
+
+    @classmethod
+    def from_settings(cls, path: str | Path, device: str | None = None, **overrides: Any) -> Recovery:
+        """Settings from a file written by :meth:`save_settings` (or ``xrsr settings``), fields
+        replaced by ``overrides``: a run reproducible from one file.
+
+        Raises
+        ------
+        XrsrInputError
+            If the file is missing, is not JSON, names no known method or holds an invalid setting
+            (the field named).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise XrsrInputMissing(f"no such settings file: {path} (write one with xrsr settings)",
+                                   parameter="settings")
+        try:
+            doc = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise XrsrInputError(f"{path} is not a settings file of xrsr ({err})",
+                                 parameter="settings") from None
+        method = doc.get("method") if isinstance(doc, dict) else None
+        if method not in METHODS or not isinstance(doc.get("training"), dict):
+            raise XrsrInputError(f"{path}: a settings file holds 'method' (one of {', '.join(METHODS)}) and "
+                                 "'training' (xrsr settings writes one)", parameter="settings")
+        settings_cls = DeepNetTraining if method == "deepnet" else SRCNNTraining
+        try:
+            settings = settings_cls.model_validate({**doc["training"], **overrides})
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(v) for v in first["loc"])
+            raise XrsrInputError(f"{path}: setting {where!r}: {first['msg']}", parameter="settings") from None
+        return cls(method, settings, device)
+
+    def save_settings(self, path: str | Path) -> Path:
+        """Write this object's method and training settings as JSON (atomically), the file
+        :meth:`from_settings` and ``xrsr train --settings`` read."""
+        path = Path(path)
+        if path.exists():
+            raise XrsrInputExists(f"{path} exists; choose a new name for the settings file", parameter="out")
+        write_json_atomic(path, {"format": SETTINGS_FORMAT, "method": self.method,
+                                 "training": self.settings.model_dump(mode="json")})
+        return path
 
     @classmethod
     def load(cls, folder: str | Path, device: str | None = None) -> Recovery:
