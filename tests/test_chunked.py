@@ -255,4 +255,4 @@ def test_peak_memory_is_set_by_the_block_not_by_the_volume(models, tmp_path):
     small, large = runs["small"], runs["large"]
     assert large["blocks"] == 5 * small["blocks"] and large["nbytes"] - small["nbytes"] == 48 * 2**20
     assert abs(large["grown"] - small["grown"]) < 12 * 2**20  # measured 3.5-4.9 MiB apart; one buffer: 48
-    assert large["grown"] < 48 * 2**20  # the block's input, output and the network's activations
+    assert large["grown"] < 64 * 2**20  # one block: its input, output and activations (measured ~44 MiB)
