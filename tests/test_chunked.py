@@ -79,6 +79,26 @@ def test_region_of_interest_uses_the_context_around_it(models, tmp_path):
     np.testing.assert_allclose(open_zarr(tmp_path / "r.zarr")[0][...], whole[roi], atol=2e-6)
 
 
+def test_the_output_grid_is_placed_in_the_input_frame(models, tmp_path):
+    """Output voxel j of a 3x finer grid sits at input index (j - 1) / 3 (voxel centres aligned), so a
+    9 µm input gives level 0 a translation of -3 µm, and a --roi output starts at its region: read
+    back by ome-zarr-py, as napari places it."""
+    from ome_zarr.io import parse_url  # the dev extra's independent reader
+    from ome_zarr.reader import Reader
+
+    roi = (slice(4, 12), slice(8, 24), slice(16, 40))
+    predict_to_zarr(models["srcnn"], models["input"], tmp_path / "r.zarr", roi=roi, scale=3,
+                    voxel_size_um=9.0, chunks=24, progress=False)
+    image = next(iter(Reader(parse_url(str(tmp_path / "r.zarr")))()))
+    assert image.data[0].shape == (24, 48, 72)
+    for k, transforms in enumerate(image.metadata["coordinateTransformations"]):
+        kinds = {t["type"]: t for t in transforms}
+        assert kinds["scale"]["scale"] == [3.0 * 2**k] * 3
+        # input voxel i at i * 9 µm; output voxel 0 of the region: input index start + (0 - 1) / 3
+        first = [9.0 * (r.start + (0 - 1) / 3) for r in roi]
+        assert kinds["translation"]["translation"] == pytest.approx([f + 3.0 * (2**k - 1) / 2 for f in first])
+
+
 def test_the_recovery_device_reaches_the_block_workers(models, tmp_path, monkeypatch):
     """``Recovery(device=...)`` is the device every block runs on; the device is not part of the job key."""
     seen = []
@@ -234,5 +254,5 @@ def test_peak_memory_is_set_by_the_block_not_by_the_volume(models, tmp_path):
               f"{r['voxels_per_second'] / 1e6:.2f} Mvoxel/s")
     small, large = runs["small"], runs["large"]
     assert large["blocks"] == 5 * small["blocks"] and large["nbytes"] - small["nbytes"] == 48 * 2**20
-    assert abs(large["grown"] - small["grown"]) < 8 * 2**20
-    assert large["grown"] < 48 * 2**20  # the block's input, output and the network's activations
+    assert abs(large["grown"] - small["grown"]) < 12 * 2**20  # measured 3.5-4.9 MiB apart; one buffer: 48
+    assert large["grown"] < 64 * 2**20  # one block: its input, output and activations (measured ~44 MiB)

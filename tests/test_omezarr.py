@@ -33,9 +33,9 @@ def test_ome_zarr_metadata_is_ngff_0_4_with_voxel_sizes_per_level(tmp_path):
         assert group[d["path"]].shape == shapes[k]
         scale = d["coordinateTransformations"][0]["scale"]
         assert scale == [3.0 * 2**k] * 3
-        if k:  # level-k voxel 0 is the mean of level-0 voxels 0 .. 2^k - 1: centred at (2^k - 1)/2 voxels
-            assert d["coordinateTransformations"][1]["translation"] == [3.0 * (2**k - 1) / 2] * 3
-    assert group.attrs["xrsr"] == {"voxel_size_um": 3.0, "model": "m"}
+        # level-k voxel 0 is the mean of level-0 voxels 0 .. 2^k - 1: centred at (2^k - 1)/2 voxels
+        assert d["coordinateTransformations"][1]["translation"] == [3.0 * (2**k - 1) / 2] * 3
+    assert group.attrs["xrsr"] == {"voxel_size_um": 3.0, "origin_um": [0.0, 0.0, 0.0], "model": "m"}
     arr, meta = open_zarr(tmp_path / "v.zarr")
     np.testing.assert_array_equal(arr[...], vol)
     assert meta["voxel_size_um"] == 3.0 and meta["levels"] == len(shapes)
@@ -128,3 +128,29 @@ def test_a_nan_in_the_region_read_is_named(tmp_path):
     assert lazy.read((slice(0, 3), slice(0, 6), slice(0, 6))).sum() == 0  # the NaN is elsewhere
     with pytest.raises(ValueError, match=r"n.npy: NaN or infinite values in the region z,y,x = 3:6,0:6,0:6"):
         lazy.read((slice(3, 6), slice(0, 6), slice(0, 6)))
+
+
+def test_an_independent_reader_sees_axes_units_scales_translations_and_shapes(tmp_path):
+    """ome-zarr-py (the reader napari-ome-zarr uses) reads what xrsr writes: NGFF 0.4, axes z, y, x
+    in micrometres, per level the voxel size and the position of voxel 0 (level 0 included), and
+    the pyramid's shapes."""
+    from ome_zarr.io import parse_url  # the dev extra's independent reader
+    from ome_zarr.reader import Reader
+
+    origin = (-3.0, 69.0, 141.0)
+    group = create_ome_zarr(tmp_path / "v.zarr", (20, 30, 40), 3.0, chunks=8, origin_um=origin)
+    group["0"][...] = np.random.default_rng(2).random((20, 30, 40), dtype=np.float32)
+    levels = build_pyramid(group, min_side=8)
+    location = parse_url(str(tmp_path / "v.zarr"))
+    assert location.version == "0.4"
+    image = next(iter(Reader(location)()))
+    meta = image.metadata
+    axes = [(a["name"], a["type"], a["unit"]) for a in meta["axes"]]
+    assert axes == [(a, "space", "micrometer") for a in "zyx"]
+    assert [tuple(d.shape) for d in image.data] == pyramid_shapes((20, 30, 40), 8)
+    assert len(image.data) == levels
+    for k, transforms in enumerate(meta["coordinateTransformations"]):
+        kinds = {t["type"]: t for t in transforms}
+        assert kinds["scale"]["scale"] == [3.0 * 2**k] * 3
+        assert kinds["translation"]["translation"] == [o + 3.0 * (2**k - 1) / 2 for o in origin]
+    np.testing.assert_array_equal(np.asarray(image.data[0]), group["0"][...])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_reference
 from scipy.spatial import cKDTree
 
 from xrsr_lib.simulate.phantom import (
@@ -19,17 +19,14 @@ from xrsr_lib.simulate.phantom import (
 )
 from xrsr_lib.simulate.phantom.sized import _diameter_quantile
 
-REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 SMALL = {"nspheres_per_unit": 1000, "ntrials_per_unit": 1_000_000, "maxsize": 0.2, "zrange": 1.5}
 TINY = {"nspheres_per_unit": 300, "ntrials_per_unit": 40_000, "maxsize": 0.25, "zrange": 0.5}
 QUANTILES = [0.01, 0.25, 0.5, 0.75, 0.9]
 
 
 def _read_reference(name: str, dataset: str) -> np.ndarray:
-    path = REF_DIR / name
-    if not path.exists():
-        pytest.skip(f"reference file {path} not found (../shared/reference is absent)")
-    h5py = pytest.importorskip("h5py")
+    path = require_reference(name)  # skips outside CI, fails under CI=true (conftest's rule)
+    import h5py
     with h5py.File(path, "r") as f:
         return f[dataset][()]
 

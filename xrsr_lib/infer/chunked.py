@@ -477,10 +477,14 @@ def predict_to_zarr(
         info = {"voxel_size_um": float(voxel) / job.scale, "input": str(src.path), "input_voxel_size_um":
                 float(voxel), "model": str(model), "scale": job.scale, "roi_offset": list(job.offset),
                 **(attrs or {})}
-        create_ome_zarr(work, job.out_shape, float(voxel) / job.scale, chunks3, np.float32, info)
+        # output voxel j of the whole grid sits at input index (j + 0.5) / scale - 0.5 (voxel centres
+        # aligned); in µm of the input's frame (input voxel i at i · voxel): the region's origin
+        v_out = float(voxel) / job.scale
+        origin = tuple(o * v_out + 0.5 * (v_out - float(voxel)) for o in job.offset)
+        create_ome_zarr(work, job.out_shape, v_out, chunks3, np.float32, info, origin_um=origin)
         if trust is not None:
-            create_ome_zarr(work / TRUST_IMAGE, job.out_shape, float(voxel) / job.scale, chunks3, np.float32,
-                            {**info, **trust.attrs()})
+            create_ome_zarr(work / TRUST_IMAGE, job.out_shape, v_out, chunks3, np.float32,
+                            {**info, **trust.attrs()}, origin_um=origin)
         (state / "done").mkdir(parents=True)
         write_json_atomic(state / "job.json", key)
     regions = list(block_slices(job.out_shape, job.block))

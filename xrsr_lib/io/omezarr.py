@@ -87,21 +87,25 @@ def pyramid_shapes(shape: tuple[int, ...], min_side: int = 32, max_levels: int =
 
 
 def multiscales_metadata(
-    n_levels: int, voxel_size_um: float, name: str = "", method: str = "xrsr mean 2x2x2"
+    n_levels: int,
+    voxel_size_um: float,
+    name: str = "",
+    method: str = "xrsr mean 2x2x2",
+    origin_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> list[dict[str, Any]]:
     """The NGFF 0.4 ``multiscales`` attribute of a pyramid with 2× mean downsampling per level.
 
-    Level ``k`` has voxels ``2**k * voxel_size_um`` wide; its voxel ``0`` averages level-0 voxels
-    ``0 .. 2**k - 1``, so its centre lies ``(2**k - 1) / 2`` level-0 voxels from theirs (the
-    translation, µm).
+    Level 0's voxel ``(0, 0, 0)`` has its centre at ``origin_um`` (z, y, x; µm). Level ``k`` has
+    voxels ``2**k * voxel_size_um`` wide; its voxel ``0`` averages level-0 voxels ``0 .. 2**k - 1``,
+    so its centre lies ``(2**k - 1) / 2`` level-0 voxels further. Every level, level 0 included,
+    carries that position as its ``translation`` (µm).
     """
     datasets = []
     for k in range(n_levels):
         s = float(voxel_size_um) * 2**k
-        t = float(voxel_size_um) * (2**k - 1) / 2
-        transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [s, s, s]}]
-        if k:
-            transforms.append({"type": "translation", "translation": [t, t, t]})
+        t = [float(o) + float(voxel_size_um) * (2**k - 1) / 2 for o in origin_um]
+        transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [s, s, s]},
+                                            {"type": "translation", "translation": t}]
         datasets.append({"path": str(k), "coordinateTransformations": transforms})
     return [{"version": NGFF_VERSION, "name": name, "axes": _AXES, "datasets": datasets, "type": "mean",
              "metadata": {"method": method}}]
@@ -114,6 +118,7 @@ def create_ome_zarr(
     chunks: int | tuple[int, int, int] = 64,
     dtype: Any = np.float32,
     attrs: dict[str, Any] | None = None,
+    origin_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> Any:
     """Create an empty OME-Zarr image (level ``0`` only) and return its Zarr group.
 
@@ -128,6 +133,9 @@ def create_ome_zarr(
         Chunk shape (clipped to the shape).
     attrs : dict, optional
         Provenance, stored under the group attribute ``xrsr`` with the voxel size.
+    origin_um : (z, y, x)
+        Where the centre of voxel ``(0, 0, 0)`` lies, µm (the NGFF ``translation``; recorded as
+        ``xrsr.origin_um`` too).
 
     Raises
     ------
@@ -146,8 +154,9 @@ def create_ome_zarr(
     chunks = cast(tuple[int, int, int], chunks3)
     group = zarr.open_group(str(path), mode="w-", zarr_format=2)
     group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, compressors=_compressor(), fill_value=0)
-    group.attrs["multiscales"] = multiscales_metadata(1, voxel_size_um, name=path.stem)
-    group.attrs["xrsr"] = {"voxel_size_um": float(voxel_size_um), **(attrs or {})}
+    origin = [float(o) for o in origin_um]
+    group.attrs["multiscales"] = multiscales_metadata(1, voxel_size_um, name=path.stem, origin_um=origin)
+    group.attrs["xrsr"] = {"voxel_size_um": float(voxel_size_um), "origin_um": origin, **(attrs or {})}
     return group
 
 
@@ -195,8 +204,9 @@ def build_pyramid(
         if after_level is not None:
             after_level(k)
     voxel = float(group.attrs["xrsr"]["voxel_size_um"])
+    origin = tuple(group.attrs["xrsr"].get("origin_um", (0.0, 0.0, 0.0)))
     group.attrs["multiscales"] = multiscales_metadata(len(shapes), voxel, name=group.attrs["multiscales"][0]
-                                                      .get("name", ""))
+                                                      .get("name", ""), origin_um=origin)
     return len(shapes)
 
 
