@@ -480,7 +480,8 @@ def predict_to_zarr(
         # output voxel j of the whole grid sits at input index (j + 0.5) / scale - 0.5 (voxel centres
         # aligned); in µm of the input's frame (input voxel i at i · voxel): the region's origin
         v_out = float(voxel) / job.scale
-        origin = tuple(o * v_out + 0.5 * (v_out - float(voxel)) for o in job.offset)
+        oz, oy, ox = (o * v_out + 0.5 * (v_out - float(voxel)) for o in job.offset)
+        origin = (oz, oy, ox)
         create_ome_zarr(work, job.out_shape, v_out, chunks3, np.float32, info, origin_um=origin)
         if trust is not None:
             create_ome_zarr(work / TRUST_IMAGE, job.out_shape, v_out, chunks3, np.float32,

@@ -154,8 +154,10 @@ def create_ome_zarr(
     chunks = cast(tuple[int, int, int], chunks3)
     group = zarr.open_group(str(path), mode="w-", zarr_format=2)
     group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, compressors=_compressor(), fill_value=0)
-    origin = [float(o) for o in origin_um]
-    group.attrs["multiscales"] = multiscales_metadata(1, voxel_size_um, name=path.stem, origin_um=origin)
+    z0, y0, x0 = (float(o) for o in origin_um)
+    origin = [z0, y0, x0]
+    group.attrs["multiscales"] = multiscales_metadata(1, voxel_size_um, name=path.stem,
+                                                       origin_um=(z0, y0, x0))
     group.attrs["xrsr"] = {"voxel_size_um": float(voxel_size_um), "origin_um": origin, **(attrs or {})}
     return group
 
