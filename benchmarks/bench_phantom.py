@@ -84,7 +84,7 @@ def main() -> None:
     if not args.skip_defaults:
         t, big = _time(generate_foam, args.seed, progress=args.progress)
         print(f"\ngenerate_foam, package defaults (150,000 voids, 1.5M candidates): {t:.2f} s "
-              f"(foam_ct_phantom: {REF_DEFAULT_SECONDS:.0f} s as recorded on the reference machine, not timed "
+              f"(foam_ct_phantom: {REF_DEFAULT_SECONDS:.0f} s recorded on the reference machine, not timed "
               f"in this run -> ratio {REF_DEFAULT_SECONDS / t:.0f}x against that record)")
         _stats_table(big[:, 3], _reference_radii("pelt_default_phantom.h5"), 0.2, REF_DEFAULT_STATS)
         line = f"    matrix fraction in the cylinder (|z| <= 1): ours {_matrix_fraction(big):.4f}"
