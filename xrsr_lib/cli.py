@@ -18,6 +18,7 @@ Examples
     xrsr train scans/lres.tif scans/mres.tif --pose pose.json --calibrate 0.2 --out model_cal/
     xrsr predict model_cal/ scans/lres.tif --out lfov_3um.zarr --trust   # + lfov_3um.zarr/trust
     xrsr evaluate roi_3um.tif reference_3um.tif --pores
+    xrsr evaluate lfov_3um.zarr scans/mres.tif --pose pose.json   # on the registered fine scan's grid
 
 Volumes are TIFF stacks, HDF5 (``file.h5:/dataset``), ``.npy``, Zarr / OME-Zarr, folders of slices,
 MetaImage / NRRD / NIfTI, ZEISS ``.txm`` or raw files (docs/formats.md; ``xrsr info PATH`` shows
@@ -348,6 +349,8 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.recovery import Recovery
 
+    if args.pose:
+        return _evaluate_on_scan(args)
     result, vr = _volume(args.result, "--voxel", args.voxel, raw=_raw(args))
     reference, vt = _volume(args.reference, "--voxel", args.voxel, raw=_raw(args))
     if result.shape != reference.shape:
@@ -364,6 +367,29 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     scores["ms_ssim"] = _ms_ssim(result, reference)
     if args.pores:
         scores["pores"] = {"result": _pores(result, vt), "reference": _pores(reference, vt)}
+    return scores
+
+
+def _evaluate_on_scan(args: argparse.Namespace) -> dict[str, Any]:
+    """``evaluate RESULT SCAN --pose``: a prediction scored on a registered scan's grid."""
+    from xrsr_lib.recovery import Recovery
+
+    if args.pores:
+        raise XrsrInputError("--pores is not available with --pose yet; resample first", "pose")
+    if not Path(args.pose).is_file():
+        raise XrsrInputError(f"no such pose file: {args.pose} (write one with xrsr register)", "pose")
+    try:
+        pose_file = json.loads(Path(args.pose).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register ({err})", "pose") from None
+    if not isinstance(pose_file, dict) or "angle_deg" not in pose_file or "center_um" not in pose_file:
+        raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register (no angle_deg/center_um)",
+                             "pose")
+    voxel = args.voxel if args.voxel is not None else pose_file.get("hres_voxel_um")
+    reference, v_ref = _volume(args.reference, "--voxel", voxel, raw=_raw(args))
+    scores = Recovery.evaluate_on_scan(args.result, reference, pose_file, v_ref, data_range=args.data_range)
+    scores["data_range"] = args.data_range or float(reference.max() - reference.min())
+    scores["effective_blur_um"] = scores["effective_blur_voxels"] * v_ref
     return scores
 
 
@@ -505,6 +531,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data-range", type=float, help="grey-value range of PSNR/SSIM (default: the reference's "
                    "max - min); also lets volumes of different types be compared as they are")
     e.add_argument("--pores", action="store_true", help="segment the pores (dark) of both and compare them")
+    e.add_argument("--pose", help="pose JSON of xrsr register placing REFERENCE (a scan of a region) in the "
+                   "scan the RESULT (an OME-Zarr of xrsr predict) was predicted from: the result is "
+                   "resampled onto the reference's grid and scored where it covers it")
     return p
 
 

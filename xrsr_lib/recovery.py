@@ -587,6 +587,62 @@ class Recovery:
                 "ssim": ssim(r, t, data_range=dr, mask=mask),
                 "effective_blur_voxels": float(fit.refined_sigma["result"])}
 
+    @staticmethod
+    def evaluate_on_scan(
+        result: Any, reference: VolumeLike, pose: Pose | dict[str, Any],
+        reference_voxel_um: float | None = None, data_range: float | None = None,
+    ) -> dict[str, Any]:
+        """Scores of a prediction against a scan of a region of its input, on that scan's grid.
+
+        ``result`` is an OME-Zarr written by :meth:`predict_to_zarr` (or ``xrsr predict``; a whole
+        volume or a ``roi``), which records where it lies in its input. ``pose`` places the reference
+        scan in the input scan's frame (:func:`register_scans`, ``xrsr register``). Only the part of
+        the result under the reference is read; it is resampled (cubic spline) onto the reference's
+        grid and scored (:meth:`evaluate`) over the reference voxels it covers.
+
+        Returns
+        -------
+        dict
+            :meth:`evaluate`'s scores, ``voxels_scored`` and the grid's ``voxel_size_um``.
+
+        Raises
+        ------
+        XrsrInputError
+            A result that does not record its place in its input, or no overlap under ``pose``.
+        """
+        from xrsr_lib.io.lazy import LazyVolume, open_volume
+        from xrsr_lib.prepare.pose import grid_points, region_center_um
+        from xrsr_lib.prepare.resample import resample
+
+        src = result if isinstance(result, LazyVolume) else open_volume(result)
+        prov = src.metadata.get("xrsr", {})
+        need = ("origin_um", "input_shape", "input_voxel_size_um", "voxel_size_um")
+        if not all(k in prov for k in need):
+            raise XrsrInputError(f"{src.path} does not record where it lies in its input; give an OME-Zarr "
+                                 "written by xrsr predict", parameter="result")
+        pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
+        ref, v_ref = _scan(reference, "reference", reference_voxel_um)
+        name = reference if isinstance(reference, str | Path) else "the reference"
+        v_out = float(prov["voxel_size_um"])
+        centre = np.asarray(region_center_um(prov["origin_um"], src.shape, v_out, prov["input_shape"],
+                                             float(prov["input_voxel_size_um"])))
+        # the reference grid's corners in the result's voxel indices: read only that box (+ margin)
+        corners = np.stack(np.meshgrid(*[g[[0, -1]] for g in grid_points(ref.shape, v_ref)],
+                                       indexing="ij"), axis=-1).reshape(-1, 3)
+        idx = (pose.to_sample(corners) - centre) / v_out + (np.asarray(src.shape) - 1) / 2.0
+        lo = np.clip(np.floor(idx.min(0)).astype(int) - 4, 0, np.asarray(src.shape))
+        hi = np.clip(np.ceil(idx.max(0)).astype(int) + 5, 0, np.asarray(src.shape))
+        if np.any(hi - lo < 2):
+            raise XrsrInputError(f"{name} lies outside {src.path} under the pose", parameter="pose")
+        box = src.read(tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
+        shift = ((lo + hi - 1) / 2.0 - (np.asarray(src.shape) - 1) / 2.0) * v_out  # box - grid centre
+        box_pose = Pose(0.0, tuple(float(v) for v in centre + shift))  # type: ignore[arg-type]
+        on_grid, inside = resample(box, v_out, ref.shape, v_ref, pose, source_pose=box_pose, order=3)
+        if inside.sum() < 8:
+            raise XrsrInputError(f"{name} lies outside {src.path} under the pose", parameter="pose")
+        scores = Recovery.evaluate(on_grid, ref, mask=inside, data_range=data_range)
+        return {**scores, "voxels_scored": int(inside.sum()), "voxel_size_um": v_ref}
+
     def __repr__(self) -> str:
         state = f"fitted, {self.folder}" if self.is_fitted else "not fitted"
         return f"Recovery({self.method!r}, iterations={self.settings.iterations}, {state})"

@@ -475,8 +475,8 @@ def predict_to_zarr(
             log.info("resuming %s", work)
     if not work.exists():
         info = {"voxel_size_um": float(voxel) / job.scale, "input": str(src.path), "input_voxel_size_um":
-                float(voxel), "model": str(model), "scale": job.scale, "roi_offset": list(job.offset),
-                **(attrs or {})}
+                float(voxel), "input_shape": list(src.shape), "model": str(model), "scale": job.scale,
+                "roi_offset": list(job.offset), **(attrs or {})}
         # output voxel j of the whole grid sits at input index (j + 0.5) / scale - 0.5 (voxel centres
         # aligned); in µm of the input's frame (input voxel i at i · voxel): the region's origin
         v_out = float(voxel) / job.scale

@@ -16,12 +16,41 @@ import numpy as np
 
 from xrsr_lib.simulate.ct.geometry import rotate_z
 
-__all__ = ["Pose", "grid_points"]
+__all__ = ["Pose", "grid_points", "region_center_um"]
 
 
 def grid_points(n_voxels: tuple[int, int, int], voxel_size_um: float) -> tuple[np.ndarray, ...]:
     """Scanner coordinates ``(z, y, x)`` per axis of a grid centred on the rotation axis, µm."""
     return tuple((np.arange(n) - (n - 1) / 2.0) * voxel_size_um for n in n_voxels)
+
+
+def region_center_um(
+    origin_um: tuple[float, float, float] | list[float],
+    shape: tuple[int, ...],
+    voxel_size_um: float,
+    scan_shape: tuple[int, ...],
+    scan_voxel_um: float,
+) -> tuple[float, float, float]:
+    """Centre of a region's grid in its scan's scanner frame, µm (z, y, x).
+
+    Parameters
+    ----------
+    origin_um : (z, y, x)
+        Where the region's voxel ``(0, 0, 0)`` has its centre, in the scan's index frame (scan voxel
+        ``i`` at ``i · scan_voxel_um``), as ``xrsr predict`` records it (``xrsr.origin_um``).
+    shape, voxel_size_um
+        The region's grid (any voxel size, e.g. a prediction at a finer one).
+    scan_shape, scan_voxel_um
+        The scan the region was taken from (centred on the rotation axis, :func:`grid_points`).
+
+    Returns
+    -------
+    (z, y, x) : the region's centre; :class:`Pose` ``(0, centre)`` places it in the scan's frame.
+    """
+    return tuple(  # type: ignore[return-value]
+        float(o) - (m - 1) / 2.0 * scan_voxel_um + (n - 1) / 2.0 * voxel_size_um
+        for o, n, m in zip(origin_um, shape, scan_shape, strict=True)
+    )
 
 
 @dataclass(frozen=True)
