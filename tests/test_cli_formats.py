@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from _cli import run_xrsr
 
 from xrsr_lib import read_volume, write_volume
 from xrsr_lib.cli import main
@@ -17,10 +18,7 @@ from xrsr_lib.cli import main
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _run(capsys, *argv: str) -> tuple[int, dict | None, str]:
-    code = main(["--quiet", *argv])
-    out, err = capsys.readouterr()
-    return code, (json.loads(out) if code == 0 else None), err
+_run = run_xrsr
 
 
 @pytest.fixture(scope="module")

@@ -195,16 +195,24 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _pose_file(path: str) -> dict[str, Any]:
+    """The JSON of a pose file of ``xrsr register``."""
+    if not Path(path).is_file():
+        raise XrsrInputError(f"no such pose file: {path} (write one with xrsr register)", "pose")
+    try:
+        pose_file = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise XrsrInputError(f"{path} is not a pose file of xrsr register ({err})", "pose") from None
+    if not isinstance(pose_file, dict):
+        raise XrsrInputError(f"{path} is not a pose file of xrsr register", "pose")
+    return pose_file
+
+
 def _train(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.recovery import ACQUISITION_FILE, TRUST_FILE, Recovery
     from xrsr_lib.train import distributed
 
-    if not Path(args.pose).is_file():
-        raise XrsrInputError(f"no such pose file: {args.pose} (write one with xrsr register)", "pose")
-    try:
-        pose_file = json.loads(Path(args.pose).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register ({err})", "pose") from None
+    pose_file = _pose_file(args.pose)
     raw = _raw(args)
     coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, pose_file.get("lres_voxel_um"), raw)
     fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, pose_file.get("hres_voxel_um"), raw)
@@ -376,13 +384,8 @@ def _evaluate_on_scan(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.pores:
         raise XrsrInputError("--pores is not available with --pose yet; resample first", "pose")
-    if not Path(args.pose).is_file():
-        raise XrsrInputError(f"no such pose file: {args.pose} (write one with xrsr register)", "pose")
-    try:
-        pose_file = json.loads(Path(args.pose).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register ({err})", "pose") from None
-    if not isinstance(pose_file, dict) or "angle_deg" not in pose_file or "center_um" not in pose_file:
+    pose_file = _pose_file(args.pose)
+    if "angle_deg" not in pose_file or "center_um" not in pose_file:
         raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register (no angle_deg/center_um)",
                              "pose")
     voxel = args.voxel if args.voxel is not None else pose_file.get("hres_voxel_um")
