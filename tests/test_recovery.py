@@ -57,7 +57,7 @@ def test_fit_save_reload_in_a_fresh_process_predicts_identically(method, pair_fi
     np.testing.assert_array_equal(np.load(tmp_path / "fresh.npy"), out)
 
     scores = Recovery.evaluate(out, hres)
-    assert set(scores) == {"mse", "psnr", "ssim", "effective_blur_voxels"}
+    assert set(scores) == {"mse", "psnr", "ssim", "ms_ssim", "effective_blur_voxels"}
     assert Recovery.evaluate(hres, hres)["effective_blur_voxels"] == pytest.approx(0.0, abs=0.05)
 
 

@@ -368,13 +368,9 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if abs(vr - vt) > 1e-3 * vt:
         raise XrsrInputError(f"{args.result} has {vr:g} µm voxels and {args.reference} {vt:g} µm; "
                              "resample one first", "reference")
-    scores: dict[str, Any] = {**Recovery.evaluate(result, reference, data_range=args.data_range),
-                              "voxel_size_um": vt}
+    scores: dict[str, Any] = {**Recovery.evaluate(result, reference, data_range=args.data_range,
+                                                  voxel_size_um=vt, pores=args.pores), "voxel_size_um": vt}
     scores["data_range"] = args.data_range or float(reference.max() - reference.min())
-    scores["effective_blur_um"] = scores["effective_blur_voxels"] * vt
-    scores["ms_ssim"] = _ms_ssim(result, reference)
-    if args.pores:
-        scores["pores"] = {"result": _pores(result, vt), "reference": _pores(reference, vt)}
     return scores
 
 
@@ -392,7 +388,6 @@ def _evaluate_on_scan(args: argparse.Namespace) -> dict[str, Any]:
     reference, v_ref = _volume(args.reference, "--voxel", voxel, raw=_raw(args))
     scores = Recovery.evaluate_on_scan(args.result, reference, pose_file, v_ref, data_range=args.data_range)
     scores["data_range"] = args.data_range or float(reference.max() - reference.min())
-    scores["effective_blur_um"] = scores["effective_blur_voxels"] * v_ref
     return scores
 
 
@@ -414,19 +409,6 @@ def _same_scale(args: argparse.Namespace, result: np.ndarray, reference: np.ndar
         )
 
 
-def _ms_ssim(result: np.ndarray, reference: np.ndarray) -> float | None:
-    """MS-SSIM with as many of the 5 standard scales as the volume allows (None below 2 scales)."""
-    from xrsr_lib.evaluate.msssim import MS_SSIM_MIN_SIDE, ms_ssim_3d
-
-    scales = 1
-    while scales < 5 and -(-min(result.shape) // 2**scales) >= MS_SSIM_MIN_SIDE:
-        scales += 1
-    if scales < 2:
-        return None
-    dr = float(reference.max() - reference.min()) or 1.0
-    return float(ms_ssim_3d(result, reference, data_range=dr, scales=scales).score)
-
-
 def _info(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.io.info import volume_info
 
@@ -434,16 +416,6 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
         return volume_info(args.path, raw=_raw(args))
     except (FileNotFoundError, KeyError) as err:
         raise XrsrInputError(str(err).strip("'\"")) from None
-
-
-def _pores(volume: np.ndarray, voxel_um: float) -> dict[str, float | None]:
-    """Pores of a material image (pores dark): count, porosity, mean equivalent diameter (µm)."""
-    from xrsr_lib.evaluate.pores import analyse_pores
-
-    a = analyse_pores(volume, np.ones(volume.shape, bool), voxel_um)
-    d = a.table["diameter_um"].to_numpy() if a.n_pores else np.zeros(0)
-    return {"n_pores": int(a.n_pores), "porosity": float(a.porosity),
-            "mean_diameter_um": float(d.mean()) if d.size else None}
 
 
 # ---------------------------------------------------------------------------------- parser

@@ -563,17 +563,18 @@ class Recovery:
     @staticmethod
     def evaluate(
         result: VolumeLike, reference: VolumeLike, mask: np.ndarray | None = None,
-        data_range: float | None = None,
-    ) -> dict[str, float]:
-        """Scores of a result against a reference of the same grid.
+        data_range: float | None = None, voxel_size_um: float | None = None, pores: bool = False,
+    ) -> dict[str, Any]:
+        """Scores of a result against a reference of the same grid (what ``xrsr evaluate`` reports).
 
-        Returns ``mse``, ``psnr`` (dB), ``ssim`` (Gaussian window σ = 1.5 voxels) and
-        ``effective_blur_voxels``: the σ of the Gaussian blur of the reference that best matches the
-        result (0 = as sharp as the reference; :func:`xrsr_lib.evaluate.gaussian_fit`).
-        ``data_range`` defaults to the reference's max - min.
+        Returns ``mse``, ``psnr`` (dB), ``ssim`` (Gaussian window σ = 1.5 voxels), ``ms_ssim`` (None
+        for a masked or too small volume) and ``effective_blur_voxels``: the σ of the Gaussian blur of
+        the reference that best matches the result (0 = as sharp as the reference;
+        :func:`xrsr_lib.evaluate.gaussian_fit`). ``data_range`` defaults to the reference's
+        max - min. With ``voxel_size_um``, also ``effective_blur_um``; with ``pores=True`` (needs
+        it), pore statistics of both (:func:`xrsr_lib.evaluate.volume_scores.volume_scores`).
         """
-        from xrsr_lib.evaluate.quality import mse, psnr, ssim
-        from xrsr_lib.evaluate.resolution import gaussian_fit
+        from xrsr_lib.evaluate.volume_scores import volume_scores
 
         r, t = _as_volume(result, "result"), _as_volume(reference, "reference")
         if r.shape != t.shape:
@@ -582,10 +583,9 @@ class Recovery:
         dr = float(t.max() - t.min()) if data_range is None else float(data_range)
         if dr <= 0:
             raise XrsrInputError("the reference is constant: give data_range", parameter="data_range")
-        fit = gaussian_fit({"result": r}, t, mask=mask, progress=False)
-        return {"mse": mse(r, t, mask=mask), "psnr": psnr(r, t, data_range=dr, mask=mask),
-                "ssim": ssim(r, t, data_range=dr, mask=mask),
-                "effective_blur_voxels": float(fit.refined_sigma["result"])}
+        if pores and voxel_size_um is None:
+            raise XrsrInputError("pore statistics need voxel_size_um", parameter="voxel_size_um")
+        return volume_scores(r, t, dr, mask=mask, voxel_size_um=voxel_size_um, pores=pores)
 
     @staticmethod
     def evaluate_on_scan(
@@ -640,7 +640,7 @@ class Recovery:
         on_grid, inside = resample(box, v_out, ref.shape, v_ref, pose, source_pose=box_pose, order=3)
         if inside.sum() < 8:
             raise XrsrInputError(f"{name} lies outside {src.path} under the pose", parameter="pose")
-        scores = Recovery.evaluate(on_grid, ref, mask=inside, data_range=data_range)
+        scores = Recovery.evaluate(on_grid, ref, mask=inside, data_range=data_range, voxel_size_um=v_ref)
         return {**scores, "voxels_scored": int(inside.sum()), "voxel_size_um": v_ref}
 
     def __repr__(self) -> str:
