@@ -611,8 +611,7 @@ class Recovery:
             A result that does not record its place in its input, or no overlap under ``pose``.
         """
         from xrsr_lib.io.lazy import LazyVolume, open_volume
-        from xrsr_lib.prepare.pose import grid_points, region_center_um
-        from xrsr_lib.prepare.resample import resample
+        from xrsr_lib.prepare.resample import resample_region
 
         src = result if isinstance(result, LazyVolume) else open_volume(result)
         prov = src.metadata.get("xrsr", {})
@@ -622,23 +621,11 @@ class Recovery:
                                  "written by xrsr predict", parameter="result")
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
         ref, v_ref = _scan(reference, "reference", reference_voxel_um)
-        name = reference if isinstance(reference, str | Path) else "the reference"
-        v_out = float(prov["voxel_size_um"])
-        centre = np.asarray(region_center_um(prov["origin_um"], src.shape, v_out, prov["input_shape"],
-                                             float(prov["input_voxel_size_um"])))
-        # the reference grid's corners in the result's voxel indices: read only that box (+ margin)
-        corners = np.stack(np.meshgrid(*[g[[0, -1]] for g in grid_points(ref.shape, v_ref)],
-                                       indexing="ij"), axis=-1).reshape(-1, 3)
-        idx = (pose.to_sample(corners) - centre) / v_out + (np.asarray(src.shape) - 1) / 2.0
-        lo = np.clip(np.floor(idx.min(0)).astype(int) - 4, 0, np.asarray(src.shape))
-        hi = np.clip(np.ceil(idx.max(0)).astype(int) + 5, 0, np.asarray(src.shape))
-        if np.any(hi - lo < 2):
-            raise XrsrInputError(f"{name} lies outside {src.path} under the pose", parameter="pose")
-        box = src.read(tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
-        shift = ((lo + hi - 1) / 2.0 - (np.asarray(src.shape) - 1) / 2.0) * v_out  # box - grid centre
-        box_pose = Pose(0.0, tuple(float(v) for v in centre + shift))  # type: ignore[arg-type]
-        on_grid, inside = resample(box, v_out, ref.shape, v_ref, pose, source_pose=box_pose, order=3)
+        on_grid, inside = resample_region(src, prov["origin_um"], float(prov["voxel_size_um"]),
+                                          prov["input_shape"], float(prov["input_voxel_size_um"]),
+                                          ref.shape, v_ref, pose)
         if inside.sum() < 8:
+            name = reference if isinstance(reference, str | Path) else "the reference"
             raise XrsrInputError(f"{name} lies outside {src.path} under the pose", parameter="pose")
         scores = Recovery.evaluate(on_grid, ref, mask=inside, data_range=data_range, voxel_size_um=v_ref)
         return {**scores, "voxels_scored": int(inside.sum()), "voxel_size_um": v_ref}

@@ -9,14 +9,19 @@ memory. Target voxels outside the source get ``cval`` and are ``False`` in the r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.ndimage import map_coordinates, spline_filter
 from tqdm.auto import tqdm
 
 from xrsr_lib.io.validate import check_array, check_int, check_real
-from xrsr_lib.prepare.pose import Pose, grid_points
+from xrsr_lib.prepare.pose import Pose, grid_points, region_center_um
 
-__all__ = ["resample"]
+if TYPE_CHECKING:
+    from xrsr_lib.io.lazy import LazyVolume
+
+__all__ = ["resample", "resample_region"]
 
 
 def resample(
@@ -88,3 +93,40 @@ def resample(
         out[z0:z1] = np.where(ok, vals, cval)
         inside[z0:z1] = ok
     return out, inside
+
+
+def resample_region(
+    region: LazyVolume,
+    origin_um: tuple[float, float, float] | list[float],
+    voxel_size_um: float,
+    scan_shape: tuple[int, ...] | list[int],
+    scan_voxel_um: float,
+    target_shape: tuple[int, int, int],
+    target_voxel_um: float,
+    target_pose: Pose,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A region of a scan (on disk, e.g. a prediction) seen on another scan's grid, reading only the
+    part of the region under that grid (plus a spline margin).
+
+    ``origin_um``, ``voxel_size_um``: where the region's voxel ``(0, 0, 0)`` lies in its scan's index
+    frame and its voxel size (:func:`~xrsr_lib.prepare.pose.region_center_um`; ``xrsr predict``
+    records both); ``scan_shape``, ``scan_voxel_um``: that scan's grid; ``target_*``: as
+    :func:`resample`, with ``target_pose`` in the scan's frame. Returns :func:`resample`'s volume
+    and mask; the mask is all False when the region does not reach the target.
+    """
+    shape = np.asarray(region.shape)
+    centre = np.asarray(region_center_um(origin_um, region.shape, voxel_size_um, tuple(scan_shape),
+                                         scan_voxel_um))
+    # the target grid's corners in the region's voxel indices: read only that box (+ margin)
+    corners = np.stack(np.meshgrid(*[g[[0, -1]] for g in grid_points(target_shape, target_voxel_um)],
+                                   indexing="ij"), axis=-1).reshape(-1, 3)
+    idx = (target_pose.to_sample(corners) - centre) / voxel_size_um + (shape - 1) / 2.0
+    lo = np.clip(np.floor(idx.min(0)).astype(int) - 4, 0, shape)
+    hi = np.clip(np.ceil(idx.max(0)).astype(int) + 5, 0, shape)
+    if np.any(hi - lo < 2):
+        return np.zeros(target_shape, np.float32), np.zeros(target_shape, bool)
+    box = region.read(tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
+    shift = ((lo + hi - 1) / 2.0 - (shape - 1) / 2.0) * voxel_size_um  # box centre - region centre
+    box_pose = Pose(0.0, tuple(float(v) for v in centre + shift))  # type: ignore[arg-type]
+    return resample(box, voxel_size_um, target_shape, target_voxel_um, target_pose, source_pose=box_pose,
+                    order=3)
