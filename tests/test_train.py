@@ -136,3 +136,132 @@ def test_srcnn_tiles_equal_one_whole_volume_pass(pair, tmp_path):
     tiled = model.predict(pair[0])
     whole = model.predict(pair[0], tile=64)  # one tile holds the whole 16 x 40 x 40 volume
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+
+
+# ----------------------------------------------------------------------------- held-out data, stopping
+def test_held_out_samples_cover_the_slab_and_score_the_masked_mse():
+    from xrsr_lib.train.volumes import HeldOutSamples, tile_starts
+
+    assert tile_starts(10, 4) == [0, 3, 6] and tile_starts(8, 4) == [0, 4] and tile_starts(3, 4) == [0]
+    rng = np.random.default_rng(1)
+    x = rng.random((9, 20, 20)).astype(np.float32)
+    t = rng.random((9, 20, 20)).astype(np.float32)
+    mask = fov_mask((20, 20))
+    samples = HeldOutSamples(x, t, mask, (5, 8, 8))
+    covered = np.zeros(x.shape, int)
+    for c in samples.corners:
+        covered[c[0] : c[0] + 5, c[1] : c[1] + 8, c[2] : c[2] + 8] += 1
+    assert (covered[:, mask] > 0).all()  # every mask voxel is scored
+    # an identity "network" scores the masked MSE of x against t, counted per sample
+    from xrsr_lib.train.volumes import _masked_mean_loss
+
+    loss = _masked_mean_loss(torch.nn.Identity(), samples.batches(3, channels_first=False), torch.device("cpu"))
+    weights = covered * mask[None]
+    assert loss == pytest.approx(float((weights * (x - t) ** 2).sum() / weights.sum()), rel=1e-5)
+    with pytest.raises(ValueError, match="smaller than one training sample"):
+        HeldOutSamples(x[:4], t[:4], mask, (5, 8, 8))
+
+
+@pytest.mark.parametrize("settings", [TINY_DEEPNET, TINY_SRCNN], ids=["deepnet", "srcnn"])
+def test_held_out_slab_validates_both_networks_alike(pair, tmp_path, settings):
+    method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
+    x, t = pair
+    settings = settings.model_copy(update={"iterations": 20, "validate_every": 5, "keep_best": True})
+    if method == "srcnn":  # patches that fit the 10 training and 5 held-out slices
+        settings = settings.model_copy(update={"patch": 5, "stride": 3})
+    folder = train_model(method, x[:10], t[:10], settings, tmp_path / method, device="cpu", progress=False,
+                         validation=(x[11:], t[11:]))
+    val = read_curves(folder)[1]
+    assert list(val["iteration"]) == [5, 10, 15, 20]
+    cfg = json.loads((folder / "config.json").read_text())
+    best = int(val["iteration"][val["val_loss"].idxmin()])
+    assert cfg["best_iteration"] == best and cfg["held_out"]["shape"] == [5, 40, 40]
+    # the kept weights are the best ones: the loaded model scores the held-out loss of that row
+    from xrsr_lib.train.volumes import HeldOutSamples, _masked_mean_loss
+
+    model = LoadedModel.load(folder, device="cpu")
+    norm = model.normalization
+    shape = (5, 32, 32) if method == "deepnet" else (settings.patch,) * 3
+    samples = HeldOutSamples(norm.inputs(x[11:]), norm.targets(t[11:]), fov_mask((40, 40)), shape)
+    loss = _masked_mean_loss(model.model, samples.batches(2, channels_first=method != "deepnet"),
+                             torch.device("cpu"))
+    assert loss == pytest.approx(float(val["val_loss"].min()), rel=1e-4)
+
+
+def test_settings_reach_the_loop(pair):
+    from xrsr_lib.train.volumes import volume_task
+
+    x, t = pair
+    for settings in (TINY_DEEPNET, TINY_SRCNN.model_copy(update={"patch": 5, "stride": 3})):
+        method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
+        s = settings.model_copy(update={"validate_every": 7, "patience": 3, "keep_best": True})
+        task = volume_task(method, x[:10], t[:10], s, "cpu", validation=(x[11:], t[11:]))
+        assert (task.validate_every, task.patience, task.keep_best) == (7, 3, True)
+        assert task.validate is not None
+
+
+def test_the_loop_keeps_the_best_weights_and_stops_on_patience(tmp_path):
+    from xrsr_lib.train.loop import TrainingTask, run_training
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    scores = {4: 3.0, 8: 1.0, 12: 2.0, 16: 2.5, 20: 0.5}  # validation at every 4th step
+
+    def step(it):
+        with torch.no_grad():
+            model.weight.fill_(float(it + 1))  # the weight records the step
+        return {"loss": 1.0}
+
+    def task(**kw):
+        counter = iter(sorted(scores))
+        return TrainingTask(
+            name="t", model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+            rng=np.random.default_rng(0), config={"k": len(kw)}, step=step, loss_fields=("loss",),
+            iterations=20, checkpoint_every=100, validate=lambda: {"loss": scores[next(counter)]},
+            validate_every=4, **kw)
+
+    folder = run_training(task(keep_best=True), tmp_path / "best", progress=False)
+    assert torch.load(folder / "weights.pt")["weight"].item() == 20.0  # the best is the last
+    folder = run_training(task(keep_best=True, patience=2), tmp_path / "patience", progress=False)
+    cfg = json.loads((folder / "config.json").read_text())
+    # best at 8; 12 and 16 do not improve: stopped at 16, the weights of step 8 kept
+    assert cfg["stopped_iteration"] == 16 and cfg["best_iteration"] == 8
+    assert torch.load(folder / "weights.pt")["weight"].item() == 8.0
+    folder = run_training(task(keep_best=False, patience=2), tmp_path / "last", progress=False)
+    assert torch.load(folder / "weights.pt")["weight"].item() == 16.0
+
+
+def test_patience_stops_when_the_held_out_loss_stops_falling(pair, tmp_path):
+    x, t = pair
+    # a learning rate too small to move the loss: no validation improves on the first one
+    settings = TINY_DEEPNET.model_copy(update={"iterations": 200, "validate_every": 4, "patience": 3,
+                                               "keep_best": True, "learning_rate": 1e-12})
+    folder = train_model("deepnet", x[:10], t[:10], settings, tmp_path / "m", device="cpu", progress=False,
+                         validation=(x[11:], t[11:]))
+    cfg = json.loads((folder / "config.json").read_text())
+    loss, val = read_curves(folder)
+    best = int(val["iteration"][val["val_loss"].idxmin()])
+    assert cfg["stopped_iteration"] == best + 3 * 4 < 200
+    assert len(loss) == cfg["stopped_iteration"] and val["iteration"].iloc[-1] == cfg["stopped_iteration"]
+    # without patience the same run goes on to the end
+    folder = train_model("deepnet", x[:10], t[:10], settings.model_copy(update={"patience": None,
+                         "iterations": 30}), tmp_path / "n", device="cpu", progress=False,
+                         validation=(x[11:], t[11:]))
+    assert json.loads((folder / "config.json").read_text())["stopped_iteration"] == 30
+
+
+def test_a_stopped_run_resumed_stops_at_the_same_step(pair, tmp_path):
+    x, t = pair
+    settings = TINY_DEEPNET.model_copy(update={"iterations": 200, "validate_every": 4, "patience": 2,
+                                               "keep_best": True, "learning_rate": 1e-12, "checkpoint_every": 3})
+    whole = train_model("deepnet", x[:10], t[:10], settings, tmp_path / "a", device="cpu", progress=False,
+                        validation=(x[11:], t[11:]))
+    part = tmp_path / "b"
+    train_model("deepnet", x[:10], t[:10], settings, part, device="cpu", progress=False,
+                validation=(x[11:], t[11:]), stop_after=5)
+    assert (part / "checkpoint.pt").exists()
+    train_model("deepnet", x[:10], t[:10], settings, part, device="cpu", progress=False,
+                validation=(x[11:], t[11:]))
+    a, b = (json.loads((f / "config.json").read_text()) for f in (whole, part))
+    assert a["stopped_iteration"] == b["stopped_iteration"] and a["best_iteration"] == b["best_iteration"]
+    wa, wb = (torch.load(f / "weights.pt", weights_only=True) for f in (whole, part))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

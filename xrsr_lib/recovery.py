@@ -43,7 +43,7 @@ from typing import Any, cast
 import numpy as np
 from pydantic import ValidationError
 
-from xrsr_lib.config import DeepNetTraining, SRCNNTraining, TrustConfig, preset
+from xrsr_lib.config import DeepNetTraining, SRCNNTraining, preset
 from xrsr_lib.infer.loaded import LoadedModel, read_model_config
 from xrsr_lib.io.cache import write_json_atomic
 from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
@@ -68,7 +68,7 @@ TRUST_FILE = "trust.json"
 #: HRES slices left out of the loss between the training slices and the calibration slab (at
 #: least the presets' network z-reach: the 2.5D DeepNet's 4 slices, the 3D SRCNN's 4 to 8), so that
 #: no voxel of the loss sees the calibration slab's input.
-CALIBRATION_GAP = TrustConfig().gap_voxels  # the study's default: one set of defaults
+CALIBRATION_GAP = 8
 #: Fewest HRES slices a calibration slab has.
 CALIBRATION_MIN_SLICES = 4
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import Field, field_serializer
 
@@ -14,6 +14,7 @@ __all__ = [
     "LOSS_MASKS",
     "DeconvConfig",
     "DeepNetTraining",
+    "HeldOutConfig",
     "LossMask",
     "MethodsConfig",
     "SRCNNTraining",
@@ -30,7 +31,7 @@ LOSS_MASKS: tuple[str, ...] = get_args(LossMask)  # the names, for option choice
 class VolumeTraining(Settings):
     """What the training of every volume network shares (DeepNet, SRCNN)."""
 
-    _key_new_fields = ("loss_mask",)
+    _key_new_fields: ClassVar[tuple[str, ...]] = ("loss_mask", "patience", "keep_best")
     #: the inference tiling changes predictions, not the trained weights: model keys leave it out
     #: (predictions store :meth:`inference` in their keys instead)
     _key_excluded = ("inference_tile", "inference_overlap")
@@ -57,6 +58,16 @@ class VolumeTraining(Settings):
         description="final learning rate of the cosine schedule, fraction of learning_rate",
     )
     seed: int = Field(default=0, ge=0, description="seed of the initialization and of the batch sampling")
+    validate_every: int = Field(
+        default=50, ge=1,
+        description="score the held-out data every this many steps and at the end (with held-out data)")
+    patience: int | None = Field(
+        default=None, ge=1,
+        description="stopping rule (with held-out data): end once this many validations in a row have not "
+        "lowered the held-out loss; None runs every iteration")
+    keep_best: bool = Field(
+        default=False,
+        description="keep the weights of the lowest held-out loss (with held-out data), not the last")
     loss_mask: LossMask = Field(
         default="fov_circle",
         description="'fov_circle': loss inside the circle a cone-beam scan reconstructs (each slice's "
@@ -77,6 +88,8 @@ class DeepNetTraining(VolumeTraining):
     """DeepNet (2.5D U-Net) architecture, training and inference settings (paper: 10,000 steps of 4
     tiles of 512², inference on 576² tiles overlapping by 32 px)."""
 
+    _key_new_fields = (*VolumeTraining._key_new_fields, "validate_every")  # validates since held-out data
+
     model: DeepNetConfig = Field(default_factory=DeepNetConfig, description="the architecture")
     tile: int = Field(ge=8, description="training tile side, px (paper: 512)")
     inference_tile: int = Field(ge=8, description="inference tile side, px (paper: 576)")
@@ -88,8 +101,9 @@ class SRCNNTraining(VolumeTraining):
     model: SRCNN3DConfig = Field(default_factory=SRCNN3DConfig, description="the architecture")
     patch: int = Field(ge=4, description="cubic patch side, voxels")
     stride: int = Field(ge=1, description="stride between patches, voxels")
-    validation_fraction: float = Field(default=0.1, gt=0, lt=1, description="patches held out for validation")
-    validate_every: int = Field(default=50, ge=1, description="validate every this many steps and at the end")
+    validation_fraction: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="patches held out for validation when no held-out volume is given")
 
 
 class DeconvConfig(Settings):
@@ -107,6 +121,34 @@ class DeconvConfig(Settings):
         description="values beyond the volume's faces during RL: 'reflect' (mirrored, what a practitioner "
         "uses: no bright frame) or 'zero' (scikit-image's richardson_lucy)",
     )
+
+
+class HeldOutConfig(Settings):
+    """The slab of the training realization that no network trains on.
+
+    The top ``fraction`` of its slices is the validation set of the stopping rule (every network
+    alike) and the calibration set of the trust maps; ``gap_voxels`` slices below it are used by
+    neither, so no training target lies next to a held-out one.
+    """
+
+    fraction: float = Field(default=0.125, gt=0, lt=0.5, description="top z-fraction held out")
+    gap_voxels: int = Field(default=4, ge=0, description="slices between the training and held-out slabs")
+
+    def slabs(self, n_slices: int) -> tuple[int, int]:
+        """``(train_end, held_out_start)``: training slices ``[0, train_end)``, held-out
+        ``[held_out_start, n_slices)``.
+
+        Raises
+        ------
+        ValueError
+            If fewer than half of the slices would remain to train on.
+        """
+        start = n_slices - max(4, int(round(self.fraction * n_slices)))
+        end = start - self.gap_voxels
+        if end < n_slices // 2:
+            raise ValueError(f"held_out: fraction {self.fraction} and gap_voxels {self.gap_voxels} leave "
+                             f"{end} of {n_slices} slices to train on")
+        return end, start
 
 
 class MethodsConfig(Settings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from xrsr_lib.config.base import Settings
 
@@ -64,13 +64,10 @@ class TrustConfig(Settings):
         default="tta", description="the signal the trust map (intervals, pore flags) is calibrated on; TTA "
         "ranked the errors best on cpu (AUROC 0.85-0.88 in 3 of 4 cases) and needs one model")
     coverage: float = Field(default=0.9, gt=0, lt=1, description="nominal coverage of the intervals")
-    ensemble_size: int = Field(default=2, ge=2, le=16, description="models per (method, σ), seeds 0..K-1")
+    ensemble_size: int = Field(
+        default=2, ge=1, le=16, description="models per (method, σ): the study's (seed 0) and seeds 1..K-1, "
+        "the seed spread's models; 1 leaves the ensemble signal out")
     tta_transforms: int = Field(default=8, ge=2, le=8, description="in-plane symmetries of the TTA spread")
-    calibration_fraction: float = Field(
-        default=0.25, gt=0, lt=0.5,
-        description="top z-fraction of the training realization held out of training for calibration",
-    )
-    gap_voxels: int = Field(default=8, ge=0, description="slices between training and calibration slabs")
     smooth_voxels: float = Field(default=1.0, ge=0, description="σ (voxels) of the local mean of each signal")
     consistency_smooth_voxels: float = Field(
         default=2.0, ge=0, description="σ (voxels) of the local mean square of the data-consistency residual")
@@ -81,5 +78,11 @@ class TrustConfig(Settings):
     hallucination_overlap: float = Field(
         default=0.1, ge=0, lt=1, description="a result pore overlapping truth pores by at most this fraction "
         "of its voxels is hallucinated (and a truth pore likewise missed)")
+    @model_validator(mode="after")
+    def _score_computed(self) -> TrustConfig:
+        if self.score == "ensemble" and self.ensemble_size < 2:
+            raise ValueError("trust.score 'ensemble' needs ensemble_size >= 2")
+        return self
+
     domain_block: int = Field(default=16, ge=4, description="block edge (voxels) of the input-domain check")
     domain_level: float = Field(default=0.99, gt=0, lt=1, description="calibration quantile of the domain")

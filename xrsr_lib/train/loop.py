@@ -61,7 +61,7 @@ __all__ = [
 
 #: Keys a finished run adds to ``config.json`` (everything else must match to count as the same run):
 #: these and every ``best_val_<score>``.
-FOLDER_RESULT_KEYS = ("train_seconds", "best_metric", "best_iteration")
+FOLDER_RESULT_KEYS = ("train_seconds", "best_metric", "best_iteration", "stopped_iteration")
 
 
 @dataclass
@@ -93,6 +93,10 @@ class TrainingTask:
     best_key : str
         Validation score that picks the kept weights; ``best_mode`` says whether lower or higher is
         better. ``keep_best=False`` keeps the last weights.
+    patience : int, optional
+        Stopping rule: end the training once ``patience`` validations in a row have not improved
+        ``best_key`` (the best is then ``patience · validate_every`` steps old); None runs every
+        iteration. The step it stopped at is ``stopped_iteration`` in ``config.json``.
     device : torch.device
     distributed : bool
         Whether ``step`` is data-parallel: it trains on this rank's shard of the global batch through
@@ -115,6 +119,7 @@ class TrainingTask:
     best_key: str = "loss"
     best_mode: Literal["min", "max"] = "min"
     keep_best: bool = True
+    patience: int | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     distributed: bool = False
 
@@ -243,6 +248,7 @@ def run_training(
     writer = _tensorboard(folder) if main else None
     bar = tqdm(range(start, end), desc=task.name, disable=not (progress and main), initial=start,
                total=task.iterations, mininterval=5.0)  # logs stay short under papermill
+    stopped = task.iterations
     for it in bar:
         model.train()
         row = {"iteration": it + 1, **task.step(it)}
@@ -266,6 +272,11 @@ def run_training(
             if _is_better(scores[task.best_key], best["score"], task.best_mode):
                 best = {"score": scores[task.best_key], "iteration": it + 1, "scores": scores,
                         "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+            if _out_of_patience(task, it + 1, best["iteration"]):
+                stopped = it + 1
+                log.info("%s: stopped at iteration %d, no better validation %s since iteration %d",
+                         task.name, stopped, task.best_key, best["iteration"])
+                break
         if main and ((it + 1) % task.checkpoint_every == 0 or it + 1 == end):
             state = {"iteration": it + 1, "history": history, "val_history": val_history, "best": best,
                      "seconds": time.perf_counter() - t0}
@@ -275,7 +286,7 @@ def run_training(
         writer.close()
     if main:
         _write_csv(folder / "loss.csv", ["iteration", *task.loss_fields], history)
-    if end < task.iterations:
+    if end < task.iterations and stopped == task.iterations:
         distributed.barrier()  # the checkpoint is written for every rank
         return folder  # interrupted on purpose; the checkpoint resumes
     extra: dict[str, Any] = {}
@@ -290,6 +301,7 @@ def run_training(
             chosen = {"iteration": last["iteration"],
                       **{k[4:]: v for k, v in last.items() if k != "iteration"}}
         extra = {"best_metric": task.best_key, "best_iteration": int(chosen["iteration"]),
+                 "stopped_iteration": stopped,
                  **{f"best_val_{k}": round(float(v), 4 if k == "psnr" else 6)
                     for k, v in chosen.items() if k != "iteration"}}
     if main:
@@ -298,6 +310,13 @@ def run_training(
         ckpt_path.unlink(missing_ok=True)
     distributed.barrier()  # the folder is complete for every rank
     return folder
+
+
+def _out_of_patience(task: TrainingTask, iteration: int, best_iteration: int) -> bool:
+    """Whether the stopping rule ends the training after the validation at ``iteration``."""
+    if task.patience is None or task.validate_every is None:
+        return False
+    return iteration < task.iterations and iteration - best_iteration >= task.patience * task.validate_every
 
 
 def _checkpoint(path: Path, task: TrainingTask, state: dict[str, Any], config: dict[str, Any]) -> None:

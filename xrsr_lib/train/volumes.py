@@ -32,6 +32,7 @@ number of processes.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any, cast
@@ -144,7 +145,7 @@ class PatchSampler:
         if len(corners) < 2:
             raise ValueError("fewer than 2 patches inside the loss mask: reduce patch size or stride")
         order = np.random.default_rng(seed).permutation(len(corners))
-        n_val = max(1, round(validation_fraction * len(corners)))
+        n_val = max(1, round(validation_fraction * len(corners))) if validation_fraction > 0 else 0
         self.val, self.train = corners[order[:n_val]], corners[order[n_val:]]
 
     def _get(self, corners: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -162,6 +163,57 @@ class PatchSampler:
 
     def validation_batches(self, batch: int) -> list[tuple[torch.Tensor, ...]]:
         return [self._get(self.val[i : i + batch]) for i in range(0, len(self.val), batch)]
+
+
+def tile_starts(size: int, tile: int) -> list[int]:
+    """Starts of the fewest tiles of side ``tile`` that cover ``[0, size)``, spread evenly, the first
+    at 0 and the last flush with the end (one tile at 0 when ``tile >= size``)."""
+    if tile >= size:
+        return [0]
+    n = math.ceil(size / tile)
+    return sorted({round(i * (size - tile) / (n - 1)) for i in range(n)})
+
+
+class HeldOutSamples:
+    """A held-out volume pair cut into training-sized samples that cover it (the validation set).
+
+    Samples have the shape the network trains on (``sample``: 5 slices × tile² for DeepNet, a
+    patch³ for SRCNN), placed by :func:`tile_starts` along each axis, so every voxel of the pair is
+    scored at least once; samples without a loss-mask voxel are left out. The validation loss is
+    the masked MSE over all samples, the training loss measured on data never trained on.
+    """
+
+    def __init__(
+        self, inputs: np.ndarray, target: np.ndarray, mask: np.ndarray, sample: tuple[int, int, int]
+    ) -> None:
+        if inputs.shape != target.shape:
+            raise ValueError(f"held-out input {inputs.shape} and target {target.shape} differ in shape")
+        if any(s > n for s, n in zip(sample, inputs.shape, strict=True)):
+            raise ValueError(f"held-out volume {inputs.shape} is smaller than one training sample {sample}")
+        self.x, self.t, self.m, self.shape = inputs, target, mask, sample
+        starts = [tile_starts(n, s) for n, s in zip(inputs.shape, sample, strict=True)]
+        corners = [(a, b, c) for a in starts[0] for b in starts[1] for c in starts[2]]
+        self.corners = [c for c in corners if _mask_at(mask, self._slices(c)).any()]
+        if not self.corners:
+            raise ValueError("the held-out volume has no voxel inside the loss mask")
+
+    def _slices(self, corner: tuple[int, int, int]) -> tuple[slice, slice, slice]:
+        return tuple(slice(c, c + s) for c, s in zip(corner, self.shape, strict=True))  # type: ignore[return-value]
+
+    def batches(self, batch: int, channels_first: bool) -> list[tuple[torch.Tensor, ...]]:
+        """The samples in batches of ``batch``: ``(B, z, y, x)`` stacks, or ``(B, 1, z, y, x)`` with
+        ``channels_first`` (3-D networks)."""
+        out = []
+        for i in range(0, len(self.corners), batch):
+            xs, ts, ms = [], [], []
+            for c in self.corners[i : i + batch]:
+                sl = self._slices(c)
+                xs.append(self.x[sl])
+                ts.append(self.t[sl])
+                ms.append(np.broadcast_to(_mask_at(self.m, sl), self.shape))
+            tensors = (torch.from_numpy(np.ascontiguousarray(np.stack(v))) for v in (xs, ts, ms))
+            out.append(tuple(v[:, None] if channels_first else v for v in tensors))
+        return out
 
 
 # ----------------------------------------------------------------------------- the adapter
@@ -182,6 +234,7 @@ def volume_task(
     device: str | torch.device | None = None,
     data_description: dict[str, Any] | None = None,
     mask: np.ndarray | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TrainingTask:
     """The :class:`~xrsr_lib.train.loop.TrainingTask` of a volume network (see :func:`train_model`)."""
     check_settings(method, settings)
@@ -201,7 +254,22 @@ def volume_task(
         sampler: StackSampler | PatchSampler = StackSampler(x, t, mask, model_config.n_slices, deep.tile)
     else:
         srcnn = cast(SRCNNTraining, settings)
-        sampler = PatchSampler(x, t, mask, srcnn.patch, srcnn.stride, srcnn.validation_fraction, srcnn.seed)
+        fraction = 0.0 if validation is not None else srcnn.validation_fraction  # held-out volume instead
+        sampler = PatchSampler(x, t, mask, srcnn.patch, srcnn.stride, fraction, srcnn.seed)
+    held_out = None
+    if validation is not None:
+        vx, vt = (check_array(v, name) for v, name in zip(validation, ("held-out input", "held-out target"),
+                                                            strict=True))
+        check_same_shape(vx, vt, "held-out input", "held-out target", "cut both from the same region")
+        if method == "deepnet":
+            side = cast(DeepNetTraining, settings).tile
+            sample = (model_config.n_slices, min(side, vx.shape[1]), min(side, vx.shape[2]))
+        else:
+            sample = (cast(SRCNNTraining, settings).patch,) * 3
+        vmask = _loss_mask(settings, vx.shape, None)
+        held_out = HeldOutSamples(norm.inputs(vx), norm.targets(vt), vmask, sample)
+    elif settings.patience is not None and method == "deepnet":
+        log.warning("patience is set but no held-out volume was given: %s trains every iteration", method)
     net = distributed.wrap_model(model, dev)  # the model itself in a single process
     model = distributed.unwrap(net)  # on CUDA, with SyncBatchNorm layers (same parameters and keys)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
@@ -216,6 +284,8 @@ def volume_task(
     }
     if mask.ndim == 3:
         config["mask_voxels"] = int(mask.sum())
+    if held_out is not None:
+        config["held_out"] = {"shape": list(held_out.x.shape), "samples": len(held_out.corners)}
 
     def set_learning_rate(iteration: int) -> float:
         lr = scheduled_learning_rate(settings.learning_rate, settings.learning_rate_schedule,
@@ -246,19 +316,25 @@ def volume_task(
         return {"loss": (distributed.reduce_sum(sse) / float(max(count, 1))).item(), "learning_rate": lr}
 
     validate = None
-    if isinstance(sampler, PatchSampler):
+    if held_out is not None:
+        samples, channels_first = held_out, method != "deepnet"
+
+        def validate() -> dict[str, float]:
+            batches = samples.batches(settings.batch_size, channels_first)
+            return {"loss": _masked_mean_loss(model, batches, dev)}
+    elif isinstance(sampler, PatchSampler):
         patches = sampler
 
         def validate() -> dict[str, float]:
-            return {"loss": _validation_loss(model, patches, settings.batch_size, dev)}
+            return {"loss": _masked_mean_loss(model, patches.validation_batches(settings.batch_size), dev)}
 
     return TrainingTask(
         name=f"train {method}", model=model, optimizer=optimizer, rng=rng, config=config,
         step=step if world_size == 1 else parallel_step,
         loss_fields=("loss", "learning_rate"), iterations=settings.iterations,
         checkpoint_every=settings.checkpoint_every,
-        validate=validate, validate_every=getattr(settings, "validate_every", None), best_key="loss",
-        best_mode="min", keep_best=False, device=dev, distributed=world_size > 1,
+        validate=validate, validate_every=settings.validate_every, best_key="loss", best_mode="min",
+        keep_best=settings.keep_best, patience=settings.patience, device=dev, distributed=world_size > 1,
     )
 
 
@@ -273,6 +349,7 @@ def train_model(
     stop_after: int | None = None,
     data_description: dict[str, Any] | None = None,
     mask: np.ndarray | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Train ``method`` on a paired volume and write the model folder.
 
@@ -300,6 +377,12 @@ def train_model(
         Voxels where the loss is computed, (y, x) for every slice or (z, y, x), combined with the
         setting ``loss_mask`` (use ``loss_mask="none"`` for this mask alone); its voxel count is
         recorded in ``config.json``.
+    validation : (inputs, target), optional
+        A held-out pair (e.g. a slab of the same scans kept out of ``inputs`` / ``target``), scored
+        every ``settings.validate_every`` steps by the training loss (:class:`HeldOutSamples`,
+        ``validation.csv``); the stopping rule (``settings.patience``) and ``settings.keep_best``
+        use it. SRCNN then trains on all its patches; without it, SRCNN holds out
+        ``validation_fraction`` of them and DeepNet is not validated.
 
     Returns
     -------
@@ -313,7 +396,7 @@ def train_model(
     divisible by the number of processes), train as one process would (see the module docstring;
     BatchNorm on CPU excepted), and rank 0 writes the folder.
     """
-    task = volume_task(method, inputs, target, settings, device, data_description, mask)
+    task = volume_task(method, inputs, target, settings, device, data_description, mask, validation)
     return run_training(task, folder, progress=progress, stop_after=stop_after)
 
 
@@ -334,11 +417,15 @@ def _loss_mask(
     return m
 
 
-def _validation_loss(model: torch.nn.Module, sampler: PatchSampler, batch: int, dev: torch.device) -> float:
+def _masked_mean_loss(
+    model: torch.nn.Module, batches: list[tuple[torch.Tensor, ...]], dev: torch.device
+) -> float:
+    """Masked MSE over every voxel of ``batches`` (eval mode): the sum of squared errors over the
+    mask count, not a mean of batch means."""
     model.eval()
     total, count = 0.0, 0.0
     with torch.inference_mode():
-        for xb, tb, mb in sampler.validation_batches(batch):
+        for xb, tb, mb in batches:
             xb, tb, mb = xb.to(dev), tb.to(dev), mb.to(dev)
             m = mb.to(xb.dtype)
             total += float((((model(xb) - tb) ** 2) * m).sum())
@@ -357,6 +444,7 @@ def train_cached(
     progress: bool = True,
     stage: str = "model",
     mask: np.ndarray | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Train into ``<cache>/<stage>/<key>/`` unless that finished folder already exists.
 
@@ -373,7 +461,7 @@ def train_cached(
         return final
     work = final.with_name(final.name + ".partial")
     train_model(method, inputs, target, settings, work, device=device, progress=progress,
-                data_description=params, mask=mask)
+                data_description=params, mask=mask, validation=validation)
     if distributed.is_main():  # under torchrun, rank 0 moves the folder; the others wait
         _install(work, final, stage, params)
     distributed.barrier()

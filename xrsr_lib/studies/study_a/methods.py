@@ -2,7 +2,8 @@
 
 ::
 
-    reconstruction(train, σ) + reconstruction(train, 1 µm) -> model(method, σ)
+    reconstruction(train, σ) + reconstruction(train, 1 µm), z < train_end -> model(method, σ)
+      (the held-out slab z >= held_out_start: validation of the stopping rule, trust calibration)
     model(method, σ) + reconstruction(realization, σ)      -> prediction(method, σ, realization)
     reconstruction(realization, σ)                          -> prediction(rl, σ, realization)
     prediction(rl, σ, realization)                          -> prediction(rl_nlm, σ, realization)
@@ -60,16 +61,23 @@ class StudyA(ProfileStage):
         params = self.data.reconstruction_params(realization, sigma_um)
         return self.cache.path_for("reconstruction", params).stem
 
+    def held_out_slabs(self) -> tuple[int, int]:
+        """``(train_end, held_out_start)``: networks train on the training realization's slices
+        ``[0, train_end)`` and are validated on ``[held_out_start, n)`` (``profile.held_out``)."""
+        return self.profile.held_out.slabs(self.profile.volume.n_voxels)
+
     def model_params(self, method: str, sigma_um: float) -> dict[str, Any]:
         self._check(method, sigma_um, TRAINED_METHODS)
         train = self.profile.training_realization
         settings = getattr(self.profile.methods, method)
+        end, start = self.held_out_slabs()
         return {
             "method": method,
             "sigma_um": float(sigma_um),
             "input": self._recon_key(train, sigma_um),
             "target": self._recon_key(train, self.profile.degrade.hres_sigma_um),
             "settings": settings.key_dict(),
+            "held_out": {"train_end": end, "validation_start": start},
         }
 
     def prediction_params(self, method: str, sigma_um: float, realization: str) -> dict[str, Any]:
@@ -102,8 +110,10 @@ class StudyA(ProfileStage):
         inputs = self.data.load_volume(self.data.reconstruction(train, sigma_um))
         target = self.data.load_volume(self.data.reconstruction(train, self.profile.degrade.hres_sigma_um))
         settings = getattr(self.profile.methods, method)
-        return train_cached(self.cache, params, method, inputs, target, settings, device=self.device,
-                            progress=self.progress)
+        end, start = self.held_out_slabs()
+        return train_cached(self.cache, params, method, inputs[:end], target[:end], settings,
+                            device=self.device, progress=self.progress,
+                            validation=(inputs[start:], target[start:]))
 
     def load_model(self, method: str, sigma_um: float) -> LoadedModel:
         return LoadedModel.load(self.train(method, sigma_um), device=self.device)
@@ -141,7 +151,13 @@ class StudyA(ProfileStage):
             return self.data.load_volume(self.data.reconstruction(realization, sigma_um))
         return self.data.load_volume(self.predict(method, sigma_um, realization))
 
+    def training_record(self, method: str, sigma_um: float) -> dict[str, Any]:
+        """What the training of (method, σ) recorded: ``train_seconds``, and with the held-out slab
+        ``best_iteration`` (the weights kept), ``stopped_iteration`` and ``best_val_loss``."""
+        cfg = json.loads((self.train(method, sigma_um) / "config.json").read_text())
+        keys = ("train_seconds", "best_iteration", "stopped_iteration", "best_val_loss")
+        return {k: cfg[k] for k in keys if k in cfg}
+
     def training_seconds(self, method: str, sigma_um: float) -> float:
         """Wall time the model took to train (recorded in its ``config.json``)."""
-        folder = self.train(method, sigma_um)
-        return float(json.loads((folder / "config.json").read_text())["train_seconds"])
+        return float(self.training_record(method, sigma_um)["train_seconds"])

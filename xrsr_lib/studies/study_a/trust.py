@@ -1,22 +1,23 @@
-"""Study A's trust maps: computed without ground truth, calibrated on a held-out slab, checked with it.
+"""Study A's trust maps: computed without ground truth, calibrated on the held-out slab, checked with it.
 
 ::
 
-    training realization, z below the calibration slab      -> K models(method, σ, seed)
-    calibration slab (never trained on) + its 1 µm scan      -> conformal rule per signal, input domain
-    alternate realization (unseen)                           -> signals, intervals, pore flags
-    alternate realization + its truth                        -> AUROC, Spearman, coverage, pore scores
+    study models(method, σ, seed 0..K-1), trained below the held-out slab -> K members
+    held-out slab (never trained on) + its 1 µm scan          -> conformal rule per signal, input domain
+    alternate realization (unseen)                            -> signals, intervals, pore flags
+    alternate realization + its truth                         -> AUROC, Spearman, coverage, pore scores
 
-The top ``trust.calibration_fraction`` of the training realization's slices plays the part of
-the held-out blocks of a real scan's overlap: the trust models are trained with the loss off
-there (and in ``gap_voxels`` slices below it), so the errors measured there are those of unseen
-material. The study's own models (trained on the whole realization) are not used. Signals
+The training realization's held-out slab (``profile.held_out``: its top slices and a gap below
+them), on which every network of the study is validated and none trains, plays the part of the
+held-out blocks of a real scan's overlap, so the errors measured there are those of unseen
+material. Member 0 is the study's own model (figures 3-9); member k is the same training with
+seed k (the models of the seed spread, notebook 17). Signals
 (:mod:`xrsr_lib.evaluate.trust.signals`): ``tta`` (member 0 under ``tta_transforms`` in-plane
-symmetries), ``ensemble`` (the K members), ``consistency`` (member 0 blurred by the HRES -> LRES
-blur fitted on the calibration slab, against the input). Intervals are calibrated against the
-1 µm scan (what an overlap provides) and their coverage is checked against the alternate
-realization's 1 µm scan; AUROC and Spearman use the ground truth of ``evaluation.reference`` (by
-default study A's dense-view, noise-free FDK), as Figure 8 does.
+symmetries), ``ensemble`` (the K members; only when ``ensemble_size >= 2``), ``consistency``
+(member 0 blurred by the HRES -> LRES blur fitted on the calibration slab, against the input).
+Intervals are calibrated against the 1 µm scan (what an overlap provides) and their coverage is
+checked against the alternate realization's 1 µm scan; AUROC and Spearman use the ground truth
+of ``evaluation.reference`` (by default study A's dense-view, noise-free FDK), as Figure 8 does.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ from xrsr_lib.evaluate.trust import (
 from xrsr_lib.evaluate.trust.signals import DIHEDRAL_YX
 from xrsr_lib.infer.loaded import LoadedModel
 from xrsr_lib.studies.study_a.evaluation import StudyAEvaluation
-from xrsr_lib.train.volumes import train_cached
+from xrsr_lib.studies.study_a.methods import StudyA
+from xrsr_lib.studies.study_a.seeds import seeded_profile
 
 __all__ = ["StudyATrust"]
 
@@ -72,58 +74,33 @@ class StudyATrust:
             if m not in ("deepnet", "srcnn"):
                 raise ValueError(f"trust.methods: unknown trained method {m!r}")
 
-    # ------------------------------------------------------------------ the split
+    # ------------------------------------------------------------------ the split and the members
     def slabs(self) -> tuple[int, int]:
-        """``(train_end, calibration_start)``: slices trained on are ``[0, train_end)``, calibration
-        slices ``[calibration_start, n)``."""
-        n = self.profile.volume.n_voxels
-        start = n - max(4, int(round(self.config.calibration_fraction * n)))
-        end = start - self.config.gap_voxels
-        if end < n // 4:
-            raise ValueError(
-                f"trust: calibration_fraction and gap_voxels leave {end} of {n} slices to train on"
-            )
-        return end, start
+        """``(train_end, calibration_start)``: the study's held-out split
+        (:meth:`~xrsr_lib.studies.study_a.methods.StudyA.held_out_slabs`)."""
+        return self.study.held_out_slabs()
 
-    def _settings(self, method: str, member: int) -> Any:
-        base = getattr(self.profile.methods, method)
-        return base.model_copy(update={"seed": base.seed + member})
+    def signal_names(self) -> tuple[str, ...]:
+        """The signals computed: :data:`TRUST_SIGNALS`, without ``ensemble`` for a single member."""
+        return tuple(s for s in TRUST_SIGNALS if s != "ensemble" or self.config.ensemble_size > 1)
+
+    def _member_study(self, method: str, member: int) -> StudyA:
+        if member == 0:
+            return self.study
+        seed = getattr(self.profile.methods, method).seed + member
+        return StudyA(seeded_profile(self.profile, seed), self.cache, device=self.study.device,
+                      progress=self.study.progress)
 
     def model_params(self, method: str, sigma_um: float, member: int) -> dict[str, Any]:
-        params = self.study.model_params(method, sigma_um)
-        end, start = self.slabs()
-        return {
-            **params,
-            "settings": self._settings(method, member).key_dict(),
-            "held_out": {"train_end": end, "calibration_start": start},
-        }
+        """The cache parameters of member ``member``: the study model with seed ``seed + member``."""
+        return self._member_study(method, member).model_params(method, sigma_um)
 
     def _trained(self, method: str, sigma_um: float, member: int) -> Path:
         """Folder of member ``member`` of the (method, σ) ensemble, training it first if needed."""
-        params = self.model_params(method, sigma_um, member)
-        final = self.cache.path_for("trust_model", params, suffix="")
-        if not (final / "config.json").exists():
-            train = self.profile.training_realization
-            x = self.data.load_volume(self.data.reconstruction(train, sigma_um))
-            y = self.data.load_volume(self.data.reconstruction(train, self.profile.degrade.hres_sigma_um))
-            mask = np.zeros(x.shape, bool)
-            mask[: self.slabs()[0]] = True
-            train_cached(
-                self.cache,
-                params,
-                method,
-                x,
-                y,
-                self._settings(method, member),
-                device=self.study.device,
-                progress=self.study.progress,
-                stage="trust_model",
-                mask=mask,
-            )
-        return final
+        return self._member_study(method, member).train(method, sigma_um)
 
     def model(self, method: str, sigma_um: float, member: int = 0) -> LoadedModel:
-        """Member ``member`` of the (method, σ) ensemble, trained below the calibration slab."""
+        """Member ``member`` of the (method, σ) ensemble (member 0: the study's model)."""
         return LoadedModel.load(self._trained(method, sigma_um, member), device=self.study.device)
 
     # ------------------------------------------------------------------ predictions
@@ -160,6 +137,10 @@ class StudyATrust:
                 model = self.model(method, sigma_um, m)
                 transforms = DIHEDRAL_YX[: c.tta_transforms] if m == 0 else DIHEDRAL_YX[:1]
                 for i, (k, flip) in enumerate(transforms):
+                    if region == "target" and m == 0 and i == 0:  # the study's own prediction (cached)
+                        y = self.study.load(method, sigma_um, realization)
+                        out["member0"] = np.ascontiguousarray(y[skip:], np.float32)
+                        continue
                     y = invert_yx(
                         model.predict(
                             np.ascontiguousarray(transform_yx(x, k, flip)), progress=self.study.progress,
@@ -192,7 +173,8 @@ class StudyATrust:
             "prediction": pred,
             "input": x[skip:],
             "tta": local_mean(ensemble_spread(tta)[1], c.smooth_voxels),  # the spread over the symmetries
-            "ensemble": local_mean(ensemble_spread(members)[1], c.smooth_voxels),
+            **({"ensemble": local_mean(ensemble_spread(members)[1], c.smooth_voxels)}
+               if len(members) > 1 else {}),
             "consistency": data_consistency(pred, x[skip:], blur_sigma, c.consistency_smooth_voxels),
         }
 
@@ -250,7 +232,7 @@ class StudyATrust:
         blur = float(fit.refined_sigma["result"])
         cal = self.signals(method, sigma_um, "calibration", blur, inputs=x_cal)
         err_cal = np.abs(cal["prediction"] - hres_cal)
-        rules = {s: calibrate(cal[s], err_cal, c.coverage, mask=mask_cal) for s in TRUST_SIGNALS}
+        rules = {s: calibrate(cal[s], err_cal, c.coverage, mask=mask_cal) for s in self.signal_names()}
         domain = InputDomain.fit(block_features(cal["input"], c.domain_block, mask_cal)[0], c.domain_level)
         # the unseen realization
         alt = ev.realization
@@ -264,7 +246,7 @@ class StudyATrust:
         ms = ev.ms_ssim(pred, gt)
         bad_ms = 1.0 - ms.combined_map()
         rows = []
-        for s in TRUST_SIGNALS:
+        for s in self.signal_names():
             hw = rules[s].halfwidth(tgt[s])
             rows.append(
                 {
