@@ -85,9 +85,10 @@ def cache_keys(profile_name: str) -> dict[str, list[str]]:
         _try(ev.pores, m, s, profile.training_realization)
     _try(ev.gaussian_fit)
 
-    # trust ensembles (notebook 16): members stubbed like study A's models; predictions and scores
+    # trust ensembles (notebook 16): the members are study A's models with seeds 0..K-1 (stubbed
+    # like them); predictions and scores
     t = StudyATrust(ev)
-    t._trained = lambda m, s, k: cache.path_for("trust_model", t.model_params(m, s, k), suffix="")  # type: ignore[method-assign]
+    t._trained = lambda m, s, k: cache.path_for("model", t.model_params(m, s, k), suffix="")  # type: ignore[method-assign]
     for m in t.config.methods:
         for s in t.config.sigmas_um:
             _try(t.scores, m, s)

@@ -50,7 +50,8 @@ def test_a_changed_number_makes_a_page_stale(tmp_path):
 
 def _measured():
     rows = []
-    for image, psnr, ssim, rec, por, eff in (("fdk", 15.0, 0.3, 90.0, -1.0, 3.0), ("rl", 18.0, 0.5, 95.0, 5.0, 1.5),
+    for image, psnr, ssim, rec, por, eff in (("fdk", 15.0, 0.3, 90.0, -1.0, 3.0),
+                                             ("rl", 18.0, 0.5, 95.0, 5.0, 1.5),
                                              ("rl_nlm", 19.0, 0.6, 96.0, 4.0, 1.6),
                                              ("srcnn", 21.0, 0.7, 93.0, -2.0, 1.3),
                                              ("deepnet", 22.0, 0.65, 97.0, 0.5, 1.0)):
@@ -93,10 +94,11 @@ def test_seed_and_timing_tables():
     diff = pd.DataFrame([{"sigma_um": 3.0, "metric": "psnr", "difference": 1.0, "p_value": 0.0123}])
     text = seed_table(spread, diff)
     assert "| 3 µm | PSNR / dB | 22.00 ± 0.25 | 21.00 ± 0.25 | +1.00, p = 0.012 | 3 |" in text
-    timings = pd.DataFrame({"notebook": ["01_a.ipynb", "02_b.ipynb (method=deepnet sigma=3.0)",
-                                         "02_b.ipynb (method=srcnn sigma=3.0)"], "seconds": [60.0, 120.0, 30.0]})
+    runs = ["01_a.ipynb", "02_b.ipynb (method=deepnet sigma=3.0)", "02_b.ipynb (method=srcnn sigma=3.0)"]
+    timings = pd.DataFrame({"notebook": runs, "seconds": [60.0, 120.0, 30.0]})
     text = timings_table(timings)
-    assert "| 01_a | 1.0 |  |" in text and "| 02_b | 2.5 | 2 |" in text and "| **total** | **3.5** |  |" in text
+    assert "| 01_a | 1.0 |  |" in text and "| 02_b | 2.5 | 2 |" in text
+    assert "| **total** | **3.5** |  |" in text
 
 
 def test_replace_blocks():

@@ -155,7 +155,8 @@ def test_held_out_samples_cover_the_slab_and_score_the_masked_mse():
     # an identity "network" scores the masked MSE of x against t, counted per sample
     from xrsr_lib.train.volumes import _masked_mean_loss
 
-    loss = _masked_mean_loss(torch.nn.Identity(), samples.batches(3, channels_first=False), torch.device("cpu"))
+    batches = samples.batches(3, channels_first=False)
+    loss = _masked_mean_loss(torch.nn.Identity(), batches, torch.device("cpu"))
     weights = covered * mask[None]
     assert loss == pytest.approx(float((weights * (x - t) ** 2).sum() / weights.sum()), rel=1e-5)
     with pytest.raises(ValueError, match="smaller than one training sample"):
@@ -252,7 +253,8 @@ def test_patience_stops_when_the_held_out_loss_stops_falling(pair, tmp_path):
 def test_a_stopped_run_resumed_stops_at_the_same_step(pair, tmp_path):
     x, t = pair
     settings = TINY_DEEPNET.model_copy(update={"iterations": 200, "validate_every": 4, "patience": 2,
-                                               "keep_best": True, "learning_rate": 1e-12, "checkpoint_every": 3})
+                                               "keep_best": True, "learning_rate": 1e-12,
+                                               "checkpoint_every": 3})
     whole = train_model("deepnet", x[:10], t[:10], settings, tmp_path / "a", device="cpu", progress=False,
                         validation=(x[11:], t[11:]))
     part = tmp_path / "b"
@@ -265,3 +267,21 @@ def test_a_stopped_run_resumed_stops_at_the_same_step(pair, tmp_path):
     assert a["stopped_iteration"] == b["stopped_iteration"] and a["best_iteration"] == b["best_iteration"]
     wa, wb = (torch.load(f / "weights.pt", weights_only=True) for f in (whole, part))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_bfloat16_precision_autocasts_the_training_forward_pass(pair, tmp_path):
+    from xrsr_lib.train.volumes import volume_task
+
+    x, t = pair
+    seen = []
+    for precision in ("float32", "bfloat16"):
+        s = TINY_DEEPNET.model_copy(update={"precision": precision, "iterations": 2})
+        task = volume_task("deepnet", x, t, s, "cpu")
+        hook = task.model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        row = task.step(0)
+        hook.remove()
+        assert np.isfinite(row["loss"])
+    assert seen == [torch.float32, torch.bfloat16]
+    # the default leaves the cache keys as they were
+    assert "precision" not in TINY_DEEPNET.key_dict()
+    assert TINY_DEEPNET.model_copy(update={"precision": "bfloat16"}).key_dict()["precision"] == "bfloat16"

@@ -31,7 +31,7 @@ LOSS_MASKS: tuple[str, ...] = get_args(LossMask)  # the names, for option choice
 class VolumeTraining(Settings):
     """What the training of every volume network shares (DeepNet, SRCNN)."""
 
-    _key_new_fields: ClassVar[tuple[str, ...]] = ("loss_mask", "patience", "keep_best")
+    _key_new_fields: ClassVar[tuple[str, ...]] = ("loss_mask", "patience", "keep_best", "precision")
     #: the inference tiling changes predictions, not the trained weights: model keys leave it out
     #: (predictions store :meth:`inference` in their keys instead)
     _key_excluded = ("inference_tile", "inference_overlap")
@@ -68,6 +68,11 @@ class VolumeTraining(Settings):
     keep_best: bool = Field(
         default=False,
         description="keep the weights of the lowest held-out loss (with held-out data), not the last")
+    precision: Literal["float32", "bfloat16"] = Field(
+        default="float32",
+        description="arithmetic of the training steps' forward pass: 'bfloat16' autocasts it (faster on "
+        "CPUs with AMX or AVX-512 BF16 and on CUDA GPUs, slower on AVX2-only CPUs; the loss stays float32). "
+        "Off by default: the weights then depend on the hardware")
     loss_mask: LossMask = Field(
         default="fov_circle",
         description="'fov_circle': loss inside the circle a cone-beam scan reconstructs (each slice's "

@@ -31,6 +31,7 @@ number of processes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -294,10 +295,15 @@ def volume_task(
             group["lr"] = lr
         return lr
 
+    def forward(net_: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
+        with _autocast(settings.precision, dev):
+            out = net_(xb)
+        return out.float()
+
     def step(iteration: int) -> dict[str, float]:
         lr = set_learning_rate(iteration)
         xb, tb, mb = (v.to(dev) for v in sampler.sample(rng, settings.batch_size))
-        loss = masked_mse(model(xb), tb, mb)
+        loss = masked_mse(forward(model, xb), tb, mb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -308,7 +314,7 @@ def volume_task(
         batch = sampler.sample(rng, settings.batch_size)  # the global batch, the same on every rank
         count = int(batch[2].expand_as(batch[1]).sum())  # mask voxels of the global batch (N)
         xb, tb, mb = (v.to(dev) for v in distributed.shard(batch))
-        sse = masked_sse(net(xb), tb, mb)  # S_r
+        sse = masked_sse(forward(net, xb), tb, mb)  # S_r
         loss = sse * (world_size / max(count, 1))  # DDP's gradient average is then ∇(Σ_r S_r / N)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -415,6 +421,13 @@ def _loss_mask(
     if m.sum() == 0:
         raise ValueError("the loss mask selects no voxel")
     return m
+
+
+def _autocast(precision: str, dev: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """The forward pass's arithmetic: bfloat16 autocast on ``dev``, or float32 (no autocast)."""
+    if precision == "bfloat16":
+        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _masked_mean_loss(
