@@ -10,11 +10,16 @@
 The loss is the mean squared error inside the setting ``loss_mask``: the field-of-view circle of
 each slice (cone-beam reconstructions) or every voxel (rectangular crops).
 
-Both networks follow one stopping rule: Adam for ``iterations`` steps with the learning rate decayed
-from ``learning_rate`` to ``learning_rate · learning_rate_min_factor`` by a cosine (setting
-``learning_rate_schedule``), and the final weights are kept. SRCNN's held-out patches are scored
-(``validation.csv``) to show the curve, not to pick weights, so neither network is selected on data
-the other does not have.
+Both networks follow one stopping rule. With a held-out pair (``validation``: e.g. a slab of the
+same scans kept out of the training pair), its loss (:class:`HeldOutSamples`: the pair cut into
+training-sized samples, the same masked MSE) is measured every ``validate_every`` steps; training
+ends after ``patience`` validations without a lower one or at ``iterations`` steps, and with
+``keep_best`` the weights of the lowest held-out loss are kept (``best_iteration`` and
+``stopped_iteration`` in ``config.json``). The learning rate follows one cosine from
+``learning_rate`` to ``learning_rate · learning_rate_min_factor`` over ``iterations`` (setting
+``learning_rate_schedule``). Without a held-out pair every iteration runs and the final weights are
+kept; SRCNN then scores ``validation_fraction`` of its patches as a curve only, so neither network
+is selected on data the other does not have.
 
 Data-parallel training (``torchrun``, :mod:`xrsr_lib.train.distributed`): every rank draws the same
 global batch of ``batch_size`` from the same seeded generator and trains on its contiguous shard of
@@ -270,7 +275,7 @@ def volume_task(
         vmask = _loss_mask(settings, vx.shape, None)
         held_out = HeldOutSamples(norm.inputs(vx), norm.targets(vt), vmask, sample)
     elif settings.patience is not None and method == "deepnet":
-        log.warning("patience is set but no held-out volume was given: %s trains every iteration", method)
+        log.info("no held-out volume: %s trains every iteration (patience applies with one)", method)
     net = distributed.wrap_model(model, dev)  # the model itself in a single process
     model = distributed.unwrap(net)  # on CUDA, with SyncBatchNorm layers (same parameters and keys)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
