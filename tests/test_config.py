@@ -155,3 +155,29 @@ def test_profiles_are_immutable():
     p = load_profile("smoke")
     with pytest.raises(ValidationError):
         p.name = "other"
+
+
+def test_profile_constants_are_what_profiles_returns():
+    """``SMOKE``, ``CPU``, ``PAPER`` equal ``profiles()`` and ``load_profile``; both build new objects,
+    so a caller changing a dict inside a profile changes neither the constants nor later profiles."""
+    from xrsr_lib.config.profiles import CPU, PAPER, SMOKE, profiles
+
+    constants = {"smoke": SMOKE, "cpu": CPU, "paper": PAPER}
+    built = profiles()
+    assert built == constants
+    for name, constant in constants.items():
+        assert load_profile(name) == constant
+        assert built[name] is not constant
+    built["smoke"].realizations["extra"] = 99
+    built["smoke"].study_b.models["utsr"]["embed_dim"] = 1
+    assert "extra" not in SMOKE.realizations and "extra" not in load_profile("smoke").realizations
+    assert SMOKE.study_b.models["utsr"]["embed_dim"] == 12
+    assert load_profile("smoke").study_b.models["utsr"]["embed_dim"] == 12
+
+
+def test_multiscale_sizes_are_named():
+    from xrsr_lib.config.profiles import SMOKE, MultiscaleSizes
+
+    with pytest.raises(TypeError):
+        MultiscaleSizes(40, 64, 64, 64, 96, 96, 150.0, 100, (10.0, 28.0), 400, (1.5, 3.0), 60.0)
+    assert SMOKE.multiscale is not None and SMOKE.multiscale.scan("lres").n_voxels == 40

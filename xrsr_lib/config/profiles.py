@@ -26,6 +26,8 @@ Examples
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TypedDict
 
 from pydantic import Field, field_validator, model_validator
 
@@ -45,7 +47,7 @@ from xrsr_lib.config.training import (
 )
 from xrsr_lib.config.trust import TrustConfig
 
-__all__ = ["PROFILE_NAMES", "Profile", "load_profile", "profiles"]
+__all__ = ["CPU", "PAPER", "PROFILE_NAMES", "SMOKE", "MultiscaleSizes", "Profile", "load_profile", "profiles"]
 
 PROFILE_NAMES = ("smoke", "cpu", "paper")
 
@@ -62,8 +64,10 @@ class Profile(Settings):
     methods: MethodsConfig
     training_realization: str = "train"
     held_out: HeldOutConfig = Field(
-        default=HeldOutConfig(), description="the training realization's slab no network trains on: "
-        "validation of the stopping rule and calibration of the trust maps")
+        default=HeldOutConfig(),
+        description="the training realization's slab no network trains on: "
+        "validation of the stopping rule and calibration of the trust maps",
+    )
     evaluation: EvaluationConfig = EvaluationConfig()
     study_b: StudyBConfig
     multiscale: MultiscaleConfig | None = None
@@ -105,41 +109,121 @@ class Profile(Settings):
 #: Pelt's candidate-point density (a required field; the sized generator ignores it).
 _PELT_TRIAL_DENSITY = 4_000_000.0
 
+#: The realizations of every profile: name -> phantom seed.
+_SEEDS = {"train": 1, "alternate": 2}
+
+#: The blur levels of every profile, µm (the first is the high-resolution image's).
+_SIGMAS_UM = (1.0, 3.0, 5.0, 7.0, 9.0)
+
+# Study A's ground truth: ~1,380 fully contained pores of 5-80 µm, ~40 % below 25 µm and ~30 %
+# below 20 µm diameter (by count). A truncated power law on 5-80 µm with 40 % below 25 µm
+# (exponent 0.5) needs ~81 % porosity for that count, but the random sequential placement jams
+# at ~48 % (2 µm gap): at most ~770 voids fully inside at `paper`. Measured jamming counts make
+# the three targets incompatible under a power law (5-80 µm reaches the count from exponent
+# ~1.1, 61 % below 25 µm). Uniform diameters on 5-55 µm (exponent 0) give exactly 40 % below
+# 25 µm and 30 % below 20 µm at ~84 % of the jamming count: the largest pore is 55, not 80 µm.
+# The 2 µm gap keeps neighbours apart in a 1 µm segmentation.
+#: The void sizes of ``cpu`` and ``paper`` (study A's foam).
+_FOAM_PORES = PoreSizeConfig(diameter_range_um=(5.0, 55.0), size_exponent=0.0, min_gap_um=2.0)
+# Measured: 16,100 voids per mm³ (1,652 voids at `paper`) leave 1,365 / 1,371 fully inside the
+# 512 µm tall volume with seeds 1 / 2 (1,379 on average over seeds 1-8, 1,365-1,397); `cpu`
+# (same sizes and density, 227 voids) 161 / 166. `cpu` is near jamming for some other seeds
+# (its narrow cylinder crowds the large voids; seed 4 fails with a clear error).
+#: The void density of ``cpu`` and ``paper``, voids per mm³.
+_FOAM_PORE_DENSITY_PER_MM3 = 16_100.0
+
+
+class _StoppingRule(TypedDict):
+    """The stopping rule's settings of :class:`~xrsr_lib.config.training.VolumeTraining`."""
+
+    validate_every: int
+    patience: int
+    keep_best: bool
+
+
+# One stopping rule for both networks (issue "Study A on two cores"): the held-out slab's loss
+# every `validate_every` steps, stop after `patience` validations without a lower one, keep the
+# best weights; at most `iterations` steps under one cosine schedule.
+_SMOKE_STOPPING = _StoppingRule(validate_every=10, patience=2, keep_best=True)
+_CPU_STOPPING = _StoppingRule(validate_every=100, patience=3, keep_best=True)
+_PAPER_STOPPING = _StoppingRule(validate_every=250, patience=8, keep_best=True)
+
+# DeepNet has no global residual (like SRCNN): starting from the noisy input, it kept the input's
+# noise (held-out slab, σ = 3 µm, 600 steps: SSIM against the truth 0.52 with the residual, 0.80
+# without; noise in the solid matrix 0.051 against 0.004; batch norm off did not help: 0.50).
+#: DeepNet's global residual (off in every profile).
+_DEEPNET_RESIDUAL = False
+
+# Study B (each profile's network sizes are explained in its builder below).
+# The two transformers add the bicubic interpolation of their input to a zero-initialised head
+# (they start as bicubic and learn a correction; our choice for UTSR, a change to SwinIR's
+# published head kept for a like-for-like comparison). RRDBNet keeps Real-ESRGAN's head.
+#: The head of study B's two transformers (UTSR, SwinIR).
+_TRANSFORMER_HEAD = {"image_residual": True, "residual_interpolation": "bicubic", "zero_init_head": True}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiscaleSizes:
+    """The sizes of one profile's multiscale acquisition (see :func:`_multiscale`).
+
+    The three scans have voxels of 9, 3 and 1 µm (``lres``, ``mres``, ``hres``); their cubic
+    reconstructions have ``*_voxels`` voxels per side from ``*_angles`` projections over 360°.
+    """
+
+    lres_voxels: int
+    mres_voxels: int
+    hres_voxels: int
+    lres_angles: int
+    mres_angles: int
+    hres_angles: int
+    #: radius of the material cylinder, µm
+    cylinder_radius_um: float
+    #: large pores (the coarse scan sees them) in the whole cylinder, and their radius range, µm
+    n_large: int
+    large_radius_um: tuple[float, float]
+    #: small pores (only the fine scans resolve them) near the axis, their radius range, µm, and
+    #: the core radius, µm, they lie within
+    n_small: int
+    small_radius_um: tuple[float, float]
+    small_core_radius_um: float
+
 
 def _physical_profile(
+    *,
     name: str,
-    n: int,
+    n_voxels: int,
     n_angles: int,
     seeds: dict[str, int],
     pores: PoreSizeConfig,
-    pore_density: float,
-    photons: float,
+    pore_density_per_mm3: float,
+    photons_per_pixel: float,
+    supersampling: int,
+    sigmas_um: tuple[float, ...],
+    reference_n_angles: int,
     methods: MethodsConfig,
-    supersampling: int = 4,
-    sigmas: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0, 9.0),
-    evaluation: EvaluationConfig | None = None,
-    study_b: StudyBConfig | None = None,
-    multiscale: MultiscaleConfig | None = None,
-    trust: TrustConfig | None = None,
-    reference_angles: int = 1024,
-    held_out: HeldOutConfig | None = None,
+    held_out: HeldOutConfig,
+    evaluation: EvaluationConfig,
+    study_b: StudyBConfig,
+    multiscale: MultiscaleConfig,
+    trust: TrustConfig,
 ) -> Profile:
     """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
     sits 10 half-widths away and the detector as far behind the axis (magnification 2).
 
-    The phantom is the sized generator's: void diameters ``pores``, ``pore_density`` voids per mm³
-    of the slab holding their centres (half height + largest radius either side of z = 0)."""
+    The volume has ``n_voxels``³ voxels of 1 µm. The phantom is the sized generator's: void
+    diameters ``pores``, ``pore_density_per_mm3`` voids per mm³ of the slab holding their centres
+    (half height + largest radius either side of z = 0), ``supersampling`` sub-voxels per side."""
     voxel = 1.0
-    half = n * voxel / 2.0
+    half = n_voxels * voxel / 2.0
     radius = half * 15.0 / 16.0
     max_pore_radius_um = pores.diameter_range_um[1] / 2.0
     return Profile(
         name=name,
-        volume=VolumeConfig(n_voxels=n, voxel_size_um=voxel),
+        volume=VolumeConfig(n_voxels=n_voxels, voxel_size_um=voxel),
         phantom=PhantomConfig(
             cylinder_radius_um=radius,
             max_pore_radius_um=max_pore_radius_um,
-            pore_density_per_mm3=pore_density,
+            pore_density_per_mm3=pore_density_per_mm3,
             trial_density_per_mm3=_PELT_TRIAL_DENSITY,
             zrange_um=half + max_pore_radius_um,
             supersampling=supersampling,
@@ -153,197 +237,366 @@ def _physical_profile(
             detector_supersampling=2,
             # 10 % transmission along a full diameter of solid material
             attenuation_per_um=math.log(10.0) / (2.0 * radius),
-            photons_per_pixel=photons,
-            reference_n_angles=reference_angles,
+            photons_per_pixel=photons_per_pixel,
+            reference_n_angles=reference_n_angles,
         ),
-        degrade=DegradeConfig(sigmas_um=sigmas, noise_seed=20240611),
+        degrade=DegradeConfig(sigmas_um=sigmas_um, noise_seed=20240611),
         realizations=seeds,
         methods=methods,
-        evaluation=evaluation or EvaluationConfig(),
+        evaluation=evaluation,
         study_b=study_b,
-        multiscale=multiscale or _multiscale(name),
-        trust=trust or TrustConfig(),
-        held_out=held_out or HeldOutConfig(),
+        multiscale=multiscale,
+        trust=trust,
+        held_out=held_out,
     )
 
 
-def _multiscale(name: str) -> MultiscaleConfig:
-    """The multiscale acquisition of each profile: coarse voxels 9 µm, then 3 and 1 µm.
+def _multiscale(sizes: MultiscaleSizes) -> MultiscaleConfig:
+    """The multiscale acquisition of a profile: coarse voxels 9 µm, then 3 and 1 µm.
 
     The stage errors are a few fine voxels, the turns under 1°; each scan has its own blur, noise
     and grey scale. ``paper`` is study A's real-data scale (an LFOV of ~1,000³ coarse voxels, GPU).
     """
-    sizes = {  # lres, mres, hres voxels per side; projections; cylinder radius; pores
-        "smoke": ((40, 64, 64), (64, 96, 96), 150.0, (100, 10.0, 28.0), (400, 1.5, 3.0, 60.0)),
-        "cpu": ((64, 80, 96), (96, 120, 144), 250.0, (400, 14.0, 40.0), (1500, 2.0, 4.5, 110.0)),
-        "paper": ((1000, 512, 512), (1500, 800, 800), 4200.0, (60_000, 14.0, 60.0),
-                  (40_000, 2.0, 4.5, 700.0)),
-    }[name]
-    (nl, nm, nh), (al, am, ah), radius, (n_large, rl0, rl1), (n_small, rs0, rs1, core) = sizes
     mres_centre, hres_centre = (9.0, 21.0, -15.0), (6.0, 24.0, -9.0)
     return MultiscaleConfig(
         sample=MultiscaleSampleConfig(
-            cylinder_radius_um=radius, pore_zrange_um=nl * 9.0 / 2 + rl1, large_radius_um=(rl0, rl1),
-            n_large=n_large, small_radius_um=(rs0, rs1), n_small=n_small, small_core_radius_um=core,
+            cylinder_radius_um=sizes.cylinder_radius_um,
+            pore_zrange_um=sizes.lres_voxels * 9.0 / 2 + sizes.large_radius_um[1],
+            large_radius_um=sizes.large_radius_um,
+            n_large=sizes.n_large,
+            small_radius_um=sizes.small_radius_um,
+            n_small=sizes.n_small,
+            small_core_radius_um=sizes.small_core_radius_um,
         ),
         scans=(
-            ScanConfig(name="lres", voxel_size_um=9.0, n_voxels=nl, n_angles=al, blur_px=1.0,
-                       photons=20_000.0),
-            ScanConfig(name="mres", voxel_size_um=3.0, n_voxels=nm, n_angles=am, roi_center_um=mres_centre,
-                       stage_error_um=(12.0, -15.0, 9.0), rotation_deg=0.6, blur_px=0.8, photons=20_000.0,
-                       intensity_scale=0.8, intensity_offset=0.1),
-            ScanConfig(name="hres", voxel_size_um=1.0, n_voxels=nh, n_angles=ah, roi_center_um=hres_centre,
-                       stage_error_um=(-4.0, 6.0, 5.0), rotation_deg=-0.8, blur_px=0.8, photons=20_000.0,
-                       intensity_scale=1.3, intensity_offset=-0.05),
+            ScanConfig(
+                name="lres",
+                voxel_size_um=9.0,
+                n_voxels=sizes.lres_voxels,
+                n_angles=sizes.lres_angles,
+                blur_px=1.0,
+                photons=20_000.0,
+            ),
+            ScanConfig(
+                name="mres",
+                voxel_size_um=3.0,
+                n_voxels=sizes.mres_voxels,
+                n_angles=sizes.mres_angles,
+                roi_center_um=mres_centre,
+                stage_error_um=(12.0, -15.0, 9.0),
+                rotation_deg=0.6,
+                blur_px=0.8,
+                photons=20_000.0,
+                intensity_scale=0.8,
+                intensity_offset=0.1,
+            ),
+            ScanConfig(
+                name="hres",
+                voxel_size_um=1.0,
+                n_voxels=sizes.hres_voxels,
+                n_angles=sizes.hres_angles,
+                roi_center_um=hres_centre,
+                stage_error_um=(-4.0, 6.0, 5.0),
+                rotation_deg=-0.8,
+                blur_px=0.8,
+                photons=20_000.0,
+                intensity_scale=1.3,
+                intensity_offset=-0.05,
+            ),
         ),
         # 10 % transmission along a full diameter of solid matrix
-        attenuation_per_um=math.log(10.0) / (2.0 * radius),
+        attenuation_per_um=math.log(10.0) / (2.0 * sizes.cylinder_radius_um),
     )
 
 
-def profiles() -> dict[str, Profile]:
-    seeds = {"train": 1, "alternate": 2}
-    # Study A's ground truth: ~1,380 fully contained pores of 5-80 µm, ~40 % below 25 µm and ~30 %
-    # below 20 µm diameter (by count). A truncated power law on 5-80 µm with 40 % below 25 µm
-    # (exponent 0.5) needs ~81 % porosity for that count, but the random sequential placement jams
-    # at ~48 % (2 µm gap): at most ~770 voids fully inside at `paper`. Measured jamming counts make
-    # the three targets incompatible under a power law (5-80 µm reaches the count from exponent
-    # ~1.1, 61 % below 25 µm). Uniform diameters on 5-55 µm (exponent 0) give exactly 40 % below
-    # 25 µm and 30 % below 20 µm at ~84 % of the jamming count: the largest pore is 55, not 80 µm.
-    # Measured: 16,100 voids per mm³ (1,652 voids at `paper`) leave 1,365 / 1,371 fully inside the
-    # 512 µm tall volume with seeds 1 / 2 (1,379 on average over seeds 1-8, 1,365-1,397); `cpu`
-    # (same sizes and density, 227 voids) 161 / 166. `cpu` is near jamming for some other seeds
-    # (its narrow cylinder crowds the large voids; seed 4 fails with a clear error).
-    # The 2 µm gap keeps neighbours apart in a 1 µm segmentation.
-    foam_pores = PoreSizeConfig(diameter_range_um=(5.0, 55.0), size_exponent=0.0, min_gap_um=2.0)
-    pore_density = 16_100.0
-    # One stopping rule for both networks (issue "Study A on two cores"): the held-out slab's loss
-    # every `validate_every` steps, stop after `patience` validations without a lower one, keep the
-    # best weights; at most `iterations` steps under one cosine schedule. DeepNet has no global
-    # residual (like SRCNN): starting from the noisy input, it kept the input's noise (held-out slab,
-    # σ = 3 µm, 600 steps: SSIM against the truth 0.52 with the residual, 0.80 without; noise in
-    # the solid matrix 0.051 against 0.004; batch norm off did not help: 0.50).
-    smoke_stopping = {"validate_every": 10, "patience": 2, "keep_best": True}
-    cpu_stopping = {"validate_every": 100, "patience": 3, "keep_best": True}
-    paper_stopping = {"validate_every": 250, "patience": 8, "keep_best": True}
-    smoke_methods = MethodsConfig(
+def _smoke() -> Profile:
+    """The ``smoke`` profile: 64³ voxels, for CI and the test suite (seconds to a minute)."""
+    methods = MethodsConfig(
         deepnet=DeepNetTraining(
-            model={"base_width": 8, "depth": 2, "extra_convs": 1, "residual": False}, iterations=30,
-            batch_size=2, tile=32, inference_tile=40, inference_overlap=8, checkpoint_every=10,
-            **smoke_stopping,
+            model={"base_width": 8, "depth": 2, "extra_convs": 1, "residual": _DEEPNET_RESIDUAL},
+            iterations=30,
+            batch_size=2,
+            tile=32,
+            inference_tile=40,
+            inference_overlap=8,
+            checkpoint_every=10,
+            **_SMOKE_STOPPING,
         ),
         srcnn=SRCNNTraining(
-            model={"kernel_sizes": (5, 3, 3), "widths": (16, 8)}, iterations=30, batch_size=4, patch=16,
-            stride=8, validation_fraction=0.2, inference_tile=36, inference_overlap=4,
-            checkpoint_every=10, **smoke_stopping,
+            model={"kernel_sizes": (5, 3, 3), "widths": (16, 8)},
+            iterations=30,
+            batch_size=4,
+            patch=16,
+            stride=8,
+            validation_fraction=0.2,
+            inference_tile=36,
+            inference_overlap=4,
+            checkpoint_every=10,
+            **_SMOKE_STOPPING,
         ),
         rl=DeconvConfig(nlm_patch_size=3, nlm_patch_distance=3),
     )
-    cpu_methods = MethodsConfig(
-        deepnet=DeepNetTraining(
-            # inference tile 256: one tile per 256² slice (4 tiles of 192² cost 2.25x the voxels)
-            model={"base_width": 16, "depth": 3, "extra_convs": 2, "residual": False}, iterations=1000,
-            batch_size=4, tile=128, inference_tile=256, inference_overlap=16, **cpu_stopping,
-        ),
-        srcnn=SRCNNTraining(
-            model={"kernel_sizes": (9, 3, 3), "widths": (32, 16)}, iterations=1000, batch_size=8, patch=24,
-            # inference tile 136: 2 blocks per axis of 256 (1.2x the voxels; 64-voxel blocks process
-            # 1.95x and cost +74 % over one whole pass; one 256³ pass needs 5 GiB)
-            stride=12, inference_tile=136, inference_overlap=8, **cpu_stopping,
-        ),
-        # NLM (scikit-image, one slab per thread): ~38 s per 256³ volume at distance 3 on 2 cores
-        rl=DeconvConfig(nlm_patch_size=3, nlm_patch_distance=3),
-    )
-    paper_methods = MethodsConfig(
-        deepnet=DeepNetTraining(
-            model={"base_width": 64, "depth": 4, "extra_convs": 3, "residual": False}, iterations=10_000,
-            batch_size=4, tile=512, inference_tile=576, inference_overlap=32, checkpoint_every=500,
-            **paper_stopping,
-        ),
-        srcnn=SRCNNTraining(
-            model={"kernel_sizes": (9, 5, 5), "widths": (64, 32)}, iterations=10_000, batch_size=16, patch=32,
-            stride=16, inference_tile=96, inference_overlap=8, checkpoint_every=500, **paper_stopping,
-        ),
-    )
-    # Study B. smoke: tiny networks, a few steps (checks the plumbing only). cpu: reduced networks
-    # (about 0.1 s per step on 2 cores) trained for minutes. paper: the published model sizes
-    # (UTSRConfig.paper_like, SwinIR lightweight, Real-ESRGAN's RRDBNet), GPU.
-    # The two transformers add the bicubic interpolation of their input to a zero-initialised head
-    # (they start as bicubic and learn a correction; our choice for UTSR, a change to SwinIR's
-    # published head kept for a like-for-like comparison). RRDBNet keeps Real-ESRGAN's head.
-    transformer_head = {"image_residual": True, "residual_interpolation": "bicubic", "zero_init_head": True}
-    smoke_b = StudyBConfig(
+    # tiny networks, a few steps (checks the plumbing only)
+    study_b = StudyBConfig(
         slice=CrackSliceConfig(size=192, n_pores=6, n_cracks=3, crack_length_range_px=(60.0, 150.0)),
-        n_train=2, n_val=1, n_test=2, natural_pairs=8,
+        n_train=2,
+        n_val=1,
+        n_test=2,
+        natural_pairs=8,
         models={
-            "utsr": {"embed_dim": 12, "depths": (1,), "bottleneck_depth": 1, "num_heads": 1,
-                     **transformer_head},
-            "swinir": {"embed_dim": 12, "depths": (1,), "num_heads": 2, **transformer_head},
+            "utsr": {
+                "embed_dim": 12,
+                "depths": (1,),
+                "bottleneck_depth": 1,
+                "num_heads": 1,
+                **_TRANSFORMER_HEAD,
+            },
+            "swinir": {"embed_dim": 12, "depths": (1,), "num_heads": 2, **_TRANSFORMER_HEAD},
             "rrdbnet": {"num_feat": 8, "num_block": 1, "num_grow_ch": 8},
         },
         pretrain=SRTrainingConfig(iterations=4, batch_size=2, patch=16, checkpoint_every=2),
         finetune=SRTrainingConfig(iterations=6, batch_size=2, patch=16, checkpoint_every=3, validate_every=3),
-        flops_lr_px=32, example_crop_px=64,
+        flops_lr_px=32,
+        example_crop_px=64,
     )
-    cpu_b = StudyBConfig(
+    multiscale = MultiscaleSizes(
+        lres_voxels=40,
+        mres_voxels=64,
+        hres_voxels=64,
+        lres_angles=64,
+        mres_angles=96,
+        hres_angles=96,
+        cylinder_radius_um=150.0,
+        n_large=100,
+        large_radius_um=(10.0, 28.0),
+        n_small=400,
+        small_radius_um=(1.5, 3.0),
+        small_core_radius_um=60.0,
+    )
+    return _physical_profile(
+        name="smoke",
+        n_voxels=64,
+        n_angles=64,
+        seeds=_SEEDS,
+        # 6-16 µm voids, the smallest radius (3 µm) not below the 3 µm foam-mask margin: 60 voids,
+        # 37 / 36 fully inside (seeds 1 / 2); placement jams at 77-103 voids over seeds 1-12
+        pores=PoreSizeConfig(diameter_range_um=(6.0, 16.0), size_exponent=0.0, min_gap_um=2.0),
+        pore_density_per_mm3=265_000.0,
+        photons_per_pixel=20_000.0,
+        supersampling=2,
+        sigmas_um=_SIGMAS_UM,
+        reference_n_angles=256,
+        methods=methods,
+        held_out=HeldOutConfig(fraction=0.25),  # 16 slices: one SRCNN patch of 16³
+        # a coarser Gaussian-fit grid keeps the smoke run short (the fit pads by 4·σ_max)
+        evaluation=EvaluationConfig(gaussian_fit_step_um=0.25, foam_mask_margin_um=3.0),
+        study_b=study_b,
+        multiscale=_multiscale(multiscale),
+        trust=TrustConfig(tta_transforms=4, domain_block=8),
+    )
+
+
+def _cpu() -> Profile:
+    """The ``cpu`` profile: 256³ voxels at 1 µm, ``paper``'s pore sizes in a smaller volume."""
+    methods = MethodsConfig(
+        deepnet=DeepNetTraining(
+            model={"base_width": 16, "depth": 3, "extra_convs": 2, "residual": _DEEPNET_RESIDUAL},
+            iterations=1000,
+            batch_size=4,
+            tile=128,
+            # inference tile 256: one tile per 256² slice (4 tiles of 192² cost 2.25x the voxels)
+            inference_tile=256,
+            inference_overlap=16,
+            **_CPU_STOPPING,
+        ),
+        srcnn=SRCNNTraining(
+            model={"kernel_sizes": (9, 3, 3), "widths": (32, 16)},
+            iterations=1000,
+            batch_size=8,
+            patch=24,
+            stride=12,
+            # inference tile 136: 2 blocks per axis of 256 (1.2x the voxels; 64-voxel blocks process
+            # 1.95x and cost +74 % over one whole pass; one 256³ pass needs 5 GiB)
+            inference_tile=136,
+            inference_overlap=8,
+            **_CPU_STOPPING,
+        ),
+        # NLM (scikit-image, one slab per thread): ~38 s per 256³ volume at distance 3 on 2 cores
+        rl=DeconvConfig(nlm_patch_size=3, nlm_patch_distance=3),
+    )
+    # reduced networks (about 0.1 s per step on 2 cores) trained for minutes
+    study_b = StudyBConfig(
         slice=CrackSliceConfig(size=384, n_pores=14, n_cracks=5, crack_length_range_px=(100.0, 300.0)),
-        n_train=24, n_val=4, n_test=8, natural_pairs=256,
+        n_train=24,
+        n_val=4,
+        n_test=8,
+        natural_pairs=256,
         models={
-            "utsr": {"embed_dim": 24, "depths": (1, 1), "bottleneck_depth": 1, "num_heads": 1,
-                     **transformer_head},
-            "swinir": {"embed_dim": 30, "depths": (2, 2), "num_heads": 3, **transformer_head},
+            "utsr": {
+                "embed_dim": 24,
+                "depths": (1, 1),
+                "bottleneck_depth": 1,
+                "num_heads": 1,
+                **_TRANSFORMER_HEAD,
+            },
+            "swinir": {"embed_dim": 30, "depths": (2, 2), "num_heads": 3, **_TRANSFORMER_HEAD},
             "rrdbnet": {"num_feat": 32, "num_block": 2, "num_grow_ch": 16},
         },
         # 64-pixel patches: UTSR's 16-pixel windows fit its quarter-resolution bottleneck
-        pretrain=SRTrainingConfig(iterations=300, batch_size=2, patch=64, learning_rate=5e-4,
-                                  checkpoint_every=100),
-        finetune=SRTrainingConfig(iterations=600, batch_size=2, patch=64, learning_rate=5e-4,
-                                  checkpoint_every=100, validate_every=50),
+        pretrain=SRTrainingConfig(
+            iterations=300, batch_size=2, patch=64, learning_rate=5e-4, checkpoint_every=100
+        ),
+        finetune=SRTrainingConfig(
+            iterations=600,
+            batch_size=2,
+            patch=64,
+            learning_rate=5e-4,
+            checkpoint_every=100,
+            validate_every=50,
+        ),
         # at x4 the networks leave the bicubic plateau only after ~500-600 steps on 2 cores, so a cpu
         # budget ranks them by how fast they start to learn: cpu runs x2 only, where they train past
         # it, and answers what it can (does pre-training on natural images help a short fine-tuning,
         # and each UTSR component); x4 and the paper's ranking are the `paper` profile's
-        scales=(2,), ablation_scale=2,
+        scales=(2,),
+        ablation_scale=2,
     )
-    paper_b = StudyBConfig(
+    multiscale = MultiscaleSizes(
+        lres_voxels=64,
+        mres_voxels=80,
+        hres_voxels=96,
+        lres_angles=96,
+        mres_angles=120,
+        hres_angles=144,
+        cylinder_radius_um=250.0,
+        n_large=400,
+        large_radius_um=(14.0, 40.0),
+        n_small=1500,
+        small_radius_um=(2.0, 4.5),
+        small_core_radius_um=110.0,
+    )
+    return _physical_profile(
+        name="cpu",
+        n_voxels=256,
+        n_angles=256,
+        seeds=_SEEDS,
+        pores=_FOAM_PORES,
+        pore_density_per_mm3=_FOAM_PORE_DENSITY_PER_MM3,
+        photons_per_pixel=20_000.0,
+        supersampling=4,
+        sigmas_um=_SIGMAS_UM,
+        reference_n_angles=1024,
+        methods=methods,
+        held_out=HeldOutConfig(),
+        evaluation=EvaluationConfig(pore_workers=2),  # one pore analysis per core
+        study_b=study_b,
+        multiscale=_multiscale(multiscale),
+        # 4 of 8 symmetries: half the inference; one member (the study's model): the ensemble signal
+        # needs seeds 1.. trained (./run_all.sh --seeds 3, or trust.ensemble_size)
+        trust=TrustConfig(tta_transforms=4, ensemble_size=1),
+    )
+
+
+def _paper() -> Profile:
+    """The ``paper`` profile: 512³ voxels at 1 µm, 512 projections over 360°, like study A."""
+    methods = MethodsConfig(
+        deepnet=DeepNetTraining(
+            model={"base_width": 64, "depth": 4, "extra_convs": 3, "residual": _DEEPNET_RESIDUAL},
+            iterations=10_000,
+            batch_size=4,
+            tile=512,
+            inference_tile=576,
+            inference_overlap=32,
+            checkpoint_every=500,
+            **_PAPER_STOPPING,
+        ),
+        srcnn=SRCNNTraining(
+            model={"kernel_sizes": (9, 5, 5), "widths": (64, 32)},
+            iterations=10_000,
+            batch_size=16,
+            patch=32,
+            stride=16,
+            inference_tile=96,
+            inference_overlap=8,
+            checkpoint_every=500,
+            **_PAPER_STOPPING,
+        ),
+    )
+    # the published model sizes (UTSRConfig.paper_like, SwinIR lightweight, Real-ESRGAN's RRDBNet), GPU
+    study_b = StudyBConfig(
         slice=CrackSliceConfig(size=512, n_pores=24, n_cracks=6, crack_length_range_px=(150.0, 400.0)),
-        n_train=200, n_val=20, n_test=50, natural_pairs=4000,
+        n_train=200,
+        n_val=20,
+        n_test=50,
+        natural_pairs=4000,
         models={
-            "utsr": {"embed_dim": 180, "depths": (6, 6), "bottleneck_depth": 8, "num_heads": 2,
-                     **transformer_head},
-            "swinir": {**transformer_head},  # lightweight SwinIR: embed 60, depths 6×4, heads 6, window 8
+            "utsr": {
+                "embed_dim": 180,
+                "depths": (6, 6),
+                "bottleneck_depth": 8,
+                "num_heads": 2,
+                **_TRANSFORMER_HEAD,
+            },
+            "swinir": {**_TRANSFORMER_HEAD},  # lightweight SwinIR: embed 60, depths 6×4, heads 6, window 8
             "rrdbnet": {},  # Real-ESRGAN: 23 RRDBs, 64 features, growth 32
         },
         pretrain=SRTrainingConfig(iterations=20_000, batch_size=16, patch=48, checkpoint_every=1000),
-        finetune=SRTrainingConfig(iterations=10_000, batch_size=16, patch=48, learning_rate=1e-4,
-                                  checkpoint_every=1000, validate_every=500),
+        finetune=SRTrainingConfig(
+            iterations=10_000,
+            batch_size=16,
+            patch=48,
+            learning_rate=1e-4,
+            checkpoint_every=1000,
+            validate_every=500,
+        ),
     )
-    return {
-        "smoke": _physical_profile(
-            # 6-16 µm voids, the smallest radius (3 µm) not below the 3 µm foam-mask margin: 60 voids,
-            # 37 / 36 fully inside (seeds 1 / 2); placement jams at 77-103 voids over seeds 1-12
-            "smoke", 64, 64, seeds,
-            pores=PoreSizeConfig(diameter_range_um=(6.0, 16.0), size_exponent=0.0, min_gap_um=2.0),
-            pore_density=265_000.0, photons=20_000.0, methods=smoke_methods, supersampling=2,
-            # a coarser Gaussian-fit grid keeps the smoke run short (the fit pads by 4·σ_max)
-            evaluation=EvaluationConfig(gaussian_fit_step_um=0.25, foam_mask_margin_um=3.0), study_b=smoke_b,
-            trust=TrustConfig(tta_transforms=4, domain_block=8), reference_angles=256,
-            held_out=HeldOutConfig(fraction=0.25),  # 16 slices: one SRCNN patch of 16³
-        ),
-        "cpu": _physical_profile(
-            "cpu", 256, 256, seeds, foam_pores, pore_density, photons=20_000.0, methods=cpu_methods,
-            # 4 of 8 symmetries: half the inference; one member (the study's model): the ensemble signal
-            # needs seeds 1.. trained (./run_all.sh --seeds 3, or trust.ensemble_size)
-            study_b=cpu_b, trust=TrustConfig(tta_transforms=4, ensemble_size=1),
-            evaluation=EvaluationConfig(pore_workers=2),  # one pore analysis per core
-        ),
-        "paper": _physical_profile(
-            "paper", 512, 512, seeds, foam_pores, pore_density, photons=20_000.0, methods=paper_methods,
-            study_b=paper_b, trust=TrustConfig(sigmas_um=(3.0, 5.0, 7.0, 9.0), ensemble_size=5),
-            evaluation=EvaluationConfig(pore_workers=4),  # ~7 GB each at 512³
-            reference_angles=6000,  # study A's ground truth: ~6,000 noise-free projections
-        ),
-    }
+    # study A's real-data scale: an LFOV of ~1,000³ coarse voxels (GPU)
+    multiscale = MultiscaleSizes(
+        lres_voxels=1000,
+        mres_voxels=512,
+        hres_voxels=512,
+        lres_angles=1500,
+        mres_angles=800,
+        hres_angles=800,
+        cylinder_radius_um=4200.0,
+        n_large=60_000,
+        large_radius_um=(14.0, 60.0),
+        n_small=40_000,
+        small_radius_um=(2.0, 4.5),
+        small_core_radius_um=700.0,
+    )
+    return _physical_profile(
+        name="paper",
+        n_voxels=512,
+        n_angles=512,
+        seeds=_SEEDS,
+        pores=_FOAM_PORES,
+        pore_density_per_mm3=_FOAM_PORE_DENSITY_PER_MM3,
+        photons_per_pixel=20_000.0,
+        supersampling=4,
+        sigmas_um=_SIGMAS_UM,
+        reference_n_angles=6000,  # study A's ground truth: ~6,000 noise-free projections
+        methods=methods,
+        held_out=HeldOutConfig(),
+        evaluation=EvaluationConfig(pore_workers=4),  # ~7 GB each at 512³
+        study_b=study_b,
+        multiscale=_multiscale(multiscale),
+        trust=TrustConfig(sigmas_um=(3.0, 5.0, 7.0, 9.0), ensemble_size=5),
+    )
+
+
+#: The ``smoke`` profile (see the module docstring).
+SMOKE = _smoke()
+#: The ``cpu`` profile.
+CPU = _cpu()
+#: The ``paper`` profile.
+PAPER = _paper()
+
+
+def profiles() -> dict[str, Profile]:
+    """The three profiles by name, newly built (equal to :data:`SMOKE`, :data:`CPU`, :data:`PAPER`;
+    a caller that changes a dict inside one does not change the constants)."""
+    return {"smoke": _smoke(), "cpu": _cpu(), "paper": _paper()}
 
 
 def load_profile(name: str) -> Profile:
