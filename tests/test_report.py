@@ -59,6 +59,7 @@ def _measured():
                      "abs_recovery_error_pct": 100 - rec, "porosity_error_pct": por,
                      "abs_porosity_error_pct": abs(por), "effective_sigma_um": eff})
     rows.append({"image": "gt", "sigma_um": math.nan})
+    rows.append({"image": "hres", "sigma_um": 1.0, "psnr": 30.0})  # the 1 µm scan is no input row
     return pd.DataFrame(rows)
 
 
@@ -69,6 +70,12 @@ def test_study_a_table_bolds_the_best_method_not_the_input():
     assert "**97.0**" in lines["pores recovered / %"] and "**+0.5**" in lines["porosity error / %"]
     assert "**1.0**" in lines["effective σ / µm"] and "**3.0**" not in lines["effective σ / µm"]
     assert "−2.0" in lines["porosity error / %"]  # a real minus sign
+    assert "1 µm" not in text
+    # a tie at the shown precision bolds both
+    tied = _measured()
+    tied.loc[tied["image"] == "rl_nlm", ["recovery_pct", "abs_recovery_error_pct"]] = [97.0, 3.0]
+    line = [x for x in study_a_table(tied).splitlines() if "pores recovered" in x][0]
+    assert line.count("**97.0**") == 2
 
 
 def test_claims_table_counts_what_holds():
@@ -83,9 +90,9 @@ def test_claims_table_counts_what_holds():
          "paper": "DeepNet > SRCNN > RL", "agrees": "no (srcnn > deepnet > rl)"},
     ])
     text = claims_table(comparison)
-    assert text.rstrip().endswith("1 of 3 statements hold.")
-    assert "| order in ssim | 3 µm | DeepNet > SRCNN > RL | srcnn > deepnet > rl | **no** |" in text
-    assert "| SRCNN recovery_pct | 9 µm | about 60 % of the pores | 40.0 | **no** |" in text
+    assert text.endswith("\n1 of 3 statements hold.\n")
+    assert "| order in SSIM | 3 µm | DeepNet > SRCNN > RL | srcnn > deepnet > rl | **no** |" in text
+    assert "| SRCNN: pores recovered / % | 9 µm | about 60 % of the pores | 40.0 | **no** |" in text
 
 
 def test_seed_and_timing_tables():
@@ -94,11 +101,12 @@ def test_seed_and_timing_tables():
     diff = pd.DataFrame([{"sigma_um": 3.0, "metric": "psnr", "difference": 1.0, "p_value": 0.0123}])
     text = seed_table(spread, diff)
     assert "| 3 µm | PSNR / dB | 22.00 ± 0.25 | 21.00 ± 0.25 | +1.00, p = 0.012 | 3 |" in text
-    runs = ["01_a.ipynb", "02_b.ipynb (method=deepnet sigma=3.0)", "02_b.ipynb (method=srcnn sigma=3.0)"]
-    timings = pd.DataFrame({"notebook": runs, "seconds": [60.0, 120.0, 30.0]})
+    runs = ["01_a.ipynb", "02_b.ipynb (method=deepnet sigma=3.0)", "02_b.ipynb (method=srcnn sigma=3.0)",
+            "total"]  # total: the run's wall time
+    timings = pd.DataFrame({"notebook": runs, "seconds": [60.0, 120.0, 30.0, 216.0]})
     text = timings_table(timings)
     assert "| 01_a | 1.0 |  |" in text and "| 02_b | 2.5 | 2 |" in text
-    assert "| **total** | **3.5** |  |" in text
+    assert "| **total** | **3.6** |  |" in text and "| total |" not in text
 
 
 def test_replace_blocks():

@@ -47,6 +47,11 @@ RESULT_FILES = (
 
 _LABELS = {"fdk": "FDK input", "rl": "RL", "rl_nlm": "RL + NLM", "srcnn": "SRCNN", "deepnet": "DeepNet",
            "gt": "ground truth", "hres": "1 µm scan", "order": "order"}
+_QUANTITIES = {"recovery_pct": "pores recovered / %", "porosity_error_pct": "porosity error / %",
+               "sphericity_error_pct": "sphericity error / %", "mean_sphericity": "mean sphericity",
+               "n_pores": "pores", "ssim": "SSIM", "psnr": "PSNR", "mse": "MSE",
+               "abs_recovery_error_pct": "pore recovery", "abs_porosity_error_pct": "porosity error",
+               "abs_sphericity_error_pct": "sphericity error", "effective_sigma_um": "effective σ"}
 _BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 
 
@@ -68,8 +73,11 @@ def _row_cells(at: dict[str, pd.Series], methods: list[str], fmt: Callable[[pd.S
                better: str) -> list[str]:
     """One table row: ``fmt`` of each method's row, the best method's (by ``key``) in bold."""
     scored = {m: float(at[m][key]) for m in at if m != "fdk" and pd.notna(at[m][key])}
-    best = (max if better == "higher" else min)(scored, key=lambda m: scored[m]) if scored else None
-    return ["–" if m not in at else f"**{fmt(at[m])}**" if m == best else fmt(at[m]) for m in methods]
+    best: set[str] = set()
+    if scored:  # the winner, and every method shown with the same value (a tie at the shown precision)
+        winner = (max if better == "higher" else min)(scored, key=lambda m: scored[m])
+        best = {m for m in scored if fmt(at[m]) == fmt(at[winner])}
+    return ["–" if m not in at else f"**{fmt(at[m])}**" if m in best else fmt(at[m]) for m in methods]
 
 
 def study_a_table(measured: pd.DataFrame, sigmas_um: tuple[float, ...] | None = None) -> str:
@@ -79,7 +87,8 @@ def study_a_table(measured: pd.DataFrame, sigmas_um: tuple[float, ...] | None = 
     of each row among the methods is bold (the FDK input is not a method).
     """
     methods = ["fdk", "rl", "rl_nlm", "srcnn", "deepnet"]
-    sig = sorted(measured["sigma_um"].dropna().unique()) if sigmas_um is None else list(sigmas_um)
+    inputs = measured[measured["image"] == "fdk"]["sigma_um"]  # the low-resolution inputs (not 1 µm)
+    sig = sorted(inputs.dropna().unique()) if sigmas_um is None else list(sigmas_um)
     lines = (  # label, format, the column that ranks, better
         ("PSNR / dB", lambda r: _f(r["psnr"], 1), "psnr", "higher"),
         ("SSIM", lambda r: _f(r["ssim"], 3), "ssim", "higher"),
@@ -107,22 +116,22 @@ def claims_table(comparison: pd.DataFrame) -> str:
         if r.image == "order":
             ours = agrees.split("(", 1)[1].rstrip(")") if "(" in agrees else "–"
             verdict = agrees.split(" ", 1)[0]
-            claim = f"order in {r.quantity}"
+            claim = f"order in {_QUANTITIES.get(r.quantity, r.quantity)}"
         else:
             x = float(r.measured)
             ours = _f(x, 3 if abs(x) < 10 else 1) if math.isfinite(x) else "–"
             verdict = agrees
-            claim = f"{_LABELS.get(r.image, r.image)} {r.quantity}"
+            claim = f"{_LABELS.get(r.image, r.image)}: {_QUANTITIES.get(r.quantity, r.quantity)}"
         rows.append([claim, sigma, str(r.paper), ours, f"**{verdict}**" if verdict == "no" else verdict])
     table = _md(["claim", "σ", "paper", "this run", "holds"], rows)
-    return table + f"\n{claims_count(comparison)}\n"
+    return table + f"\n{claims_count(comparison)}"
 
 
 def claims_count(comparison: pd.DataFrame) -> str:
     """``"N of M statements hold."``: of study A's statements this run could judge (yes / no)."""
     verdicts = [str(a).split(" ", 1)[0] for a in comparison["agrees"]]
     judged = [v for v in verdicts if v in ("yes", "no")]
-    return f"{judged.count('yes')} of {len(judged)} statements hold."
+    return f"{judged.count('yes')} of {len(judged)} statements hold.\n"
 
 
 def trust_signal_table(signals: pd.DataFrame) -> str:
@@ -134,8 +143,9 @@ def trust_signal_table(signals: pd.DataFrame) -> str:
                      _f(r.auroc_worst, 2), _f(r.spearman_abs_error, 2), f"{100 * r.coverage:.1f} %",
                      _f(r.mean_halfwidth, 3),
                      f"{r.n_doubtful}", _f(r.doubtful_precision, 2), _f(r.doubtful_recall, 2)])
-    return _md(["method, σ", "signal", "AUROC, worst 10 % |error|", "Spearman with |error|", "coverage",
-                "mean half-width", "doubtful pores", "precision", "recall"], rows)
+    bar = "\\|"  # a | inside a markdown table cell
+    return _md(["method, σ", "signal", f"AUROC, worst 10 % {bar}error{bar}", f"Spearman with {bar}error{bar}",
+                "coverage", "mean half-width", "doubtful pores", "precision", "recall"], rows)
 
 
 def trust_pores_table(pores: pd.DataFrame) -> str:
@@ -174,12 +184,16 @@ def seed_table(spread: pd.DataFrame, difference: pd.DataFrame) -> str:
 
 
 def timings_table(timings: pd.DataFrame) -> str:
-    """``run_all_timings.csv``: minutes per notebook (runs of one notebook summed) and the total."""
+    """``run_all_timings.csv``: minutes per notebook (runs of one notebook summed) and the total
+    (the file's own ``total`` row when it has one, else the sum)."""
+    total = timings[timings["notebook"] == "total"]["seconds"]
+    timings = timings[timings["notebook"] != "total"]
     names = timings["notebook"].str.extract(r"^(\d\d_[^ ]+?)(?:\.ipynb)?(?: \(.*\))?$")[0]
     per = timings.assign(name=names).groupby("name", sort=False)["seconds"].agg(["sum", "count"])
     rows = [[str(n), f"{r['sum'] / 60:.1f}", f"{int(r['count'])}" if r["count"] > 1 else ""]
             for n, r in per.iterrows()]
-    rows.append(["**total**", f"**{timings['seconds'].sum() / 60:.1f}**", ""])
+    seconds = float(total.iloc[0]) if len(total) else float(timings["seconds"].sum())
+    rows.append(["**total**", f"**{seconds / 60:.1f}**", ""])
     return _md(["notebook", "minutes", "runs"], rows)
 
 
