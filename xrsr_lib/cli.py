@@ -51,8 +51,8 @@ import numpy as np
 from xrsr_lib.config import LOSS_MASKS, METHODS, PRESET_NAMES, PROFILE_NAMES
 from xrsr_lib.io.cache import write_json_atomic
 from xrsr_lib.io.errors import XrsrInputError
-from xrsr_lib.io.validate import check_array
-from xrsr_lib.io.volumes import read_volume, write_volume
+from xrsr_lib.io.scans import read_scan
+from xrsr_lib.io.volumes import write_volume
 
 log = logging.getLogger("xrsr")
 
@@ -124,24 +124,6 @@ def _roi(text: str | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def _volume(
-    path: str, option: str, voxel: float | None, fallback: float | None = None, raw: Any = None
-) -> tuple[np.ndarray, float]:
-    """A volume file and its voxel size: the option, else the file's metadata, else ``fallback``
-    (a size recorded by xrsr, e.g. in the pose file); anisotropic or missing sizes are refused."""
-    from xrsr_lib.io.voxels import resolve_voxel_size
-
-    try:
-        vol, meta = read_volume(path, raw=raw)  # a missing file or one holding no volume: names it
-    except KeyError as err:  # file.h5:/dataset names a dataset the file does not have
-        raise XrsrInputError(str(err).strip("'\""), option) from None
-    try:
-        vol = check_array(vol, path)
-    except ValueError as err:  # the user's data (NaN, not 3-D, empty)
-        raise XrsrInputError(str(err), option) from None
-    if voxel is None and "voxel_size_um" not in meta and "voxel_size_zyx_um" not in meta:
-        voxel = fallback
-    return vol, resolve_voxel_size(meta, path, voxel, option)
 def _raw(args: argparse.Namespace) -> Any:
     """The raw layout of ``--raw-shape`` / ``--raw-dtype`` (None without them)."""
     if getattr(args, "raw_shape", None) is None and getattr(args, "raw_dtype", None) is None:
@@ -182,8 +164,8 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.prepare.registration import RegistrationError
     from xrsr_lib.recovery import register_scans
 
-    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, raw=_raw(args))
-    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, raw=_raw(args))
+    coarse, vc = read_scan(args.lres, "lres", args.lres_voxel, raw=_raw(args))
+    fine, vf = read_scan(args.hres, "hres", args.hres_voxel, raw=_raw(args))
     offset = _triple(args.offset, "--offset") or (0.0, 0.0, 0.0)
     try:
         reg = register_scans(coarse, fine, vc, vf, offset)
@@ -214,8 +196,11 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
 
     pose_file = _pose_file(args.pose)
     raw = _raw(args)
-    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, pose_file.get("lres_voxel_um"), raw)
-    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, pose_file.get("hres_voxel_um"), raw)
+    # a voxel size the file lacks: the one xrsr register recorded in the pose file
+    coarse, vc = read_scan(args.lres, "lres", args.lres_voxel, fallback_um=pose_file.get("lres_voxel_um"),
+                           raw=raw)
+    fine, vf = read_scan(args.hres, "hres", args.hres_voxel, fallback_um=pose_file.get("hres_voxel_um"),
+                         raw=raw)
     out = Path(args.out)
     if out.exists():
         raise XrsrInputError(f"{out} exists; choose a new folder for the model", "out")
@@ -359,8 +344,9 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.pose:
         return _evaluate_on_scan(args)
-    result, vr = _volume(args.result, "--voxel", args.voxel, raw=_raw(args))
-    reference, vt = _volume(args.reference, "--voxel", args.voxel, raw=_raw(args))
+    result, vr = read_scan(args.result, "result", args.voxel, voxel_parameter="voxel_size_um", raw=_raw(args))
+    reference, vt = read_scan(args.reference, "reference", args.voxel, voxel_parameter="voxel_size_um",
+                              raw=_raw(args))
     if result.shape != reference.shape:
         raise XrsrInputError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in "
                              "shape", "reference")
@@ -385,7 +371,8 @@ def _evaluate_on_scan(args: argparse.Namespace) -> dict[str, Any]:
         raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register (no angle_deg/center_um)",
                              "pose")
     voxel = args.voxel if args.voxel is not None else pose_file.get("hres_voxel_um")
-    reference, v_ref = _volume(args.reference, "--voxel", voxel, raw=_raw(args))
+    reference, v_ref = read_scan(args.reference, "reference", voxel, voxel_parameter="voxel_size_um",
+                                 raw=_raw(args))
     scores = Recovery.evaluate_on_scan(args.result, reference, pose_file, v_ref, data_range=args.data_range)
     scores["data_range"] = args.data_range or float(reference.max() - reference.min())
     return scores

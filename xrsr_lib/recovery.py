@@ -47,8 +47,7 @@ from xrsr_lib.config import DeepNetTraining, SRCNNTraining, preset
 from xrsr_lib.infer.loaded import LoadedModel, read_model_config
 from xrsr_lib.io.cache import write_json_atomic
 from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
-from xrsr_lib.io.validate import check_array
-from xrsr_lib.io.volumes import read_volume
+from xrsr_lib.io.scans import ScanLike, read_scan
 from xrsr_lib.prepare.pose import Pose
 from xrsr_lib.prepare.registration import Registration, register
 from xrsr_lib.train import distributed
@@ -59,7 +58,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ACQUISITION_FILE", "CALIBRATION_GAP", "TRUST_FILE", "Recovery", "register_scans"]
 
-VolumeLike = np.ndarray | str | Path
+VolumeLike = ScanLike
 
 #: File of a model folder trained on two scans: their voxel sizes (µm) and ratio.
 ACQUISITION_FILE = "acquisition.json"
@@ -74,38 +73,6 @@ CALIBRATION_MIN_SLICES = 4
 
 #: The ``format`` field of a settings file (:meth:`Recovery.save_settings`).
 SETTINGS_FORMAT = "xrsr-settings/1"
-
-
-def _checked(volume: Any, name: str, parameter: str) -> np.ndarray:
-    """A user's volume as float32 (z, y, x); a bad one (NaN, wrong rank, empty) is an input error."""
-    try:
-        return check_array(volume, name)
-    except ValueError as err:
-        raise XrsrInputError(str(err), parameter=parameter) from None
-
-
-def _as_volume(value: VolumeLike, name: str) -> np.ndarray:
-    if isinstance(value, str | Path):
-        vol, _ = read_volume(value)
-        return _checked(vol, f"{name} ({value})", name)
-    return _checked(value, name, name)
-
-
-def _scan(value: VolumeLike, name: str, voxel_um: float | None) -> tuple[np.ndarray, float]:
-    """A scan and its voxel size: ``voxel_um``, else the file's metadata."""
-    if isinstance(value, str | Path):
-        from xrsr_lib.io.voxels import resolve_voxel_size
-
-        vol, meta = read_volume(value)
-        vol = _checked(vol, f"{name} ({value})", name)
-        return vol, resolve_voxel_size(meta, value, voxel_um, f"{name}_voxel_um")
-    else:
-        vol, where = _checked(value, name, name), f"{name} is an array"
-    if voxel_um is None:
-        raise XrsrInputError(f"{where}; give {name}_voxel_um", parameter=f"{name}_voxel_um")
-    if not float(voxel_um) > 0:
-        raise XrsrInputError(f"{name}_voxel_um must be > 0 µm, got {voxel_um}", parameter=f"{name}_voxel_um")
-    return vol, float(voxel_um)
 
 
 def register_scans(
@@ -140,8 +107,8 @@ def register_scans(
         Missing voxel sizes, an HRES voxel not finer than the LRES one, or no reliable match
         (:class:`~xrsr_lib.prepare.registration.RegistrationError`).
     """
-    coarse, vc = _scan(lres, "lres", lres_voxel_um)
-    fine, vf = _scan(hres, "hres", hres_voxel_um)
+    coarse, vc = read_scan(lres, "lres", lres_voxel_um)
+    fine, vf = read_scan(hres, "hres", hres_voxel_um)
     if vf >= vc:
         raise XrsrInputError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)",
                              parameter="hres")
@@ -297,7 +264,8 @@ class Recovery:
         Recovery
             ``self``, fitted.
         """
-        x, y = _as_volume(lres, "lres"), _as_volume(hres, "hres")
+        x, _ = read_scan(lres, "lres", need_voxel=False)
+        y, _ = read_scan(hres, "hres", need_voxel=False)
         if folder is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="xrsr-model-")
             folder = Path(self._tmp.name) / "model"
@@ -361,8 +329,8 @@ class Recovery:
         """
         from xrsr_lib.prepare.resample import resample
 
-        coarse, vc = _scan(lres, "lres", lres_voxel_um)
-        fine, vf = _scan(hres, "hres", hres_voxel_um)
+        coarse, vc = read_scan(lres, "lres", lres_voxel_um)
+        fine, vf = read_scan(hres, "hres", hres_voxel_um)
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
         x, inside = resample(coarse, vc, fine.shape, vf, pose, order=3)
         if inside.mean() < 0.5:
@@ -422,7 +390,8 @@ class Recovery:
         from xrsr_lib.evaluate.trust.maps import calibrate_trust
 
         model = self._loaded()
-        x, y = _as_volume(lres, "lres"), _as_volume(hres, "hres")
+        x, _ = read_scan(lres, "lres", need_voxel=False)
+        y, _ = read_scan(hres, "hres", need_voxel=False)
         if x.shape != y.shape:
             raise ValueError(f"lres {x.shape} and hres {y.shape} must share one grid")
         inside = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
@@ -534,7 +503,7 @@ class Recovery:
         ValueError
             ``trust`` for a model trained without calibration.
         """
-        vol = _as_volume(volume, "volume")
+        vol, _ = read_scan(volume, "volume", need_voxel=False)
         model = self._loaded()
         if not trust:
             return model.predict(vol, progress=progress, batch_size=batch_size, tile=tile, overlap=overlap)
@@ -576,7 +545,8 @@ class Recovery:
         """
         from xrsr_lib.evaluate.volume_scores import volume_scores
 
-        r, t = _as_volume(result, "result"), _as_volume(reference, "reference")
+        r, _ = read_scan(result, "result", need_voxel=False)
+        t, _ = read_scan(reference, "reference", need_voxel=False)
         if r.shape != t.shape:
             raise XrsrInputError(f"result and reference shapes differ: {r.shape} vs {t.shape}",
                                  parameter="reference")
@@ -620,7 +590,7 @@ class Recovery:
             raise XrsrInputError(f"{src.path} does not record where it lies in its input; give an OME-Zarr "
                                  "written by xrsr predict", parameter="result")
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
-        ref, v_ref = _scan(reference, "reference", reference_voxel_um)
+        ref, v_ref = read_scan(reference, "reference", reference_voxel_um)
         on_grid, inside = resample_region(src, prov["origin_um"], float(prov["voxel_size_um"]),
                                           prov["input_shape"], float(prov["input_voxel_size_um"]),
                                           ref.shape, v_ref, pose)
