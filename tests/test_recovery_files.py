@@ -1,4 +1,5 @@
-"""The command and the facade read a user's scan through one function (:func:`read_scan`)."""
+"""The facade writes what the command writes: predictions to any volume file, a model moved into its
+folder; and the command and the facade read a user's scan through one function (:func:`read_scan`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 import tifffile
 
 import xrsr_lib.io
-from xrsr_lib import Recovery, cli, recovery, write_volume
-from xrsr_lib.io.errors import XrsrInputError, XrsrInputMissing
+from xrsr_lib import Recovery, cli, open_volume, read_volume, recovery, write_volume
+from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
 from xrsr_lib.io.scans import read_scan
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,6 +29,68 @@ def model(tmp_path_factory) -> dict[str, Path]:
     rec.fit(vol, vol, folder=folder / "model", progress=False)
     rec.calibrate(vol, vol)
     return {"in": folder / "in.tif", "model": folder / "model"}
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".h5"])
+def test_predict_to_file_writes_what_predict_writes(model, tmp_path, suffix):
+    rec = Recovery.load(model["model"])
+    out = tmp_path / f"p{suffix}"
+    info = rec.predict_to_file(model["in"], out, progress=False, trust=True)
+    assert info["out"] == str(out) and info["voxel_size_um"] == pytest.approx(VOXEL)
+    written, meta = read_volume(out)
+    assert meta["voxel_size_um"] == pytest.approx(VOXEL)
+    zarr = rec.predict_to_zarr(model["in"], tmp_path / "p.zarr", progress=False, trust=True)
+    np.testing.assert_array_equal(written, open_volume(tmp_path / "p.zarr").read())
+    in_memory = rec.predict(read_volume(model["in"])[0])
+    np.testing.assert_allclose(written, in_memory, rtol=0, atol=1e-5 * float(np.abs(in_memory).max()))
+    beside = tmp_path / f"p_trust{suffix}"
+    assert info["trust"]["image"] == str(beside)
+    np.testing.assert_array_equal(read_volume(beside)[0], open_volume(Path(zarr["trust"]["image"])).read())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, beside.name, "p.zarr"])
+
+
+def test_predict_to_file_writes_an_ome_zarr_with_its_pyramid(model, tmp_path):
+    rec = Recovery.load(model["model"])
+    info = rec.predict_to_file(model["in"], tmp_path / "p.zarr", chunks=16, progress=False)
+    assert info["out"] == str(tmp_path / "p.zarr")
+    assert (tmp_path / "p.zarr" / "1").is_dir()  # 40 -> 20 voxels: a level for viewers
+
+
+@pytest.mark.parametrize("name", ["p.xyz", "p.raw"])
+def test_predict_to_file_refuses_a_suffix_it_cannot_write_before_any_work(model, tmp_path, name):
+    with pytest.raises(
+        XrsrInputError, match=rf"{tmp_path / name}: (unknown volume format|xrsr reads)"
+    ) as err:
+        Recovery.load(model["model"]).predict_to_file(model["in"], tmp_path / name, progress=False)
+    assert err.value.parameter == "out"
+    assert list(tmp_path.iterdir()) == []  # no hidden store: nothing was predicted
+
+
+def test_predict_to_file_never_overwrites(model, tmp_path):
+    rec = Recovery.load(model["model"])
+    (tmp_path / "p.tif").write_bytes(b"taken")
+    with pytest.raises(XrsrInputExists, match="p.tif exists") as err:
+        rec.predict_to_file(model["in"], tmp_path / "p.tif", progress=False)
+    assert err.value.parameter == "out"
+    (tmp_path / "q_trust.h5").write_bytes(b"taken")
+    with pytest.raises(XrsrInputExists, match=r"q_trust.h5 \(the trust map beside .*q.h5\) exists"):
+        rec.predict_to_file(model["in"], tmp_path / "q.h5", trust=True, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tif", "q_trust.h5"]
+
+
+def test_save_moves_the_training_folder_and_the_model_follows(model, tmp_path):
+    vol = read_volume(model["in"])[0]
+    rec = Recovery.from_preset("deepnet", "smoke", iterations=2, loss_mask="none")
+    rec.fit(vol, vol, folder=tmp_path / "work", progress=False)
+    before = rec.predict(vol)
+    assert rec.save(tmp_path / "model", move=True) == tmp_path / "model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no work folder, no partial copy
+    assert rec.folder == tmp_path / "model" and rec.trust == {} and rec.acquisition == {}
+    np.testing.assert_array_equal(rec.predict(vol), before)
+    np.testing.assert_array_equal(Recovery.load(tmp_path / "model").predict(vol), before)
+    with pytest.raises(XrsrInputExists):
+        rec.save(tmp_path / "model", move=True)
+    assert rec.save(tmp_path / "copy") == tmp_path / "copy" and (tmp_path / "model").is_dir()  # a copy
 
 
 def test_the_command_and_the_facade_read_scans_through_one_function(model, monkeypatch, capsys):

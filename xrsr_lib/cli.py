@@ -41,7 +41,6 @@ import logging
 import os
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -191,7 +190,7 @@ def _pose_file(path: str) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
-    from xrsr_lib.recovery import ACQUISITION_FILE, TRUST_FILE, Recovery
+    from xrsr_lib.recovery import Recovery
     from xrsr_lib.train import distributed
 
     pose_file = _pose_file(args.pose)
@@ -225,15 +224,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
             raise XrsrInputError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the "
                                  f"pose {args.pose}", "pose") from None
         raise
-    acquisition = json.loads((work / ACQUISITION_FILE).read_text())  # saved with the model
-    trust = json.loads((work / TRUST_FILE).read_text()) if args.calibrate else None
-    distributed.barrier()  # every rank has read the work folder before rank 0 removes it
-    if distributed.is_main():
-        rec.save(out)
-        shutil.rmtree(work)
-    distributed.barrier()
-    result = {"model": str(out), **acquisition, "processes": distributed.world()[1] if parallel else 1}
-    if trust is not None:
+    rec.save(out, move=True)  # on every rank: rank 0 moves the work folder to the model folder
+    result = {"model": str(out), **rec.acquisition, "processes": distributed.world()[1] if parallel else 1}
+    if args.calibrate:
+        trust = rec.trust
         result["trust"] = {"coverage": trust["coverage"], "score": trust["score"], **trust["calibration"]}
     return result
 
@@ -283,36 +277,20 @@ def _client(args: argparse.Namespace) -> Any:
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.io.lazy import open_volume
-    from xrsr_lib.io.omezarr import is_zarr, open_zarr
     from xrsr_lib.recovery import Recovery
 
-    model_dir = Path(args.model)
-    rec = Recovery.load(model_dir)
-    out = Path(args.out)
-    if out.exists():
-        raise XrsrInputError(f"{out} exists; choose a new output name or delete it", "out")
-    trust_out = None
-    if not is_zarr(out):
-        from xrsr_lib.io.volumes import volume_format
-
-        volume_format(out)  # an unknown suffix fails here, before any work
-        if args.trust:
-            trust_out = out.with_name(f"{out.stem}_trust{out.suffix}")
-            if trust_out.exists():
-                raise XrsrInputError(f"{trust_out} (the trust map beside {out}) exists; choose a new output "
-                                     "name or delete it", "out")
+    rec = Recovery.load(Path(args.model))
+    Recovery.prediction_files(args.out, args.trust)  # an existing output or unknown suffix: before any work
     src = open_volume(args.input, raw=_raw(args))  # a missing or unreadable file: XrsrInputError naming it
     roi = _roi(args.roi, src.shape)
     chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
     block = _chunks(args.block, "--block")
-    target = out if is_zarr(out) else out.with_name(f".{out.name}.zarr")  # small files: via a Zarr store
     environment = dict(os.environ)
     client = _client(args)
     try:  # an XrsrInputError names the facade's keyword; main() prints the option instead
-        info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
+        info = rec.predict_to_file(src, args.out, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
                                    chunks=chunks, block=block, client=client, progress=not args.quiet,
-                                   pyramid=is_zarr(out), attrs={"command": args.command_line},
-                                   trust=args.trust)
+                                   attrs={"command": args.command_line}, trust=args.trust)
     finally:
         if client is not None:
             cluster = client.cluster
@@ -327,15 +305,6 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     verdict = (info.get("trust") or {}).get("verdict")
     if verdict is not None:  # the one line a user must not miss: are the intervals valid for this scan?
         print(f"xrsr predict: trust: the input is {verdict['verdict']}", file=sys.stderr)
-    if target != out:
-        arr, _ = open_zarr(target)
-        write_volume(out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
-        if trust_out is not None:
-            arr, _ = open_zarr(target / "trust")
-            write_volume(trust_out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
-            info["trust"]["image"] = str(trust_out)
-        shutil.rmtree(target)
-        info["out"] = str(out)
     return info
 
 

@@ -17,6 +17,7 @@ Two scans of one sample at different voxel sizes (the multiscale workflow)::
     reg = register_scans("lres_9um.tif", "hres_3um.tif", offset_um=(21, 6, -6))
     rec = Recovery.from_preset("deepnet", "cpu").fit_scans("lres_9um.tif", "hres_3um.tif", reg.pose)
     rec.predict_to_zarr("lres_9um.tif", "lfov_3um.zarr")  # whole field of view, out of core
+    rec.predict_to_file("lres_9um.tif", "roi_3um.tif", roi=(slice(10, 30),) * 3)  # TIFF, HDF5 ...
 
 With ``fit_scans(..., calibration_fraction=0.2)`` the last fifth of the HRES slices is kept out of
 the loss and calibrates a trust map (``trust.json``; or ``calibrate(lres, hres)`` on a held-out
@@ -471,6 +472,116 @@ class Recovery:
         kwargs.setdefault("device", self.device)
         return predict_to_zarr(model.folder, src, out, scale=scale, voxel_size_um=v_in, **kwargs)
 
+    @staticmethod
+    def prediction_files(out: str | Path, trust: bool | str = False) -> tuple[Path, Path | None]:
+        """The files :meth:`predict_to_file` writes for ``out``, checked before any work.
+
+        Parameters
+        ----------
+        out : path
+            The output: ``.zarr`` (OME-Zarr) or a file :func:`~xrsr_lib.io.volumes.write_volume`
+            writes (``.tif``, ``.h5``, ``.npy``, ``.mhd``, ``.nrrd``, ``.nii``, a folder of slices).
+        trust : bool or str
+            Whether a trust map is written too.
+
+        Returns
+        -------
+        image : Path
+            ``out``.
+        trust_image : Path or None
+            The trust map: the image ``<out>/trust`` of a ``.zarr``, else ``<stem>_trust<suffix>``
+            beside ``out``; None without ``trust``.
+
+        Raises
+        ------
+        XrsrInputExists
+            If ``out`` or the trust map beside it exists (parameter ``out``; xrsr never overwrites).
+        XrsrInputError
+            A suffix of no known format, or of one xrsr only reads (parameter ``out``, the file named).
+        """
+        from xrsr_lib.io.volumes import writable_format
+
+        out = Path(out)
+        if out.exists():
+            raise XrsrInputExists(f"{out} exists; choose a new output name or delete it", parameter="out")
+        try:
+            fmt = writable_format(out)
+        except XrsrInputError as err:
+            raise XrsrInputError(str(err), parameter="out") from None
+        if not trust:
+            return out, None
+        if fmt == "zarr":
+            return out, out / "trust"
+        beside = out.with_name(f"{out.stem}_trust{out.suffix}")
+        if beside.exists():
+            raise XrsrInputExists(f"{beside} (the trust map beside {out}) exists; choose a new output name "
+                                  "or delete it", parameter="out")
+        return out, beside
+
+    def predict_to_file(
+        self,
+        source: str | Path | Any,
+        out: str | Path,
+        scale: float | None = None,
+        voxel_size_um: float | None = None,
+        trust: bool | str = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Recover a volume file into an OME-Zarr image or any volume file xrsr writes.
+
+        A ``.zarr`` output is :meth:`predict_to_zarr`'s (with a pyramid; any size, an interrupted
+        run resumes). Any other output (``.tif``, ``.h5``, ``.npy``, ``.mhd``, ``.nrrd``, ``.nii``,
+        a folder of slices; :func:`~xrsr_lib.io.volumes.write_volume`) is predicted block by block
+        into a hidden store beside it (``.<name>.zarr``, which an interrupted run resumes), then
+        written whole, so it must fit in memory; the store is removed. With ``trust`` the trust
+        map goes to ``<stem>_trust<suffix>`` beside such a file (:meth:`prediction_files`).
+        Both files record the output voxel size (µm).
+
+        Parameters
+        ----------
+        source : path or LazyVolume
+            The input volume (:func:`~xrsr_lib.io.lazy.open_volume`).
+        out : path
+            The output; must not exist.
+        scale, voxel_size_um, trust, **kwargs
+            As for :meth:`predict_to_zarr` (``roi``, ``chunks``, ``block``, ``client``,
+            ``progress``, ``attrs``, ...).
+
+        Returns
+        -------
+        dict
+            :meth:`predict_to_zarr`'s summary (``shape``, ``voxel_size_um`` ...), with ``out`` the
+            file written and, with ``trust``, ``trust["image"]`` its trust map.
+
+        Raises
+        ------
+        XrsrInputExists
+            If ``out`` (or its trust map) exists, before any work.
+        XrsrInputError
+            An output suffix xrsr does not write, before any work; and :meth:`predict_to_zarr`'s.
+        """
+        from xrsr_lib.io.omezarr import is_zarr, open_zarr
+        from xrsr_lib.io.volumes import write_volume
+
+        image, trust_image = self.prediction_files(out, trust)
+        if is_zarr(image):
+            kwargs.setdefault("pyramid", True)
+            return self.predict_to_zarr(source, image, scale=scale, voxel_size_um=voxel_size_um, trust=trust,
+                                        **kwargs)
+        store = image.with_name(f".{image.name}.zarr")  # block by block, resumable; the file at the end
+        kwargs["pyramid"] = False
+        info = self.predict_to_zarr(source, store, scale=scale, voxel_size_um=voxel_size_um, trust=trust,
+                                    **kwargs)
+        arr, _ = open_zarr(store)
+        write_volume(image, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
+        if trust_image is not None:
+            arr, _ = open_zarr(store / "trust")
+            write_volume(trust_image, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
+            info["trust"]["image"] = str(trust_image)
+        shutil.rmtree(store)
+        info["out"] = str(image)
+        return info
+
     def _loaded(self) -> LoadedModel:
         if self._model is None:
             raise RuntimeError("this Recovery is not fitted: call fit(lres, hres) or Recovery.load(folder)")
@@ -515,18 +626,54 @@ class Recovery:
         bt = BlockTrust(self.trust, None if trust is True else str(trust))
         return bt.whole(lambda v: model.predict(v, batch_size=batch_size, tile=tile, overlap=overlap), vol)
 
-    def save(self, folder: str | Path) -> Path:
-        """Copy the trained model folder to ``folder`` (which must not exist yet)."""
+    def save(self, folder: str | Path, move: bool = False) -> Path:
+        """Copy the trained model folder to ``folder`` (which must not exist yet).
+
+        Parameters
+        ----------
+        folder : path
+            The new model folder; it appears complete or not at all (written under a temporary
+            name, then renamed).
+        move : bool
+            Remove the training folder once copied (e.g. the resumable work folder of a finished
+            run); this object then uses ``folder`` (:attr:`folder`, :attr:`trust`, :attr:`acquisition`).
+
+        Returns
+        -------
+        Path
+            ``folder``.
+
+        Raises
+        ------
+        XrsrInputExists
+            If ``folder`` exists (parameter ``folder``).
+        RuntimeError
+            If the model's training did not finish.
+
+        Notes
+        -----
+        Under ``torchrun`` (data-parallel training, :mod:`xrsr_lib.train.distributed`) call it on every
+        rank, as :meth:`fit` and :meth:`fit_scans`: rank 0 writes, after every rank got here (so
+        every rank has read the training folder before a ``move`` removes it), and every rank
+        returns once the folder is complete.
+        """
         model = self._loaded()
         folder = Path(folder)
         if folder.exists():
             raise XrsrInputExists(f"{folder} exists; choose a new folder for the model", parameter="folder")
         if not is_finished(model.folder):
             raise RuntimeError(f"{model.folder} holds no finished model")
-        tmp = folder.with_name(f".{folder.name}.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(model.folder, tmp)
-        tmp.rename(folder)
+        distributed.barrier()  # every rank has checked and read the training folder
+        if distributed.is_main():
+            tmp = folder.with_name(f".{folder.name}.partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(model.folder, tmp)
+            tmp.rename(folder)
+            if move:
+                shutil.rmtree(model.folder)
+        distributed.barrier()  # the folder is complete for every rank
+        if move:
+            self.folder = model.folder = folder
         return folder
 
     @staticmethod
