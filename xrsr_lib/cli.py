@@ -41,7 +41,6 @@ import logging
 import os
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,8 @@ import numpy as np
 from xrsr_lib.config import LOSS_MASKS, METHODS, PRESET_NAMES, PROFILE_NAMES
 from xrsr_lib.io.cache import write_json_atomic
 from xrsr_lib.io.errors import XrsrInputError
-from xrsr_lib.io.validate import check_array
-from xrsr_lib.io.volumes import read_volume, write_volume
+from xrsr_lib.io.scans import read_scan
+from xrsr_lib.io.volumes import write_volume
 
 log = logging.getLogger("xrsr")
 
@@ -124,24 +123,6 @@ def _roi(text: str | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def _volume(
-    path: str, option: str, voxel: float | None, fallback: float | None = None, raw: Any = None
-) -> tuple[np.ndarray, float]:
-    """A volume file and its voxel size: the option, else the file's metadata, else ``fallback``
-    (a size recorded by xrsr, e.g. in the pose file); anisotropic or missing sizes are refused."""
-    from xrsr_lib.io.voxels import resolve_voxel_size
-
-    try:
-        vol, meta = read_volume(path, raw=raw)  # a missing file or one holding no volume: names it
-    except KeyError as err:  # file.h5:/dataset names a dataset the file does not have
-        raise XrsrInputError(str(err).strip("'\""), option) from None
-    try:
-        vol = check_array(vol, path)
-    except ValueError as err:  # the user's data (NaN, not 3-D, empty)
-        raise XrsrInputError(str(err), option) from None
-    if voxel is None and "voxel_size_um" not in meta and "voxel_size_zyx_um" not in meta:
-        voxel = fallback
-    return vol, resolve_voxel_size(meta, path, voxel, option)
 def _raw(args: argparse.Namespace) -> Any:
     """The raw layout of ``--raw-shape`` / ``--raw-dtype`` (None without them)."""
     if getattr(args, "raw_shape", None) is None and getattr(args, "raw_dtype", None) is None:
@@ -182,8 +163,8 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.prepare.registration import RegistrationError
     from xrsr_lib.recovery import register_scans
 
-    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, raw=_raw(args))
-    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, raw=_raw(args))
+    coarse, vc = read_scan(args.lres, "lres", args.lres_voxel, raw=_raw(args))
+    fine, vf = read_scan(args.hres, "hres", args.hres_voxel, raw=_raw(args))
     offset = _triple(args.offset, "--offset") or (0.0, 0.0, 0.0)
     try:
         reg = register_scans(coarse, fine, vc, vf, offset)
@@ -209,13 +190,16 @@ def _pose_file(path: str) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
-    from xrsr_lib.recovery import ACQUISITION_FILE, TRUST_FILE, Recovery
+    from xrsr_lib.recovery import Recovery
     from xrsr_lib.train import distributed
 
     pose_file = _pose_file(args.pose)
     raw = _raw(args)
-    coarse, vc = _volume(args.lres, "--lres-voxel", args.lres_voxel, pose_file.get("lres_voxel_um"), raw)
-    fine, vf = _volume(args.hres, "--hres-voxel", args.hres_voxel, pose_file.get("hres_voxel_um"), raw)
+    # a voxel size the file lacks: the one xrsr register recorded in the pose file
+    coarse, vc = read_scan(args.lres, "lres", args.lres_voxel, fallback_um=pose_file.get("lres_voxel_um"),
+                           raw=raw)
+    fine, vf = read_scan(args.hres, "hres", args.hres_voxel, fallback_um=pose_file.get("hres_voxel_um"),
+                         raw=raw)
     out = Path(args.out)
     if out.exists():
         raise XrsrInputError(f"{out} exists; choose a new folder for the model", "out")
@@ -240,15 +224,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
             raise XrsrInputError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the "
                                  f"pose {args.pose}", "pose") from None
         raise
-    acquisition = json.loads((work / ACQUISITION_FILE).read_text())  # saved with the model
-    trust = json.loads((work / TRUST_FILE).read_text()) if args.calibrate else None
-    distributed.barrier()  # every rank has read the work folder before rank 0 removes it
-    if distributed.is_main():
-        rec.save(out)
-        shutil.rmtree(work)
-    distributed.barrier()
-    result = {"model": str(out), **acquisition, "processes": distributed.world()[1] if parallel else 1}
-    if trust is not None:
+    rec.save(out, move=True)  # on every rank: rank 0 moves the work folder to the model folder
+    result = {"model": str(out), **rec.acquisition, "processes": distributed.world()[1] if parallel else 1}
+    if args.calibrate:
+        trust = rec.trust
         result["trust"] = {"coverage": trust["coverage"], "score": trust["score"], **trust["calibration"]}
     return result
 
@@ -298,36 +277,20 @@ def _client(args: argparse.Namespace) -> Any:
 
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
     from xrsr_lib.io.lazy import open_volume
-    from xrsr_lib.io.omezarr import is_zarr, open_zarr
     from xrsr_lib.recovery import Recovery
 
-    model_dir = Path(args.model)
-    rec = Recovery.load(model_dir)
-    out = Path(args.out)
-    if out.exists():
-        raise XrsrInputError(f"{out} exists; choose a new output name or delete it", "out")
-    trust_out = None
-    if not is_zarr(out):
-        from xrsr_lib.io.volumes import volume_format
-
-        volume_format(out)  # an unknown suffix fails here, before any work
-        if args.trust:
-            trust_out = out.with_name(f"{out.stem}_trust{out.suffix}")
-            if trust_out.exists():
-                raise XrsrInputError(f"{trust_out} (the trust map beside {out}) exists; choose a new output "
-                                     "name or delete it", "out")
+    rec = Recovery.load(Path(args.model))
+    Recovery.prediction_files(args.out, args.trust)  # an existing output or unknown suffix: before any work
     src = open_volume(args.input, raw=_raw(args))  # a missing or unreadable file: XrsrInputError naming it
     roi = _roi(args.roi, src.shape)
     chunks = _chunks(args.chunks, "--chunks") or (64, 64, 64)
     block = _chunks(args.block, "--block")
-    target = out if is_zarr(out) else out.with_name(f".{out.name}.zarr")  # small files: via a Zarr store
     environment = dict(os.environ)
     client = _client(args)
     try:  # an XrsrInputError names the facade's keyword; main() prints the option instead
-        info = rec.predict_to_zarr(src, target, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
+        info = rec.predict_to_file(src, args.out, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
                                    chunks=chunks, block=block, client=client, progress=not args.quiet,
-                                   pyramid=is_zarr(out), attrs={"command": args.command_line},
-                                   trust=args.trust)
+                                   attrs={"command": args.command_line}, trust=args.trust)
     finally:
         if client is not None:
             cluster = client.cluster
@@ -342,15 +305,6 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     verdict = (info.get("trust") or {}).get("verdict")
     if verdict is not None:  # the one line a user must not miss: are the intervals valid for this scan?
         print(f"xrsr predict: trust: the input is {verdict['verdict']}", file=sys.stderr)
-    if target != out:
-        arr, _ = open_zarr(target)
-        write_volume(out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
-        if trust_out is not None:
-            arr, _ = open_zarr(target / "trust")
-            write_volume(trust_out, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
-            info["trust"]["image"] = str(trust_out)
-        shutil.rmtree(target)
-        info["out"] = str(out)
     return info
 
 
@@ -359,8 +313,9 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.pose:
         return _evaluate_on_scan(args)
-    result, vr = _volume(args.result, "--voxel", args.voxel, raw=_raw(args))
-    reference, vt = _volume(args.reference, "--voxel", args.voxel, raw=_raw(args))
+    result, vr = read_scan(args.result, "result", args.voxel, voxel_parameter="voxel_size_um", raw=_raw(args))
+    reference, vt = read_scan(args.reference, "reference", args.voxel, voxel_parameter="voxel_size_um",
+                              raw=_raw(args))
     if result.shape != reference.shape:
         raise XrsrInputError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in "
                              "shape", "reference")
@@ -385,7 +340,8 @@ def _evaluate_on_scan(args: argparse.Namespace) -> dict[str, Any]:
         raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register (no angle_deg/center_um)",
                              "pose")
     voxel = args.voxel if args.voxel is not None else pose_file.get("hres_voxel_um")
-    reference, v_ref = _volume(args.reference, "--voxel", voxel, raw=_raw(args))
+    reference, v_ref = read_scan(args.reference, "reference", voxel, voxel_parameter="voxel_size_um",
+                                 raw=_raw(args))
     scores = Recovery.evaluate_on_scan(args.result, reference, pose_file, v_ref, data_range=args.data_range)
     scores["data_range"] = args.data_range or float(reference.max() - reference.min())
     return scores

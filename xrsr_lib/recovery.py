@@ -17,6 +17,7 @@ Two scans of one sample at different voxel sizes (the multiscale workflow)::
     reg = register_scans("lres_9um.tif", "hres_3um.tif", offset_um=(21, 6, -6))
     rec = Recovery.from_preset("deepnet", "cpu").fit_scans("lres_9um.tif", "hres_3um.tif", reg.pose)
     rec.predict_to_zarr("lres_9um.tif", "lfov_3um.zarr")  # whole field of view, out of core
+    rec.predict_to_file("lres_9um.tif", "roi_3um.tif", roi=(slice(10, 30),) * 3)  # TIFF, HDF5 ...
 
 With ``fit_scans(..., calibration_fraction=0.2)`` the last fifth of the HRES slices is kept out of
 the loss and calibrates a trust map (``trust.json``; or ``calibrate(lres, hres)`` on a held-out
@@ -47,8 +48,7 @@ from xrsr_lib.config import DeepNetTraining, SRCNNTraining, preset
 from xrsr_lib.infer.loaded import LoadedModel, read_model_config
 from xrsr_lib.io.cache import write_json_atomic
 from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
-from xrsr_lib.io.validate import check_array
-from xrsr_lib.io.volumes import read_volume
+from xrsr_lib.io.scans import ScanLike, read_scan
 from xrsr_lib.prepare.pose import Pose
 from xrsr_lib.prepare.registration import Registration, register
 from xrsr_lib.train import distributed
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ACQUISITION_FILE", "CALIBRATION_GAP", "TRUST_FILE", "Recovery", "register_scans"]
 
-VolumeLike = np.ndarray | str | Path
+VolumeLike = ScanLike
 
 #: File of a model folder trained on two scans: their voxel sizes (µm) and ratio.
 ACQUISITION_FILE = "acquisition.json"
@@ -74,38 +74,6 @@ CALIBRATION_MIN_SLICES = 4
 
 #: The ``format`` field of a settings file (:meth:`Recovery.save_settings`).
 SETTINGS_FORMAT = "xrsr-settings/1"
-
-
-def _checked(volume: Any, name: str, parameter: str) -> np.ndarray:
-    """A user's volume as float32 (z, y, x); a bad one (NaN, wrong rank, empty) is an input error."""
-    try:
-        return check_array(volume, name)
-    except ValueError as err:
-        raise XrsrInputError(str(err), parameter=parameter) from None
-
-
-def _as_volume(value: VolumeLike, name: str) -> np.ndarray:
-    if isinstance(value, str | Path):
-        vol, _ = read_volume(value)
-        return _checked(vol, f"{name} ({value})", name)
-    return _checked(value, name, name)
-
-
-def _scan(value: VolumeLike, name: str, voxel_um: float | None) -> tuple[np.ndarray, float]:
-    """A scan and its voxel size: ``voxel_um``, else the file's metadata."""
-    if isinstance(value, str | Path):
-        from xrsr_lib.io.voxels import resolve_voxel_size
-
-        vol, meta = read_volume(value)
-        vol = _checked(vol, f"{name} ({value})", name)
-        return vol, resolve_voxel_size(meta, value, voxel_um, f"{name}_voxel_um")
-    else:
-        vol, where = _checked(value, name, name), f"{name} is an array"
-    if voxel_um is None:
-        raise XrsrInputError(f"{where}; give {name}_voxel_um", parameter=f"{name}_voxel_um")
-    if not float(voxel_um) > 0:
-        raise XrsrInputError(f"{name}_voxel_um must be > 0 µm, got {voxel_um}", parameter=f"{name}_voxel_um")
-    return vol, float(voxel_um)
 
 
 def register_scans(
@@ -140,8 +108,8 @@ def register_scans(
         Missing voxel sizes, an HRES voxel not finer than the LRES one, or no reliable match
         (:class:`~xrsr_lib.prepare.registration.RegistrationError`).
     """
-    coarse, vc = _scan(lres, "lres", lres_voxel_um)
-    fine, vf = _scan(hres, "hres", hres_voxel_um)
+    coarse, vc = read_scan(lres, "lres", lres_voxel_um)
+    fine, vf = read_scan(hres, "hres", hres_voxel_um)
     if vf >= vc:
         raise XrsrInputError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)",
                              parameter="hres")
@@ -297,7 +265,8 @@ class Recovery:
         Recovery
             ``self``, fitted.
         """
-        x, y = _as_volume(lres, "lres"), _as_volume(hres, "hres")
+        x, _ = read_scan(lres, "lres", need_voxel=False)
+        y, _ = read_scan(hres, "hres", need_voxel=False)
         if folder is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="xrsr-model-")
             folder = Path(self._tmp.name) / "model"
@@ -361,8 +330,8 @@ class Recovery:
         """
         from xrsr_lib.prepare.resample import resample
 
-        coarse, vc = _scan(lres, "lres", lres_voxel_um)
-        fine, vf = _scan(hres, "hres", hres_voxel_um)
+        coarse, vc = read_scan(lres, "lres", lres_voxel_um)
+        fine, vf = read_scan(hres, "hres", hres_voxel_um)
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
         x, inside = resample(coarse, vc, fine.shape, vf, pose, order=3)
         if inside.mean() < 0.5:
@@ -422,7 +391,8 @@ class Recovery:
         from xrsr_lib.evaluate.trust.maps import calibrate_trust
 
         model = self._loaded()
-        x, y = _as_volume(lres, "lres"), _as_volume(hres, "hres")
+        x, _ = read_scan(lres, "lres", need_voxel=False)
+        y, _ = read_scan(hres, "hres", need_voxel=False)
         if x.shape != y.shape:
             raise ValueError(f"lres {x.shape} and hres {y.shape} must share one grid")
         inside = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
@@ -502,6 +472,116 @@ class Recovery:
         kwargs.setdefault("device", self.device)
         return predict_to_zarr(model.folder, src, out, scale=scale, voxel_size_um=v_in, **kwargs)
 
+    @staticmethod
+    def prediction_files(out: str | Path, trust: bool | str = False) -> tuple[Path, Path | None]:
+        """The files :meth:`predict_to_file` writes for ``out``, checked before any work.
+
+        Parameters
+        ----------
+        out : path
+            The output: ``.zarr`` (OME-Zarr) or a file :func:`~xrsr_lib.io.volumes.write_volume`
+            writes (``.tif``, ``.h5``, ``.npy``, ``.mhd``, ``.nrrd``, ``.nii``, a folder of slices).
+        trust : bool or str
+            Whether a trust map is written too.
+
+        Returns
+        -------
+        image : Path
+            ``out``.
+        trust_image : Path or None
+            The trust map: the image ``<out>/trust`` of a ``.zarr``, else ``<stem>_trust<suffix>``
+            beside ``out``; None without ``trust``.
+
+        Raises
+        ------
+        XrsrInputExists
+            If ``out`` or the trust map beside it exists (parameter ``out``; xrsr never overwrites).
+        XrsrInputError
+            A suffix of no known format, or of one xrsr only reads (parameter ``out``, the file named).
+        """
+        from xrsr_lib.io.volumes import writable_format
+
+        out = Path(out)
+        if out.exists():
+            raise XrsrInputExists(f"{out} exists; choose a new output name or delete it", parameter="out")
+        try:
+            fmt = writable_format(out)
+        except XrsrInputError as err:
+            raise XrsrInputError(str(err), parameter="out") from None
+        if not trust:
+            return out, None
+        if fmt == "zarr":
+            return out, out / "trust"
+        beside = out.with_name(f"{out.stem}_trust{out.suffix}")
+        if beside.exists():
+            raise XrsrInputExists(f"{beside} (the trust map beside {out}) exists; choose a new output name "
+                                  "or delete it", parameter="out")
+        return out, beside
+
+    def predict_to_file(
+        self,
+        source: str | Path | Any,
+        out: str | Path,
+        scale: float | None = None,
+        voxel_size_um: float | None = None,
+        trust: bool | str = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Recover a volume file into an OME-Zarr image or any volume file xrsr writes.
+
+        A ``.zarr`` output is :meth:`predict_to_zarr`'s (with a pyramid; any size, an interrupted
+        run resumes). Any other output (``.tif``, ``.h5``, ``.npy``, ``.mhd``, ``.nrrd``, ``.nii``,
+        a folder of slices; :func:`~xrsr_lib.io.volumes.write_volume`) is predicted block by block
+        into a hidden store beside it (``.<name>.zarr``, which an interrupted run resumes), then
+        written whole, so it must fit in memory; the store is removed. With ``trust`` the trust
+        map goes to ``<stem>_trust<suffix>`` beside such a file (:meth:`prediction_files`).
+        Both files record the output voxel size (µm).
+
+        Parameters
+        ----------
+        source : path or LazyVolume
+            The input volume (:func:`~xrsr_lib.io.lazy.open_volume`).
+        out : path
+            The output; must not exist.
+        scale, voxel_size_um, trust, **kwargs
+            As for :meth:`predict_to_zarr` (``roi``, ``chunks``, ``block``, ``client``,
+            ``progress``, ``attrs``, ...).
+
+        Returns
+        -------
+        dict
+            :meth:`predict_to_zarr`'s summary (``shape``, ``voxel_size_um`` ...), with ``out`` the
+            file written and, with ``trust``, ``trust["image"]`` its trust map.
+
+        Raises
+        ------
+        XrsrInputExists
+            If ``out`` (or its trust map) exists, before any work.
+        XrsrInputError
+            An output suffix xrsr does not write, before any work; and :meth:`predict_to_zarr`'s.
+        """
+        from xrsr_lib.io.omezarr import is_zarr, open_zarr
+        from xrsr_lib.io.volumes import write_volume
+
+        image, trust_image = self.prediction_files(out, trust)
+        if is_zarr(image):
+            kwargs.setdefault("pyramid", True)
+            return self.predict_to_zarr(source, image, scale=scale, voxel_size_um=voxel_size_um, trust=trust,
+                                        **kwargs)
+        store = image.with_name(f".{image.name}.zarr")  # block by block, resumable; the file at the end
+        kwargs["pyramid"] = False
+        info = self.predict_to_zarr(source, store, scale=scale, voxel_size_um=voxel_size_um, trust=trust,
+                                    **kwargs)
+        arr, _ = open_zarr(store)
+        write_volume(image, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
+        if trust_image is not None:
+            arr, _ = open_zarr(store / "trust")
+            write_volume(trust_image, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
+            info["trust"]["image"] = str(trust_image)
+        shutil.rmtree(store)
+        info["out"] = str(image)
+        return info
+
     def _loaded(self) -> LoadedModel:
         if self._model is None:
             raise RuntimeError("this Recovery is not fitted: call fit(lres, hres) or Recovery.load(folder)")
@@ -534,7 +614,7 @@ class Recovery:
         ValueError
             ``trust`` for a model trained without calibration.
         """
-        vol = _as_volume(volume, "volume")
+        vol, _ = read_scan(volume, "volume", need_voxel=False)
         model = self._loaded()
         if not trust:
             return model.predict(vol, progress=progress, batch_size=batch_size, tile=tile, overlap=overlap)
@@ -546,18 +626,54 @@ class Recovery:
         bt = BlockTrust(self.trust, None if trust is True else str(trust))
         return bt.whole(lambda v: model.predict(v, batch_size=batch_size, tile=tile, overlap=overlap), vol)
 
-    def save(self, folder: str | Path) -> Path:
-        """Copy the trained model folder to ``folder`` (which must not exist yet)."""
+    def save(self, folder: str | Path, move: bool = False) -> Path:
+        """Copy the trained model folder to ``folder`` (which must not exist yet).
+
+        Parameters
+        ----------
+        folder : path
+            The new model folder; it appears complete or not at all (written under a temporary
+            name, then renamed).
+        move : bool
+            Remove the training folder once copied (e.g. the resumable work folder of a finished
+            run); this object then uses ``folder`` (:attr:`folder`, :attr:`trust`, :attr:`acquisition`).
+
+        Returns
+        -------
+        Path
+            ``folder``.
+
+        Raises
+        ------
+        XrsrInputExists
+            If ``folder`` exists (parameter ``folder``).
+        RuntimeError
+            If the model's training did not finish.
+
+        Notes
+        -----
+        Under ``torchrun`` (data-parallel training, :mod:`xrsr_lib.train.distributed`) call it on every
+        rank, as :meth:`fit` and :meth:`fit_scans`: rank 0 writes, after every rank got here (so
+        every rank has read the training folder before a ``move`` removes it), and every rank
+        returns once the folder is complete.
+        """
         model = self._loaded()
         folder = Path(folder)
         if folder.exists():
             raise XrsrInputExists(f"{folder} exists; choose a new folder for the model", parameter="folder")
         if not is_finished(model.folder):
             raise RuntimeError(f"{model.folder} holds no finished model")
-        tmp = folder.with_name(f".{folder.name}.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(model.folder, tmp)
-        tmp.rename(folder)
+        distributed.barrier()  # every rank has checked and read the training folder
+        if distributed.is_main():
+            tmp = folder.with_name(f".{folder.name}.partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(model.folder, tmp)
+            tmp.rename(folder)
+            if move:
+                shutil.rmtree(model.folder)
+        distributed.barrier()  # the folder is complete for every rank
+        if move:
+            self.folder = model.folder = folder
         return folder
 
     @staticmethod
@@ -576,7 +692,8 @@ class Recovery:
         """
         from xrsr_lib.evaluate.volume_scores import volume_scores
 
-        r, t = _as_volume(result, "result"), _as_volume(reference, "reference")
+        r, _ = read_scan(result, "result", need_voxel=False)
+        t, _ = read_scan(reference, "reference", need_voxel=False)
         if r.shape != t.shape:
             raise XrsrInputError(f"result and reference shapes differ: {r.shape} vs {t.shape}",
                                  parameter="reference")
@@ -620,7 +737,7 @@ class Recovery:
             raise XrsrInputError(f"{src.path} does not record where it lies in its input; give an OME-Zarr "
                                  "written by xrsr predict", parameter="result")
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
-        ref, v_ref = _scan(reference, "reference", reference_voxel_um)
+        ref, v_ref = read_scan(reference, "reference", reference_voxel_um)
         on_grid, inside = resample_region(src, prov["origin_um"], float(prov["voxel_size_um"]),
                                           prov["input_shape"], float(prov["input_voxel_size_um"]),
                                           ref.shape, v_ref, pose)

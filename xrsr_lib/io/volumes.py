@@ -36,7 +36,15 @@ from xrsr_lib.io.raw import RAW_SUFFIXES, RawSpec
 from xrsr_lib.io.slices import SLICE_SUFFIXES, is_glob
 from xrsr_lib.io.validate import check_array
 
-__all__ = ["READ_ONLY", "VOLUME_SUFFIXES", "locate_volume", "read_volume", "volume_format", "write_volume"]
+__all__ = [
+    "READ_ONLY",
+    "VOLUME_SUFFIXES",
+    "locate_volume",
+    "read_volume",
+    "volume_format",
+    "writable_format",
+    "write_volume",
+]
 
 #: File suffixes per format (``slices``: a folder or glob of 2-D slices, a name without suffix).
 VOLUME_SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -87,6 +95,27 @@ def volume_format(path: str | Path) -> str:
         f"{path}: unknown volume format {suffix or '(no suffix)'!r}; use one of {known}, or a folder of "
         "slices (a name without suffix)"
     )
+
+
+def writable_format(path: str | Path) -> str:
+    """The format :func:`write_volume` writes ``path`` in (``"zarr"`` for a ``.zarr`` store).
+
+    Check an output name with it before the work that makes the volume.
+
+    Raises
+    ------
+    XrsrInputError
+        A suffix of no known format, or of a format xrsr reads but does not write (the file named).
+    """
+    if is_zarr(path):
+        return "zarr"
+    fmt = volume_format(path)
+    if fmt in READ_ONLY:
+        raise XrsrInputError(
+            f"{path}: xrsr reads {fmt} files but does not write them; write .tif, .zarr, .mhd, .nrrd, .nii "
+            "or a folder of slices"
+        )
+    return fmt
 
 
 def read_volume(
@@ -233,17 +262,12 @@ def write_volume(
         Unknown format, or a volume that is not a finite 3-D array.
     """
     path = Path(path)
-    if is_zarr(path):
+    fmt = writable_format(path)
+    if fmt == "zarr":
         if voxel_size_um is None:
             raise XrsrInputError(f"{path}: an OME-Zarr image needs voxel_size_um")
         write_ome_zarr(path, check_array(volume, f"volume for {path}", 3), voxel_size_um, attrs=attrs)
         return
-    fmt = volume_format(path)
-    if fmt in READ_ONLY:
-        raise XrsrInputError(
-            f"{path}: xrsr reads {fmt} files but does not write them; write .tif, .zarr, .mhd, .nrrd, .nii "
-            "or a folder of slices"
-        )
     vol = check_array(volume, f"volume for {path}", 3)
     attrs = dict(attrs or {})
     if voxel_size_um is not None:
