@@ -28,16 +28,21 @@ def pages(repo: Path = REPO) -> list[Path]:
     return [repo / "README.md", *sorted((repo / "docs").rglob("*.md"))]
 
 
-def stale_pages(data: Path, repo: Path = REPO) -> list[str]:
-    """Pages whose blocks differ from the tables rendered from ``data`` (``page: names``)."""
+def rendered_pages(data: Path, repo: Path = REPO) -> list[tuple[Path, str, str, list[str]]]:
+    """``(page, text, new text, table names)`` of every page, its blocks rendered from ``data``."""
     tables = render_tables(data)
     out = []
     for page in pages(repo):
         text = page.read_text()
         new, names = replace_blocks(text, tables, source=str(page.relative_to(repo)))
-        if new != text:
-            out.append(f"{page.relative_to(repo)}: {', '.join(names)}")
+        out.append((page, text, new, names))
     return out
+
+
+def stale_pages(data: Path, repo: Path = REPO) -> list[str]:
+    """Pages whose blocks differ from the tables rendered from ``data`` (``page: names``)."""
+    return [f"{page.relative_to(repo)}: {', '.join(names)}"
+            for page, text, new, names in rendered_pages(data, repo) if new != text]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in copied:
         shutil.copyfile(args.run / name, data / name)
     print(f"copied {len(copied)} files to {data.relative_to(REPO)}: {', '.join(copied)}")
-    tables = render_tables(data)
-    for page in pages():
-        text = page.read_text()
-        new, names = replace_blocks(text, tables, source=str(page.relative_to(REPO)))
+    for page, text, new, names in rendered_pages(data):
         if new != text:
             page.write_text(new)
         if names:

@@ -60,3 +60,11 @@ def test_both_networks_follow_the_same_stopping_rule(name):
     assert {k: getattr(m.deepnet, k) for k in shared} == {k: getattr(m.srcnn, k) for k in shared}
     assert m.deepnet.keep_best and m.deepnet.patience is not None
     assert not m.deepnet.model.residual and not m.srcnn.model.residual  # both start from zero
+
+
+def test_an_ensemble_score_needs_two_members():
+    from xrsr_lib.config import TrustConfig
+
+    with pytest.raises(ValueError, match="needs ensemble_size >= 2"):
+        TrustConfig(score="ensemble", ensemble_size=1)
+    assert TrustConfig(score="tta", ensemble_size=1).ensemble_size == 1

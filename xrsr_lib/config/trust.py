@@ -78,11 +78,11 @@ class TrustConfig(Settings):
     hallucination_overlap: float = Field(
         default=0.1, ge=0, lt=1, description="a result pore overlapping truth pores by at most this fraction "
         "of its voxels is hallucinated (and a truth pore likewise missed)")
+    domain_block: int = Field(default=16, ge=4, description="block edge (voxels) of the input-domain check")
+    domain_level: float = Field(default=0.99, gt=0, lt=1, description="calibration quantile of the domain")
+
     @model_validator(mode="after")
     def _score_computed(self) -> TrustConfig:
         if self.score == "ensemble" and self.ensemble_size < 2:
             raise ValueError("trust.score 'ensemble' needs ensemble_size >= 2")
         return self
-
-    domain_block: int = Field(default=16, ge=4, description="block edge (voxels) of the input-domain check")
-    domain_level: float = Field(default=0.99, gt=0, lt=1, description="calibration quantile of the domain")
