@@ -85,11 +85,14 @@ def main() -> None:
     voxel = args.voxel or src.metadata.get("voxel_size_um") or 1.0
     out_shape = tuple(int(round(n * args.scale)) for n in src.shape)
     n_out = int(np.prod(out_shape))
-    print(f"input {src.path} {src.shape} ({src.nbytes / 2**20:.0f} MiB), output {out_shape} "
-          f"({4 * n_out / 2**20:.0f} MiB float32), model {args.model}")
+    print(
+        f"input {src.path} {src.shape} ({src.nbytes / 2**20:.0f} MiB), output {out_shape} "
+        f"({4 * n_out / 2**20:.0f} MiB float32), model {args.model}"
+    )
     rows: list[dict[str, Any]] = []
     ref = None
     if not args.no_peer:
+
         def whole() -> np.ndarray:
             x = src.read()
             if args.scale != 1.0:
@@ -103,34 +106,69 @@ def main() -> None:
         for n in args.workers:
             out = Path(tmp) / f"w{n}.zarr"
             if n == 0:
+
                 def run(out: Path = out) -> dict[str, Any]:
-                    return predict_to_zarr(args.model, src, out, scale=args.scale, voxel_size_um=voxel,
-                                           chunks=args.chunks, block=args.block, progress=False)
+                    return predict_to_zarr(
+                        args.model,
+                        src,
+                        out,
+                        scale=args.scale,
+                        voxel_size_um=voxel,
+                        chunks=args.chunks,
+                        block=args.block,
+                        progress=False,
+                    )
             else:
                 from distributed import Client, LocalCluster
 
                 def run(out: Path = out, n: int = n) -> dict[str, Any]:
-                    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, silence_logs=40) as cluster, \
-                            Client(cluster) as client:
-                        return predict_to_zarr(args.model, src, out, scale=args.scale, voxel_size_um=voxel,
-                                               chunks=args.chunks, block=args.block, client=client,
-                                               progress=False)
+                    with (
+                        LocalCluster(
+                            n_workers=n,
+                            threads_per_worker=1,
+                            processes=True,
+                            dashboard_address=None,
+                            silence_logs=40,
+                        ) as cluster,
+                        Client(cluster) as client,
+                    ):
+                        return predict_to_zarr(
+                            args.model,
+                            src,
+                            out,
+                            scale=args.scale,
+                            voxel_size_um=voxel,
+                            chunks=args.chunks,
+                            block=args.block,
+                            client=client,
+                            progress=False,
+                        )
+
             info, sec, rss = _peak_rss(run)
-            rows.append({"run": f"predict_to_zarr, {'this process' if n == 0 else f'{n} dask workers'}",
-                         "seconds": sec, "rss": rss, "blocks": info["blocks"]})
+            rows.append(
+                {
+                    "run": f"predict_to_zarr, {'this process' if n == 0 else f'{n} dask workers'}",
+                    "seconds": sec,
+                    "rss": rss,
+                    "blocks": info["blocks"],
+                }
+            )
             outputs.append(np.asarray(open_zarr(out)[0][...]))
         for n, o in zip(args.workers[1:], outputs[1:], strict=True):  # float rounding of other thread counts
             print(f"max |run {n} - run {args.workers[0]}| = {np.abs(o - outputs[0]).max():.3g}")
         if ref is not None:
-            print(f"max |block-wise - whole-volume| = {np.abs(outputs[0] - ref).max():.3g} "
-                  f"(whole-volume pass tiles with its own overlaps)")
+            print(
+                f"max |block-wise - whole-volume| = {np.abs(outputs[0] - ref).max():.3g} "
+                f"(whole-volume pass tiles with its own overlaps)"
+            )
     base = rows[0]
     print(f"{'run':44s} {'s':>8s} {'Mvox/s':>8s} {'peak RSS MiB':>13s} {'time ratio':>10s} {'RSS ratio':>9s}")
     for r in rows:
         mvox = n_out / r["seconds"] / 1e6
-        print(f"{r['run']:44s} {r['seconds']:8.1f} {mvox:8.3f} {r['rss'] / 2**20:13.0f} "
-              f"{r['seconds'] / base['seconds']:10.2f} {r['rss'] / base['rss']:9.2f}")
+        print(
+            f"{r['run']:44s} {r['seconds']:8.1f} {mvox:8.3f} {r['rss'] / 2**20:13.0f} "
+            f"{r['seconds'] / base['seconds']:10.2f} {r['rss'] / base['rss']:9.2f}"
+        )
 
 
 if __name__ == "__main__":

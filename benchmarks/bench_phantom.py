@@ -25,8 +25,16 @@ REF_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 REF_DEFAULT_SECONDS = 3194.0
 QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 # statistics of pelt_default_phantom.h5 (used when the file is absent)
-REF_DEFAULT_STATS = {0.0: 0.00599, 0.01: 0.00602, 0.25: 0.00688, 0.5: 0.00825, 0.75: 0.01111,
-                     0.9: 0.01641, 0.99: 0.04492, 1.0: 0.2}
+REF_DEFAULT_STATS = {
+    0.0: 0.00599,
+    0.01: 0.00602,
+    0.25: 0.00688,
+    0.5: 0.00825,
+    0.75: 0.01111,
+    0.9: 0.01641,
+    0.99: 0.04492,
+    1.0: 0.2,
+}
 
 
 def _reference_radii(name: str) -> np.ndarray | None:
@@ -63,8 +71,9 @@ def _time(fn, *args, **kwargs) -> tuple[float, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--skip-defaults", action="store_true", help="skip the 150,000-void run")
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512], help="voxelize grid sizes")
@@ -83,9 +92,11 @@ def main() -> None:
 
     if not args.skip_defaults:
         t, big = _time(generate_foam, args.seed, progress=args.progress)
-        print(f"\ngenerate_foam, package defaults (150,000 voids, 1.5M candidates): {t:.2f} s "
-              f"(foam_ct_phantom: {REF_DEFAULT_SECONDS:.0f} s recorded on the reference machine, not timed "
-              f"in this run -> ratio {REF_DEFAULT_SECONDS / t:.0f}x against that record)")
+        print(
+            f"\ngenerate_foam, package defaults (150,000 voids, 1.5M candidates): {t:.2f} s "
+            f"(foam_ct_phantom: {REF_DEFAULT_SECONDS:.0f} s recorded on the reference machine, not timed "
+            f"in this run -> ratio {REF_DEFAULT_SECONDS / t:.0f}x against that record)"
+        )
         _stats_table(big[:, 3], _reference_radii("pelt_default_phantom.h5"), 0.2, REF_DEFAULT_STATS)
         line = f"    matrix fraction in the cylinder (|z| <= 1): ours {_matrix_fraction(big):.4f}"
         ref_path = REF_DIR / "pelt_default_phantom.h5"
@@ -97,8 +108,10 @@ def main() -> None:
         print(line)
 
     t, foam = _time(generate_foam, args.seed, 2000, 1_000_000, 0.2, 1.5, progress=False)
-    print(f"\nvoxelize: phantom of {len(foam)} voids (generated in {t:.2f} s), "
-          f"supersampling {args.supersampling}, field of view 2.2 (cylinder radius 1)")
+    print(
+        f"\nvoxelize: phantom of {len(foam)} voids (generated in {t:.2f} s), "
+        f"supersampling {args.supersampling}, field of view 2.2 (cylinder radius 1)"
+    )
     for n in args.sizes:
         t, vol = _time(voxelize, foam, (n, n, n), 2.2 / n, supersampling=args.supersampling)
         print(f"    {n}^3: {t:.2f} s   (mean material fraction {float(vol.mean()):.4f})")

@@ -104,8 +104,13 @@ def run_porespy(image: np.ndarray, inner: np.ndarray) -> dict[str, np.ndarray]:
     rows = np.array(
         [(p.volume, p.equivalent_diameter_area, p.sphericity, *p.centroid) for p in props], dtype=np.float64
     ).reshape(-1, 6)
-    return {"pores": pores, "volume": rows[:, 0], "diameter": rows[:, 1], "sphericity": rows[:, 2],
-            "centroid": rows[:, 3:]}
+    return {
+        "pores": pores,
+        "volume": rows[:, 0],
+        "diameter": rows[:, 1],
+        "sphericity": rows[:, 2],
+        "centroid": rows[:, 3:],
+    }
 
 
 def match(centroids: np.ndarray, labels: np.ndarray) -> tuple[int, int, int]:
@@ -141,8 +146,10 @@ def main() -> None:
     truth_vox = np.bincount(labels.ravel())[1:]
     truth_d = (6 * truth_vox / math.pi) ** (1 / 3)
     truth_porosity = np.count_nonzero((labels > 0) & inner) / np.count_nonzero(inner)
-    print(f"volume {shape[0]}^3, cylinder radius {radius:.1f} voxels, {len(truth_vox)} spheres, "
-          f"blur σ {args.blur}, noise σ {args.noise}, threads {args.threads}")
+    print(
+        f"volume {shape[0]}^3, cylinder radius {radius:.1f} voxels, {len(truth_vox)} spheres, "
+        f"blur σ {args.blur}, noise σ {args.noise}, threads {args.threads}"
+    )
     print(f"load average (1 min) before: {os.getloadavg()[0]:.2f}")
 
     config = PoreAnalysisConfig(surface_margin_um=MARGIN_UM)
@@ -153,9 +160,18 @@ def main() -> None:
     t_ours, ours = best_time(lambda: analyse_pores(image, foam, 1.0, config), args.repeat)
     cen = ours.table[["centroid_z", "centroid_y", "centroid_x"]].to_numpy()
     n_true = len(truth_vox)
-    rows = [("truth", n_true, truth_porosity, float(truth_d.mean()), 1.0, (n_true, 0, 0), None),
-            ("ours", ours.n_pores, ours.porosity, float(ours.table["diameter_um"].mean()),
-             ours.mean_sphericity, match(cen, labels), t_ours)]
+    rows = [
+        ("truth", n_true, truth_porosity, float(truth_d.mean()), 1.0, (n_true, 0, 0), None),
+        (
+            "ours",
+            ours.n_pores,
+            ours.porosity,
+            float(ours.table["diameter_um"].mean()),
+            ours.mean_sphericity,
+            match(cen, labels),
+            t_ours,
+        ),
+    ]
     if not args.skip_porespy:
         import porespy as ps
 
@@ -164,15 +180,34 @@ def main() -> None:
         run_porespy(small, np.ascontiguousarray(cylinder_mask(small.shape, r_small - MARGIN_UM)))
         t_ps, res = best_time(lambda: run_porespy(image, inner), args.repeat)
         porosity = np.count_nonzero(res["pores"]) / np.count_nonzero(inner)
-        rows.append(("porespy", len(res["volume"]), porosity, float(res["diameter"].mean()),
-                     float(res["sphericity"].mean()), match(res["centroid"], labels), t_ps))
+        rows.append(
+            (
+                "porespy",
+                len(res["volume"]),
+                porosity,
+                float(res["diameter"].mean()),
+                float(res["sphericity"].mean()),
+                match(res["centroid"], labels),
+                t_ps,
+            )
+        )
         min_vox = math.pi / 6 * config.min_pore_diameter_um**3
         big = res["volume"] >= min_vox
-        rows.append((f"porespy >= {config.min_pore_diameter_um:g} µm", int(big.sum()), porosity,
-                     float(res["diameter"][big].mean()), float(res["sphericity"][big].mean()),
-                     match(res["centroid"][big], labels), None))
-    print(f"{'':22s}{'time s':>8s}{'pores':>7s}{'porosity':>10s}{'mean d µm':>11s}{'mean ψ':>8s}"
-          f"{'matched':>9s}{'split':>7s}{'false':>7s}")
+        rows.append(
+            (
+                f"porespy >= {config.min_pore_diameter_um:g} µm",
+                int(big.sum()),
+                porosity,
+                float(res["diameter"][big].mean()),
+                float(res["sphericity"][big].mean()),
+                match(res["centroid"][big], labels),
+                None,
+            )
+        )
+    print(
+        f"{'':22s}{'time s':>8s}{'pores':>7s}{'porosity':>10s}{'mean d µm':>11s}{'mean ψ':>8s}"
+        f"{'matched':>9s}{'split':>7s}{'false':>7s}"
+    )
     for name, count, por, d, psi, (m1, split, false), t in rows:
         ts = f"{t:8.2f}" if t is not None else f"{'':8s}"
         print(f"{name:22s}{ts}{count:7d}{por:10.4f}{d:11.2f}{psi:8.3f}{m1:9d}{split:7d}{false:7d}")

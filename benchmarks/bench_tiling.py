@@ -91,8 +91,10 @@ def bench_network(name: str, settings: Any, volume: np.ndarray, args: argparse.N
     """Time and compare (a), (b) and (c) for one network; print the rows."""
     model = build_model(name, settings.model).eval()
     tile, overlap = settings.inference_tile, settings.inference_overlap
-    config = {"model": settings.model.model_dump(),
-              "training": {"inference_tile": tile, "inference_overlap": overlap}}
+    config = {
+        "model": settings.model.model_dump(),
+        "training": {"inference_tile": tile, "inference_overlap": overlap},
+    }
     kind = "volume_2p5d" if name == "deepnet" else "volume_3d"
     loaded = LoadedModel(kind, name, model, config, Path("."), Normalization(0.0, 1.0, 0.0, 1.0))
     tiled_axes = (1, 2) if name == "deepnet" else (0, 1, 2)
@@ -100,13 +102,16 @@ def bench_network(name: str, settings: Any, volume: np.ndarray, args: argparse.N
     with torch.inference_mode():  # warm-up (allocator, oneDNN primitives), not timed
         model(torch.zeros(small))
     radius = model.receptive_field() // 2
-    print(f"\n{name}: {settings.model.model_dump()}, inference_tile {tile}, inference_overlap {overlap} "
-          f"(zero-weight margin {loaded.tile_margin()}; receptive-field radius {radius})")
+    print(
+        f"\n{name}: {settings.model.model_dump()}, inference_tile {tile}, inference_overlap {overlap} "
+        f"(zero-weight margin {loaded.tile_margin()}; receptive-field radius {radius})"
+    )
     try:
         if name == "deepnet":
             n_slices = settings.model.n_slices
             t_whole, whole = best_time(
-                lambda: whole_2p5d(model, volume, n_slices, args.batch_size), args.repeat)
+                lambda: whole_2p5d(model, volume, n_slices, args.batch_size), args.repeat
+            )
         else:
             t_whole, whole = best_time(lambda: whole_3d(model, volume), args.repeat)
     except (RuntimeError, MemoryError) as exc:  # out of memory
@@ -156,8 +161,10 @@ def main() -> None:
     volume = gaussian_filter(rng.normal(0.0, 1.0, (n, n, n)), 2.0).astype(np.float32)
     volume /= volume.std()
     profile = load_profile(args.profile)
-    print(f"profile {args.profile}, volume {n}^3, torch threads {torch.get_num_threads()}, "
-          f"batch size {args.batch_size}, best of {args.repeat}")
+    print(
+        f"profile {args.profile}, volume {n}^3, torch threads {torch.get_num_threads()}, "
+        f"batch size {args.batch_size}, best of {args.repeat}"
+    )
     print(f"load average (1 min) before: {os.getloadavg()[0]:.2f}")
 
     for name in args.networks:

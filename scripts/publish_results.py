@@ -41,8 +41,11 @@ def rendered_pages(data: Path, repo: Path = REPO) -> list[tuple[Path, str, str, 
 
 def stale_pages(data: Path, repo: Path = REPO) -> list[str]:
     """Pages whose blocks differ from the tables rendered from ``data`` (``page: names``)."""
-    return [f"{page.relative_to(repo)}: {', '.join(names)}"
-            for page, text, new, names in rendered_pages(data, repo) if new != text]
+    return [
+        f"{page.relative_to(repo)}: {', '.join(names)}"
+        for page, text, new, names in rendered_pages(data, repo)
+        if new != text
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

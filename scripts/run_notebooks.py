@@ -52,8 +52,10 @@ def failing_cell(executed: Path) -> str:
         err = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
         if err:
             first = next((ln for ln in c.source.splitlines() if ln.strip()), "")
-            return (f"code cell {i} (starts: {first[:70]!r}): {err[0].get('ename')}: "
-                    f"{err[0].get('evalue', '')[:200]}")
+            return (
+                f"code cell {i} (starts: {first[:70]!r}): {err[0].get('ename')}: "
+                f"{err[0].get('evalue', '')[:200]}"
+            )
     return "an unknown cell"
 
 
@@ -77,8 +79,12 @@ def run(profile: str, out: Path, only: str = "", seeds: int = 1, notebooks: Path
             t0 = time.time()
             try:
                 papermill.execute_notebook(
-                    str(nb), str(executed), parameters={"profile": profile, "figure_dir": str(out), **extra},
-                    cwd=str(notebooks), log_output=True, progress_bar=False,
+                    str(nb),
+                    str(executed),
+                    parameters={"profile": profile, "figure_dir": str(out), **extra},
+                    cwd=str(notebooks),
+                    log_output=True,
+                    progress_bar=False,
                 )
             except Exception as err:  # noqa: BLE001 - any failure stops the run with its notebook named
                 # an error in a cell is marked in the executed notebook; a kernel that died (e.g. out

@@ -46,8 +46,9 @@ def main() -> None:
         if "build_seconds" in d:
             stages[d["stage"]] = stages.get(d["stage"], 0.0) + d["build_seconds"]
     for cfg in Path(os.environ["XRSR_CACHE"]).glob("trust_model/*/config.json"):
-        stages["trust_model_train"] = stages.get("trust_model_train", 0.0) + json.loads(
-            cfg.read_text()).get("train_seconds", 0.0)
+        stages["trust_model_train"] = stages.get("trust_model_train", 0.0) + json.loads(cfg.read_text()).get(
+            "train_seconds", 0.0
+        )
     summary = {"total_seconds": time.perf_counter() - t0, "stages": stages}
     (out / "timings.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps({"total_seconds": round(time.perf_counter() - t0, 1), "stages": stages}))

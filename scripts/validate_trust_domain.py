@@ -93,8 +93,9 @@ def phantom(seed: int, n: int, material: str = "foam") -> np.ndarray:
 def scan(truth: np.ndarray, sigma_um: float, noise: float, gain: float, seed: int) -> np.ndarray:
     """``gain × (G_σ * truth + white noise)`` on the truth's 1 µm grid, float32."""
     rng = np.random.default_rng(seed)
-    return (gain * (gaussian_filter(truth, sigma_um, mode="nearest")
-                    + rng.normal(0, noise, truth.shape))).astype(np.float32)
+    return (
+        gain * (gaussian_filter(truth, sigma_um, mode="nearest") + rng.normal(0, noise, truth.shape))
+    ).astype(np.float32)
 
 
 def reference(truth: np.ndarray, seed: int) -> np.ndarray:
@@ -131,21 +132,32 @@ def evaluate_case(rec: Any, name: str, case: dict[str, Any], n: int, seed: int =
     tp = rec.predict(x, trust=True)
     err = np.abs(tp.prediction - ref)
     v = tp.verdict
-    return {"case": name, "flagged_fraction": float(tp.out_of_domain.mean()), "blocks": len(tp.out_of_domain),
-            "verdict": "like" if v.like else "not like",
-            "moved": ", ".join(f"{f['name']} {f['shift_sd']:+.1f}" for f in v.features if f["moved"]),
-            "coverage": float(np.mean(err <= tp.halfwidth)), "mean_halfwidth": float(tp.halfwidth.mean()),
-            "mean_abs_error": float(err.mean()), "seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "case": name,
+        "flagged_fraction": float(tp.out_of_domain.mean()),
+        "blocks": len(tp.out_of_domain),
+        "verdict": "like" if v.like else "not like",
+        "moved": ", ".join(f"{f['name']} {f['shift_sd']:+.1f}" for f in v.features if f["moved"]),
+        "coverage": float(np.mean(err <= tp.halfwidth)),
+        "mean_halfwidth": float(tp.halfwidth.mean()),
+        "mean_abs_error": float(err.mean()),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table of the rows."""
-    lines = ["| case | blocks flagged | verdict | moved (shift in calibration sd) | coverage (90 % "
-             "nominal) | mean half-width | mean \\|error\\| |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| case | blocks flagged | verdict | moved (shift in calibration sd) | coverage (90 % "
+        "nominal) | mean half-width | mean \\|error\\| |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
-        lines.append(f"| {r['case']} | {100 * r['flagged_fraction']:.1f} % of {r['blocks']} | "
-                     f"{r['verdict']} | {r['moved'] or '-'} | {100 * r['coverage']:.1f} % | "
-                     f"{r['mean_halfwidth']:.3f} | {r['mean_abs_error']:.3f} |")
+        lines.append(
+            f"| {r['case']} | {100 * r['flagged_fraction']:.1f} % of {r['blocks']} | "
+            f"{r['verdict']} | {r['moved'] or '-'} | {100 * r['coverage']:.1f} % | "
+            f"{r['mean_halfwidth']:.3f} | {r['mean_abs_error']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -169,8 +181,11 @@ def main() -> None:
     pd.DataFrame(rows).to_csv(out / "trust_domain.csv", index=False)
     md = table(rows)
     (out / "trust_domain.md").write_text(md + "\n")
-    (out / "timings.json").write_text(json.dumps({"train_and_calibrate_seconds": trained,
-                                                  "total_seconds": time.perf_counter() - t0}, indent=1))
+    (out / "timings.json").write_text(
+        json.dumps(
+            {"train_and_calibrate_seconds": trained, "total_seconds": time.perf_counter() - t0}, indent=1
+        )
+    )
     print(md)
     print(f"train + calibrate {trained:.0f} s, total {time.perf_counter() - t0:.0f} s")
 

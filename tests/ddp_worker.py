@@ -35,17 +35,47 @@ from xrsr_lib.train.volumes import train_model, volume_task
 #: case -> (method, settings); every case has the field-of-view loss mask, so shards of a batch have
 #: different mask counts
 CASES: dict[str, tuple[str, DeepNetTraining | SRCNNTraining]] = {
-    "srcnn": ("srcnn", SRCNNTraining(
-        model={"kernel_sizes": (3, 3, 3), "widths": (4, 4), "batch_norm": False}, iterations=6, batch_size=4,
-        patch=8, stride=4, validation_fraction=0.2, validate_every=3, inference_tile=8, inference_overlap=2,
-        checkpoint_every=2, learning_rate=1e-3)),
-    "deepnet": ("deepnet", DeepNetTraining(
-        model={"base_width": 4, "depth": 2, "extra_convs": 1, "norm": "instance"}, iterations=6,
-        batch_size=4, tile=16, inference_tile=16, inference_overlap=4, checkpoint_every=2,
-        learning_rate=1e-3)),
-    "deepnet_bn": ("deepnet", DeepNetTraining(  # BatchNorm: per-rank statistics on CPU (a warning)
-        model={"base_width": 4, "depth": 1, "extra_convs": 0}, iterations=2, batch_size=2, tile=16,
-        inference_tile=16, inference_overlap=4, checkpoint_every=2)),
+    "srcnn": (
+        "srcnn",
+        SRCNNTraining(
+            model={"kernel_sizes": (3, 3, 3), "widths": (4, 4), "batch_norm": False},
+            iterations=6,
+            batch_size=4,
+            patch=8,
+            stride=4,
+            validation_fraction=0.2,
+            validate_every=3,
+            inference_tile=8,
+            inference_overlap=2,
+            checkpoint_every=2,
+            learning_rate=1e-3,
+        ),
+    ),
+    "deepnet": (
+        "deepnet",
+        DeepNetTraining(
+            model={"base_width": 4, "depth": 2, "extra_convs": 1, "norm": "instance"},
+            iterations=6,
+            batch_size=4,
+            tile=16,
+            inference_tile=16,
+            inference_overlap=4,
+            checkpoint_every=2,
+            learning_rate=1e-3,
+        ),
+    ),
+    "deepnet_bn": (
+        "deepnet",
+        DeepNetTraining(  # BatchNorm: per-rank statistics on CPU (a warning)
+            model={"base_width": 4, "depth": 1, "extra_convs": 0},
+            iterations=2,
+            batch_size=2,
+            tile=16,
+            inference_tile=16,
+            inference_overlap=4,
+            checkpoint_every=2,
+        ),
+    ),
 }
 
 
@@ -58,14 +88,20 @@ def synthetic_pair() -> tuple[np.ndarray, np.ndarray]:
     return inputs.astype(np.float32), target.astype(np.float32)
 
 
-def train_case(case: str, folder: Path, batch_size: int | None = None, stop_after: int | None = None,
-               device: str | None = None) -> Path:
+def train_case(
+    case: str,
+    folder: Path,
+    batch_size: int | None = None,
+    stop_after: int | None = None,
+    device: str | None = None,
+) -> Path:
     """Train (or resume) ``case`` into ``folder``; ``stop_after`` interrupts it with a checkpoint."""
     method, settings = CASES[case]
     if batch_size is not None:
         settings = settings.model_copy(update={"batch_size": batch_size})
-    return train_model(method, *synthetic_pair(), settings, folder, device=device, progress=False,
-                       stop_after=stop_after)
+    return train_model(
+        method, *synthetic_pair(), settings, folder, device=device, progress=False, stop_after=stop_after
+    )
 
 
 def first_gradients(case: str, device: str | None = "cpu") -> dict[str, np.ndarray]:
@@ -91,8 +127,19 @@ def first_gradients(case: str, device: str | None = "cpu") -> dict[str, np.ndarr
 class _WriteAudit:
     """Records this process's writes under ``root`` (Python audit events)."""
 
-    _EVENTS = ("os.rename", "os.remove", "os.mkdir", "os.rmdir", "os.chmod", "os.truncate", "os.link",
-               "os.symlink", "shutil.rmtree", "shutil.copyfile", "shutil.move")
+    _EVENTS = (
+        "os.rename",
+        "os.remove",
+        "os.mkdir",
+        "os.rmdir",
+        "os.chmod",
+        "os.truncate",
+        "os.link",
+        "os.symlink",
+        "shutil.rmtree",
+        "shutil.copyfile",
+        "shutil.move",
+    )
     _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
     def __init__(self, root: Path) -> None:
@@ -111,7 +158,8 @@ class _WriteAudit:
         if event == "open" and args:
             mode, flags = (args[1] if len(args) > 1 else None), (args[2] if len(args) > 2 else 0)
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
-                isinstance(flags, int) and flags & self._WRITE_FLAGS)
+                isinstance(flags, int) and flags & self._WRITE_FLAGS
+            )
             if writing and self._inside(args[0]):
                 self.writes.append(f"open {args[0]}")
         elif event in self._EVENTS and any(self._inside(a) for a in args[:2]):
@@ -126,8 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stop-after", type=int, help="interrupt after this many steps, then resume")
     p.add_argument("--device", help="default: CUDA when available, else CPU")
     p.add_argument("--report", type=Path, help="folder for rank<r>.json (outside ROOT)")
-    p.add_argument("--gradients", type=Path,
-                   help="first save each case's first-step gradients as DIR/<case>_rank<r>.npz")
+    p.add_argument(
+        "--gradients", type=Path, help="first save each case's first-step gradients as DIR/<case>_rank<r>.npz"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -148,8 +197,11 @@ def main(argv: list[str] | None = None) -> None:
         seen[case] = {"finished": is_finished(folder), "files": sorted(f.name for f in folder.iterdir())}
     if args.report is not None:
         args.report.mkdir(parents=True, exist_ok=True)
-        (args.report / f"rank{rank}.json").write_text(json.dumps(
-            {"rank": rank, "world_size": world_size, "writes": audit.writes, "seen": seen}, indent=1))
+        (args.report / f"rank{rank}.json").write_text(
+            json.dumps(
+                {"rank": rank, "world_size": world_size, "writes": audit.writes, "seen": seen}, indent=1
+            )
+        )
     if world_size > 1:
         torch.distributed.destroy_process_group()
 

@@ -51,8 +51,16 @@ def test_blocks_equal_one_whole_volume_pass(models, tmp_path, method, scale):
     if scale != 1:  # the in-memory path: resample the whole volume, then one pass
         x, _ = resample(lr, 3.0, tuple(scale * n for n in lr.shape), 3.0 / scale, Pose(), order=3)
     whole = model.predict(x, tile=max(x.shape))
-    res = predict_to_zarr(models[method], models["input"], tmp_path / "out.zarr", scale=scale,
-                          voxel_size_um=3.0, chunks=(8, 32, 32), block=(8, 32, 32), progress=False)
+    res = predict_to_zarr(
+        models[method],
+        models["input"],
+        tmp_path / "out.zarr",
+        scale=scale,
+        voxel_size_um=3.0,
+        chunks=(8, 32, 32),
+        block=(8, 32, 32),
+        progress=False,
+    )
     arr, meta = open_zarr(tmp_path / "out.zarr")
     assert res["blocks"] > 4 and arr.shape == whole.shape
     assert meta["voxel_size_um"] == pytest.approx(3.0 / scale)
@@ -65,8 +73,15 @@ def test_a_halo_too_small_is_not_equal(models, tmp_path):
     """The equality above is not automatic: without enough context the block edges differ."""
     lr = np.load(models["input"])
     whole = LoadedModel.load(models["srcnn"]).predict(lr, tile=max(lr.shape))
-    predict_to_zarr(models["srcnn"], models["input"], tmp_path / "o.zarr", voxel_size_um=3.0,
-                    chunks=(8, 32, 32), halo=1, progress=False)
+    predict_to_zarr(
+        models["srcnn"],
+        models["input"],
+        tmp_path / "o.zarr",
+        voxel_size_um=3.0,
+        chunks=(8, 32, 32),
+        halo=1,
+        progress=False,
+    )
     assert np.abs(open_zarr(tmp_path / "o.zarr")[0][...] - whole).max() > 1e-4 * np.abs(whole).max()
 
 
@@ -74,8 +89,15 @@ def test_region_of_interest_uses_the_context_around_it(models, tmp_path):
     lr = np.load(models["input"])
     whole = LoadedModel.load(models["srcnn"]).predict(lr, tile=max(lr.shape))
     roi = (slice(4, 20), slice(8, 40), slice(16, 72))
-    predict_to_zarr(models["srcnn"], models["input"], tmp_path / "r.zarr", roi=roi, voxel_size_um=3.0,
-                    chunks=16, progress=False)
+    predict_to_zarr(
+        models["srcnn"],
+        models["input"],
+        tmp_path / "r.zarr",
+        roi=roi,
+        voxel_size_um=3.0,
+        chunks=16,
+        progress=False,
+    )
     np.testing.assert_allclose(open_zarr(tmp_path / "r.zarr")[0][...], whole[roi], atol=2e-6)
 
 
@@ -87,8 +109,16 @@ def test_the_output_grid_is_placed_in_the_input_frame(models, tmp_path):
     from ome_zarr.reader import Reader
 
     roi = (slice(4, 12), slice(8, 24), slice(16, 40))
-    predict_to_zarr(models["srcnn"], models["input"], tmp_path / "r.zarr", roi=roi, scale=3,
-                    voxel_size_um=9.0, chunks=24, progress=False)
+    predict_to_zarr(
+        models["srcnn"],
+        models["input"],
+        tmp_path / "r.zarr",
+        roi=roi,
+        scale=3,
+        voxel_size_um=9.0,
+        chunks=24,
+        progress=False,
+    )
     image = next(iter(Reader(parse_url(str(tmp_path / "r.zarr")))()))
     assert image.data[0].shape == (24, 48, 72)
     for k, transforms in enumerate(image.metadata["coordinateTransformations"]):
@@ -103,16 +133,21 @@ def test_the_recovery_device_reaches_the_block_workers(models, tmp_path, monkeyp
     """``Recovery(device=...)`` is the device every block runs on; the device is not part of the job key."""
     seen = []
     real = chunked.predict_block
-    monkeypatch.setattr(chunked, "predict_block", lambda job, region: (seen.append(job.device),
-                                                                       real(job, region))[1])
+    monkeypatch.setattr(
+        chunked, "predict_block", lambda job, region: (seen.append(job.device), real(job, region))[1]
+    )
     rec = Recovery.load(models["srcnn"], device="cpu")
-    rec.predict_to_zarr(models["input"], tmp_path / "d.zarr", voxel_size_um=3.0, chunks=(24, 72, 72),
-                        progress=False)
+    rec.predict_to_zarr(
+        models["input"], tmp_path / "d.zarr", voxel_size_um=3.0, chunks=(24, 72, 72), progress=False
+    )
     assert seen == ["cpu"]
-    job, _ = chunked.plan_prediction(models["srcnn"], open_volume(models["input"]), tmp_path / "w",
-                                     device="cpu")
-    assert job.key() == chunked.plan_prediction(models["srcnn"], open_volume(models["input"]),
-                                                tmp_path / "w")[0].key()
+    job, _ = chunked.plan_prediction(
+        models["srcnn"], open_volume(models["input"]), tmp_path / "w", device="cpu"
+    )
+    assert (
+        job.key()
+        == chunked.plan_prediction(models["srcnn"], open_volume(models["input"]), tmp_path / "w")[0].key()
+    )
 
 
 def test_an_interrupted_prediction_resumes_from_its_finished_blocks(models, tmp_path, monkeypatch):
@@ -159,14 +194,20 @@ def test_bad_input_is_refused_with_its_reason(models, tmp_path):
     with pytest.raises(ValueError, match="whole multiple of the chunks"):
         predict_to_zarr(models["srcnn"], src, tmp_path / "b.zarr", voxel_size_um=3, chunks=16, block=24)
     with pytest.raises(ValueError, match="roi x range 60:90 lies outside"):
-        predict_to_zarr(models["srcnn"], src, tmp_path / "c.zarr", voxel_size_um=3,
-                        roi=(slice(0, 8), slice(0, 8), slice(60, 90)))
+        predict_to_zarr(
+            models["srcnn"],
+            src,
+            tmp_path / "c.zarr",
+            voxel_size_um=3,
+            roi=(slice(0, 8), slice(0, 8), slice(60, 90)),
+        )
     bad = np.load(src)
     bad[20, 70, 70] = np.nan
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(ValueError, match=r"nan.npy: NaN or infinite values in the region"):
-        predict_to_zarr(models["srcnn"], tmp_path / "nan.npy", tmp_path / "d.zarr", voxel_size_um=3,
-                        progress=False)
+        predict_to_zarr(
+            models["srcnn"], tmp_path / "nan.npy", tmp_path / "d.zarr", voxel_size_um=3, progress=False
+        )
     assert not (tmp_path / "d.zarr").exists()
     for name in ("a", "b", "c"):
         assert not (tmp_path / f"{name}.zarr").exists()
@@ -174,17 +215,28 @@ def test_bad_input_is_refused_with_its_reason(models, tmp_path):
 
 def test_two_dask_workers_write_what_one_process_writes(models, tmp_path):
     distributed = pytest.importorskip("distributed")
-    kwargs = {"scale": 2, "voxel_size_um": 3.0, "chunks": (16, 48, 48), "block": (16, 48, 48),
-              "progress": False}
+    kwargs = {
+        "scale": 2,
+        "voxel_size_um": 3.0,
+        "chunks": (16, 48, 48),
+        "block": (16, 48, 48),
+        "progress": False,
+    }
     predict_to_zarr(models["deepnet"], models["input"], tmp_path / "one.zarr", **kwargs)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
-        res = predict_to_zarr(models["deepnet"], models["input"], tmp_path / "two.zarr", client=client,
-                              **kwargs)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        res = predict_to_zarr(
+            models["deepnet"], models["input"], tmp_path / "two.zarr", client=client, **kwargs
+        )
         used = client.run(lambda: len(chunked._MODELS))  # each worker loaded the model itself
     assert res["blocks"] >= 4 and sum(used.values()) == 2
-    np.testing.assert_array_equal(open_zarr(tmp_path / "two.zarr")[0][...],
-                                  open_zarr(tmp_path / "one.zarr")[0][...])
+    np.testing.assert_array_equal(
+        open_zarr(tmp_path / "two.zarr")[0][...], open_zarr(tmp_path / "one.zarr")[0][...]
+    )
 
 
 _RSS_SCRIPT = textwrap.dedent("""
@@ -225,8 +277,9 @@ def _peak_growth(model: Path, folder: Path, shape: tuple[int, int, int]) -> dict
     # glibc's malloc returns every allocation over 1 MiB to the system when it is freed: the RSS then
     # follows the memory in use, not what the allocator's pools happen to retain from earlier blocks
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "1048576", "MALLOC_ARENA_MAX": "1"}
-    run = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, *argv], capture_output=True, text=True,
-                         timeout=900, env=env)
+    run = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, *argv], capture_output=True, text=True, timeout=900, env=env
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     res = json.loads(run.stdout.strip().splitlines()[-1])
     arr, _ = open_zarr(folder / "out.zarr")
@@ -249,9 +302,11 @@ def test_peak_memory_is_set_by_the_block_not_by_the_volume(models, tmp_path):
         (tmp_path / name).mkdir()
         runs[name] = _peak_growth(models["deepnet"], tmp_path / name, shape)
         r = runs[name]
-        print(f"{name}: volume {r['nbytes'] / 2**20:.0f} MiB in {r['blocks']} blocks, process grew by "
-              f"{r['grown'] / 2**20:.1f} MiB (baseline {r['base'] / 2**20:.0f} MiB), "
-              f"{r['voxels_per_second'] / 1e6:.2f} Mvoxel/s")
+        print(
+            f"{name}: volume {r['nbytes'] / 2**20:.0f} MiB in {r['blocks']} blocks, process grew by "
+            f"{r['grown'] / 2**20:.1f} MiB (baseline {r['base'] / 2**20:.0f} MiB), "
+            f"{r['voxels_per_second'] / 1e6:.2f} Mvoxel/s"
+        )
     small, large = runs["small"], runs["large"]
     assert large["blocks"] == 5 * small["blocks"] and large["nbytes"] - small["nbytes"] == 48 * 2**20
     assert abs(large["grown"] - small["grown"]) < 12 * 2**20  # measured 3.5-4.9 MiB apart; one buffer: 48

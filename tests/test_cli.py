@@ -38,21 +38,49 @@ def test_round_trip_on_simulated_files(scans, tmp_path, capsys):
     poses = json.loads((scans / "poses.json").read_text())
     assert read_volume(scans / "lres.tif")[1]["voxel_size_um"] == pytest.approx(9.0)
     # register: voxel sizes from the TIFFs, the recorded stage position as the offset
-    code, pose, _ = _run(capsys, "register", str(scans / "lres.tif"), str(scans / "mres.tif"),
-                         _offset(scans, "mres"), "--out", str(tmp_path / "pose.json"))
+    code, pose, _ = _run(
+        capsys,
+        "register",
+        str(scans / "lres.tif"),
+        str(scans / "mres.tif"),
+        _offset(scans, "mres"),
+        "--out",
+        str(tmp_path / "pose.json"),
+    )
     assert code == 0
     err = np.abs(np.asarray(pose["center_um"]) - poses["mres"]["true"]["center_um"]) / 3.0
     # (the registration's precision is tested in test_registration; here: the command finds it)
     assert err.max() < 0.5 and abs(pose["angle_deg"] - poses["mres"]["true"]["angle_deg"]) < 0.2
     # train on the registered overlap (a few steps: the plumbing)
-    code, trained, _ = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-                            str(tmp_path / "pose.json"), "--preset", "smoke", "--iterations", "4",
-                            "--loss-mask", "none", "--out", str(tmp_path / "model"))
+    code, trained, _ = _run(
+        capsys,
+        "train",
+        str(scans / "lres.tif"),
+        str(scans / "mres.tif"),
+        "--pose",
+        str(tmp_path / "pose.json"),
+        "--preset",
+        "smoke",
+        "--iterations",
+        "4",
+        "--loss-mask",
+        "none",
+        "--out",
+        str(tmp_path / "model"),
+    )
     assert code == 0 and trained["scale"] == pytest.approx(3.0)
     assert json.loads((tmp_path / "model" / "config.json").read_text())["training"]["loss_mask"] == "none"
     # predict a region of the LRES scan at 3 µm
-    code, pred, _ = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--roi",
-                         "10:18,12:20,14:22", "--out", str(tmp_path / "out.tif"))
+    code, pred, _ = _run(
+        capsys,
+        "predict",
+        str(tmp_path / "model"),
+        str(scans / "lres.tif"),
+        "--roi",
+        "10:18,12:20,14:22",
+        "--out",
+        str(tmp_path / "out.tif"),
+    )
     assert code == 0 and pred["shape"] == [24, 24, 24]
     vol, meta = read_volume(tmp_path / "out.tif")
     assert vol.shape == (24, 24, 24) and meta["voxel_size_um"] == pytest.approx(3.0)
@@ -62,8 +90,18 @@ def test_round_trip_on_simulated_files(scans, tmp_path, capsys):
     assert scores["effective_blur_um"] == pytest.approx(0, abs=0.3)
     # the whole LRES scan out of core into OME-Zarr, on 2 dask workers: the same numbers as the region
     environment = dict(os.environ)
-    code, lfov, _ = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
-                         str(tmp_path / "lfov.zarr"), "--chunks", "24", "--workers", "2")
+    code, lfov, _ = _run(
+        capsys,
+        "predict",
+        str(tmp_path / "model"),
+        str(scans / "lres.tif"),
+        "--out",
+        str(tmp_path / "lfov.zarr"),
+        "--chunks",
+        "24",
+        "--workers",
+        "2",
+    )
     assert code == 0 and lfov["voxel_size_um"] == pytest.approx(3.0) and lfov["levels"] >= 2
     assert dict(os.environ) == environment  # dask's OMP_NUM_THREADS=1 for its workers is not left behind
     arr, meta = read_volume(tmp_path / "lfov.zarr")
@@ -91,8 +129,9 @@ def test_evaluate_scores_pores_against_the_truth(scans, tmp_path, capsys):
 
 
 def test_help_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "xrsr_lib.cli", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "xrsr_lib.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("simulate", "register", "train", "predict", "evaluate"):
         assert command in out
     assert "xrsr register" in out  # the examples
@@ -108,17 +147,37 @@ def test_bad_inputs_are_one_line_errors(scans, tmp_path, capsys):
     cases = [
         (("register", str(flat), str(scans / "mres.tif"), "--lres-voxel", "9"), "must be 3-D"),
         (("register", str(tmp_path / "nan.npy"), str(scans / "mres.tif"), "--lres-voxel", "9"), "NaN"),
-        (("register", str(tmp_path / "plain.npy"), str(scans / "mres.tif")),
-         "no voxel size in the file; give --lres-voxel"),
+        (
+            ("register", str(tmp_path / "plain.npy"), str(scans / "mres.tif")),
+            "no voxel size in the file; give --lres-voxel",
+        ),
         (("register", str(scans / "lres.tif"), str(scans / "missing.tif")), "no such volume file"),
         (("register", str(scans / "lres.tif"), str(scans / "mres.tif"), "--offset=0,0,900"), "no overlap"),
         (("register", str(scans / "lres.tif"), str(scans / "mres.tif"), "--offset", "1,2"), "three numbers"),
         (("register", str(scans / "mres.tif"), str(scans / "lres.tif")), "must be finer"),
-        (("train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose", str(tmp_path / "none.json"),
-          "--out", str(tmp_path / "m")), "no such pose file"),
+        (
+            (
+                "train",
+                str(scans / "lres.tif"),
+                str(scans / "mres.tif"),
+                "--pose",
+                str(tmp_path / "none.json"),
+                "--out",
+                str(tmp_path / "m"),
+            ),
+            "no such pose file",
+        ),
         (("evaluate", str(scans / "lres.tif"), str(scans / "mres.tif")), "differ in shape"),
-        (("predict", str(tmp_path / "no_model"), str(scans / "lres.tif"), "--out", str(tmp_path / "o.zarr")),
-         "no such model folder"),
+        (
+            (
+                "predict",
+                str(tmp_path / "no_model"),
+                str(scans / "lres.tif"),
+                "--out",
+                str(tmp_path / "o.zarr"),
+            ),
+            "no such model folder",
+        ),
         (("register", str(scans / "lres.tif"), str(scans / "mres.tif"), "--lres-voxel", "-9"), "must be > 0"),
     ]
     for argv, message in cases:
@@ -128,45 +187,122 @@ def test_bad_inputs_are_one_line_errors(scans, tmp_path, capsys):
 
 
 def test_a_model_refuses_another_voxel_size_ratio(scans, tmp_path, capsys):
-    assert _run(capsys, "register", str(scans / "lres.tif"), str(scans / "mres.tif"), _offset(scans, "mres"),
-                "--out", str(tmp_path / "pose.json"))[0] == 0
-    assert _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-                str(tmp_path / "pose.json"), "--preset", "smoke", "--iterations", "2", "--out",
-                str(tmp_path / "model"))[0] == 0
-    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--scale", "9",
-                        "--out", str(tmp_path / "x.tif"))
+    assert (
+        _run(
+            capsys,
+            "register",
+            str(scans / "lres.tif"),
+            str(scans / "mres.tif"),
+            _offset(scans, "mres"),
+            "--out",
+            str(tmp_path / "pose.json"),
+        )[0]
+        == 0
+    )
+    assert (
+        _run(
+            capsys,
+            "train",
+            str(scans / "lres.tif"),
+            str(scans / "mres.tif"),
+            "--pose",
+            str(tmp_path / "pose.json"),
+            "--preset",
+            "smoke",
+            "--iterations",
+            "2",
+            "--out",
+            str(tmp_path / "model"),
+        )[0]
+        == 0
+    )
+    code, _, err = _run(
+        capsys,
+        "predict",
+        str(tmp_path / "model"),
+        str(scans / "lres.tif"),
+        "--scale",
+        "9",
+        "--out",
+        str(tmp_path / "x.tif"),
+    )
     assert code == 2 and "trained for a voxel-size ratio of 3, not 9" in err
-    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "mres.tif"), "--out",
-                        str(tmp_path / "x.tif"))
+    code, _, err = _run(
+        capsys, "predict", str(tmp_path / "model"), str(scans / "mres.tif"), "--out", str(tmp_path / "x.tif")
+    )
     assert code == 2 and "has 3 µm voxels" in err
-    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--voxel", "-9",
-                        "--out", str(tmp_path / "x.tif"))
+    code, _, err = _run(
+        capsys,
+        "predict",
+        str(tmp_path / "model"),
+        str(scans / "lres.tif"),
+        "--voxel",
+        "-9",
+        "--out",
+        str(tmp_path / "x.tif"),
+    )
     assert code == 2 and "--voxel must be > 0" in err, err
     assert not (tmp_path / "x.tif").exists()
     # without --loss-mask the preset's field-of-view circle is kept (a real interior scan's cylinder)
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["training"]["loss_mask"] == "fov_circle"
-    code, _, err = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-                        str(tmp_path / "pose.json"), "--preset", "smoke", "--out", str(tmp_path / "model"))
+    code, _, err = _run(
+        capsys,
+        "train",
+        str(scans / "lres.tif"),
+        str(scans / "mres.tif"),
+        "--pose",
+        str(tmp_path / "pose.json"),
+        "--preset",
+        "smoke",
+        "--out",
+        str(tmp_path / "model"),
+    )
     assert code == 2 and "exists" in err
     # the HRES field of view outside the LRES volume: a pose 5 mm away
     pose = json.loads((tmp_path / "pose.json").read_text())
     (tmp_path / "far.json").write_text(json.dumps({**pose, "center_um": [5000.0, 0.0, 0.0]}))
-    code, _, err = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-                        str(tmp_path / "far.json"), "--preset", "smoke", "--out", str(tmp_path / "m2"))
+    code, _, err = _run(
+        capsys,
+        "train",
+        str(scans / "lres.tif"),
+        str(scans / "mres.tif"),
+        "--pose",
+        str(tmp_path / "far.json"),
+        "--preset",
+        "smoke",
+        "--out",
+        str(tmp_path / "m2"),
+    )
     assert code == 2 and "lies mostly outside" in err and not (tmp_path / "m2").exists()
     # bad chunking, an existing output, an unknown output format
-    for extra, message in [(("--chunks", "0"), "--chunks must be"), (("--block", "5", "--chunks", "4"),
-                                                                       "whole multiple of the chunks")]:
-        code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
-                            str(tmp_path / "p.zarr"), *extra)
+    for extra, message in [
+        (("--chunks", "0"), "--chunks must be"),
+        (("--block", "5", "--chunks", "4"), "whole multiple of the chunks"),
+    ]:
+        code, _, err = _run(
+            capsys,
+            "predict",
+            str(tmp_path / "model"),
+            str(scans / "lres.tif"),
+            "--out",
+            str(tmp_path / "p.zarr"),
+            *extra,
+        )
         assert code == 2 and message in err and err.count("\n") == 1, err
-    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
-                        str(tmp_path / "p.png"))
+    code, _, err = _run(
+        capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out", str(tmp_path / "p.png")
+    )
     assert code == 2 and "unknown volume format" in err
     (tmp_path / "taken.zarr").mkdir()
-    code, _, err = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--out",
-                        str(tmp_path / "taken.zarr"))
+    code, _, err = _run(
+        capsys,
+        "predict",
+        str(tmp_path / "model"),
+        str(scans / "lres.tif"),
+        "--out",
+        str(tmp_path / "taken.zarr"),
+    )
     assert code == 2 and "exists" in err
     assert not (tmp_path / "p.zarr").exists() and not (tmp_path / "p.zarr.partial").exists()
 
@@ -175,13 +311,43 @@ def test_train_data_parallel_under_torchrun(scans, tmp_path, capsys):
     """``torchrun --nproc_per_node 2 xrsr train ...``: two gloo ranks train one model, rank 0 writes it."""
     import os
 
-    assert _run(capsys, "register", str(scans / "lres.tif"), str(scans / "mres.tif"), _offset(scans, "mres"),
-                "--out", str(tmp_path / "pose.json"))[0] == 0
+    assert (
+        _run(
+            capsys,
+            "register",
+            str(scans / "lres.tif"),
+            str(scans / "mres.tif"),
+            _offset(scans, "mres"),
+            "--out",
+            str(tmp_path / "pose.json"),
+        )[0]
+        == 0
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-           "xrsr_lib.cli", "--quiet", "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-           str(tmp_path / "pose.json"), "--preset", "smoke", "--iterations", "3", "--batch-size", "2",
-           "--out", str(tmp_path / "model")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "xrsr_lib.cli",
+        "--quiet",
+        "train",
+        str(scans / "lres.tif"),
+        str(scans / "mres.tif"),
+        "--pose",
+        str(tmp_path / "pose.json"),
+        "--preset",
+        "smoke",
+        "--iterations",
+        "3",
+        "--batch-size",
+        "2",
+        "--out",
+        str(tmp_path / "model"),
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout)  # one JSON document: only rank 0 prints
@@ -189,8 +355,16 @@ def test_train_data_parallel_under_torchrun(scans, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "pose.json"]  # no work folder left
     loss = (tmp_path / "model" / "loss.csv").read_text().splitlines()
     assert len(loss) == 4  # header + 3 steps, written once
-    code, pred, _ = _run(capsys, "predict", str(tmp_path / "model"), str(scans / "lres.tif"), "--roi",
-                         "10:14,10:14,10:14", "--out", str(tmp_path / "p.npy"))
+    code, pred, _ = _run(
+        capsys,
+        "predict",
+        str(tmp_path / "model"),
+        str(scans / "lres.tif"),
+        "--roi",
+        "10:14,10:14,10:14",
+        "--out",
+        str(tmp_path / "p.npy"),
+    )
     assert code == 0 and pred["shape"] == [12, 12, 12]
 
 

@@ -41,18 +41,34 @@ def case(tmp_path_factory) -> dict[str, Path]:
     rec.fit(lr, hr, folder=folder / "model", progress=False)
     run = _predict(folder, folder / "straight.zarr")
     assert run.returncode == 0, run.stderr[-2000:]
-    return {"folder": folder, "model": folder / "model", "input": folder / "in.npy",
-            "straight": open_zarr(folder / "straight.zarr")[0][...]}
+    return {
+        "folder": folder,
+        "model": folder / "model",
+        "input": folder / "in.npy",
+        "straight": open_zarr(folder / "straight.zarr")[0][...],
+    }
 
 
-def _predict(folder: Path, out: Path, *extra: str, kill_at: str | None = None,
-             source: Path | None = None) -> subprocess.CompletedProcess:
+def _predict(
+    folder: Path, out: Path, *extra: str, kill_at: str | None = None, source: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("XRSR_TEST_KILL_AT", None)
     if kill_at is not None:
         env["XRSR_TEST_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "xrsr_lib.cli", "--quiet", "predict", str(folder / "model"),
-           str(source or folder / "in.npy"), "--out", str(out), *ARGS, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "xrsr_lib.cli",
+        "--quiet",
+        "predict",
+        str(folder / "model"),
+        str(source or folder / "in.npy"),
+        "--out",
+        str(out),
+        *ARGS,
+        *extra,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -60,8 +76,9 @@ def _killed(run: subprocess.CompletedProcess) -> bool:
     return run.returncode == -signal.SIGKILL
 
 
-@pytest.mark.parametrize(("kill_at", "workers"), [("block:3", None), ("pyramid:1", None), ("publish", None),
-                                                  ("block:2", "2")])
+@pytest.mark.parametrize(
+    ("kill_at", "workers"), [("block:3", None), ("pyramid:1", None), ("publish", None), ("block:2", "2")]
+)
 def test_a_killed_predict_completes_with_the_same_command(case, tmp_path, kill_at, workers):
     out = tmp_path / "o.zarr"
     extra = ("--workers", workers) if workers else ()

@@ -59,8 +59,16 @@ def test_train_uses_the_settings_file(tmp_path, monkeypatch):
         raise Stop
 
     monkeypatch.setattr(Recovery, "fit_scans", fit_scans)
-    base = ["--quiet", "train", str(tmp_path / "lres.npy"), str(tmp_path / "hres.npy"),
-            "--pose", str(tmp_path / "pose.json"), "--out", str(tmp_path / "model")]
+    base = [
+        "--quiet",
+        "train",
+        str(tmp_path / "lres.npy"),
+        str(tmp_path / "hres.npy"),
+        "--pose",
+        str(tmp_path / "pose.json"),
+        "--out",
+        str(tmp_path / "model"),
+    ]
     with pytest.raises(Stop):
         main([*base, "--settings", str(path)])
     with pytest.raises(Stop):

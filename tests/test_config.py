@@ -42,8 +42,10 @@ def test_cpu_and_paper_share_pore_sizes_in_um():
     n_cpu = cpu.phantom.sized_parameters()["n_voids"]
     n_paper = paper.phantom.sized_parameters()["n_voids"]
     assert math.isclose(n_paper / n_cpu, ratio, rel_tol=0.01)
-    d_um = [np.multiply(q.phantom.sized_parameters()["diameter_range"], q.phantom.cylinder_radius_um)
-            for q in (cpu, paper)]
+    d_um = [
+        np.multiply(q.phantom.sized_parameters()["diameter_range"], q.phantom.cylinder_radius_um)
+        for q in (cpu, paper)
+    ]
     np.testing.assert_allclose(*d_um)  # the same diameters in µm
 
 
@@ -70,8 +72,14 @@ def test_paper_phantom_matches_study_a_pore_count():
 def test_pelt_phantom_cache_keys_ignore_the_new_fields():
     """A Pelt phantom (the defaults of ``generator`` and ``sizes``) keeps its old key_dict, so
     existing caches stay valid; the sized generator's settings enter the key."""
-    fields = {"cylinder_radius_um": 240.0, "max_pore_radius_um": 35.0, "pore_density_per_mm3": 33_000.0,
-              "trial_density_per_mm3": 4_000_000.0, "zrange_um": 291.0, "supersampling": 4}
+    fields = {
+        "cylinder_radius_um": 240.0,
+        "max_pore_radius_um": 35.0,
+        "pore_density_per_mm3": 33_000.0,
+        "trial_density_per_mm3": 4_000_000.0,
+        "zrange_um": 291.0,
+        "supersampling": 4,
+    }
     pelt = PhantomConfig(**fields)
     assert pelt.generator == "pelt" and pelt.sizes is None
     assert pelt.key_dict() == fields
@@ -86,13 +94,24 @@ def test_pelt_phantom_cache_keys_ignore_the_new_fields():
 
 def test_sized_phantom_parameters():
     sizes = PoreSizeConfig(diameter_range_um=(5.0, 70.0), size_exponent=0.5, min_gap_um=2.0)
-    ph = PhantomConfig(cylinder_radius_um=200.0, max_pore_radius_um=35.0, pore_density_per_mm3=20_000.0,
-                       trial_density_per_mm3=4e6, zrange_um=300.0, supersampling=2, generator="sized",
-                       sizes=sizes)
+    ph = PhantomConfig(
+        cylinder_radius_um=200.0,
+        max_pore_radius_um=35.0,
+        pore_density_per_mm3=20_000.0,
+        trial_density_per_mm3=4e6,
+        zrange_um=300.0,
+        supersampling=2,
+        generator="sized",
+        sizes=sizes,
+    )
     slab_mm3 = math.pi * 0.2**2 * 0.6  # π R² · 2 zrange
     assert ph.sized_parameters() == {
-        "generator": "sized", "n_voids": round(20_000 * slab_mm3), "diameter_range": [0.025, 0.35],
-        "size_exponent": 0.5, "zrange": 1.5, "min_gap": 0.01,
+        "generator": "sized",
+        "n_voids": round(20_000 * slab_mm3),
+        "diameter_range": [0.025, 0.35],
+        "size_exponent": 0.5,
+        "zrange": 1.5,
+        "min_gap": 0.01,
     }
     assert ph.generator_parameters() == ph.sized_parameters()
     with pytest.raises(ValueError, match="needs generator 'sized'"):
@@ -118,9 +137,16 @@ def test_sized_phantom_parameters():
     ],
 )
 def test_sized_phantom_settings_are_validated(update, match):
-    good = {"cylinder_radius_um": 200.0, "max_pore_radius_um": 35.0, "pore_density_per_mm3": 20_000.0,
-            "trial_density_per_mm3": 4e6, "zrange_um": 300.0, "supersampling": 2, "generator": "sized",
-            "sizes": {"diameter_range_um": (5.0, 70.0), "size_exponent": 0.5, "min_gap_um": 2.0}}
+    good = {
+        "cylinder_radius_um": 200.0,
+        "max_pore_radius_um": 35.0,
+        "pore_density_per_mm3": 20_000.0,
+        "trial_density_per_mm3": 4e6,
+        "zrange_um": 300.0,
+        "supersampling": 2,
+        "generator": "sized",
+        "sizes": {"diameter_range_um": (5.0, 70.0), "size_exponent": 0.5, "min_gap_um": 2.0},
+    }
     PhantomConfig.model_validate(good)
     with pytest.raises(ValidationError, match=match):
         PhantomConfig.model_validate({**good, **update})

@@ -17,8 +17,9 @@ N, R, VS = 64, 28.0, 1.0
 
 @pytest.fixture(scope="module")
 def foam():
-    spheres = generate_foam(5, nspheres_per_unit=40, ntrials_per_unit=4000, maxsize=0.25, zrange=1.4,
-                            progress=False)
+    spheres = generate_foam(
+        5, nspheres_per_unit=40, ntrials_per_unit=4000, maxsize=0.25, zrange=1.4, progress=False
+    )
     um = spheres.astype(np.float64)
     um[:, :4] *= R
     geometry = ConeGeometry.for_volume(N, VS, 128, 320.0, 320.0)

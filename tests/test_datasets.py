@@ -90,8 +90,9 @@ def test_dense_view_reference_of_a_uniform_sphere_equals_the_phantom():
     geometry = reference_geometry_for(profile)
     assert geometry.n_angles == profile.ct.reference_n_angles > profile.ct.n_angles
     radius = 0.4 * n * voxel
-    projections = project_spheres(np.array([[0.0, 0.0, 0.0, radius, 1.0]]), geometry,
-                                  supersampling=profile.ct.detector_supersampling)
+    projections = project_spheres(
+        np.array([[0.0, 0.0, 0.0, radius, 1.0]]), geometry, supersampling=profile.ct.detector_supersampling
+    )
     rec = fdk(projections, geometry, profile.volume.shape, voxel, filter=profile.ct.fdk_filter)
     exact = _sphere_fraction(n, voxel, radius)
     c = (np.arange(n) - (n - 1) / 2.0) * voxel
@@ -103,9 +104,17 @@ def test_dense_view_reference_of_a_uniform_sphere_equals_the_phantom():
     assert np.abs(rec[outer] - exact[outer]).mean() < 0.01
     assert np.abs(rec[outer] - exact[outer]).max() < 0.05
     # the sparse-view scan of the same sphere is visibly worse: the reference is not the scan
-    sparse = fdk(project_spheres(np.array([[0.0, 0.0, 0.0, radius, 1.0]]), builder_geometry(profile),
-                                 supersampling=profile.ct.detector_supersampling),
-                 builder_geometry(profile), profile.volume.shape, voxel, filter=profile.ct.fdk_filter)
+    sparse = fdk(
+        project_spheres(
+            np.array([[0.0, 0.0, 0.0, radius, 1.0]]),
+            builder_geometry(profile),
+            supersampling=profile.ct.detector_supersampling,
+        ),
+        builder_geometry(profile),
+        profile.volume.shape,
+        voxel,
+        filter=profile.ct.fdk_filter,
+    )
     assert np.abs(sparse[outer] - exact[outer]).mean() > np.abs(rec[outer] - exact[outer]).mean()
 
 
@@ -143,8 +152,9 @@ def test_phantom_dispatches_on_the_generator(tmp_path):
     assert attrs["generator"] == "sized"
 
     pelt = profile.phantom.model_copy(update={"generator": "pelt", "sizes": None})
-    pelt_builder = DatasetBuilder(profile.model_copy(update={"phantom": pelt}), Cache(tmp_path / "pelt"),
-                                  progress=False)
+    pelt_builder = DatasetBuilder(
+        profile.model_copy(update={"phantom": pelt}), Cache(tmp_path / "pelt"), progress=False
+    )
     pelt_params = pelt_builder.phantom_params("train")
     assert pelt_params == {"seed": 1, **pelt.pelt_parameters()} and "generator" not in pelt_params
     pelt_spheres, _ = io.read_spheres(pelt_builder.phantom("train"))

@@ -140,8 +140,9 @@ def test_method_choice() -> None:
     gauss = gaussian_psf(3.0)
     factors = convolution.separable_factors(gauss)
     assert factors is not None
-    assert np.allclose(np.multiply.outer(np.multiply.outer(factors[0], factors[1]), factors[2]), gauss,
-                       rtol=0, atol=1e-15)
+    assert np.allclose(
+        np.multiply.outer(np.multiply.outer(factors[0], factors[1]), factors[2]), gauss, rtol=0, atol=1e-15
+    )
     assert convolution.choose_method("auto", factors, (128, 128, 128), gauss.shape) == "separable"
     assert convolution.choose_method("fft", factors, (128, 128, 128), gauss.shape) == "fft"
     rng = np.random.default_rng(0)

@@ -54,8 +54,17 @@ def _torchrun(root: Path, *args: str, timeout: float = 180) -> subprocess.Comple
     """tests/ddp_worker.py on 2 CPU ranks (CUDA hidden: gloo, also on a GPU machine)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("WORLD_SIZE", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(HERE / "ddp_worker.py"), str(root), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(HERE / "ddp_worker.py"),
+        str(root),
+        *args,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent)
 
 
@@ -63,12 +72,24 @@ def _torchrun(root: Path, *args: str, timeout: float = 180) -> subprocess.Comple
 def ddp(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("ddp")
     args = [a for c in (*CASES, "deepnet_bn") for a in ("--case", c)]
-    proc = _torchrun(base / "models", *args, "--stop-after", str(STOP_AFTER),
-                     "--report", str(base / "report"), "--gradients", str(base / "gradients"))
+    proc = _torchrun(
+        base / "models",
+        *args,
+        "--stop-after",
+        str(STOP_AFTER),
+        "--report",
+        str(base / "report"),
+        "--gradients",
+        str(base / "gradients"),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reports = {r: json.loads((base / "report" / f"rank{r}.json").read_text()) for r in (0, 1)}
-    return {"root": base / "models", "output": proc.stdout + proc.stderr, "reports": reports,
-            "gradients": base / "gradients"}
+    return {
+        "root": base / "models",
+        "output": proc.stdout + proc.stderr,
+        "reports": reports,
+        "gradients": base / "gradients",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +115,10 @@ def test_two_ranks_train_like_one_process(ddp, single, case):
     b_all = torch.cat([wb[k].double().flatten() for k in wa])
     diff = (a_all - b_all).abs()
     outside = diff > ATOL + RTOL * b_all.abs()
-    print(f"{case}: max |weight difference| {float(diff.max()):.3g}, {int(outside.sum())} of {diff.numel()} "
-          "outside the tight tolerance")
+    print(
+        f"{case}: max |weight difference| {float(diff.max()):.3g}, {int(outside.sum())} of {diff.numel()} "
+        "outside the tight tolerance"
+    )
     assert float(outside.double().mean()) <= LOOSE_FRACTION
     assert float(diff.max()) <= LOOSE_ATOL
     names = ["loss.csv", "validation.csv"] if case == "srcnn" else ["loss.csv"]

@@ -23,7 +23,8 @@ SHAPE = (16, 32, 32)
 def test_region_center_of_known_grids():
     # a whole-volume prediction at 3x is centred on its input's grid
     assert region_center_um((-1.0, -1.0, -1.0), (48, 96, 96), 1.0, SHAPE, 3.0) == pytest.approx(
-        (0.0, 0.0, 0.0))
+        (0.0, 0.0, 0.0)
+    )
     # a region of the input's own grid: voxels 4..11 along z of 16 -> centre at (7.5 - 7.5) = 0 voxels
     c = region_center_um((4 * VOXEL, 8 * VOXEL, 0.0), (8, 16, 10), VOXEL, SHAPE, VOXEL)
     assert c == pytest.approx((0.0, 0.0, (4.5 - 15.5) * VOXEL))
@@ -78,8 +79,16 @@ def test_the_command_equals_the_api(predicted, capsys):
     write_volume(folder / "ref.tif", ref, voxel_size_um=VOXEL)
     pose = Pose(0.7, (0.4, -1.3, 2.2))
     (folder / "pose.json").write_text(json.dumps({**pose.as_dict(), "hres_voxel_um": VOXEL}))
-    code = main(["--quiet", "evaluate", str(predicted["whole"]), str(folder / "ref.tif"),
-                 "--pose", str(folder / "pose.json")])
+    code = main(
+        [
+            "--quiet",
+            "evaluate",
+            str(predicted["whole"]),
+            str(folder / "ref.tif"),
+            "--pose",
+            str(folder / "pose.json"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     cli = json.loads(out)
@@ -100,6 +109,14 @@ def test_inputs_that_cannot_be_placed_are_named(predicted, tmp_path, capsys):
     assert err.value.parameter == "pose"
     (tmp_path / "pose.json").write_text(json.dumps({"lres_voxel_um": 3.0}))
     write_volume(tmp_path / "ref.tif", ref, voxel_size_um=VOXEL)
-    code = main(["--quiet", "evaluate", str(predicted["whole"]), str(tmp_path / "ref.tif"),
-                 "--pose", str(tmp_path / "pose.json")])
+    code = main(
+        [
+            "--quiet",
+            "evaluate",
+            str(predicted["whole"]),
+            str(tmp_path / "ref.tif"),
+            "--pose",
+            str(tmp_path / "pose.json"),
+        ]
+    )
     assert code == 2 and "is not a pose file of xrsr register" in capsys.readouterr().err

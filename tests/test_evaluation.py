@@ -64,10 +64,22 @@ def test_image_checks(smoke_eval):
 def _measured(deepnet_recovery=97.0, srcnn_psnr=15.0):
     rows = [{"image": "gt", "sigma_um": np.nan, "n_pores": 160, "mean_sphericity": 0.985}]
     for s in (3.0, 5.0, 7.0, 9.0):
-        for image, psnr, rec in (("deepnet", 18.0, deepnet_recovery), ("srcnn", srcnn_psnr, 80.0),
-                                 ("rl", 12.0, math.nan), ("rl_nlm", 12.5, 70.0)):
-            rows.append({"image": image, "sigma_um": s, "psnr": psnr, "recovery_pct": rec,
-                         "ssim": 0.9 if image == "rl" else 0.95, "porosity_error_pct": 3.0})
+        for image, psnr, rec in (
+            ("deepnet", 18.0, deepnet_recovery),
+            ("srcnn", srcnn_psnr, 80.0),
+            ("rl", 12.0, math.nan),
+            ("rl_nlm", 12.5, 70.0),
+        ):
+            rows.append(
+                {
+                    "image": image,
+                    "sigma_um": s,
+                    "psnr": psnr,
+                    "recovery_pct": rec,
+                    "ssim": 0.9 if image == "rl" else 0.95,
+                    "porosity_error_pct": 3.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -89,8 +101,11 @@ def test_compare_with_paper_rows_and_verdicts():
     worse = compare_with_paper(_measured(deepnet_recovery=90.0, srcnn_psnr=19.0), "cpu", (3.0,))
     dn = worse[(worse.image == "deepnet") & (worse.quantity == "recovery_pct")]
     assert list(dn.agrees) == ["no", "no", "no", "yes"]  # 90 % fails "> 95 %" at 3-7 µm, meets "> 85 %" at 9
-    assert worse[(worse.image == "order") & (worse.quantity == "psnr")].agrees.iloc[0].startswith(
-        "no (srcnn > deepnet > rl)")
+    assert (
+        worse[(worse.image == "order") & (worse.quantity == "psnr")]
+        .agrees.iloc[0]
+        .startswith("no (srcnn > deepnet > rl)")
+    )
 
 
 def test_reported_checks():

@@ -67,7 +67,13 @@ def test_dict_roundtrip():
     ],
 )
 def test_bad_geometry(kwargs, msg):
-    args = {"source_origin": 10.0, "origin_detector": 5.0, "det_rows": 4, "det_cols": 4, "det_pixel": 1.0,
-            "angles": np.zeros(3)} | kwargs
+    args = {
+        "source_origin": 10.0,
+        "origin_detector": 5.0,
+        "det_rows": 4,
+        "det_cols": 4,
+        "det_pixel": 1.0,
+        "angles": np.zeros(3),
+    } | kwargs
     with pytest.raises(ValueError, match=msg):
         ConeGeometry(**args)

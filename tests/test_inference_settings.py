@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def _retiled(profile, tile: int, overlap: int):
     tiling = {"inference_tile": tile, "inference_overlap": overlap}
     methods = profile.methods.model_copy(
-        update={m: getattr(profile.methods, m).model_copy(update=tiling) for m in ("deepnet", "srcnn")})
+        update={m: getattr(profile.methods, m).model_copy(update=tiling) for m in ("deepnet", "srcnn")}
+    )
     return profile.model_copy(update={"methods": methods})
 
 
@@ -131,5 +132,6 @@ def test_a_model_under_an_earlier_key_is_renamed_not_trained(tmp_path, monkeypat
     # nothing to adopt for a model trained with other settings: it trains
     strided = settings.model_copy(update={"stride": 4})
     with pytest.raises(AssertionError, match="trained again"):
-        volumes.train_cached(cache, {**params, "settings": strided.key_dict()}, "srcnn", x, x, strided,
-                             progress=False)
+        volumes.train_cached(
+            cache, {**params, "settings": strided.key_dict()}, "srcnn", x, x, strided, progress=False
+        )

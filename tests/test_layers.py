@@ -7,12 +7,22 @@ LIB = Path(__file__).resolve().parents[1] / "xrsr_lib"
 
 #: Layer of each top-level part (lower numbers are lower layers).
 LAYERS = {
-    "device": 0, "config": 0, "io": 0, "models": 0,
+    "device": 0,
+    "config": 0,
+    "io": 0,
+    "models": 0,
     "simulate": 1,
     "prepare": 2,
-    "train": 3, "infer": 3, "restore": 3, "evaluate": 3, "plotting": 3,
+    "train": 3,
+    "infer": 3,
+    "restore": 3,
+    "evaluate": 3,
+    "plotting": 3,
     "studies": 4,
-    "recovery": 5, "cli": 5, "__init__": 5, "napari": 5,
+    "recovery": 5,
+    "cli": 5,
+    "__init__": 5,
+    "napari": 5,
 }
 
 

@@ -33,7 +33,8 @@ def test_matches_scikit_image_and_masks():
     result2 = result.copy()
     result2[~m] = 100.0  # outside the mask: ignored
     assert psnr(result2, truth, mask=m) == pytest.approx(
-        peak_signal_noise_ratio(truth[m], result[m], data_range=1.0))
+        peak_signal_noise_ratio(truth[m], result[m], data_range=1.0)
+    )
 
 
 def test_errors():
@@ -74,8 +75,8 @@ def test_ssim_matches_scikit_image():
     truth = rng.random((14, 16, 18))
     result = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1)
     ref, ref_map = structural_similarity(
-        truth, result, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1,
-        full=True)
+        truth, result, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, full=True
+    )
     smap = ssim_map(result, truth)
     assert smap.shape == truth.shape
     np.testing.assert_allclose(smap, ref_map, rtol=0, atol=1e-12)
@@ -86,13 +87,21 @@ def test_ssim_matches_scikit_image():
     for shape, sigma, data_range in (((14, 16, 18), 1.0, 2.0), ((20, 23), 2.0, 1.0)):
         tr = rng.random(shape) * data_range
         res = tr + rng.normal(0, 0.1, shape)
-        _, ref_map = structural_similarity(tr, res, gaussian_weights=True, sigma=sigma,
-                                           use_sample_covariance=False, data_range=data_range, full=True)
+        _, ref_map = structural_similarity(
+            tr,
+            res,
+            gaussian_weights=True,
+            sigma=sigma,
+            use_sample_covariance=False,
+            data_range=data_range,
+            full=True,
+        )
         np.testing.assert_allclose(ssim_map(res, tr, data_range, sigma), ref_map, rtol=0, atol=1e-12)
     # float32 inputs are computed in float64 too
     assert ssim(result.astype(np.float32), truth.astype(np.float32)) == pytest.approx(
         ssim(result.astype(np.float32).astype(np.float64), truth.astype(np.float32).astype(np.float64)),
-        abs=1e-12)
+        abs=1e-12,
+    )
 
 
 def test_ssim_constant_offset_known_answer():
@@ -106,7 +115,8 @@ def test_ssim_constant_offset_known_answer():
     assert ssim(truth + 0.3, truth) < ssim(truth + 0.1, truth) < 1.0
     # data_range scales C1: same answer for a volume and its 10× scaled copy with data_range=10
     assert ssim(10 * (truth + 0.1), 10 * truth, data_range=10.0) == pytest.approx(
-        ssim(truth + 0.1, truth), rel=1e-12)
+        ssim(truth + 0.1, truth), rel=1e-12
+    )
     # an offset on a textured volume lowers SSIM too
     v = _smooth_volume((14, 14, 14))
     assert ssim(v + 0.2, v) < ssim(v + 0.05, v) < 1.0
@@ -168,9 +178,11 @@ def test_ms_ssim_one_scale_equals_ssim():
     np.testing.assert_allclose(ms.maps[0], ssim_map(result, truth), atol=1e-12)
     m = cylinder_mask(truth.shape, 6.0)
     assert ms_ssim_3d(result, truth, scales=1, mask=m).score == pytest.approx(
-        ssim(result, truth, mask=m), abs=1e-12)
+        ssim(result, truth, mask=m), abs=1e-12
+    )
     assert ms_ssim_3d(result, truth, scales=1, sigma=1.0).score == pytest.approx(
-        ssim(result, truth, sigma=1.0), abs=1e-12)
+        ssim(result, truth, sigma=1.0), abs=1e-12
+    )
 
 
 def test_ms_ssim_constant_volumes_known_answer():
@@ -277,8 +289,9 @@ def test_combined_map_linear_upsampling():
     z = np.clip((np.arange(8) + 0.5) / 2 - 0.5, 0, 3) / 4
     np.testing.assert_allclose(cm, np.broadcast_to(z[:, None, None], (8, 8, 8)), rtol=1e-15)
     # odd full shape: exact shape, and negative values clip to 0
-    ms2 = MultiscaleSSIM(score=0.0, maps=[np.full((7, 5, 3), 0.25), np.full((4, 3, 2), -0.5)],
-                         weights=(0.5, 1.0), sigma=1.5)
+    ms2 = MultiscaleSSIM(
+        score=0.0, maps=[np.full((7, 5, 3), 0.25), np.full((4, 3, 2), -0.5)], weights=(0.5, 1.0), sigma=1.5
+    )
     cm2 = ms2.combined_map()
     assert cm2.shape == (7, 5, 3) and np.all(cm2 == 0.0)
 

@@ -291,8 +291,11 @@ def test_srcnn_channels_last_weights_give_the_same_training_step() -> None:
     assert not conv_weights[1].is_contiguous()  # 8 -> 4 channels: the layouts really differ
     plain = SRCNN3D(cfg)
     plain.load_state_dict(net.state_dict())
-    assert all(m.weight.is_contiguous(memory_format=torch.channels_last_3d)
-               for m in plain.modules() if isinstance(m, torch.nn.Conv3d))
+    assert all(
+        m.weight.is_contiguous(memory_format=torch.channels_last_3d)
+        for m in plain.modules()
+        if isinstance(m, torch.nn.Conv3d)
+    )
     plain = plain.to(memory_format=torch.contiguous_format)
     assert conv_weights[1].is_contiguous(memory_format=torch.channels_last_3d)
     assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, torch.nn.Conv3d))

@@ -74,8 +74,14 @@ def test_interior_scan_of_the_foam_matches_the_exact_phantom(cfg, pores):
     scan = cfg.scan("mres")
     sim = simulate_scan(cfg, scan, pores)
     assert sim.info["truncated"] and sim.info["extension_cols"] > 0
-    truth = exact_phantom(pores, cfg.sample.cylinder_radius_um, scan.rotation_deg, scan.roi_center_um,
-                          scan.n_voxels, scan.voxel_size_um)
+    truth = exact_phantom(
+        pores,
+        cfg.sample.cylinder_radius_um,
+        scan.rotation_deg,
+        scan.roi_center_um,
+        scan.n_voxels,
+        scan.voxel_size_um,
+    )
     material = (sim.volume - scan.intensity_offset) / scan.intensity_scale
     n = scan.n_voxels
     core = (slice(n // 10, n - n // 10),) * 3
@@ -92,8 +98,14 @@ def test_the_whole_sample_scan_completes_the_most_truncated_scan(cfg, pores):
     coarse scan's projections (recorded pose) bring it near the matrix value (cpu: +0.4 %)."""
     lres = simulate_scan(cfg, cfg.scans[0], pores)
     scan = cfg.scan("hres")
-    truth = exact_phantom(pores, cfg.sample.cylinder_radius_um, scan.rotation_deg, scan.roi_center_um,
-                          scan.n_voxels, scan.voxel_size_um)
+    truth = exact_phantom(
+        pores,
+        cfg.sample.cylinder_radius_um,
+        scan.rotation_deg,
+        scan.roi_center_um,
+        scan.n_voxels,
+        scan.voxel_size_um,
+    )
     n = scan.n_voxels
     core = (slice(n // 10, n - n // 10),) * 3
     errors = {}

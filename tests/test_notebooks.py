@@ -119,7 +119,9 @@ def test_run_all_rejects_bad_options():
     for bad in ("0", "x", "-1"):
         proc = subprocess.run(
             ["bash", str(REPO / "run_all.sh"), "--profile", "smoke", "--seeds", bad],
-            capture_output=True, text=True, env={**os.environ, "XRSR_SKIP_BOOTSTRAP": "1"},
+            capture_output=True,
+            text=True,
+            env={**os.environ, "XRSR_SKIP_BOOTSTRAP": "1"},
         )
         assert proc.returncode == 2 and f"--seeds must be a whole number >= 1, got '{bad}'" in proc.stderr
 
@@ -190,11 +192,23 @@ def _check_verdicts(rows: list[dict[str, str]], profile: str) -> None:
 
 def test_the_verdict_check_tells_values_apart():
     """The end-to-end test's check of ``agrees`` tests values, not truthy strings."""
-    good = [{"image": "deepnet", "quantity": "psnr", "sigma_um": "1.0", "measured": "31.2", "agrees": "no"},
-            {"image": "order", "quantity": "ssim", "sigma_um": "1.0", "measured": "nan",
-             "agrees": "yes (deepnet > srcnn > rl)"},
-            {"image": "fdk", "quantity": "pores", "sigma_um": "", "measured": "nan",
-             "agrees": "n/a (compare on paper)"}]
+    good = [
+        {"image": "deepnet", "quantity": "psnr", "sigma_um": "1.0", "measured": "31.2", "agrees": "no"},
+        {
+            "image": "order",
+            "quantity": "ssim",
+            "sigma_um": "1.0",
+            "measured": "nan",
+            "agrees": "yes (deepnet > srcnn > rl)",
+        },
+        {
+            "image": "fdk",
+            "quantity": "pores",
+            "sigma_um": "",
+            "measured": "nan",
+            "agrees": "n/a (compare on paper)",
+        },
+    ]
     _check_verdicts(good, "smoke")
     for bad in ("", "False", "maybe", "n/a (compare on smoke)"):
         with pytest.raises(AssertionError):
@@ -253,7 +267,8 @@ def test_run_all_smoke_end_to_end(tmp_path):
     b = profile.study_b
     comparison = list(csv.DictReader((out / "b_fig11_comparison.csv").open()))
     assert [(int(r["scale"]), r["method"]) for r in comparison] == [
-        (s, m) for s in b.scales for m in ("reference", "bicubic", "utsr", "swinir", "rrdbnet")]
+        (s, m) for s in b.scales for m in ("reference", "bicubic", "utsr", "swinir", "rrdbnet")
+    ]
     ablation = list(csv.DictReader((out / "b_fig11_ablation.csv").open()))
     assert [r["method"] for r in ablation] == ["utsr", "utsr_mlp", "utsr_single_window", "utsr_finetune_only"]
     training = list(csv.DictReader((out / "b_fig10_training.csv").open()))

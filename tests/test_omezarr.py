@@ -53,8 +53,9 @@ def test_pyramid_levels_are_block_means_also_for_odd_sides(tmp_path):
     group["0"][...] = vol
     n = build_pyramid(group, min_side=8)
     assert n == len(pyramid_shapes(vol.shape, 8))
-    np.testing.assert_allclose(group["1"][...], vol.reshape(32, 2, 24, 2, 20, 2).mean(axis=(1, 3, 5)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        group["1"][...], vol.reshape(32, 2, 24, 2, 20, 2).mean(axis=(1, 3, 5)), rtol=1e-6
+    )
     np.testing.assert_allclose(group["2"][...], downsample_mean(downsample_mean(vol)), rtol=1e-6)
 
 
@@ -91,11 +92,17 @@ def test_plain_zarr_arrays_are_read_and_bad_stores_named(tmp_path):
 
 def test_ome_tiff_voxel_size_is_read(tmp_path):
     vol = np.zeros((3, 4, 5), np.float32)
-    tifffile.imwrite(tmp_path / "v.ome.tif", vol, metadata={"axes": "ZYX", "PhysicalSizeX": 0.5,
-                                                             "PhysicalSizeZ": 0.5, "PhysicalSizeZUnit": "µm"})
+    tifffile.imwrite(
+        tmp_path / "v.ome.tif",
+        vol,
+        metadata={"axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeZ": 0.5, "PhysicalSizeZUnit": "µm"},
+    )
     assert read_volume(tmp_path / "v.ome.tif")[1]["voxel_size_um"] == pytest.approx(0.5)
-    tifffile.imwrite(tmp_path / "nm.ome.tif", vol, metadata={"axes": "ZYX", "PhysicalSizeZ": 700,
-                                                              "PhysicalSizeZUnit": "nm"})
+    tifffile.imwrite(
+        tmp_path / "nm.ome.tif",
+        vol,
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 700, "PhysicalSizeZUnit": "nm"},
+    )
     assert open_volume(tmp_path / "nm.ome.tif").metadata["voxel_size_um"] == pytest.approx(0.7)
 
 
@@ -105,8 +112,13 @@ def test_regions_read_lazily_equal_the_whole_volume(tmp_path, name):
     vol = rng.random((12, 20, 16)).astype(np.float32)
     if name == "v_u16.tif":
         vol = (vol * 60000).astype(np.uint16)
-        tifffile.imwrite(tmp_path / name, vol, imagej=True, resolution=(1, 1),
-                         metadata={"axes": "ZYX", "spacing": 2.5, "unit": "um"})
+        tifffile.imwrite(
+            tmp_path / name,
+            vol,
+            imagej=True,
+            resolution=(1, 1),
+            metadata={"axes": "ZYX", "spacing": 2.5, "unit": "um"},
+        )
     else:
         write_volume(tmp_path / name, vol, voxel_size_um=2.5)
     lazy = open_volume(tmp_path / name)

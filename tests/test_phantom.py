@@ -27,6 +27,7 @@ QUANTILES = [0.01, 0.25, 0.5, 0.75, 0.9]
 def _read_reference(name: str, dataset: str) -> np.ndarray:
     path = require_reference(name)  # skips outside CI, fails under CI=true (conftest's rule)
     import h5py
+
     with h5py.File(path, "r") as f:
         return f[dataset][()]
 
@@ -152,8 +153,14 @@ def test_generate_bad_inputs(kwargs: dict, name: str) -> None:
 
 
 # ------------------------------------------------------------------------------ voxelizer
-def _voxelize_brute_force(spheres: np.ndarray, shape: tuple[int, int, int], vs: float,
-                          center: tuple[float, float, float], s: int, radius: float) -> np.ndarray:
+def _voxelize_brute_force(
+    spheres: np.ndarray,
+    shape: tuple[int, int, int],
+    vs: float,
+    center: tuple[float, float, float],
+    s: int,
+    radius: float,
+) -> np.ndarray:
     """Straightforward sub-sample evaluation (every sub-sample of every voxel)."""
     axes = []
     for n, c in zip(shape, (center[2], center[1], center[0]), strict=True):
@@ -323,8 +330,14 @@ def test_sized_foam_too_dense_is_a_clear_error() -> None:
     ],
 )
 def test_sized_foam_bad_inputs(kwargs: dict, name: str) -> None:
-    args = {"seed": 0, "n_voids": 10, "diameter_range": (0.05, 0.2), "size_exponent": 1.0, "zrange": 0.5,
-            **kwargs}
+    args = {
+        "seed": 0,
+        "n_voids": 10,
+        "diameter_range": (0.05, 0.2),
+        "size_exponent": 1.0,
+        "zrange": 0.5,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=name):
         generate_sized_foam(**args)
 
@@ -336,8 +349,9 @@ def test_sized_diameter_cdf_known_cases() -> None:
     log_uniform = np.clip(np.log(d / 2) / np.log(40), 0, 1)
     for a in (1.0, 1 - 1e-10, 1 + 1e-10):
         np.testing.assert_allclose(sized_diameter_cdf(d, (2.0, 80.0), a), log_uniform, atol=1e-9)
-    np.testing.assert_allclose(sized_diameter_cdf(d, (2.0, 80.0), 2.0),
-                               np.clip((1 / 2 - 1 / d) / (1 / 2 - 1 / 80), 0, 1))
+    np.testing.assert_allclose(
+        sized_diameter_cdf(d, (2.0, 80.0), 2.0), np.clip((1 / 2 - 1 / d) / (1 / 2 - 1 / 80), 0, 1)
+    )
     # the brief's numbers: exponent 0.5 on 5-80 µm gives 33 % below 20 µm, 41 % below 25 µm
     f25 = (5 - math.sqrt(5)) / (math.sqrt(80) - math.sqrt(5))  # 0.412
     np.testing.assert_allclose(sized_diameter_cdf([20.0, 25.0], (5.0, 80.0), 0.5), [1 / 3, f25])
@@ -403,12 +417,22 @@ def test_sized_foam_segmented_sizes_cover_the_range() -> None:
 
     n, radius, d_range, a = 160, 75.0, (5.0, 80.0), 1.5
     half = n / 2
-    spheres = generate_sized_foam(1, 100, (d_range[0] / radius, d_range[1] / radius), a,
-                                  (half + d_range[1] / 2) / radius, min_gap=2.0 / radius)
+    spheres = generate_sized_foam(
+        1,
+        100,
+        (d_range[0] / radius, d_range[1] / radius),
+        a,
+        (half + d_range[1] / 2) / radius,
+        min_gap=2.0 / radius,
+    )
     volume = voxelize(spheres, (n, n, n), 1.0 / radius, supersampling=2)
     margin = EvaluationConfig().foam_mask_margin_um
-    analysis = analyse_pores(volume, np.ascontiguousarray(cylinder_mask((n, n, n), radius)), 1.0,
-                             PoreAnalysisConfig(surface_margin_um=margin))
+    analysis = analyse_pores(
+        volume,
+        np.ascontiguousarray(cylinder_mask((n, n, n), radius)),
+        1.0,
+        PoreAnalysisConfig(surface_margin_um=margin),
+    )
     s_um = spheres.astype(np.float64) * radius
     d_true = 2 * s_um[np.abs(s_um[:, 2]) + s_um[:, 3] < half, 3]
     d_seg = analysis.table["diameter_um"].to_numpy()

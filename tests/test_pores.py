@@ -34,22 +34,25 @@ from xrsr_lib.studies.study_a.datasets import DatasetBuilder, spheres_to_um
 
 
 # ------------------------------------------------------------------------------ helpers
-def sphere_image(shape: tuple[int, int, int], spheres: list[tuple[float, float, float, float]],
-                 supersampling: int = 4) -> np.ndarray:
+def sphere_image(
+    shape: tuple[int, int, int], spheres: list[tuple[float, float, float, float]], supersampling: int = 4
+) -> np.ndarray:
     """Material-fraction image of voids ``(z, y, x, r)`` in voxel index coordinates (matrix 1 everywhere
     else, no cylinder), partial-volume edges from ``supersampling³`` sub-samples."""
     n = np.asarray(shape, dtype=float)
     rows = [(x - (n[2] - 1) / 2, y - (n[1] - 1) / 2, z - (n[0] - 1) / 2, r, 0.0) for z, y, x, r in spheres]
-    return voxelize(np.array(rows), tuple(shape), 1.0, supersampling=supersampling,
-                    cylinder_radius=10.0 * float(n.max()))
+    return voxelize(
+        np.array(rows), tuple(shape), 1.0, supersampling=supersampling, cylinder_radius=10.0 * float(n.max())
+    )
 
 
 def everywhere(image: np.ndarray) -> np.ndarray:
     return np.ones(image.shape, dtype=bool)
 
 
-def touching_pair(r1: float, r2: float, direction: tuple[float, float, float],
-                  offset: np.ndarray) -> np.ndarray:
+def touching_pair(
+    r1: float, r2: float, direction: tuple[float, float, float], offset: np.ndarray
+) -> np.ndarray:
     """Two voids touching at one point near the centre of a box that holds them whole."""
     n = int(2 * (r1 + r2) + 8)
     d = np.asarray(direction, dtype=float)
@@ -127,12 +130,14 @@ def test_pore_properties_units_and_columns():
         assert t.diameter_um[0] == pytest.approx((6 * 1000 / math.pi) ** (1 / 3) * vs)
         assert (t.centroid_z[0], t.centroid_y[0], t.centroid_x[0]) == (9.5, 9.5, 9.5)
         assert t.sphericity_raw[0] == pytest.approx(
-            math.pi ** (1 / 3) * (6 * t.volume_um3[0]) ** (2 / 3) / t.surface_um2[0])
+            math.pi ** (1 / 3) * (6 * t.volume_um3[0]) ** (2 / 3) / t.surface_um2[0]
+        )
         # a cube's sphericity is (π/6)^(1/3) = 0.806; smoothing rounds its edges a little
         assert 0.80 < t.sphericity[0] < 0.9
     # sphericity scales out with the voxel size
     assert pore_properties(labels, 1.0).sphericity.tolist() == pytest.approx(
-        pore_properties(labels, 2.5).sphericity.tolist())
+        pore_properties(labels, 2.5).sphericity.tolist()
+    )
     empty = pore_properties(np.zeros((4, 4, 4), dtype=np.int32))
     assert len(empty) == 0 and tuple(empty.columns) == PORE_COLUMNS
 
@@ -153,15 +158,24 @@ def test_touching_spheres_are_separated(r1, r2):
 def test_chain_of_touching_spheres_is_separated():
     # three voids in a row, each touching the next, and a fourth touching the middle one sideways
     c = np.array([32.0, 32.0, 32.0])
-    spheres = [(*c, 9.0), (*(c + [0, 0, 9 + 7]), 7.0), (*(c - [0, 0, 9 + 6]), 6.0),
-               (*(c + [0, 9 + 8, 0]), 8.0)]
+    spheres = [
+        (*c, 9.0),
+        (*(c + [0, 0, 9 + 7]), 7.0),
+        (*(c - [0, 0, 9 + 6]), 6.0),
+        (*(c + [0, 9 + 8, 0]), 8.0),
+    ]
     image = sphere_image((64, 64, 64), spheres)
     assert segment_pores(image, everywhere(image)).n_pores == 4
 
 
 # ------------------------------------------------------------------------------ foam phantoms
-def _check_against_truth(image: np.ndarray, voids_um: np.ndarray, radius_um: float, half_um: float,
-                         config: PoreAnalysisConfig | None = None):
+def _check_against_truth(
+    image: np.ndarray,
+    voids_um: np.ndarray,
+    radius_um: float,
+    half_um: float,
+    config: PoreAnalysisConfig | None = None,
+):
     """Count of edge-killed pores vs voids fully inside, one-to-one matching and sphericity."""
     n = image.shape[0]
     result = analyse_pores(image, cylinder_mask(image.shape, radius_um), config=config)
@@ -201,8 +215,9 @@ def test_smoke_profile_ground_truth_matches_generator(tmp_path):
     spheres, _ = read_spheres(builder.phantom("train"))
     radius = profile.phantom.cylinder_radius_um
     config = PoreAnalysisConfig(surface_margin_um=profile.evaluation.foam_mask_margin_um)
-    result, n_truth = _check_against_truth(image, spheres_to_um(spheres, radius), radius,
-                                           profile.volume.half_height_um, config)
+    result, n_truth = _check_against_truth(
+        image, spheres_to_um(spheres, radius), radius, profile.volume.half_height_um, config
+    )
     assert n_truth == 37 and result.n_pores >= 36  # measured: 36 (one void 0.5 voxel from the bottom face)
 
 
@@ -211,8 +226,14 @@ def wide_foam(seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     cylinder radius."""
     n, radius, rmax = 96, 45.0, 14.0
     unit_volume = math.pi * radius**3  # µm³ of cylinder per generator unit of length
-    spheres = generate_foam(seed, round(4e-4 * unit_volume), round(0.1 * unit_volume), rmax / radius,
-                            (n / 2 + rmax) / radius, progress=False)
+    spheres = generate_foam(
+        seed,
+        round(4e-4 * unit_volume),
+        round(0.1 * unit_volume),
+        rmax / radius,
+        (n / 2 + rmax) / radius,
+        progress=False,
+    )
     image = voxelize(spheres, (n, n, n), 1.0 / radius, supersampling=4)
     return image, spheres_to_um(spheres, radius), radius
 
@@ -338,17 +359,25 @@ def test_pores_kept_inside_the_foam_mask():
 # ------------------------------------------------------------------------------ analysis object
 def test_analysis_summary_and_round_trip(tmp_path, isolated):
     image, _ = isolated
-    result = analyse_pores(image, everywhere(image), voxel_size_um=2.0,
-                           config=PoreAnalysisConfig(min_pore_diameter_um=6.0))
+    result = analyse_pores(
+        image, everywhere(image), voxel_size_um=2.0, config=PoreAnalysisConfig(min_pore_diameter_um=6.0)
+    )
     s = result.summary()
-    assert set(s) == {"threshold", "n_pores", "n_edge_killed", "porosity", "n_sphericity_clipped",
-                      "mean_sphericity", "voxel_size_um", "n_surface_killed"}
+    assert set(s) == {
+        "threshold",
+        "n_pores",
+        "n_edge_killed",
+        "porosity",
+        "n_sphericity_clipped",
+        "mean_sphericity",
+        "voxel_size_um",
+        "n_surface_killed",
+    }
     assert all(type(v) in (int, float) for v in s.values())
     json.dumps(s)
     assert s["n_pores"] == 4 and s["voxel_size_um"] == 2.0
     assert s["mean_sphericity"] == pytest.approx(result.table.sphericity.mean())
-    assert s["porosity"] == pytest.approx(
-        sum(4 / 3 * math.pi * r**3 for r in RADII) / image.size, rel=0.03)
+    assert s["porosity"] == pytest.approx(sum(4 / 3 * math.pi * r**3 for r in RADII) / image.size, rel=0.03)
     path = result.save(tmp_path / "analysis.json")
     back = PoreAnalysis.load(path)
     assert back.summary() == s
@@ -509,8 +538,11 @@ def test_share_below_pct_counts_strictly_smaller_pores():
 # ------------------------------------------------------------------------------ parallel analysis
 def _foam_images() -> dict[str, np.ndarray]:
     """Three 40³ images with 1-3 voids each (voxel indices z, y, x, radius)."""
-    layouts = {"one": [(20, 20, 20, 7)], "two": [(12, 20, 20, 5), (28, 20, 20, 6)],
-               "three": [(20, 12, 12, 4), (20, 28, 28, 5), (12, 28, 12, 4.5)]}
+    layouts = {
+        "one": [(20, 20, 20, 7)],
+        "two": [(12, 20, 20, 5), (28, 20, 20, 6)],
+        "three": [(20, 12, 12, 4), (20, 28, 28, 5), (12, 28, 12, 4.5)],
+    }
     return {k: sphere_image((40, 40, 40), v) for k, v in layouts.items()}
 
 

@@ -52,8 +52,12 @@ def test_fit_save_reload_in_a_fresh_process_predicts_identically(method, pair_fi
         "rec = Recovery.load(sys.argv[1])\n"
         "np.save(sys.argv[3], rec.predict(sys.argv[2]))\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(saved), str(lres), str(tmp_path / "fresh.npy")],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-c", script, str(saved), str(lres), str(tmp_path / "fresh.npy")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     np.testing.assert_array_equal(np.load(tmp_path / "fresh.npy"), out)
 
     scores = Recovery.evaluate(out, hres)
@@ -68,16 +72,19 @@ def test_loss_mask_setting_changes_what_is_trained(pair_files, tmp_path):
     b = Recovery.from_preset("deepnet", "smoke", loss_mask="none", **FAST)
     b.fit(lres, hres, folder=tmp_path / "b", progress=False)
     # the corners outside the field-of-view circle only count with loss_mask="none"
-    assert json.loads((a.folder / "config.json").read_text())["normalization"] != \
-        json.loads((b.folder / "config.json").read_text())["normalization"]
+    assert (
+        json.loads((a.folder / "config.json").read_text())["normalization"]
+        != json.loads((b.folder / "config.json").read_text())["normalization"]
+    )
 
 
 def test_user_mask_restricts_the_loss(pair_files, tmp_path):
     lres, hres = pair_files
     shape = read_volume(lres)[0].shape
     with pytest.raises(ValueError, match="mask has shape"):
-        Recovery.from_preset("deepnet", "smoke", **FAST).fit(lres, hres, mask=np.ones((3, 3), bool),
-                                                              progress=False)
+        Recovery.from_preset("deepnet", "smoke", **FAST).fit(
+            lres, hres, mask=np.ones((3, 3), bool), progress=False
+        )
     mask = np.zeros(shape, bool)
     mask[:, 8:28, 8:28] = True
     rec = Recovery.from_preset("srcnn", "smoke", loss_mask="none", **FAST)

@@ -48,8 +48,14 @@ def test_registration_recovers_the_true_pose(scans, fine, coarse):
     recorded = Pose.from_dict(f.recorded_pose)
     start = np.abs(np.asarray(recorded.center_um) - f.true_pose["center_um"]) / f.voxel_size_um
     assert start.max() >= 4  # the stage is off by several fine voxels
-    reg = register(f.volume, f.voxel_size_um, c.volume, c.voxel_size_um, recorded,
-                   coarse_pose=Pose.from_dict(c.true_pose))
+    reg = register(
+        f.volume,
+        f.voxel_size_um,
+        c.volume,
+        c.voxel_size_um,
+        recorded,
+        coarse_pose=Pose.from_dict(c.true_pose),
+    )
     centre, angle = _errors(reg, f)
     assert centre.max() < 0.5, centre
     # the turn moves the grid's corners by angle · radius; they must stay within half a fine voxel
@@ -75,8 +81,10 @@ def test_registration_recovers_a_known_rigid_transform():
     recorded = Pose(0.0, (9.0, -16.0, 15.0))  # the stage: off by 2.5-4 fine voxels, turn unknown
     reg = register(fine, 2.0, coarse, 6.0, recorded)
     error = abs(reg.pose.angle_deg - true.angle_deg)
-    print(f"turn {reg.pose.angle_deg:.4f}° for {true.angle_deg}°, centre error "
-          f"{(np.asarray(reg.pose.center_um) - true.center_um) / 2.0} fine voxels")
+    print(
+        f"turn {reg.pose.angle_deg:.4f}° for {true.angle_deg}°, centre error "
+        f"{(np.asarray(reg.pose.center_um) - true.center_um) / 2.0} fine voxels"
+    )
     assert error < 0.25 * abs(true.angle_deg), reg.pose
     assert np.abs(np.asarray(reg.pose.center_um) - true.center_um).max() < 0.1 * 2.0, reg.pose
 

@@ -50,14 +50,26 @@ def test_a_changed_number_makes_a_page_stale(tmp_path):
 
 def _measured():
     rows = []
-    for image, psnr, ssim, rec, por, eff in (("fdk", 15.0, 0.3, 90.0, -1.0, 3.0),
-                                             ("rl", 18.0, 0.5, 95.0, 5.0, 1.5),
-                                             ("rl_nlm", 19.0, 0.6, 96.0, 4.0, 1.6),
-                                             ("srcnn", 21.0, 0.7, 93.0, -2.0, 1.3),
-                                             ("deepnet", 22.0, 0.65, 97.0, 0.5, 1.0)):
-        rows.append({"image": image, "sigma_um": 3.0, "psnr": psnr, "ssim": ssim, "recovery_pct": rec,
-                     "abs_recovery_error_pct": 100 - rec, "porosity_error_pct": por,
-                     "abs_porosity_error_pct": abs(por), "effective_sigma_um": eff})
+    for image, psnr, ssim, rec, por, eff in (
+        ("fdk", 15.0, 0.3, 90.0, -1.0, 3.0),
+        ("rl", 18.0, 0.5, 95.0, 5.0, 1.5),
+        ("rl_nlm", 19.0, 0.6, 96.0, 4.0, 1.6),
+        ("srcnn", 21.0, 0.7, 93.0, -2.0, 1.3),
+        ("deepnet", 22.0, 0.65, 97.0, 0.5, 1.0),
+    ):
+        rows.append(
+            {
+                "image": image,
+                "sigma_um": 3.0,
+                "psnr": psnr,
+                "ssim": ssim,
+                "recovery_pct": rec,
+                "abs_recovery_error_pct": 100 - rec,
+                "porosity_error_pct": por,
+                "abs_porosity_error_pct": abs(por),
+                "effective_sigma_um": eff,
+            }
+        )
     rows.append({"image": "gt", "sigma_um": math.nan})
     rows.append({"image": "hres", "sigma_um": 1.0, "psnr": 30.0})  # the 1 µm scan is no input row
     return pd.DataFrame(rows)
@@ -79,16 +91,42 @@ def test_study_a_table_bolds_the_best_method_not_the_input():
 
 
 def test_claims_table_counts_what_holds():
-    comparison = pd.DataFrame([
-        {"image": "deepnet", "sigma_um": 3.0, "quantity": "recovery_pct", "measured": 97.0,
-         "paper": "> 95 % of the pores", "agrees": "yes"},
-        {"image": "srcnn", "sigma_um": 9.0, "quantity": "recovery_pct", "measured": 40.0,
-         "paper": "about 60 % of the pores", "agrees": "no"},
-        {"image": "gt", "sigma_um": math.nan, "quantity": "n_pores", "measured": 160.0,
-         "paper": "1,380 pores", "agrees": "n/a (compare on paper)"},
-        {"image": "order", "sigma_um": 3.0, "quantity": "ssim", "measured": math.nan,
-         "paper": "DeepNet > SRCNN > RL", "agrees": "no (srcnn > deepnet > rl)"},
-    ])
+    comparison = pd.DataFrame(
+        [
+            {
+                "image": "deepnet",
+                "sigma_um": 3.0,
+                "quantity": "recovery_pct",
+                "measured": 97.0,
+                "paper": "> 95 % of the pores",
+                "agrees": "yes",
+            },
+            {
+                "image": "srcnn",
+                "sigma_um": 9.0,
+                "quantity": "recovery_pct",
+                "measured": 40.0,
+                "paper": "about 60 % of the pores",
+                "agrees": "no",
+            },
+            {
+                "image": "gt",
+                "sigma_um": math.nan,
+                "quantity": "n_pores",
+                "measured": 160.0,
+                "paper": "1,380 pores",
+                "agrees": "n/a (compare on paper)",
+            },
+            {
+                "image": "order",
+                "sigma_um": 3.0,
+                "quantity": "ssim",
+                "measured": math.nan,
+                "paper": "DeepNet > SRCNN > RL",
+                "agrees": "no (srcnn > deepnet > rl)",
+            },
+        ]
+    )
     text = claims_table(comparison)
     assert text.endswith("\n1 of 3 statements hold.\n")
     assert "| order in SSIM | 3 µm | DeepNet > SRCNN > RL | srcnn > deepnet > rl | **no** |" in text
@@ -96,13 +134,21 @@ def test_claims_table_counts_what_holds():
 
 
 def test_seed_and_timing_tables():
-    spread = pd.DataFrame([{"method": m, "sigma_um": 3.0, "metric": "psnr", "mean": v, "sd": 0.25, "n": 3}
-                           for m, v in (("deepnet", 22.0), ("srcnn", 21.0))])
+    spread = pd.DataFrame(
+        [
+            {"method": m, "sigma_um": 3.0, "metric": "psnr", "mean": v, "sd": 0.25, "n": 3}
+            for m, v in (("deepnet", 22.0), ("srcnn", 21.0))
+        ]
+    )
     diff = pd.DataFrame([{"sigma_um": 3.0, "metric": "psnr", "difference": 1.0, "p_value": 0.0123}])
     text = seed_table(spread, diff)
     assert "| 3 µm | PSNR / dB | 22.00 ± 0.25 | 21.00 ± 0.25 | +1.00, p = 0.012 | 3 |" in text
-    runs = ["01_a.ipynb", "02_b.ipynb (method=deepnet sigma=3.0)", "02_b.ipynb (method=srcnn sigma=3.0)",
-            "total"]  # total: the run's wall time
+    runs = [
+        "01_a.ipynb",
+        "02_b.ipynb (method=deepnet sigma=3.0)",
+        "02_b.ipynb (method=srcnn sigma=3.0)",
+        "total",
+    ]  # total: the run's wall time
     timings = pd.DataFrame({"notebook": runs, "seconds": [60.0, 120.0, 30.0, 216.0]})
     text = timings_table(timings)
     assert "| 01_a | 1.0 |  |" in text and "| 02_b | 2.5 | 2 |" in text

@@ -42,23 +42,58 @@ def slices() -> dict[str, np.ndarray]:
 
 def _train(kind: str, folder: Path, data: dict, stop_after: int | None = None) -> Path:
     if kind == "deepnet":
-        s = DeepNetTraining(model={"base_width": 4, "depth": 1, "extra_convs": 1}, iterations=ITERATIONS,
-                            batch_size=2, tile=16, inference_tile=16, inference_overlap=2,
-                            checkpoint_every=CHECKPOINT_EVERY, learning_rate=2e-3)
-        return train_model("deepnet", *data["volumes"], s, folder, device="cpu", progress=False,
-                           stop_after=stop_after)
+        s = DeepNetTraining(
+            model={"base_width": 4, "depth": 1, "extra_convs": 1},
+            iterations=ITERATIONS,
+            batch_size=2,
+            tile=16,
+            inference_tile=16,
+            inference_overlap=2,
+            checkpoint_every=CHECKPOINT_EVERY,
+            learning_rate=2e-3,
+        )
+        return train_model(
+            "deepnet", *data["volumes"], s, folder, device="cpu", progress=False, stop_after=stop_after
+        )
     if kind == "srcnn":
-        s = SRCNNTraining(model={"kernel_sizes": (3, 3, 3), "widths": (4, 4)}, iterations=ITERATIONS,
-                          batch_size=2, patch=8, stride=4, validation_fraction=0.2, validate_every=4,
-                          inference_tile=8, inference_overlap=2, checkpoint_every=CHECKPOINT_EVERY)
-        return train_model("srcnn", *data["volumes"], s, folder, device="cpu", progress=False,
-                           stop_after=stop_after)
-    s = SRTrainingConfig(iterations=ITERATIONS, batch_size=2, patch=8, learning_rate=1e-3,
-                         checkpoint_every=CHECKPOINT_EVERY, validate_every=4, seed=3)
+        s = SRCNNTraining(
+            model={"kernel_sizes": (3, 3, 3), "widths": (4, 4)},
+            iterations=ITERATIONS,
+            batch_size=2,
+            patch=8,
+            stride=4,
+            validation_fraction=0.2,
+            validate_every=4,
+            inference_tile=8,
+            inference_overlap=2,
+            checkpoint_every=CHECKPOINT_EVERY,
+        )
+        return train_model(
+            "srcnn", *data["volumes"], s, folder, device="cpu", progress=False, stop_after=stop_after
+        )
+    s = SRTrainingConfig(
+        iterations=ITERATIONS,
+        batch_size=2,
+        patch=8,
+        learning_rate=1e-3,
+        checkpoint_every=CHECKPOINT_EVERY,
+        validate_every=4,
+        seed=3,
+    )
     net = {"embed_dim": 12, "num_heads": 1, "depths": (1,), "bottleneck_depth": 1, "scale": 2}
     sl = data["slices"]
-    return train_sr("utsr", net, sl["lr"], sl["hr"], s, folder, device="cpu", progress=False,
-                    validation=(sl["lr"][:1], sl["hr"][:1]), stop_after=stop_after)
+    return train_sr(
+        "utsr",
+        net,
+        sl["lr"],
+        sl["hr"],
+        s,
+        folder,
+        device="cpu",
+        progress=False,
+        validation=(sl["lr"][:1], sl["hr"][:1]),
+        stop_after=stop_after,
+    )
 
 
 class _StepCounter:

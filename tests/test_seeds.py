@@ -30,12 +30,25 @@ def test_seeded_profile_changes_only_the_networks_seed(tmp_path):
 
 def _scores():
     rows = []
-    values = {("deepnet", 3.0): [95.0, 96.0, 97.0], ("srcnn", 3.0): [90.0, 90.5, 91.5],
-              ("deepnet", 9.0): [80.0, 84.0, 82.0], ("srcnn", 9.0): [81.0, 79.0, 83.0]}
+    values = {
+        ("deepnet", 3.0): [95.0, 96.0, 97.0],
+        ("srcnn", 3.0): [90.0, 90.5, 91.5],
+        ("deepnet", 9.0): [80.0, 84.0, 82.0],
+        ("srcnn", 9.0): [81.0, 79.0, 83.0],
+    }
     for (method, sigma), vals in values.items():
         for seed, v in enumerate(vals):
-            rows.append({"method": method, "sigma_um": sigma, "seed": seed, "recovery_pct": v,
-                         "porosity_error_pct": -v / 10, "psnr": v / 4, "ssim": v / 100})
+            rows.append(
+                {
+                    "method": method,
+                    "sigma_um": sigma,
+                    "seed": seed,
+                    "recovery_pct": v,
+                    "porosity_error_pct": -v / 10,
+                    "psnr": v / 4,
+                    "ssim": v / 100,
+                }
+            )
     return pd.DataFrame(rows), values
 
 

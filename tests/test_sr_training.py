@@ -124,8 +124,17 @@ def test_natural_pairs_use_the_nanoct_degradation() -> None:
 # --------------------------------------------------------------------------- training
 def test_train_writes_model_folder_and_predicts(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
     settings = SRTrainingConfig(iterations=4, **FAST)
-    folder = train_sr("utsr", TINY, split["lr"], split["hr"], settings, tmp_path / "m", device="cpu",
-                      progress=False, stage="finetune")
+    folder = train_sr(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        settings,
+        tmp_path / "m",
+        device="cpu",
+        progress=False,
+        stage="finetune",
+    )
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["model_name"] == "utsr" and cfg["scale"] == 2 and cfg["settings"]["iterations"] == 4
     assert cfg["stage"]["name"] == "finetune" and cfg["stage"]["init_weights"] is None
@@ -141,18 +150,45 @@ def test_train_writes_model_folder_and_predicts(tmp_path: Path, split: dict[str,
     assert out.shape == (26, 22) and out.dtype == np.float32 and np.isfinite(out).all()
     # re-running a finished folder returns it untouched; another run in the same folder errors
     before = (folder / "weights.pt").stat().st_mtime_ns
-    train_sr("utsr", TINY, split["lr"], split["hr"], settings, folder, device="cpu", progress=False,
-             stage="finetune")
+    train_sr(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        settings,
+        folder,
+        device="cpu",
+        progress=False,
+        stage="finetune",
+    )
     assert (folder / "weights.pt").stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="other settings"):
-        train_sr("utsr", TINY, split["lr"], split["hr"], settings.model_copy(update={"seed": 9}), folder,
-                 device="cpu", progress=False, stage="finetune")
+        train_sr(
+            "utsr",
+            TINY,
+            split["lr"],
+            split["hr"],
+            settings.model_copy(update={"seed": 9}),
+            folder,
+            device="cpu",
+            progress=False,
+            stage="finetune",
+        )
 
 
-def test_finetune_starts_from_init_weights(tmp_path: Path, split: dict[str, np.ndarray],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    pre = train_sr("utsr", TINY, split["lr"], split["hr"], SRTrainingConfig(iterations=2, **FAST),
-                   tmp_path / "pre", device="cpu", progress=False)
+def test_finetune_starts_from_init_weights(
+    tmp_path: Path, split: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pre = train_sr(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        SRTrainingConfig(iterations=2, **FAST),
+        tmp_path / "pre",
+        device="cpu",
+        progress=False,
+    )
     init = _weights(pre)
     seen: list[list[torch.Tensor]] = []
     real_step = torch.optim.Adam.step
@@ -164,8 +200,17 @@ def test_finetune_starts_from_init_weights(tmp_path: Path, split: dict[str, np.n
 
     monkeypatch.setattr(torch.optim.Adam, "step", spy)
     settings = SRTrainingConfig(iterations=1, **{**FAST, "seed": 11})
-    fine = train_sr("utsr", TINY, split["lr"], split["hr"], settings, tmp_path / "fine", device="cpu",
-                    init_weights=pre, progress=False)
+    fine = train_sr(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        settings,
+        tmp_path / "fine",
+        device="cpu",
+        init_weights=pre,
+        progress=False,
+    )
     monkeypatch.undo()
     names = [n for n, _ in LoadedModel.load(fine, device="cpu").model.named_parameters()]
     assert len(seen[0]) == len(names)
@@ -176,22 +221,52 @@ def test_finetune_starts_from_init_weights(tmp_path: Path, split: dict[str, np.n
     cfg = json.loads((fine / "config.json").read_text())
     assert cfg["stage"]["init_weights"] == str((pre / "weights.pt").resolve())
     with pytest.raises(ValueError, match="do not match the architecture"):
-        train_sr("utsr", {**TINY, "embed_dim": 24}, split["lr"], split["hr"], settings, tmp_path / "bad",
-                 device="cpu", init_weights=pre / "weights.pt", progress=False)
+        train_sr(
+            "utsr",
+            {**TINY, "embed_dim": 24},
+            split["lr"],
+            split["hr"],
+            settings,
+            tmp_path / "bad",
+            device="cpu",
+            init_weights=pre / "weights.pt",
+            progress=False,
+        )
 
 
 def test_two_stage_and_finetune_only(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
     images = [np.random.default_rng(0).random((40, 40)).astype(np.float32)]
     s = SRTrainingConfig(iterations=1, **FAST)
-    out = two_stage("utsr", TINY, split["lr"], split["hr"], s, s, tmp_path / "two", natural_n=4,
-                    natural_images_override=images, device="cpu", progress=False)
+    out = two_stage(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        s,
+        s,
+        tmp_path / "two",
+        natural_n=4,
+        natural_images_override=images,
+        device="cpu",
+        progress=False,
+    )
     assert set(out) == {"pretrain", "finetune"}
     cfg = json.loads((out["finetune"] / "config.json").read_text())
     assert cfg["stage"]["init_weights"] == str((out["pretrain"] / "weights.pt").resolve())
     pre_cfg = json.loads((out["pretrain"] / "config.json").read_text())
     assert pre_cfg["data"]["lr_shape"] == [16, 16] and pre_cfg["stage"]["name"] == "pretrain"
-    only = two_stage("utsr", TINY, split["lr"], split["hr"], s, s, tmp_path / "only", pretrain=False,
-                     device="cpu", progress=False)
+    only = two_stage(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        s,
+        s,
+        tmp_path / "only",
+        pretrain=False,
+        device="cpu",
+        progress=False,
+    )
     assert set(only) == {"finetune"}
     cfg = json.loads((only["finetune"] / "config.json").read_text())
     assert cfg["stage"] == {"name": "finetune_only", "init_weights": None, "init_weights_sha256": None}
@@ -210,13 +285,30 @@ def test_input_validation(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
         with pytest.raises(ValueError, match=msg):
             train_sr("utsr", TINY, a, b, s, tmp_path / "x", device="cpu", progress=False)
     with pytest.raises(ValueError, match="patch"):
-        train_sr("utsr", TINY, lr, hr, s.model_copy(update={"patch": 17}), tmp_path / "x", device="cpu",
-                 progress=False)
+        train_sr(
+            "utsr",
+            TINY,
+            lr,
+            hr,
+            s.model_copy(update={"patch": 17}),
+            tmp_path / "x",
+            device="cpu",
+            progress=False,
+        )
     with pytest.raises(ValueError, match="2-D SR models"):
         train_sr("deepnet", {}, lr, hr, s, tmp_path / "x", device="cpu", progress=False)
     with pytest.raises(FileNotFoundError):
-        train_sr("utsr", TINY, lr, hr, s, tmp_path / "x", device="cpu", init_weights=tmp_path / "none.pt",
-                 progress=False)
+        train_sr(
+            "utsr",
+            TINY,
+            lr,
+            hr,
+            s,
+            tmp_path / "x",
+            device="cpu",
+            init_weights=tmp_path / "none.pt",
+            progress=False,
+        )
     with pytest.raises(Exception, match="extra"):
         SRTrainingConfig(iterations=1, unknown=3)
     assert not (tmp_path / "x").exists()
@@ -226,11 +318,24 @@ def test_input_validation(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
 def test_validation_keeps_the_best_weights(tmp_path: Path, split: dict[str, np.ndarray]) -> None:
     val = make_split(CrackSliceConfig(size=32), 1, SPLIT_SEEDS["val"], 2)
     # a large constant learning rate makes the validation PSNR move up and down
-    settings = SRTrainingConfig(iterations=12, validate_every=3, **{**FAST, "learning_rate": 5e-3},
-                                learning_rate_schedule="none",
-                                best_metric="psnr")
-    folder = train_sr("utsr", TINY, split["lr"], split["hr"], settings, tmp_path / "m", device="cpu",
-                      progress=False, validation=(val["lr"], val["hr"]))
+    settings = SRTrainingConfig(
+        iterations=12,
+        validate_every=3,
+        **{**FAST, "learning_rate": 5e-3},
+        learning_rate_schedule="none",
+        best_metric="psnr",
+    )
+    folder = train_sr(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        settings,
+        tmp_path / "m",
+        device="cpu",
+        progress=False,
+        validation=(val["lr"], val["hr"]),
+    )
     with open(folder / "validation.csv") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
     assert [int(r["iteration"]) for r in rows] == [3, 6, 9, 12]
@@ -246,8 +351,17 @@ def test_validation_keeps_the_best_weights(tmp_path: Path, split: dict[str, np.n
     assert validation_psnr(model, val["lr"], val["hr"]) == pytest.approx(best["val_psnr"], abs=1e-3)
     # by default the best weights are those of the lowest validation loss (the training objective)
     by_loss_settings = SRTrainingConfig(**{**settings.model_dump(), "best_metric": "loss"})
-    by_loss = train_sr("utsr", TINY, split["lr"], split["hr"], by_loss_settings, tmp_path / "l", device="cpu",
-                       progress=False, validation=(val["lr"], val["hr"]))
+    by_loss = train_sr(
+        "utsr",
+        TINY,
+        split["lr"],
+        split["hr"],
+        by_loss_settings,
+        tmp_path / "l",
+        device="cpu",
+        progress=False,
+        validation=(val["lr"], val["hr"]),
+    )
     cfg = json.loads((by_loss / "config.json").read_text())
     with open(by_loss / "validation.csv") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]

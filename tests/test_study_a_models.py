@@ -55,8 +55,17 @@ def test_no_training_voxel_comes_from_the_held_out_slab(study, monkeypatch):
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
 def test_both_networks_follow_the_same_stopping_rule(name):
     m = load_profile(name).methods
-    shared = ("iterations", "validate_every", "patience", "keep_best", "learning_rate",
-              "learning_rate_schedule", "learning_rate_min_factor", "precision", "seed")
+    shared = (
+        "iterations",
+        "validate_every",
+        "patience",
+        "keep_best",
+        "learning_rate",
+        "learning_rate_schedule",
+        "learning_rate_min_factor",
+        "precision",
+        "seed",
+    )
     assert {k: getattr(m.deepnet, k) for k in shared} == {k: getattr(m.srcnn, k) for k in shared}
     assert m.deepnet.keep_best and m.deepnet.patience is not None
     assert not m.deepnet.model.residual and not m.srcnn.model.residual  # both start from zero

@@ -46,18 +46,34 @@ def stub_eval() -> StudyAEvaluation:
     return StudyAEvaluation(SimpleNamespace(profile=profile, cache=None, data=None), progress=False)
 
 
-def fake_analysis(n_pores: int, porosity: float, mean_sphericity: float,
-                  sphericity: list[float] | None = None, clipped: int = 0) -> PoreAnalysis:
+def fake_analysis(
+    n_pores: int,
+    porosity: float,
+    mean_sphericity: float,
+    sphericity: list[float] | None = None,
+    clipped: int = 0,
+) -> PoreAnalysis:
     """A :class:`PoreAnalysis` with the given summary (and per-pore sphericities, else all at the mean)."""
     psi = [mean_sphericity] * n_pores if sphericity is None else list(sphericity)
     pores = {c: [1.0] * len(psi) for c in PORE_COLUMNS}
-    pores.update(label=list(range(1, len(psi) + 1)), sphericity=psi,
-                 sphericity_clipped=[i < clipped for i in range(len(psi))])
-    summary = {"threshold": 0.5, "n_pores": n_pores, "n_edge_killed": 2, "n_surface_killed": 0,
-               "porosity": porosity, "n_sphericity_clipped": clipped, "mean_sphericity": mean_sphericity,
-               "voxel_size_um": 1.0}
+    pores.update(
+        label=list(range(1, len(psi) + 1)),
+        sphericity=psi,
+        sphericity_clipped=[i < clipped for i in range(len(psi))],
+    )
+    summary = {
+        "threshold": 0.5,
+        "n_pores": n_pores,
+        "n_edge_killed": 2,
+        "n_surface_killed": 0,
+        "porosity": porosity,
+        "n_sphericity_clipped": clipped,
+        "mean_sphericity": mean_sphericity,
+        "voxel_size_um": 1.0,
+    }
     return PoreAnalysis.from_dict(
-        {"summary": summary, "config": PoreAnalysisConfig().model_dump(), "pores": pores})
+        {"summary": summary, "config": PoreAnalysisConfig().model_dump(), "pores": pores}
+    )
 
 
 def stub_pores(ev: StudyAEvaluation, analyses: dict, default: PoreAnalysis) -> list:
@@ -105,9 +121,20 @@ def test_pore_table_recovery_and_errors_by_hand(stub_eval):
     }
     calls = stub_pores(stub_eval, analyses, default=fake_analysis(80, 0.30, 0.49))
     table = stub_eval.pore_table("alternate")
-    assert list(table.columns) == ["image", "sigma_um", "realization", "n_pores", "recovery_pct", "porosity",
-                                   "porosity_error_pct", "mean_sphericity", "sphericity_error_pct",
-                                   "n_sphericity_clipped", "threshold", "n_edge_killed"]
+    assert list(table.columns) == [
+        "image",
+        "sigma_um",
+        "realization",
+        "n_pores",
+        "recovery_pct",
+        "porosity",
+        "porosity_error_pct",
+        "mean_sphericity",
+        "sphericity_error_pct",
+        "n_sphericity_clipped",
+        "threshold",
+        "n_edge_killed",
+    ]
     assert len(table) == 3 + len(SIGMAS) * len(PORE_METHODS)  # gt, the exact phantom, hres, methods
     assert list(table.image[:3]) == ["gt", "phantom", "hres"]
     assert {c[2] for c in calls} == {"alternate"}
@@ -202,10 +229,20 @@ def test_tables_of_sphere_images(stub_eval, sphere_analyses):
     kept = sum(r_**3 for *_, r_ in SPHERES[:2]) / sum(r_**3 for *_, r_ in SPHERES)
     assert r.porosity_error_pct == pytest.approx(100 * (kept - 1), abs=1.0)  # voxelization: about 1 %
     assert r.sphericity_error_pct == pytest.approx(
-        100 * (fewer.table.sphericity.mean() / truth.table.sphericity.mean() - 1), rel=1e-9)
+        100 * (fewer.table.sphericity.mean() / truth.table.sphericity.mean() - 1), rel=1e-9
+    )
     stats = stub_eval.sphericity_table()
-    assert list(stats.columns) == ["realization", "image", "sigma_um", "count", "mean", "std", "min",
-                                   "median", "n_sphericity_clipped"]
+    assert list(stats.columns) == [
+        "realization",
+        "image",
+        "sigma_um",
+        "count",
+        "mean",
+        "std",
+        "min",
+        "median",
+        "n_sphericity_clipped",
+    ]
     assert stats["count"].tolist() == [3, 3, 3] + [2] * (len(SIGMAS) * len(PORE_METHODS))
 
 
@@ -224,19 +261,24 @@ def test_sphericity_table_matches_the_former_notebook_aggregation(stub_eval):
     assert empty["count"] == 0 and math.isnan(empty["mean"])  # kept, unlike a groupby of the pores
     # what notebook 08 computed with pandas, for every image with pores
     sizes = stub_eval.pore_sizes("alternate")
-    old = (sizes.groupby(["realization", "image", "sigma_um"], dropna=False, sort=False)["sphericity"]
-           .agg(["count", "mean", "std", "min", "median"]).reset_index())
+    old = (
+        sizes.groupby(["realization", "image", "sigma_um"], dropna=False, sort=False)["sphericity"]
+        .agg(["count", "mean", "std", "min", "median"])
+        .reset_index()
+    )
     new = stats[stats["count"] > 0].drop(columns="n_sphericity_clipped").reset_index(drop=True)
     pd.testing.assert_frame_equal(new, old, check_dtype=False)
 
 
 # ------------------------------------------------------------------------------ size histograms
 def test_size_histogram_table_shares_bins_across_groups():
-    sizes = pd.DataFrame({
-        "image": ["gt", "gt", "gt", "fdk", "fdk"],
-        "sigma_um": [np.nan, np.nan, np.nan, 3.0, 3.0],
-        "diameter_um": [1.0, 4.9, 20.0, 5.0, 12.0],
-    })
+    sizes = pd.DataFrame(
+        {
+            "image": ["gt", "gt", "gt", "fdk", "fdk"],
+            "sigma_um": [np.nan, np.nan, np.nan, 3.0, 3.0],
+            "diameter_um": [1.0, 4.9, 20.0, 5.0, 12.0],
+        }
+    )
     hist = size_histogram_table(sizes, ["image", "sigma_um"], bin_um=5.0)
     assert list(hist.columns) == ["image", "sigma_um", "bin_um", "count"]
     gt = hist[hist.image == "gt"]
@@ -302,9 +344,16 @@ def _former_effective_resolution(curves: pd.DataFrame) -> pd.DataFrame:
     for (image, sigma), g in curves.groupby(["image", "sigma_um"], dropna=False, sort=False):
         i = int(np.argmin(g["mse"].to_numpy()))
         best = float(g["blur_um"].to_numpy()[i])
-        rows.append({"image": image, "sigma_um": sigma, "effective_sigma_um": best,
-                     "effective_fwhm_um": best * 2.0 * math.sqrt(2.0 * math.log(2.0)),
-                     "mse_at_best": float(g["mse"].to_numpy()[i]), "at_grid_edge": i == len(g) - 1})
+        rows.append(
+            {
+                "image": image,
+                "sigma_um": sigma,
+                "effective_sigma_um": best,
+                "effective_fwhm_um": best * 2.0 * math.sqrt(2.0 * math.log(2.0)),
+                "mse_at_best": float(g["mse"].to_numpy()[i]),
+                "at_grid_edge": i == len(g) - 1,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -315,19 +364,35 @@ def test_effective_resolution_of_known_blurs_in_um(stub_eval):
     truth = gaussian_filter(rng.random((32, 32, 32)), 1.0)
     truth = (truth - truth.min()) / np.ptp(truth)
     fit_um = np.round(np.arange(0.0, 6.0001, 0.2), 10)  # the grid in µm, as profile.evaluation gives it
-    entries = {("hres", None): truth, ("fdk", 3.0): gaussian_filter(truth, 1.5),
-               ("deepnet", 3.0): gaussian_filter(truth, 5.0)}  # beyond the grid's 3 voxels
-    fit = gaussian_fit({f"{m}|{s}": v for (m, s), v in entries.items()}, truth, sigmas=fit_um / voxel_um,
-                       mask=cylinder_mask(truth.shape, 13), device="cpu")
+    entries = {
+        ("hres", None): truth,
+        ("fdk", 3.0): gaussian_filter(truth, 1.5),
+        ("deepnet", 3.0): gaussian_filter(truth, 5.0),
+    }  # beyond the grid's 3 voxels
+    fit = gaussian_fit(
+        {f"{m}|{s}": v for (m, s), v in entries.items()},
+        truth,
+        sigmas=fit_um / voxel_um,
+        mask=cylinder_mask(truth.shape, 13),
+        device="cpu",
+    )
     rows = []  # the long table of StudyAEvaluation.gaussian_fit
     for m, s in entries:
-        rows += [{"image": m, "sigma_um": math.nan if s is None else s, "blur_um": b, "mse": float(e)}
-                 for b, e in zip(fit_um, fit.mse[f"{m}|{s}"], strict=True)]
+        rows += [
+            {"image": m, "sigma_um": math.nan if s is None else s, "blur_um": b, "mse": float(e)}
+            for b, e in zip(fit_um, fit.mse[f"{m}|{s}"], strict=True)
+        ]
     curves = pd.DataFrame(rows)
     stub_eval.gaussian_fit = lambda realization=None: curves
     table = stub_eval.effective_resolution()
-    assert list(table.columns) == ["image", "sigma_um", "effective_sigma_um", "effective_fwhm_um",
-                                   "mse_at_best", "at_grid_edge"]
+    assert list(table.columns) == [
+        "image",
+        "sigma_um",
+        "effective_sigma_um",
+        "effective_fwhm_um",
+        "mse_at_best",
+        "at_grid_edge",
+    ]
     fdk = table[table.image == "fdk"].iloc[0]
     assert fdk.effective_sigma_um == pytest.approx(3.0, abs=1e-9)
     assert fdk.effective_fwhm_um == pytest.approx(3.0 * FWHM_PER_SIGMA, abs=1e-9)
@@ -351,6 +416,7 @@ def _ref_downsample(a: np.ndarray) -> np.ndarray:
 
 def _ref_ssim_terms(x: np.ndarray, y: np.ndarray, c1: float, c2: float, full: bool) -> np.ndarray:
     """Contrast·structure (times luminance when ``full``) with Gaussian-window statistics."""
+
     def g(a):
         return gaussian_filter(a, sigma=1.5, truncate=3.5, mode="reflect")
 
@@ -418,8 +484,11 @@ def test_prefetch_pores_fills_the_cache_with_one_by_one_results(tmp_path):
     evaluation = profile.evaluation.model_copy(update={"pore_workers": 2})
     profile = profile.model_copy(update={"evaluation": evaluation})
     n = profile.volume.n_voxels
-    voids = {("gt", None): [(32, 32, 32, 8)], ("fdk", 3.0): [(32, 32, 32, 7), (20, 40, 30, 5)],
-             ("deepnet", 3.0): [(32, 24, 32, 6)]}
+    voids = {
+        ("gt", None): [(32, 32, 32, 8)],
+        ("fdk", 3.0): [(32, 32, 32, 7), (20, 40, 30, 5)],
+        ("deepnet", 3.0): [(32, 24, 32, 6)],
+    }
     images = {k: sphere_image((n, n, n), v) for k, v in voids.items()}
 
     def make_eval(cache_dir):

@@ -173,5 +173,7 @@ def test_crack_rich_window_finds_the_densest_window() -> None:
 
 
 def test_study_b_artifacts_live_in_the_given_cache(study: StudyB) -> None:
-    assert all(Path(p).is_relative_to(study.cache.root) for p in [study.split("train", 2),
-                                                                   study.model_folder("utsr", 2)])
+    assert all(
+        Path(p).is_relative_to(study.cache.root)
+        for p in [study.split("train", 2), study.model_folder("utsr", 2)]
+    )

@@ -372,8 +372,13 @@ def reference_fdk(
             for dc, wc in ((0, 1 - (col - c0)), (1, col - c0)):
                 rr, cc = (r0 + dr).astype(int), (c0 + dc).astype(int)
                 ok = (rr >= 0) & (rr < geom.det_rows) & (cc >= 0) & (cc < geom.det_cols)
-                val += wr * wc * np.where(ok, q[a][np.clip(rr, 0, geom.det_rows - 1),
-                                                   np.clip(cc, 0, geom.det_cols - 1)], 0.0)
+                val += (
+                    wr
+                    * wc
+                    * np.where(
+                        ok, q[a][np.clip(rr, 0, geom.det_rows - 1), np.clip(cc, 0, geom.det_cols - 1)], 0.0
+                    )
+                )
         vol += 0.5 * dtheta[a] * (sod / L) ** 2 * val
     return vol
 
@@ -403,8 +408,9 @@ def test_fdk_matches_reference_implementation(case: str) -> None:
         angles = np.arange(n_views) * step + np.random.default_rng(3).uniform(-0.2, 0.2, n_views) * step
     geom = ConeGeometry.for_volume(16, vs, n_views, 40.0, 20.0)
     if angles is not None:
-        geom = ConeGeometry(geom.source_origin, geom.origin_detector, geom.det_rows, geom.det_cols,
-                            geom.det_pixel, angles)
+        geom = ConeGeometry(
+            geom.source_origin, geom.origin_detector, geom.det_rows, geom.det_cols, geom.det_pixel, angles
+        )
     p = np.random.default_rng(0).random((geom.n_angles, geom.det_rows, geom.det_cols)).astype(np.float32)
     ref = reference_fdk(p, geom, shape, vs, center)
     n_pix = shape[1] * shape[2]

@@ -14,12 +14,26 @@ from xrsr_lib.train import read_curves
 from xrsr_lib.train.volumes import check_pair, masked_mse, train_model
 
 TINY_DEEPNET = DeepNetTraining(
-    model={"base_width": 8, "depth": 2, "extra_convs": 1}, iterations=40, batch_size=2, tile=32,
-    inference_tile=24, inference_overlap=4, checkpoint_every=5, learning_rate=2e-3,
+    model={"base_width": 8, "depth": 2, "extra_convs": 1},
+    iterations=40,
+    batch_size=2,
+    tile=32,
+    inference_tile=24,
+    inference_overlap=4,
+    checkpoint_every=5,
+    learning_rate=2e-3,
 )
 TINY_SRCNN = SRCNNTraining(
-    model={"kernel_sizes": (5, 3, 3), "widths": (8, 4)}, iterations=30, batch_size=4, patch=12, stride=6,
-    validation_fraction=0.2, validate_every=5, inference_tile=16, inference_overlap=2, checkpoint_every=5,
+    model={"kernel_sizes": (5, 3, 3), "widths": (8, 4)},
+    iterations=30,
+    batch_size=4,
+    patch=12,
+    stride=6,
+    validation_fraction=0.2,
+    validate_every=5,
+    inference_tile=16,
+    inference_overlap=2,
+    checkpoint_every=5,
 )
 
 
@@ -170,8 +184,16 @@ def test_held_out_slab_validates_both_networks_alike(pair, tmp_path, settings):
     settings = settings.model_copy(update={"iterations": 20, "validate_every": 5, "keep_best": True})
     if method == "srcnn":  # patches that fit the 10 training and 5 held-out slices
         settings = settings.model_copy(update={"patch": 5, "stride": 3})
-    folder = train_model(method, x[:10], t[:10], settings, tmp_path / method, device="cpu", progress=False,
-                         validation=(x[11:], t[11:]))
+    folder = train_model(
+        method,
+        x[:10],
+        t[:10],
+        settings,
+        tmp_path / method,
+        device="cpu",
+        progress=False,
+        validation=(x[11:], t[11:]),
+    )
     val = read_curves(folder)[1]
     assert list(val["iteration"]) == [5, 10, 15, 20]
     cfg = json.loads((folder / "config.json").read_text())
@@ -184,8 +206,9 @@ def test_held_out_slab_validates_both_networks_alike(pair, tmp_path, settings):
     norm = model.normalization
     shape = (5, 32, 32) if method == "deepnet" else (settings.patch,) * 3
     samples = HeldOutSamples(norm.inputs(x[11:]), norm.targets(t[11:]), fov_mask((40, 40)), shape)
-    loss = _masked_mean_loss(model.model, samples.batches(2, channels_first=method != "deepnet"),
-                             torch.device("cpu"))
+    loss = _masked_mean_loss(
+        model.model, samples.batches(2, channels_first=method != "deepnet"), torch.device("cpu")
+    )
     assert loss == pytest.approx(float(val["val_loss"].min()), rel=1e-4)
 
 
@@ -215,10 +238,19 @@ def test_the_loop_keeps_the_best_weights_and_stops_on_patience(tmp_path):
     def task(**kw):
         counter = iter(sorted(scores))
         return TrainingTask(
-            name="t", model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
-            rng=np.random.default_rng(0), config={"k": len(kw)}, step=step, loss_fields=("loss",),
-            iterations=20, checkpoint_every=100, validate=lambda: {"loss": scores[next(counter)]},
-            validate_every=4, **kw)
+            name="t",
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+            rng=np.random.default_rng(0),
+            config={"k": len(kw)},
+            step=step,
+            loss_fields=("loss",),
+            iterations=20,
+            checkpoint_every=100,
+            validate=lambda: {"loss": scores[next(counter)]},
+            validate_every=4,
+            **kw,
+        )
 
     folder = run_training(task(keep_best=True), tmp_path / "best", progress=False)
     assert torch.load(folder / "weights.pt")["weight"].item() == 20.0  # the best is the last
@@ -234,35 +266,82 @@ def test_the_loop_keeps_the_best_weights_and_stops_on_patience(tmp_path):
 def test_patience_stops_when_the_held_out_loss_stops_falling(pair, tmp_path):
     x, t = pair
     # a learning rate too small to move the loss: no validation improves on the first one
-    settings = TINY_DEEPNET.model_copy(update={"iterations": 200, "validate_every": 4, "patience": 3,
-                                               "keep_best": True, "learning_rate": 1e-12})
-    folder = train_model("deepnet", x[:10], t[:10], settings, tmp_path / "m", device="cpu", progress=False,
-                         validation=(x[11:], t[11:]))
+    settings = TINY_DEEPNET.model_copy(
+        update={
+            "iterations": 200,
+            "validate_every": 4,
+            "patience": 3,
+            "keep_best": True,
+            "learning_rate": 1e-12,
+        }
+    )
+    folder = train_model(
+        "deepnet",
+        x[:10],
+        t[:10],
+        settings,
+        tmp_path / "m",
+        device="cpu",
+        progress=False,
+        validation=(x[11:], t[11:]),
+    )
     cfg = json.loads((folder / "config.json").read_text())
     loss, val = read_curves(folder)
     best = int(val["iteration"][val["val_loss"].idxmin()])
     assert cfg["stopped_iteration"] == best + 3 * 4 < 200
     assert len(loss) == cfg["stopped_iteration"] and val["iteration"].iloc[-1] == cfg["stopped_iteration"]
     # without patience the same run goes on to the end
-    folder = train_model("deepnet", x[:10], t[:10], settings.model_copy(update={"patience": None,
-                         "iterations": 30}), tmp_path / "n", device="cpu", progress=False,
-                         validation=(x[11:], t[11:]))
+    folder = train_model(
+        "deepnet",
+        x[:10],
+        t[:10],
+        settings.model_copy(update={"patience": None, "iterations": 30}),
+        tmp_path / "n",
+        device="cpu",
+        progress=False,
+        validation=(x[11:], t[11:]),
+    )
     assert json.loads((folder / "config.json").read_text())["stopped_iteration"] == 30
 
 
 def test_a_stopped_run_resumed_stops_at_the_same_step(pair, tmp_path):
     x, t = pair
-    settings = TINY_DEEPNET.model_copy(update={"iterations": 200, "validate_every": 4, "patience": 2,
-                                               "keep_best": True, "learning_rate": 1e-12,
-                                               "checkpoint_every": 3})
-    whole = train_model("deepnet", x[:10], t[:10], settings, tmp_path / "a", device="cpu", progress=False,
-                        validation=(x[11:], t[11:]))
+    settings = TINY_DEEPNET.model_copy(
+        update={
+            "iterations": 200,
+            "validate_every": 4,
+            "patience": 2,
+            "keep_best": True,
+            "learning_rate": 1e-12,
+            "checkpoint_every": 3,
+        }
+    )
+    whole = train_model(
+        "deepnet",
+        x[:10],
+        t[:10],
+        settings,
+        tmp_path / "a",
+        device="cpu",
+        progress=False,
+        validation=(x[11:], t[11:]),
+    )
     part = tmp_path / "b"
-    train_model("deepnet", x[:10], t[:10], settings, part, device="cpu", progress=False,
-                validation=(x[11:], t[11:]), stop_after=5)
+    train_model(
+        "deepnet",
+        x[:10],
+        t[:10],
+        settings,
+        part,
+        device="cpu",
+        progress=False,
+        validation=(x[11:], t[11:]),
+        stop_after=5,
+    )
     assert (part / "checkpoint.pt").exists()
-    train_model("deepnet", x[:10], t[:10], settings, part, device="cpu", progress=False,
-                validation=(x[11:], t[11:]))
+    train_model(
+        "deepnet", x[:10], t[:10], settings, part, device="cpu", progress=False, validation=(x[11:], t[11:])
+    )
     a, b = (json.loads((f / "config.json").read_text()) for f in (whole, part))
     assert a["stopped_iteration"] == b["stopped_iteration"] and a["best_iteration"] == b["best_iteration"]
     wa, wb = (torch.load(f / "weights.pt", weights_only=True) for f in (whole, part))

@@ -51,6 +51,7 @@ def test_an_exact_model_gets_zero_maps():
     truth = gaussian_filter(_foam(), 1.0)
     sigma = 2.0
     observed = gaussian_filter(truth, sigma, mode="nearest")
+
     def predict(x):
         for k, f in DIHEDRAL_YX:
             if np.array_equal(invert_yx(x, k, f), observed):
@@ -81,7 +82,8 @@ def test_a_fake_pore_is_inconsistent_with_the_data_and_flagged_doubtful():
     other = _foam(pores=((8, 12, 20, 4),))
     honest = other + rng.normal(0, 0.03, other.shape).astype(np.float32)
     obs_other = gaussian_filter(other, sigma, mode="nearest") + rng.normal(0, 0.02, other.shape).astype(
-        np.float32)
+        np.float32
+    )
     rule = calibrate(data_consistency(honest, obs_other, sigma), np.abs(honest - other), coverage=0.9)
     seg = segment_pores(faked, np.ones(faked.shape, bool))
     flags = pore_flags(seg.labels, faked, rule.halfwidth(score), threshold=0.5)  # matrix 1, pore 0

@@ -39,11 +39,27 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     scans = folder / "scans"
     assert main(["--quiet", "simulate", str(scans), "--profile", "smoke"]) == 0
     poses = json.loads((scans / "poses.json").read_text())
-    (folder / "pose.json").write_text(json.dumps({**poses["mres"]["true"], "lres_voxel_um": 9.0,
-                                                  "hres_voxel_um": 3.0}))
-    argv = ["--quiet", "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-            str(folder / "pose.json"), "--preset", "smoke", "--iterations", "4", "--loss-mask", "none",
-            "--calibrate", "0.25", "--out", str(folder / "model")]
+    (folder / "pose.json").write_text(
+        json.dumps({**poses["mres"]["true"], "lres_voxel_um": 9.0, "hres_voxel_um": 3.0})
+    )
+    argv = [
+        "--quiet",
+        "train",
+        str(scans / "lres.tif"),
+        str(scans / "mres.tif"),
+        "--pose",
+        str(folder / "pose.json"),
+        "--preset",
+        "smoke",
+        "--iterations",
+        "4",
+        "--loss-mask",
+        "none",
+        "--calibrate",
+        "0.25",
+        "--out",
+        str(folder / "model"),
+    ]
     assert main(argv) == 0
     shutil.copytree(folder / "model", folder / "uncalibrated")
     (folder / "uncalibrated" / "trust.json").unlink()
@@ -73,8 +89,9 @@ def test_training_with_calibration_writes_the_trust_record(trained):
 def test_predict_with_trust_writes_the_trust_image(trained, tmp_path, capsys):
     model, lres = str(trained["model"]), str(trained["scans"] / "lres.tif")
     common = ("--roi", "10:30,10:30,10:30", "--chunks", "32", "--block", "32")
-    code, info, _ = _run(capsys, "predict", model, lres, "--out", str(tmp_path / "t.zarr"), "--trust",
-                         *common)
+    code, info, _ = _run(
+        capsys, "predict", model, lres, "--out", str(tmp_path / "t.zarr"), "--trust", *common
+    )
     assert code == 0
     assert info["trust"]["coverage"] == pytest.approx(COVERAGE) and info["trust"]["score"] == "tta"
     assert 0 <= info["trust"]["out_of_domain_fraction"] <= 1
@@ -94,8 +111,17 @@ def test_predict_with_trust_writes_the_trust_image(trained, tmp_path, capsys):
     assert len(rows) == 8 and all(0 <= r[3] <= 1 for r in rows)  # 2 x 2 x 2 blocks of 32
     assert not (tmp_path / "p.zarr" / "trust").exists()
     # a file output: the trust map beside it
-    code, small, _ = _run(capsys, "predict", model, lres, "--roi", "10:18,12:20,14:22", "--out",
-                          str(tmp_path / "r.tif"), "--trust")
+    code, small, _ = _run(
+        capsys,
+        "predict",
+        model,
+        lres,
+        "--roi",
+        "10:18,12:20,14:22",
+        "--out",
+        str(tmp_path / "r.tif"),
+        "--trust",
+    )
     assert code == 0 and small["trust"]["image"] == str(tmp_path / "r_trust.tif")
     beside, meta = read_volume(tmp_path / "r_trust.tif")
     assert beside.shape == (24, 24, 24) and meta["voxel_size_um"] == pytest.approx(3.0)
@@ -103,8 +129,17 @@ def test_predict_with_trust_writes_the_trust_image(trained, tmp_path, capsys):
 
 
 def test_trust_needs_a_calibrated_model(trained, tmp_path, capsys):
-    code, _, err = _run(capsys, "predict", str(trained["uncalibrated"]), str(trained["scans"] / "lres.tif"),
-                        "--roi", "10:14,10:14,10:14", "--out", str(tmp_path / "o.zarr"), "--trust")
+    code, _, err = _run(
+        capsys,
+        "predict",
+        str(trained["uncalibrated"]),
+        str(trained["scans"] / "lres.tif"),
+        "--roi",
+        "10:14,10:14,10:14",
+        "--out",
+        str(tmp_path / "o.zarr"),
+        "--trust",
+    )
     assert code == 2 and err.count("\n") == 1
     assert str(trained["uncalibrated"]) in err and "trained without calibration" in err
     assert "--calibrate" in err
@@ -118,10 +153,19 @@ def test_block_wise_trust_equals_one_whole_volume_pass(trained, tmp_path, score)
     np.save(tmp_path / "in.npy", x)
     model = LoadedModel.load(trained["model"])
     trust = BlockTrust(json.loads((trained["model"] / "trust.json").read_text()), score)
-    p, maps = score_maps(lambda v: model.predict(v, tile=max(v.shape)), x, (score,),
-                         trust.record["blur_sigma_voxels"])
-    res = predict_to_zarr(trained["model"], tmp_path / "in.npy", tmp_path / "b.zarr", voxel_size_um=3.0,
-                          chunks=(8, 32, 32), block=(8, 32, 32), progress=False, trust=trust)
+    p, maps = score_maps(
+        lambda v: model.predict(v, tile=max(v.shape)), x, (score,), trust.record["blur_sigma_voxels"]
+    )
+    res = predict_to_zarr(
+        trained["model"],
+        tmp_path / "in.npy",
+        tmp_path / "b.zarr",
+        voxel_size_um=3.0,
+        chunks=(8, 32, 32),
+        block=(8, 32, 32),
+        progress=False,
+        trust=trust,
+    )
     assert res["blocks"] == 12 and res["trust"]["score"] == score
     halfwidth = open_zarr(tmp_path / "b.zarr" / "trust")[0][...]
     whole = trust.rule.halfwidth(maps[score])
@@ -134,8 +178,13 @@ def test_an_interrupted_trust_prediction_resumes_only_as_one(trained, tmp_path, 
     import xrsr_lib.infer.chunked as chunked
 
     trust = BlockTrust(json.loads((trained["model"] / "trust.json").read_text()))
-    kwargs = {"scale": 3, "roi": (slice(10, 18),) * 3, "chunks": (8, 24, 24), "block": (8, 24, 24),
-              "progress": False}
+    kwargs = {
+        "scale": 3,
+        "roi": (slice(10, 18),) * 3,
+        "chunks": (8, 24, 24),
+        "block": (8, 24, 24),
+        "progress": False,
+    }
     out, real, calls = tmp_path / "a.zarr", chunked._run_block, {"n": 0}
 
     def dies_after_one(job, region):
@@ -151,8 +200,9 @@ def test_an_interrupted_trust_prediction_resumes_only_as_one(trained, tmp_path, 
     with pytest.raises(ValueError, match="unfinished prediction with other settings"):
         predict_to_zarr(trained["model"], trained["scans"] / "lres.tif", out, **kwargs)
     res = predict_to_zarr(trained["model"], trained["scans"] / "lres.tif", out, trust=trust, **kwargs)
-    straight = predict_to_zarr(trained["model"], trained["scans"] / "lres.tif", tmp_path / "b.zarr",
-                               trust=trust, **kwargs)
+    straight = predict_to_zarr(
+        trained["model"], trained["scans"] / "lres.tif", tmp_path / "b.zarr", trust=trust, **kwargs
+    )
     assert res["blocks"] == 3 and res["blocks_resumed"] == 1
     assert res["trust"] == {**straight["trust"], "image": str(out / "trust")}
     a, meta_a = open_zarr(out / "trust")
@@ -161,12 +211,26 @@ def test_an_interrupted_trust_prediction_resumes_only_as_one(trained, tmp_path, 
     assert meta_a["xrsr"]["out_of_domain_blocks"] == meta_b["xrsr"]["out_of_domain_blocks"]
 
 
-@pytest.mark.parametrize(("fraction", "message"), [("1.5", "--calibrate must lie in [0, 1)"),
-                                                   ("0.95", "use a smaller fraction")])
+@pytest.mark.parametrize(
+    ("fraction", "message"), [("1.5", "--calibrate must lie in [0, 1)"), ("0.95", "use a smaller fraction")]
+)
 def test_a_bad_calibration_fraction_is_a_one_line_error(trained, tmp_path, capsys, fraction, message):
     folder, scans = trained["model"].parent, trained["scans"]
-    code, _, err = _run(capsys, "train", str(scans / "lres.tif"), str(scans / "mres.tif"), "--pose",
-                        str(folder / "pose.json"), "--preset", "smoke", "--iterations", "2",
-                        "--calibrate", fraction, "--out", str(tmp_path / "m"))
+    code, _, err = _run(
+        capsys,
+        "train",
+        str(scans / "lres.tif"),
+        str(scans / "mres.tif"),
+        "--pose",
+        str(folder / "pose.json"),
+        "--preset",
+        "smoke",
+        "--iterations",
+        "2",
+        "--calibrate",
+        fraction,
+        "--out",
+        str(tmp_path / "m"),
+    )
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []  # no model folder, no partial one

@@ -18,12 +18,23 @@ from xrsr_lib.evaluate.trust.features import edge_width, hf_fraction, noise_sigm
 
 def _blocks(v: np.ndarray, b: int = 16) -> np.ndarray:
     n = [s // b for s in v.shape]
-    return v[: n[0] * b, : n[1] * b, : n[2] * b].reshape(n[0], b, n[1], b, n[2], b).transpose(
-        0, 2, 4, 1, 3, 5).reshape(-1, b, b, b)
+    return (
+        v[: n[0] * b, : n[1] * b, : n[2] * b]
+        .reshape(n[0], b, n[1], b, n[2], b)
+        .transpose(0, 2, 4, 1, 3, 5)
+        .reshape(-1, b, b, b)
+    )
 
 
-def _foam(seed: int, n: int = 96, blur: float = 1.0, noise: float = 0.05, gain: float = 1.0,
-          radii: tuple[float, float] = (3, 8), count: int = 60) -> np.ndarray:
+def _foam(
+    seed: int,
+    n: int = 96,
+    blur: float = 1.0,
+    noise: float = 0.05,
+    gain: float = 1.0,
+    radii: tuple[float, float] = (3, 8),
+    count: int = 60,
+) -> np.ndarray:
     """Matrix 1 with spherical pores 0 (radii uniform in voxels), blurred (σ voxels), white noise
     added, the whole scan times ``gain``."""
     rng = np.random.default_rng(seed)
@@ -110,13 +121,16 @@ def calibration() -> InputDomain:
     return InputDomain.fit(feats, 0.99, leave_one_out=True, names=DOMAIN_FEATURES, log_scale=True)
 
 
-@pytest.mark.parametrize(("case", "kwargs", "moved"), [
-    ("like", {}, None),
-    ("blur 3x", {"blur": 3.0}, "edge_width"),
-    ("noise 2x", {"noise": 0.1}, "noise"),
-    ("gain 1.6", {"gain": 1.6}, "mean"),
-    ("gain 0.6", {"gain": 0.6}, "mean"),
-])
+@pytest.mark.parametrize(
+    ("case", "kwargs", "moved"),
+    [
+        ("like", {}, None),
+        ("blur 3x", {"blur": 3.0}, "edge_width"),
+        ("noise 2x", {"noise": 0.1}, "noise"),
+        ("gain 1.6", {"gain": 1.6}, "mean"),
+        ("gain 0.6", {"gain": 0.6}, "mean"),
+    ],
+)
 def test_a_volume_unlike_the_calibration_is_judged_so(calibration, case, kwargs, moved):
     verdict = calibration.verdict(block_features(_foam(1, **kwargs), 16, features=DOMAIN_FEATURES)[0])
     if moved is None:
@@ -144,12 +158,22 @@ def test_noise_and_gain_are_flagged_block_by_block(calibration):
 
 
 def test_domain_records_round_trip_and_old_records_read():
-    dom = InputDomain.fit(block_features(_foam(0, n=64), 16, features=DOMAIN_FEATURES)[0], 0.99,
-                          leave_one_out=True, names=DOMAIN_FEATURES, log_scale=True)
+    dom = InputDomain.fit(
+        block_features(_foam(0, n=64), 16, features=DOMAIN_FEATURES)[0],
+        0.99,
+        leave_one_out=True,
+        names=DOMAIN_FEATURES,
+        log_scale=True,
+    )
     assert InputDomain.from_dict(dom.to_dict()) == dom
     assert dom.statistic == "chi2"  # edge_width is NaN in blocks without an edge
-    old = {"mean": [0.0, 1.0, 1.0], "covariance": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "threshold": 3.0,
-           "level": 0.99, "n_blocks": 50}
+    old = {
+        "mean": [0.0, 1.0, 1.0],
+        "covariance": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        "threshold": 3.0,
+        "level": 0.99,
+        "n_blocks": 50,
+    }
     legacy = InputDomain.from_dict(old)
     assert legacy.features == ("mean", "std", "gradient") and legacy.statistic == "distance"
     assert legacy.out_of_domain(np.array([[0.0, 1, 1], [4.0, 1, 1]])).tolist() == [False, True]

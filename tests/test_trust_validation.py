@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("validate_trust_domain",
-                                                  REPO / "scripts" / "validate_trust_domain.py")
+    spec = importlib.util.spec_from_file_location(
+        "validate_trust_domain", REPO / "scripts" / "validate_trust_domain.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -82,12 +83,16 @@ def test_blur_noise_and_gain_are_flagged(calibrated, name):
     x, _ = V.case_input(1, SIZE.n, V.CASES[name])
     verdict = trust.domain.verdict(trust.features(x), trust.domain_config)
     assert not verdict.like, str(verdict)
-    expect = {"blur": ("std", "gradient", "edge_width", "hf_fraction"), "noise": ("noise",),
-              "gain": ("mean", "noise")}[name.split()[0]]
+    expect = {
+        "blur": ("std", "gradient", "edge_width", "hf_fraction"),
+        "noise": ("noise",),
+        "gain": ("mean", "noise"),
+    }[name.split()[0]]
     assert set(verdict.moved) & set(expect), str(verdict)
     like, _ = V.case_input(1, SIZE.n, {})
     assert trust.domain.out_of_domain(trust.features(x)).mean() > 3 * max(
-        trust.domain.out_of_domain(trust.features(like)).mean(), trust.domain.expected_fraction)
+        trust.domain.out_of_domain(trust.features(like)).mean(), trust.domain.expected_fraction
+    )
 
 
 def test_a_like_scan_is_not_flagged_block_by_block(calibrated):
@@ -110,8 +115,23 @@ def test_predict_trust_prints_and_records_the_verdict(calibrated, tmp_path, caps
 
     x, _ = V.case_input(1, SIZE.n, V.CASES["gain 1.6"])
     np.save(tmp_path / "gain.npy", x)
-    code = main(["--quiet", "predict", str(calibrated.folder), str(tmp_path / "gain.npy"), "--out",
-                 str(tmp_path / "g.zarr"), "--trust", "--voxel", "1", "--chunks", "16", "--block", "16"])
+    code = main(
+        [
+            "--quiet",
+            "predict",
+            str(calibrated.folder),
+            str(tmp_path / "gain.npy"),
+            "--out",
+            str(tmp_path / "g.zarr"),
+            "--trust",
+            "--voxel",
+            "1",
+            "--chunks",
+            "16",
+            "--block",
+            "16",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     info = json.loads(out)

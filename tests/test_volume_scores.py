@@ -27,8 +27,9 @@ def test_the_command_reports_the_facade_s_scores(tmp_path, capsys):
     res = gaussian_filter(ref, 1.0).astype(np.float32)
     write_volume(tmp_path / "res.tif", res, voxel_size_um=2.0)
     write_volume(tmp_path / "ref.tif", ref, voxel_size_um=2.0)
-    code, cli, err = run_xrsr(capsys, "evaluate", str(tmp_path / "res.tif"), str(tmp_path / "ref.tif"),
-                              "--pores")
+    code, cli, err = run_xrsr(
+        capsys, "evaluate", str(tmp_path / "res.tif"), str(tmp_path / "ref.tif"), "--pores"
+    )
     assert code == 0, err
     api = Recovery.evaluate(res, ref, voxel_size_um=2.0, pores=True)
     for key in ("mse", "psnr", "ssim", "ms_ssim", "effective_blur_voxels", "effective_blur_um"):

@@ -41,8 +41,19 @@ def __getattr__(name: str) -> Any:
         return open_volume
     raise AttributeError(f"module 'xrsr_lib' has no attribute {name!r}")
 
+
 #: Preset names of :func:`preset` and :meth:`Recovery.from_preset`.
 presets = PRESET_NAMES
 
-__all__ = ["PRESET_NAMES", "Recovery", "__version__", "load_profile", "open_volume", "preset", "presets",
-           "read_volume", "register_scans", "write_volume"]
+__all__ = [
+    "PRESET_NAMES",
+    "Recovery",
+    "__version__",
+    "load_profile",
+    "open_volume",
+    "preset",
+    "presets",
+    "read_volume",
+    "register_scans",
+    "write_volume",
+]

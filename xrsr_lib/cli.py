@@ -152,8 +152,11 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
         sim = simulate_scan(cfg, scan, pores, progress=not args.quiet, prior=prior)
         lres = lres or sim
         write_volume(out / f"{scan.name}.tif", sim.volume, voxel_size_um=sim.voxel_size_um)
-        poses[scan.name] = {"voxel_size_um": sim.voxel_size_um, "true": sim.true_pose,
-                            "recorded": sim.recorded_pose}
+        poses[scan.name] = {
+            "voxel_size_um": sim.voxel_size_um,
+            "true": sim.true_pose,
+            "recorded": sim.recorded_pose,
+        }
         log.info("wrote %s", out / f"{scan.name}.tif")
     write_json_atomic(out / "poses.json", poses)
     return {"files": sorted(str(p) for p in out.iterdir()), "profile": args.profile}
@@ -196,10 +199,12 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     pose_file = _pose_file(args.pose)
     raw = _raw(args)
     # a voxel size the file lacks: the one xrsr register recorded in the pose file
-    coarse, vc = read_scan(args.lres, "lres", args.lres_voxel, fallback_um=pose_file.get("lres_voxel_um"),
-                           raw=raw)
-    fine, vf = read_scan(args.hres, "hres", args.hres_voxel, fallback_um=pose_file.get("hres_voxel_um"),
-                         raw=raw)
+    coarse, vc = read_scan(
+        args.lres, "lres", args.lres_voxel, fallback_um=pose_file.get("lres_voxel_um"), raw=raw
+    )
+    fine, vf = read_scan(
+        args.hres, "hres", args.hres_voxel, fallback_um=pose_file.get("hres_voxel_um"), raw=raw
+    )
     out = Path(args.out)
     if out.exists():
         raise XrsrInputError(f"{out} exists; choose a new folder for the model", "out")
@@ -217,12 +222,22 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     parallel = distributed.init_from_env()  # under torchrun: one rank of a data-parallel run
     work = out.with_name(f".{out.name}.training")  # the same folder on every rank; resumable
     try:
-        rec.fit_scans(coarse, fine, pose_file, vc, vf, folder=work, progress=not args.quiet,
-                      calibration_fraction=args.calibrate)
+        rec.fit_scans(
+            coarse,
+            fine,
+            pose_file,
+            vc,
+            vf,
+            folder=work,
+            progress=not args.quiet,
+            calibration_fraction=args.calibrate,
+        )
     except XrsrInputError as err:
         if err.parameter == "pose":
-            raise XrsrInputError(f"{args.hres}: its field of view lies mostly outside {args.lres} under the "
-                                 f"pose {args.pose}", "pose") from None
+            raise XrsrInputError(
+                f"{args.hres}: its field of view lies mostly outside {args.lres} under the pose {args.pose}",
+                "pose",
+            ) from None
         raise
     rec.save(out, move=True)  # on every rank: rank 0 moves the work folder to the model folder
     result = {"model": str(out), **rec.acquisition, "processes": distributed.world()[1] if parallel else 1}
@@ -245,13 +260,15 @@ def _chunks(text: str | None, option: str) -> tuple[int, int, int] | None:
     try:
         vals = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise XrsrInputError(f"{option} must be one or three whole numbers z,y,x, got {text!r}",
-                             option) from None
+        raise XrsrInputError(
+            f"{option} must be one or three whole numbers z,y,x, got {text!r}", option
+        ) from None
     if len(vals) == 1:
         vals = vals * 3
     if len(vals) != 3 or min(vals) < 1:
-        raise XrsrInputError(f"{option} must be one or three whole numbers >= 1 (z,y,x), got {text!r}",
-                             option)
+        raise XrsrInputError(
+            f"{option} must be one or three whole numbers >= 1 (z,y,x), got {text!r}", option
+        )
     return vals
 
 
@@ -266,12 +283,18 @@ def _client(args: argparse.Namespace) -> Any:
         try:
             return Client(args.scheduler)  # waits distributed.comm.timeouts.connect (dask's config)
         except (OSError, ValueError) as err:  # nothing listens there, or not an address
-            raise XrsrInputError(f"--scheduler {args.scheduler}: no dask scheduler answered ({err})",
-                                 "scheduler") from None
+            raise XrsrInputError(
+                f"--scheduler {args.scheduler}: no dask scheduler answered ({err})", "scheduler"
+            ) from None
     if args.workers < 1:
         raise XrsrInputError(f"--workers must be >= 1, got {args.workers}", "workers")
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.WARNING)
+    cluster = LocalCluster(
+        n_workers=args.workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.WARNING,
+    )
     return Client(cluster)
 
 
@@ -288,9 +311,19 @@ def _predict(args: argparse.Namespace) -> dict[str, Any]:
     environment = dict(os.environ)
     client = _client(args)
     try:  # an XrsrInputError names the facade's keyword; main() prints the option instead
-        info = rec.predict_to_file(src, args.out, scale=args.scale, voxel_size_um=args.voxel, roi=roi,
-                                   chunks=chunks, block=block, client=client, progress=not args.quiet,
-                                   attrs={"command": args.command_line}, trust=args.trust)
+        info = rec.predict_to_file(
+            src,
+            args.out,
+            scale=args.scale,
+            voxel_size_um=args.voxel,
+            roi=roi,
+            chunks=chunks,
+            block=block,
+            client=client,
+            progress=not args.quiet,
+            attrs={"command": args.command_line},
+            trust=args.trust,
+        )
     finally:
         if client is not None:
             cluster = client.cluster
@@ -314,17 +347,26 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if args.pose:
         return _evaluate_on_scan(args)
     result, vr = read_scan(args.result, "result", args.voxel, voxel_parameter="voxel_size_um", raw=_raw(args))
-    reference, vt = read_scan(args.reference, "reference", args.voxel, voxel_parameter="voxel_size_um",
-                              raw=_raw(args))
+    reference, vt = read_scan(
+        args.reference, "reference", args.voxel, voxel_parameter="voxel_size_um", raw=_raw(args)
+    )
     if result.shape != reference.shape:
-        raise XrsrInputError(f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in "
-                             "shape", "reference")
+        raise XrsrInputError(
+            f"{args.result} {result.shape} and {args.reference} {reference.shape} differ in shape",
+            "reference",
+        )
     _same_scale(args, result, reference)
     if abs(vr - vt) > 1e-3 * vt:
-        raise XrsrInputError(f"{args.result} has {vr:g} µm voxels and {args.reference} {vt:g} µm; "
-                             "resample one first", "reference")
-    scores: dict[str, Any] = {**Recovery.evaluate(result, reference, data_range=args.data_range,
-                                                  voxel_size_um=vt, pores=args.pores), "voxel_size_um": vt}
+        raise XrsrInputError(
+            f"{args.result} has {vr:g} µm voxels and {args.reference} {vt:g} µm; resample one first",
+            "reference",
+        )
+    scores: dict[str, Any] = {
+        **Recovery.evaluate(
+            result, reference, data_range=args.data_range, voxel_size_um=vt, pores=args.pores
+        ),
+        "voxel_size_um": vt,
+    }
     scores["data_range"] = args.data_range or float(reference.max() - reference.min())
     return scores
 
@@ -337,11 +379,13 @@ def _evaluate_on_scan(args: argparse.Namespace) -> dict[str, Any]:
         raise XrsrInputError("--pores is not available with --pose yet; resample first", "pose")
     pose_file = _pose_file(args.pose)
     if "angle_deg" not in pose_file or "center_um" not in pose_file:
-        raise XrsrInputError(f"{args.pose} is not a pose file of xrsr register (no angle_deg/center_um)",
-                             "pose")
+        raise XrsrInputError(
+            f"{args.pose} is not a pose file of xrsr register (no angle_deg/center_um)", "pose"
+        )
     voxel = args.voxel if args.voxel is not None else pose_file.get("hres_voxel_um")
-    reference, v_ref = read_scan(args.reference, "reference", voxel, voxel_parameter="voxel_size_um",
-                                 raw=_raw(args))
+    reference, v_ref = read_scan(
+        args.reference, "reference", voxel, voxel_parameter="voxel_size_um", raw=_raw(args)
+    )
     scores = Recovery.evaluate_on_scan(args.result, reference, pose_file, v_ref, data_range=args.data_range)
     scores["data_range"] = args.data_range or float(reference.max() - reference.min())
     return scores
@@ -353,8 +397,10 @@ def _same_scale(args: argparse.Namespace, result: np.ndarray, reference: np.ndar
 
     types = [open_volume(p, raw=_raw(args)).dtype for p in (args.result, args.reference)]
     spans = [float(np.abs(v).max()) for v in (result, reference)]
-    if types[0].kind != types[1].kind and args.data_range is None and (
-        max(spans) > 10 * min(spans) or min(spans) == 0
+    if (
+        types[0].kind != types[1].kind
+        and args.data_range is None
+        and (max(spans) > 10 * min(spans) or min(spans) == 0)
     ):
         raise XrsrInputError(
             f"{args.result} holds {types[0]} values up to {spans[0]:.4g} and {args.reference} "
@@ -378,9 +424,12 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     from xrsr_lib.recovery import CALIBRATION_GAP, CALIBRATION_MIN_SLICES
 
-    p = argparse.ArgumentParser(prog="xrsr", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("::", 1)[1].split("\n\nVolumes")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="xrsr",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("::", 1)[1].split("\n\nVolumes")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log lines")
     sub = p.add_subparsers(dest="command", required=True)
     raw = argparse.ArgumentParser(add_help=False)  # the layout of headerless raw input files
@@ -388,22 +437,30 @@ def _parser() -> argparse.ArgumentParser:
     raw.add_argument("--raw-dtype", metavar="TYPE", help="voxel type of a raw input (uint8, uint16, ...)")
     raw.add_argument("--raw-offset", type=int, default=0, metavar="BYTES", help="header bytes of a raw input")
 
-    i = sub.add_parser("info", parents=[raw], help="what a volume file holds: format, shape, dtype, voxel "
-                       "size, chunking, the value range of a sample (the command to run first)")
+    i = sub.add_parser(
+        "info",
+        parents=[raw],
+        help="what a volume file holds: format, shape, dtype, voxel "
+        "size, chunking, the value range of a sample (the command to run first)",
+    )
     i.add_argument("path", help="a volume file, .zarr, folder of slices or glob ('scan/*_rec*.tif')")
 
     s = sub.add_parser("simulate", help="write the multiscale simulation (lres/mres/hres TIFF, poses.json)")
     s.add_argument("out_dir")
     s.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
 
-    r = sub.add_parser("register", parents=[raw],
-                       help="find the HRES scan's pose in the LRES scan (JSON report)")
+    r = sub.add_parser(
+        "register", parents=[raw], help="find the HRES scan's pose in the LRES scan (JSON report)"
+    )
     r.add_argument("lres")
     r.add_argument("hres")
     r.add_argument("--lres-voxel", type=float, help="LRES voxel size, µm (default: from the file)")
     r.add_argument("--hres-voxel", type=float, help="HRES voxel size, µm (default: from the file)")
-    r.add_argument("--offset", help="recorded centre of the HRES region in the LRES volume, z,y,x µm from "
-                   "its centre (default 0,0,0; write --offset=-4,30,14 when it starts with a minus)")
+    r.add_argument(
+        "--offset",
+        help="recorded centre of the HRES region in the LRES volume, z,y,x µm from "
+        "its centre (default 0,0,0; write --offset=-4,30,14 when it starts with a minus)",
+    )
     r.add_argument("--out", help="write the pose and report as JSON")
 
     t = sub.add_parser("train", parents=[raw], help="train a model on the registered overlap")
@@ -412,59 +469,96 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--pose", required=True, help="pose JSON from xrsr register")
     t.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     t.add_argument("--method", default="deepnet", choices=METHODS)
-    t.add_argument("--settings", metavar="FILE",
-                   help="method and training settings from a file of xrsr settings (instead of --method "
-                   "and --preset; the options below still override it)")
+    t.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="method and training settings from a file of xrsr settings (instead of --method "
+        "and --preset; the options below still override it)",
+    )
     t.add_argument("--iterations", type=int, help="override the preset's number of steps")
     t.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
-    t.add_argument("--loss-mask", choices=LOSS_MASKS,
-                   help="where in each HRES slice the loss counts, besides inside the LRES volume: "
-                   "fov_circle (the preset's; the cylinder of a scan reconstructed in a circle) or none "
-                   "(every voxel of the HRES volume is measured)")
+    t.add_argument(
+        "--loss-mask",
+        choices=LOSS_MASKS,
+        help="where in each HRES slice the loss counts, besides inside the LRES volume: "
+        "fov_circle (the preset's; the cylinder of a scan reconstructed in a circle) or none "
+        "(every voxel of the HRES volume is measured)",
+    )
     t.add_argument("--lres-voxel", type=float)
     t.add_argument("--hres-voxel", type=float)
-    t.add_argument("--calibrate", type=float, default=0.0, metavar="FRACTION",
-                   help=f"keep the last FRACTION of the HRES slices (at least {CALIBRATION_MIN_SLICES}, "
-                   f"after a gap of {CALIBRATION_GAP}) out of training and calibrate a trust map on them for "
-                   "predict --trust (default 0: none)")
+    t.add_argument(
+        "--calibrate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help=f"keep the last FRACTION of the HRES slices (at least {CALIBRATION_MIN_SLICES}, "
+        f"after a gap of {CALIBRATION_GAP}) out of training and calibrate a trust map on them for "
+        "predict --trust (default 0: none)",
+    )
     t.add_argument("--out", required=True, help="model folder (must not exist)")
 
-    g = sub.add_parser("settings", help="write a preset's training settings to a file, to edit and "
-                       "pass to xrsr train --settings (a run reproducible from one file)")
+    g = sub.add_parser(
+        "settings",
+        help="write a preset's training settings to a file, to edit and "
+        "pass to xrsr train --settings (a run reproducible from one file)",
+    )
     g.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     g.add_argument("--method", default="deepnet", choices=METHODS)
     g.add_argument("--out", required=True, help="settings file (.json; must not exist)")
 
-    q = sub.add_parser("predict", parents=[raw],
-                       help="recover a volume (or a region of it) with a trained model")
+    q = sub.add_parser(
+        "predict", parents=[raw], help="recover a volume (or a region of it) with a trained model"
+    )
     q.add_argument("model")
     q.add_argument("input")
-    q.add_argument("--out", required=True, help="output: .zarr (OME-Zarr with a pyramid, any size; an "
-                   "interrupted run resumes) or .tif/.h5/.npy (small results, held in memory)")
+    q.add_argument(
+        "--out",
+        required=True,
+        help="output: .zarr (OME-Zarr with a pyramid, any size; an "
+        "interrupted run resumes) or .tif/.h5/.npy (small results, held in memory)",
+    )
     q.add_argument("--roi", help="z0:z1,y0:y1,x0:x1 in input voxels")
     q.add_argument("--scale", type=float, help="voxel-size ratio (default: the model's)")
     q.add_argument("--voxel", type=float, help="input voxel size, µm (default: from the file)")
     q.add_argument("--chunks", help="output chunk shape, voxels: n or z,y,x (default 64)")
-    q.add_argument("--block", help="output voxels computed at a time, a multiple of the chunks: n or z,y,x "
-                   "(sets the memory; default one chunk, 1x4x4 chunks for DeepNet)")
+    q.add_argument(
+        "--block",
+        help="output voxels computed at a time, a multiple of the chunks: n or z,y,x "
+        "(sets the memory; default one chunk, 1x4x4 chunks for DeepNet)",
+    )
     q.add_argument("--workers", type=int, help="run the blocks on a dask LocalCluster of this many processes")
     q.add_argument("--scheduler", help="run the blocks on a running dask cluster (scheduler address)")
-    q.add_argument("--trust", action="store_true", help="also write the trust map (a model trained with "
-                   "--calibrate): the image OUT/trust of a .zarr, else STEM_trust.SUFFIX beside OUT; per "
-                   "voxel the half-width of an interval holding the HRES value with the calibrated coverage")
+    q.add_argument(
+        "--trust",
+        action="store_true",
+        help="also write the trust map (a model trained with "
+        "--calibrate): the image OUT/trust of a .zarr, else STEM_trust.SUFFIX beside OUT; per "
+        "voxel the half-width of an interval holding the HRES value with the calibrated coverage",
+    )
 
-    e = sub.add_parser("evaluate", parents=[raw], help="PSNR, SSIM, MS-SSIM, MSE and effective blur "
-                       "(Gaussian fit) of a result against a reference on the same grid; --pores adds pore "
-                       "statistics")
+    e = sub.add_parser(
+        "evaluate",
+        parents=[raw],
+        help="PSNR, SSIM, MS-SSIM, MSE and effective blur "
+        "(Gaussian fit) of a result against a reference on the same grid; --pores adds pore "
+        "statistics",
+    )
     e.add_argument("result")
     e.add_argument("reference")
     e.add_argument("--voxel", type=float, help="voxel size, µm (default: from the files)")
-    e.add_argument("--data-range", type=float, help="grey-value range of PSNR/SSIM (default: the reference's "
-                   "max - min); also lets volumes of different types be compared as they are")
+    e.add_argument(
+        "--data-range",
+        type=float,
+        help="grey-value range of PSNR/SSIM (default: the reference's "
+        "max - min); also lets volumes of different types be compared as they are",
+    )
     e.add_argument("--pores", action="store_true", help="segment the pores (dark) of both and compare them")
-    e.add_argument("--pose", help="pose JSON of xrsr register placing REFERENCE (a scan of a region) in the "
-                   "scan the RESULT (an OME-Zarr of xrsr predict) was predicted from: the result is "
-                   "resampled onto the reference's grid and scored where it covers it")
+    e.add_argument(
+        "--pose",
+        help="pose JSON of xrsr register placing REFERENCE (a scan of a region) in the "
+        "scan the RESULT (an OME-Zarr of xrsr predict) was predicted from: the result is "
+        "resampled onto the reference's grid and scored where it covers it",
+    )
     return p
 
 
@@ -477,10 +571,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     args.command_line = "xrsr " + shlex.join(argv)  # recorded with the outputs
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(name)s %(message)s")
-    commands = {"simulate": _simulate, "register": _register, "train": _train, "predict": _predict,
-                "evaluate": _evaluate, "info": _info, "settings": _settings}
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    commands = {
+        "simulate": _simulate,
+        "register": _register,
+        "train": _train,
+        "predict": _predict,
+        "evaluate": _evaluate,
+        "info": _info,
+        "settings": _settings,
+    }
     try:
         result = commands[args.command](args)
     except XrsrInputError as err:

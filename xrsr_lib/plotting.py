@@ -90,7 +90,10 @@ def slice_panels(
         vmin = lo if vmin is None else vmin
         vmax = hi if vmax is None else vmax
     fig, ax = plt.subplots(
-        len(axes), len(names), figsize=(panel_size * len(names), panel_size * len(axes)), squeeze=False,
+        len(axes),
+        len(names),
+        figsize=(panel_size * len(names), panel_size * len(axes)),
+        squeeze=False,
         constrained_layout=True,
     )
     plane = {0: "XY", 1: "XZ", 2: "YZ"}
@@ -161,8 +164,13 @@ def image_grid(
     cols: list[str] = list(columns or [])
     for r in rows.values():
         cols += [c for c in r if c not in cols]
-    fig, ax = plt.subplots(len(rows), len(cols), figsize=(panel_size * len(cols), panel_size * len(rows)),
-                           squeeze=False, constrained_layout=True)
+    fig, ax = plt.subplots(
+        len(rows),
+        len(cols),
+        figsize=(panel_size * len(cols), panel_size * len(rows)),
+        squeeze=False,
+        constrained_layout=True,
+    )
     im = None
     ref = np.asarray(next(img for r in rows.values() for img in r.values()))
     for i, (rlabel, r) in enumerate(rows.items()):

@@ -111,8 +111,9 @@ def register_scans(
     coarse, vc = read_scan(lres, "lres", lres_voxel_um)
     fine, vf = read_scan(hres, "hres", hres_voxel_um)
     if vf >= vc:
-        raise XrsrInputError(f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)",
-                             parameter="hres")
+        raise XrsrInputError(
+            f"the HRES voxel ({vf} µm) must be finer than the LRES voxel ({vc} µm)", parameter="hres"
+        )
     center = cast(tuple[float, float, float], tuple(float(v) for v in offset_um))
     return register(fine, vf, coarse, vc, Pose(0.0, center))
 
@@ -120,17 +121,21 @@ def register_scans(
 def _calibration_slab(nz: int, fraction: float, coverage: float) -> tuple[int, int] | None:
     """The held-out HRES slices of a calibration (None for ``fraction == 0``)."""
     if not 0 <= fraction < 1:
-        raise XrsrInputError(f"calibration_fraction must lie in [0, 1), got {fraction}",
-                             parameter="calibration_fraction")
+        raise XrsrInputError(
+            f"calibration_fraction must lie in [0, 1), got {fraction}", parameter="calibration_fraction"
+        )
     if not 0 < coverage < 1:
         raise XrsrInputError(f"coverage must lie in (0, 1), got {coverage}", parameter="coverage")
     if fraction == 0:
         return None
     n = max(CALIBRATION_MIN_SLICES, round(fraction * nz))
     if nz - n - CALIBRATION_GAP < CALIBRATION_MIN_SLICES:
-        raise XrsrInputError(f"calibration_fraction {fraction} of {nz} HRES slices leaves "
-                             f"{nz - n - CALIBRATION_GAP} to train on (after a gap of {CALIBRATION_GAP}); "
-                             "use a smaller fraction", parameter="calibration_fraction")
+        raise XrsrInputError(
+            f"calibration_fraction {fraction} of {nz} HRES slices leaves "
+            f"{nz - n - CALIBRATION_GAP} to train on (after a gap of {CALIBRATION_GAP}); "
+            "use a smaller fraction",
+            parameter="calibration_fraction",
+        )
     return nz - n, nz
 
 
@@ -180,17 +185,22 @@ class Recovery:
         """
         path = Path(path)
         if not path.is_file():
-            raise XrsrInputMissing(f"no such settings file: {path} (write one with xrsr settings)",
-                                   parameter="settings")
+            raise XrsrInputMissing(
+                f"no such settings file: {path} (write one with xrsr settings)", parameter="settings"
+            )
         try:
             doc = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise XrsrInputError(f"{path} is not a settings file of xrsr ({err})",
-                                 parameter="settings") from None
+            raise XrsrInputError(
+                f"{path} is not a settings file of xrsr ({err})", parameter="settings"
+            ) from None
         method = doc.get("method") if isinstance(doc, dict) else None
         if method not in METHODS or not isinstance(doc.get("training"), dict):
-            raise XrsrInputError(f"{path}: a settings file holds 'method' (one of {', '.join(METHODS)}) and "
-                                 "'training' (xrsr settings writes one)", parameter="settings")
+            raise XrsrInputError(
+                f"{path}: a settings file holds 'method' (one of {', '.join(METHODS)}) and "
+                "'training' (xrsr settings writes one)",
+                parameter="settings",
+            )
         settings_cls = DeepNetTraining if method == "deepnet" else SRCNNTraining
         try:
             settings = settings_cls.model_validate({**doc["training"], **overrides})
@@ -206,8 +216,14 @@ class Recovery:
         path = Path(path)
         if path.exists():
             raise XrsrInputExists(f"{path} exists; choose a new name for the settings file", parameter="out")
-        write_json_atomic(path, {"format": SETTINGS_FORMAT, "method": self.method,
-                                 "training": self.settings.model_dump(mode="json")})
+        write_json_atomic(
+            path,
+            {
+                "format": SETTINGS_FORMAT,
+                "method": self.method,
+                "training": self.settings.model_dump(mode="json"),
+            },
+        )
         return path
 
     @classmethod
@@ -225,8 +241,11 @@ class Recovery:
         config = read_model_config(folder)
         method = config.get("method")
         if method not in METHODS:
-            raise XrsrInputError(f"{folder} holds no volume model (method={method!r}); Recovery loads "
-                                 f"{', '.join(METHODS)} models", parameter="folder")
+            raise XrsrInputError(
+                f"{folder} holds no volume model (method={method!r}); Recovery loads "
+                f"{', '.join(METHODS)} models",
+                parameter="folder",
+            )
         settings_cls = DeepNetTraining if method == "deepnet" else SRCNNTraining
         rec = cls(method, settings_cls.model_validate(config["training"]), device)
         rec.folder = folder
@@ -271,10 +290,20 @@ class Recovery:
             self._tmp = tempfile.TemporaryDirectory(prefix="xrsr-model-")
             folder = Path(self._tmp.name) / "model"
         log.info("training %s on a %s pair in %s", self.method, x.shape, folder)
-        self.folder = train_model(self.method, x, y, self.settings, folder, device=self.device,
-                                  progress=progress, mask=mask,
-                                  data_description={"lres": str(lres) if isinstance(lres, str | Path) else
-                                                    "array", "shape": list(x.shape)})
+        self.folder = train_model(
+            self.method,
+            x,
+            y,
+            self.settings,
+            folder,
+            device=self.device,
+            progress=progress,
+            mask=mask,
+            data_description={
+                "lres": str(lres) if isinstance(lres, str | Path) else "array",
+                "shape": list(x.shape),
+            },
+        )
         self._model = LoadedModel.load(self.folder, device=self.device)
         return self
 
@@ -335,9 +364,11 @@ class Recovery:
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
         x, inside = resample(coarse, vc, fine.shape, vf, pose, order=3)
         if inside.mean() < 0.5:
-            raise XrsrInputError(f"the HRES field of view lies mostly outside the LRES volume at this pose "
-                                 f"({100 * inside.mean():.0f}% inside); check the pose or the offset",
-                                 parameter="pose")
+            raise XrsrInputError(
+                f"the HRES field of view lies mostly outside the LRES volume at this pose "
+                f"({100 * inside.mean():.0f}% inside); check the pose or the offset",
+                parameter="pose",
+            )
         slab = _calibration_slab(fine.shape[0], calibration_fraction, coverage)
         train_mask = inside
         if slab is not None:
@@ -346,15 +377,17 @@ class Recovery:
         self.fit(x, fine, mask=train_mask, folder=folder, progress=progress)
         assert self.folder is not None
         if distributed.is_main():
-            write_json_atomic(self.folder / ACQUISITION_FILE,
-                              {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf})
+            write_json_atomic(
+                self.folder / ACQUISITION_FILE, {"lres_voxel_um": vc, "hres_voxel_um": vf, "scale": vc / vf}
+            )
             if slab is not None:
                 self._calibrate(x, fine, inside, slab, coverage)
         distributed.barrier()
         return self
 
-    def _calibrate(self, x: np.ndarray, y: np.ndarray, inside: np.ndarray, slab: tuple[int, int],
-                   coverage: float) -> None:
+    def _calibrate(
+        self, x: np.ndarray, y: np.ndarray, inside: np.ndarray, slab: tuple[int, int], coverage: float
+    ) -> None:
         """Calibrate the trust map on the held-out slab and write ``trust.json``."""
         from xrsr_lib.evaluate.trust.maps import calibrate_trust
         from xrsr_lib.prepare.masks import loss_mask
@@ -396,8 +429,16 @@ class Recovery:
         if x.shape != y.shape:
             raise ValueError(f"lres {x.shape} and hres {y.shape} must share one grid")
         inside = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
-        record = calibrate_trust(model.predict, x, y, inside, slab or (0, x.shape[0]), coverage,
-                                 context=model.halo()[0], domain=domain)
+        record = calibrate_trust(
+            model.predict,
+            x,
+            y,
+            inside,
+            slab or (0, x.shape[0]),
+            coverage,
+            context=model.halo()[0],
+            domain=domain,
+        )
         write_json_atomic(model.folder / TRUST_FILE, record)
         return record
 
@@ -456,18 +497,25 @@ class Recovery:
         trained = acq.get("scale")
         scale = float(scale) if scale is not None else float(trained or 1.0)
         if trained is not None and abs(scale - trained) > 1e-3 * trained:
-            raise XrsrInputError(f"{model.folder} was trained for a voxel-size ratio of {trained:g}, "
-                                 f"not {scale:g}", parameter="scale")
+            raise XrsrInputError(
+                f"{model.folder} was trained for a voxel-size ratio of {trained:g}, not {scale:g}",
+                parameter="scale",
+            )
         if v_in is not None and "lres_voxel_um" in acq and abs(v_in - acq["lres_voxel_um"]) > 1e-2 * v_in:
-            raise XrsrInputError(f"{src.path} has {v_in:g} µm voxels; {model.folder} was trained on "
-                                 f"{acq['lres_voxel_um']:g} µm input", parameter="source")
+            raise XrsrInputError(
+                f"{src.path} has {v_in:g} µm voxels; {model.folder} was trained on "
+                f"{acq['lres_voxel_um']:g} µm input",
+                parameter="source",
+            )
         if trust:
             from xrsr_lib.evaluate.trust.maps import BlockTrust
 
             if not self.trust:
-                raise XrsrInputError(f"{model.folder} was trained without calibration; train with "
-                                     "calibration_fraction > 0 (xrsr train --calibrate 0.2)",
-                                     parameter="trust")
+                raise XrsrInputError(
+                    f"{model.folder} was trained without calibration; train with "
+                    "calibration_fraction > 0 (xrsr train --calibrate 0.2)",
+                    parameter="trust",
+                )
             kwargs["trust"] = BlockTrust(self.trust, None if trust is True else str(trust))
         kwargs.setdefault("device", self.device)
         return predict_to_zarr(model.folder, src, out, scale=scale, voxel_size_um=v_in, **kwargs)
@@ -514,8 +562,10 @@ class Recovery:
             return out, out / "trust"
         beside = out.with_name(f"{out.stem}_trust{out.suffix}")
         if beside.exists():
-            raise XrsrInputExists(f"{beside} (the trust map beside {out}) exists; choose a new output name "
-                                  "or delete it", parameter="out")
+            raise XrsrInputExists(
+                f"{beside} (the trust map beside {out}) exists; choose a new output name or delete it",
+                parameter="out",
+            )
         return out, beside
 
     def predict_to_file(
@@ -566,12 +616,14 @@ class Recovery:
         image, trust_image = self.prediction_files(out, trust)
         if is_zarr(image):
             kwargs.setdefault("pyramid", True)
-            return self.predict_to_zarr(source, image, scale=scale, voxel_size_um=voxel_size_um, trust=trust,
-                                        **kwargs)
+            return self.predict_to_zarr(
+                source, image, scale=scale, voxel_size_um=voxel_size_um, trust=trust, **kwargs
+            )
         store = image.with_name(f".{image.name}.zarr")  # block by block, resumable; the file at the end
         kwargs["pyramid"] = False
-        info = self.predict_to_zarr(source, store, scale=scale, voxel_size_um=voxel_size_um, trust=trust,
-                                    **kwargs)
+        info = self.predict_to_zarr(
+            source, store, scale=scale, voxel_size_um=voxel_size_um, trust=trust, **kwargs
+        )
         arr, _ = open_zarr(store)
         write_volume(image, np.asarray(arr[...]), voxel_size_um=info["voxel_size_um"])
         if trust_image is not None:
@@ -621,8 +673,10 @@ class Recovery:
         from xrsr_lib.evaluate.trust.maps import BlockTrust
 
         if not self.trust:
-            raise ValueError(f"{model.folder} was trained without calibration; train with "
-                             "calibration_fraction > 0 (xrsr train --calibrate 0.2) or call calibrate()")
+            raise ValueError(
+                f"{model.folder} was trained without calibration; train with "
+                "calibration_fraction > 0 (xrsr train --calibrate 0.2) or call calibrate()"
+            )
         bt = BlockTrust(self.trust, None if trust is True else str(trust))
         return bt.whole(lambda v: model.predict(v, batch_size=batch_size, tile=tile, overlap=overlap), vol)
 
@@ -678,8 +732,12 @@ class Recovery:
 
     @staticmethod
     def evaluate(
-        result: VolumeLike, reference: VolumeLike, mask: np.ndarray | None = None,
-        data_range: float | None = None, voxel_size_um: float | None = None, pores: bool = False,
+        result: VolumeLike,
+        reference: VolumeLike,
+        mask: np.ndarray | None = None,
+        data_range: float | None = None,
+        voxel_size_um: float | None = None,
+        pores: bool = False,
     ) -> dict[str, Any]:
         """Scores of a result against a reference of the same grid (what ``xrsr evaluate`` reports).
 
@@ -695,8 +753,9 @@ class Recovery:
         r, _ = read_scan(result, "result", need_voxel=False)
         t, _ = read_scan(reference, "reference", need_voxel=False)
         if r.shape != t.shape:
-            raise XrsrInputError(f"result and reference shapes differ: {r.shape} vs {t.shape}",
-                                 parameter="reference")
+            raise XrsrInputError(
+                f"result and reference shapes differ: {r.shape} vs {t.shape}", parameter="reference"
+            )
         dr = float(t.max() - t.min()) if data_range is None else float(data_range)
         if dr <= 0:
             raise XrsrInputError("the reference is constant: give data_range", parameter="data_range")
@@ -706,8 +765,11 @@ class Recovery:
 
     @staticmethod
     def evaluate_on_scan(
-        result: Any, reference: VolumeLike, pose: Pose | dict[str, Any],
-        reference_voxel_um: float | None = None, data_range: float | None = None,
+        result: Any,
+        reference: VolumeLike,
+        pose: Pose | dict[str, Any],
+        reference_voxel_um: float | None = None,
+        data_range: float | None = None,
     ) -> dict[str, Any]:
         """Scores of a prediction against a scan of a region of its input, on that scan's grid.
 
@@ -734,13 +796,23 @@ class Recovery:
         prov = src.metadata.get("xrsr", {})
         need = ("origin_um", "input_shape", "input_voxel_size_um", "voxel_size_um")
         if not all(k in prov for k in need):
-            raise XrsrInputError(f"{src.path} does not record where it lies in its input; give an OME-Zarr "
-                                 "written by xrsr predict", parameter="result")
+            raise XrsrInputError(
+                f"{src.path} does not record where it lies in its input; give an OME-Zarr "
+                "written by xrsr predict",
+                parameter="result",
+            )
         pose = pose if isinstance(pose, Pose) else Pose.from_dict(pose)
         ref, v_ref = read_scan(reference, "reference", reference_voxel_um)
-        on_grid, inside = resample_region(src, prov["origin_um"], float(prov["voxel_size_um"]),
-                                          prov["input_shape"], float(prov["input_voxel_size_um"]),
-                                          ref.shape, v_ref, pose)
+        on_grid, inside = resample_region(
+            src,
+            prov["origin_um"],
+            float(prov["voxel_size_um"]),
+            prov["input_shape"],
+            float(prov["input_voxel_size_um"]),
+            ref.shape,
+            v_ref,
+            pose,
+        )
         if inside.sum() < 8:
             name = reference if isinstance(reference, str | Path) else "the reference"
             raise XrsrInputError(f"{name} lies outside {src.path} under the pose", parameter="pose")

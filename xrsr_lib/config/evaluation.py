@@ -30,7 +30,8 @@ class EvaluationConfig(Settings):
         default=(3.0, 9.0), description="input blurs shown as MS-SSIM maps (Figure 8)"
     )
     foam_mask_margin_um: float = Field(
-        default=6.0, ge=0,
+        default=6.0,
+        ge=0,
         description="the foam mask is the phantom cylinder shrunk by this margin: blurred and deconvolved "
         "images show the sample's outer surface as a dark rim that would segment as pores; keep it below "
         "the smallest pore radius so no pore loses its centre",
@@ -39,7 +40,9 @@ class EvaluationConfig(Settings):
         default=(3.0, 9.0), description="input blurs at which the seed spread of the networks is reported"
     )
     pore_workers: int = Field(
-        default=1, ge=1, description="processes that segment pores side by side (each peaks at ~55 bytes "
+        default=1,
+        ge=1,
+        description="processes that segment pores side by side (each peaks at ~55 bytes "
         "per voxel: 0.9 GB at 256³, measured); 1 analyses one image at a time",
     )
     gaussian_fit_max_um: float = Field(default=10.0, gt=0, description="largest σ of the Gaussian fit")
@@ -48,5 +51,3 @@ class EvaluationConfig(Settings):
     def gaussian_fit_sigmas_um(self) -> tuple[float, ...]:
         n = int(round(self.gaussian_fit_max_um / self.gaussian_fit_step_um))
         return tuple(round(i * self.gaussian_fit_step_um, 10) for i in range(n + 1))
-
-

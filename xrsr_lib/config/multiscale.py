@@ -31,8 +31,10 @@ class MultiscaleSampleConfig(Settings):
     small_radius_um: tuple[float, float] = Field(description="radius range of the small pores, µm")
     n_small: int = Field(ge=0, description="small pores placed in the core region")
     small_core_radius_um: float = Field(
-        gt=0, description="small pores lie within this distance of the axis and |z| <= it (the region "
-        "the fine scans see; keeps the exact projector's work small)")
+        gt=0,
+        description="small pores lie within this distance of the axis and |z| <= it (the region "
+        "the fine scans see; keeps the exact projector's work small)",
+    )
     min_gap_um: float = Field(default=1.0, ge=0, description="smallest matrix wall between two pores, µm")
     seed: int = Field(default=7, ge=0, description="seed of the pore placement")
 
@@ -61,18 +63,26 @@ class ScanConfig(Settings):
     n_angles: int = Field(ge=8, description="projections over 360°")
     roi_center_um: tuple[float, float, float] = Field(
         default=(0.0, 0.0, 0.0),
-        description="true centre of the scanned region in the sample frame (z, y, x), µm")
+        description="true centre of the scanned region in the sample frame (z, y, x), µm",
+    )
     stage_error_um: tuple[float, float, float] = Field(
-        default=(0.0, 0.0, 0.0), description="recorded centre minus true centre (z, y, x), µm")
-    rotation_deg: float = Field(default=0.0, ge=-1.0, le=1.0,
-                                description="true turn of the sample about the axis, degrees (not recorded)")
+        default=(0.0, 0.0, 0.0), description="recorded centre minus true centre (z, y, x), µm"
+    )
+    rotation_deg: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description="true turn of the sample about the axis, degrees (not recorded)",
+    )
     blur_px: float = Field(ge=0, description="detector blur σ, detector pixels")
     photons: float = Field(gt=0, description="flat-field counts per pixel (sets the noise)")
     intensity_scale: float = Field(default=1.0, gt=0, description="grey-value gain of this scan (another kV)")
     intensity_offset: float = Field(default=0.0, description="grey-value offset of this scan")
     truncation_correction: bool = Field(
-        default=True, description="FDK: continue each truncated detector row with the fitted cylinder tail "
-        "before ramp filtering (simulate.ct.truncation); False = plain FDK, with its cupping")
+        default=True,
+        description="FDK: continue each truncated detector row with the fitted cylinder tail "
+        "before ramp filtering (simulate.ct.truncation); False = plain FDK, with its cupping",
+    )
 
 
 class MultiscaleConfig(Settings):
@@ -82,7 +92,8 @@ class MultiscaleConfig(Settings):
     scans: tuple[ScanConfig, ...] = Field(description="coarse to fine: lres, mres, hres")
     attenuation_per_um: float = Field(gt=0, description="linear attenuation of the matrix, 1/µm")
     source_origin_factor: float = Field(
-        default=10.0, gt=1.5, description="source-axis distance in half-widths of each scan's volume")
+        default=10.0, gt=1.5, description="source-axis distance in half-widths of each scan's volume"
+    )
     detector_supersampling: int = Field(default=2, ge=1, le=4, description="sub-rays per detector pixel side")
     noise_seed: int = Field(default=4242, ge=0, description="base seed of the scans' noise")
 
@@ -93,13 +104,17 @@ class MultiscaleConfig(Settings):
             raise ValueError(f"scans need at least two distinct names, got {names}")
         for coarse, fine in zip(self.scans, self.scans[1:], strict=False):
             if fine.voxel_size_um >= coarse.voxel_size_um:
-                raise ValueError(f"scans must go coarse to fine: {fine.name} ({fine.voxel_size_um} µm) after "
-                                 f"{coarse.name} ({coarse.voxel_size_um} µm)")
+                raise ValueError(
+                    f"scans must go coarse to fine: {fine.name} ({fine.voxel_size_um} µm) after "
+                    f"{coarse.name} ({coarse.voxel_size_um} µm)"
+                )
         lres = self.scans[0]
         half = lres.n_voxels * lres.voxel_size_um / 2
         if self.sample.cylinder_radius_um >= half:
-            raise ValueError(f"the {lres.name} scan must see the whole sample: cylinder radius "
-                             f"{self.sample.cylinder_radius_um} µm >= half its field of view {half} µm")
+            raise ValueError(
+                f"the {lres.name} scan must see the whole sample: cylinder radius "
+                f"{self.sample.cylinder_radius_um} µm >= half its field of view {half} µm"
+            )
         for s in self.scans[1:]:
             reach = math.hypot(*s.roi_center_um[1:]) + s.n_voxels * s.voxel_size_um / math.sqrt(2)
             if reach >= half:

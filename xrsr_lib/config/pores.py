@@ -72,8 +72,13 @@ class PoreAnalysisConfig(Settings):
         "for spheres of radius 3-20 voxels",
     )
 
-    @field_validator("threshold", "min_pore_diameter_um", "separation_h_voxels", "smooth_distance_sigma",
-                     "surface_smoothing_sigma")
+    @field_validator(
+        "threshold",
+        "min_pore_diameter_um",
+        "separation_h_voxels",
+        "smooth_distance_sigma",
+        "surface_smoothing_sigma",
+    )
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
         if v is not None and not math.isfinite(v):

@@ -46,7 +46,8 @@ class PoreSizeConfig(Settings):
         "favour small voids"
     )
     min_gap_um: float = Field(
-        default=0.0, ge=0,
+        default=0.0,
+        ge=0,
         description="smallest surface-to-surface distance between two voids, µm (keeps neighbours apart "
         "in a segmentation: about two voxels)",
     )
@@ -82,9 +83,10 @@ class PhantomConfig(Settings):
     cylinder_radius_um: float = Field(gt=0, description="radius of the material cylinder, µm")
     max_pore_radius_um: float = Field(gt=0, description="largest void radius (Pelt's maxsize), µm")
     pore_density_per_mm3: float = Field(
-        gt=0, description="voids per mm³ of cylinder (sets the count). The sized generator places "
+        gt=0,
+        description="voids per mm³ of cylinder (sets the count). The sized generator places "
         "density × π R² × 2·zrange_um voids (the number density of the slab holding their centres); "
-        "Pelt's, in foam_ct_phantom's per-unit-length convention, density × π R² × zrange_um (half as many)"
+        "Pelt's, in foam_ct_phantom's per-unit-length convention, density × π R² × zrange_um (half as many)",
     )
     trial_density_per_mm3: float = Field(
         gt=0, description="candidate points per mm³ of cylinder (Pelt's generator; the sized one ignores it)"
@@ -173,7 +175,8 @@ class CTConfig(Settings):
     attenuation_per_um: float = Field(gt=0, description="linear attenuation of the foam material, 1/µm")
     photons_per_pixel: float = Field(gt=0, description="flat-field counts I0 per detector pixel")
     reference_n_angles: int = Field(
-        default=1024, ge=2,
+        default=1024,
+        ge=2,
         description="projections over 360° of the reference image: a noise-free, blur-free FDK at the "
         "1 µm grid from this many views (study A's ground truth: ~6,000); well above π/2 · voxels "
         "per side, so view aliasing is negligible",
@@ -208,5 +211,3 @@ class DegradeConfig(Settings):
     @property
     def lres_sigmas_um(self) -> tuple[float, ...]:
         return tuple(s for s in self.sigmas_um if s != self.hres_sigma_um)
-
-

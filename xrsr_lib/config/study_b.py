@@ -38,9 +38,7 @@ class StudyBConfig(Settings):
     pretrain: SRTrainingConfig = Field(description="stage 1: natural images")
     finetune: SRTrainingConfig = Field(description="stage 2: nano-CT train split (validated on val)")
     ablation_scale: int = Field(default=4, description="SR factor of the UTSR ablations")
-    ablations: tuple[Ablation, ...] = Field(
-        default=STUDY_B_ABLATIONS, description="UTSR ablations to train"
-    )
+    ablations: tuple[Ablation, ...] = Field(default=STUDY_B_ABLATIONS, description="UTSR ablations to train")
     segmentation: CrackSegmentationConfig = Field(
         default_factory=CrackSegmentationConfig, description="the crack segmentation applied to every image"
     )
@@ -70,8 +68,7 @@ class StudyBConfig(Settings):
         if self.example_crop_px > self.slice.size:
             raise ValueError(f"example_crop_px {self.example_crop_px} exceeds slice size {self.slice.size}")
         if self.slice.size < 192:
-            raise ValueError(f"slice size must be >= 192 (NIQE needs at least two 96-pixel blocks), "
-                             f"got {self.slice.size}")
+            raise ValueError(
+                f"slice size must be >= 192 (NIQE needs at least two 96-pixel blocks), got {self.slice.size}"
+            )
         return self
-
-

@@ -59,20 +59,26 @@ class VolumeTraining(Settings):
     )
     seed: int = Field(default=0, ge=0, description="seed of the initialization and of the batch sampling")
     validate_every: int = Field(
-        default=50, ge=1,
-        description="score the held-out data every this many steps and at the end (with held-out data)")
+        default=50,
+        ge=1,
+        description="score the held-out data every this many steps and at the end (with held-out data)",
+    )
     patience: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="stopping rule (with held-out data): end once this many validations in a row have not "
-        "lowered the held-out loss; None runs every iteration")
+        "lowered the held-out loss; None runs every iteration",
+    )
     keep_best: bool = Field(
         default=False,
-        description="keep the weights of the lowest held-out loss (with held-out data), not the last")
+        description="keep the weights of the lowest held-out loss (with held-out data), not the last",
+    )
     precision: Literal["float32", "bfloat16"] = Field(
         default="float32",
         description="arithmetic of the training steps' forward pass: 'bfloat16' autocasts it (faster on "
         "CPUs with AMX or AVX-512 BF16 and on CUDA GPUs, slower on AVX2-only CPUs; the loss stays float32). "
-        "Off by default: the weights then depend on the hardware")
+        "Off by default: the weights then depend on the hardware",
+    )
     loss_mask: LossMask = Field(
         default="fov_circle",
         description="'fov_circle': loss inside the circle a cone-beam scan reconstructs (each slice's "
@@ -107,8 +113,11 @@ class SRCNNTraining(VolumeTraining):
     patch: int = Field(ge=4, description="cubic patch side, voxels")
     stride: int = Field(ge=1, description="stride between patches, voxels")
     validation_fraction: float = Field(
-        default=0.1, gt=0, lt=1,
-        description="patches held out for validation when no held-out volume is given")
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="patches held out for validation when no held-out volume is given",
+    )
 
 
 class DeconvConfig(Settings):
@@ -151,8 +160,10 @@ class HeldOutConfig(Settings):
         start = n_slices - max(4, int(round(self.fraction * n_slices)))
         end = start - self.gap_voxels
         if end < n_slices // 2:
-            raise ValueError(f"held_out: fraction {self.fraction} and gap_voxels {self.gap_voxels} leave "
-                             f"{end} of {n_slices} slices to train on")
+            raise ValueError(
+                f"held_out: fraction {self.fraction} and gap_voxels {self.gap_voxels} leave "
+                f"{end} of {n_slices} slices to train on"
+            )
         return end, start
 
 

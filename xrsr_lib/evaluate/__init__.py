@@ -14,5 +14,15 @@ from xrsr_lib.evaluate.msssim import MultiscaleSSIM, ms_ssim_3d
 from xrsr_lib.evaluate.quality import mse, psnr, ssim, ssim_map
 from xrsr_lib.evaluate.resolution import GaussianFit, gaussian_fit
 
-__all__ = ["GaussianFit", "MultiscaleSSIM", "gaussian_fit", "ms_ssim_3d", "mse", "psnr", "segment_cracks",
-           "segmentation_scores", "ssim", "ssim_map"]
+__all__ = [
+    "GaussianFit",
+    "MultiscaleSSIM",
+    "gaussian_fit",
+    "ms_ssim_3d",
+    "mse",
+    "psnr",
+    "segment_cracks",
+    "segmentation_scores",
+    "ssim",
+    "ssim_map",
+]

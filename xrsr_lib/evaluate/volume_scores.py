@@ -32,8 +32,11 @@ def pore_summary(volume: np.ndarray, voxel_size_um: float) -> dict[str, float | 
 
     a = analyse_pores(volume, np.ones(volume.shape, bool), voxel_size_um)
     d = a.table["diameter_um"].to_numpy() if a.n_pores else np.zeros(0)
-    return {"n_pores": int(a.n_pores), "porosity": float(a.porosity),
-            "mean_diameter_um": float(d.mean()) if d.size else None}
+    return {
+        "n_pores": int(a.n_pores),
+        "porosity": float(a.porosity),
+        "mean_diameter_um": float(d.mean()) if d.size else None,
+    }
 
 
 def volume_scores(
@@ -74,8 +77,9 @@ def volume_scores(
         "mse": mse(result, reference, mask=mask),
         "psnr": psnr(result, reference, data_range=data_range, mask=mask),
         "ssim": ssim(result, reference, data_range=data_range, mask=mask),
-        "ms_ssim": (ms_ssim_all_scales(result, reference, data_range)
-                    if mask is None or bool(np.all(mask)) else None),
+        "ms_ssim": (
+            ms_ssim_all_scales(result, reference, data_range) if mask is None or bool(np.all(mask)) else None
+        ),
         "effective_blur_voxels": float(fit.refined_sigma["result"]),
     }
     if voxel_size_um is not None:
@@ -83,6 +87,8 @@ def volume_scores(
     if pores:
         if voxel_size_um is None:
             raise ValueError("pore statistics need voxel_size_um")
-        scores["pores"] = {"result": pore_summary(result, voxel_size_um),
-                           "reference": pore_summary(reference, voxel_size_um)}
+        scores["pores"] = {
+            "result": pore_summary(result, voxel_size_um),
+            "reference": pore_summary(reference, voxel_size_um),
+        }
     return scores

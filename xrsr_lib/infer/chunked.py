@@ -66,8 +66,17 @@ from xrsr_lib.io.omezarr import block_slices, build_pyramid, create_ome_zarr, pu
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SPLINE_MARGIN", "TRUST_IMAGE", "PredictionJob", "TrustPerBlock", "input_identity",
-           "plan_prediction", "predict_block", "predict_block_trust", "predict_to_zarr"]
+__all__ = [
+    "SPLINE_MARGIN",
+    "TRUST_IMAGE",
+    "PredictionJob",
+    "TrustPerBlock",
+    "input_identity",
+    "plan_prediction",
+    "predict_block",
+    "predict_block_trust",
+    "predict_to_zarr",
+]
 
 #: Input voxels of context for the cubic-spline prefilter of a block (its influence decays as
 #: 0.268ⁿ: below 10⁻⁶ of the signal at 12 voxels).
@@ -107,8 +116,11 @@ def input_identity(source: LazyVolume, samples: int = 8, side: int = 16) -> dict
         corner = [int((n - min(side, n)) * k / max(samples - 1, 1)) for n in source.shape]
         region = tuple(slice(c, c + min(side, n)) for c, n in zip(corner, source.shape, strict=True))
         digest.update(np.ascontiguousarray(source.read(region, check_finite=False)).tobytes())
-    return {"size": sum(st.st_size for st in stats),
-            "mtime_ns": max((st.st_mtime_ns for st in stats), default=0), "sample_sha256": digest.hexdigest()}
+    return {
+        "size": sum(st.st_size for st in stats),
+        "mtime_ns": max((st.st_mtime_ns for st in stats), default=0),
+        "sample_sha256": digest.hexdigest(),
+    }
 
 
 class TrustPerBlock(Protocol):
@@ -181,8 +193,12 @@ class PredictionJob:
         d = asdict(replace(self, trust=None))
         d["trust"] = None if self.trust is None else self.trust.key()
         src = self.source
-        d["source"] = {"path": str(Path(src.path).resolve()), "dataset": src.dataset,
-                       "shape": list(src.shape), "identity": input_identity(src)}
+        d["source"] = {
+            "path": str(Path(src.path).resolve()),
+            "dataset": src.dataset,
+            "shape": list(src.shape),
+            "identity": input_identity(src),
+        }
         d["model"] = str(Path(self.model).resolve())
         d.pop("work")
         d.pop("device")
@@ -227,16 +243,20 @@ def plan_prediction(
     roi = roi or cast(tuple[slice, slice, slice], tuple(slice(0, n) for n in source.shape))
     for r, n, axis in zip(roi, source.shape, "zyx", strict=True):
         if not 0 <= r.start < r.stop <= n:
-            raise XrsrInputError(f"roi {axis} range {r.start}:{r.stop} lies outside {source.path} (0:{n})",
-                                 parameter="roi")
+            raise XrsrInputError(
+                f"roi {axis} range {r.start}:{r.stop} lies outside {source.path} (0:{n})", parameter="roi"
+            )
     full = tuple(int(round(n * scale)) for n in source.shape)
     offset = tuple(r.start * scale for r in roi)
     if any(abs(o - round(o)) > 1e-6 for o in offset):
-        raise XrsrInputError(f"roi start {[r.start for r in roi]} × scale {scale:g} must fall on whole "
-                             "output voxels", parameter="roi")
+        raise XrsrInputError(
+            f"roi start {[r.start for r in roi]} × scale {scale:g} must fall on whole output voxels",
+            parameter="roi",
+        )
     offset = tuple(int(round(o)) for o in offset)
-    out_shape = tuple(min(int(round((r.stop - r.start) * scale)), f - o)
-                      for r, f, o in zip(roi, full, offset, strict=True))
+    out_shape = tuple(
+        min(int(round((r.stop - r.start) * scale)), f - o) for r, f, o in zip(roi, full, offset, strict=True)
+    )
     loaded = _model(str(model), device)
     chunks3 = tuple(min(c, n) for c, n in zip(_triple(chunks, "chunks", (64,) * 3), out_shape, strict=True))
     if min(chunks3) < 1:
@@ -248,16 +268,30 @@ def plan_prediction(
         block3 = _triple(block, "block", chunks3)
     block3 = tuple(min(b, -(-n // c) * c) for b, n, c in zip(block3, out_shape, chunks3, strict=True))
     if any(b % c for b, c in zip(block3, chunks3, strict=True)):
-        raise XrsrInputError(f"block {block3} must be a whole multiple of the chunks {chunks3} (so that no "
-                             "two blocks write the same chunk)", parameter="block")
+        raise XrsrInputError(
+            f"block {block3} must be a whole multiple of the chunks {chunks3} (so that no "
+            "two blocks write the same chunk)",
+            parameter="block",
+        )
     halo3 = _triple(halo, "halo", loaded.halo())
     if trust is not None:  # the score's own reach; in-plane a multiple of the U-Net's, to keep blocks aligned
         extra = int(trust.context())
         m = int(getattr(loaded.model, "size_multiple", 1)) if loaded.kind == "volume_2p5d" else 1
         halo3 = (halo3[0] + extra, halo3[1] + -(-extra // m) * m, halo3[2] + -(-extra // m) * m)
     t3 = tuple[int, int, int]
-    job = PredictionJob(str(model), source, str(work), float(scale), cast(t3, offset), cast(t3, out_shape),
-                        cast(t3, full), cast(t3, block3), halo3, device, trust)
+    job = PredictionJob(
+        str(model),
+        source,
+        str(work),
+        float(scale),
+        cast(t3, offset),
+        cast(t3, out_shape),
+        cast(t3, full),
+        cast(t3, block3),
+        halo3,
+        device,
+        trust,
+    )
     return job, chunks3
 
 
@@ -277,16 +311,20 @@ def _block_input(job: PredictionJob, region: tuple[slice, ...]) -> tuple[np.ndar
     else:
         coords = [_input_coords(a, b, job.scale) for a, b in zip(lo, hi, strict=True)]
         i0 = [max(int(math.floor(c[0])) - SPLINE_MARGIN, 0) for c in coords]
-        i1 = [min(int(math.ceil(c[-1])) + SPLINE_MARGIN + 1, n)
-              for c, n in zip(coords, job.source.shape, strict=True)]
+        i1 = [
+            min(int(math.ceil(c[-1])) + SPLINE_MARGIN + 1, n)
+            for c, n in zip(coords, job.source.shape, strict=True)
+        ]
         src = job.source.read(tuple(slice(a, b) for a, b in zip(i0, i1, strict=True)))
         coeffs = spline_filter(src, order=3, mode="mirror", output=np.float32)
         grid = np.meshgrid(*(c - a for c, a in zip(coords, i0, strict=True)), indexing="ij", sparse=True)
         idx = np.stack(np.broadcast_arrays(*grid))
         x = map_coordinates(coeffs, idx, order=3, mode="mirror", prefilter=False).astype(np.float32)
         del coeffs, idx, src
-    inner = tuple(slice(job.offset[a] + region[a].start - lo[a], job.offset[a] + region[a].stop - lo[a])
-                  for a in range(3))
+    inner = tuple(
+        slice(job.offset[a] + region[a].start - lo[a], job.offset[a] + region[a].stop - lo[a])
+        for a in range(3)
+    )
     return x, inner
 
 
@@ -333,8 +371,14 @@ def _run_block(job: PredictionJob, region: tuple[slice, ...]) -> int:
     return int(np.prod([r.stop - r.start for r in region]))
 
 
-def _finish_trust(work: Path, regions: list[tuple[slice, ...]], min_side: int, pyramid: bool,
-                  progress: bool, trust: TrustPerBlock) -> dict[str, Any]:
+def _finish_trust(
+    work: Path,
+    regions: list[tuple[slice, ...]],
+    min_side: int,
+    pyramid: bool,
+    progress: bool,
+    trust: TrustPerBlock,
+) -> dict[str, Any]:
     """Record the blocks' out-of-domain counts (from their markers) and the trust map's own summary of
     them (``trust.summarize``, e.g. a per-volume verdict) with the trust image; its pyramid."""
     import zarr
@@ -349,13 +393,22 @@ def _finish_trust(work: Path, regions: list[tuple[slice, ...]], min_side: int, p
     group = zarr.open_group(str(work / TRUST_IMAGE), mode="r+")
     fraction = flagged / seen if seen else None
     summary = trust.summarize(states) if hasattr(trust, "summarize") else {}
-    group.attrs["xrsr"] = {**group.attrs["xrsr"], "out_of_domain_fraction": fraction,
-                           "out_of_domain_blocks": rows, **summary, "summary_keys": sorted(summary)}
+    group.attrs["xrsr"] = {
+        **group.attrs["xrsr"],
+        "out_of_domain_fraction": fraction,
+        "out_of_domain_blocks": rows,
+        **summary,
+        "summary_keys": sorted(summary),
+    }
     if pyramid:
         build_pyramid(group, min_side=min_side, progress=progress)
     info = group.attrs["xrsr"]
-    return {"coverage": info["coverage"], "score": info["score"], "out_of_domain_fraction": fraction,
-            **summary}
+    return {
+        "coverage": info["coverage"],
+        "score": info["score"],
+        "out_of_domain_fraction": fraction,
+        **summary,
+    }
 
 
 def predict_to_zarr(
@@ -448,35 +501,64 @@ def predict_to_zarr(
     src = source if isinstance(source, LazyVolume) else open_volume(source)
     voxel = voxel_size_um if voxel_size_um is not None else src.metadata.get("voxel_size_um")
     if voxel is None:
-        raise XrsrInputError(f"{src.path}: no voxel size in the file; give voxel_size_um",
-                             parameter="voxel_size_um")
+        raise XrsrInputError(
+            f"{src.path}: no voxel size in the file; give voxel_size_um", parameter="voxel_size_um"
+        )
     if not float(voxel) > 0:
         raise XrsrInputError(f"voxel_size_um must be > 0 µm, got {voxel}", parameter="voxel_size_um")
     work = out.with_name(out.name + ".partial")
-    job, chunks3 = plan_prediction(model, src, work, scale=scale, roi=roi, chunks=chunks, block=block,
-                                   halo=halo, device=device, trust=trust)
+    job, chunks3 = plan_prediction(
+        model,
+        src,
+        work,
+        scale=scale,
+        roi=roi,
+        chunks=chunks,
+        block=block,
+        halo=halo,
+        device=device,
+        trust=trust,
+    )
     state = work / _STATE
     key = job.key()
     if work.exists():
         if not (state / "job.json").exists():
-            raise XrsrInputError(f"{work} holds no job record (.xrsr/job.json), so it cannot be resumed; "
-                                 "delete it to start over", parameter="out")
+            raise XrsrInputError(
+                f"{work} holds no job record (.xrsr/job.json), so it cannot be resumed; "
+                "delete it to start over",
+                parameter="out",
+            )
         old = json.loads((state / "job.json").read_text())
         same_input = {k: v for k, v in old["source"].items() if k != "identity"} == {
-            k: v for k, v in key["source"].items() if k != "identity"}
+            k: v for k, v in key["source"].items() if k != "identity"
+        }
         if {**old, "source": None} != {**key, "source": None} or not same_input:
-            raise XrsrInputError(f"{work} holds an unfinished prediction with other settings; delete it to "
-                                 "start over", parameter="out")
+            raise XrsrInputError(
+                f"{work} holds an unfinished prediction with other settings; delete it to start over",
+                parameter="out",
+            )
         if old["source"] != key["source"]:
-            log.warning("%s changed since the unfinished prediction %s was started (%s -> %s): starting "
-                        "over", src.path, work, old["source"].get("identity"), key["source"]["identity"])
+            log.warning(
+                "%s changed since the unfinished prediction %s was started (%s -> %s): starting over",
+                src.path,
+                work,
+                old["source"].get("identity"),
+                key["source"]["identity"],
+            )
             shutil.rmtree(work)
         else:
             log.info("resuming %s", work)
     if not work.exists():
-        info = {"voxel_size_um": float(voxel) / job.scale, "input": str(src.path), "input_voxel_size_um":
-                float(voxel), "input_shape": list(src.shape), "model": str(model), "scale": job.scale,
-                "roi_offset": list(job.offset), **(attrs or {})}
+        info = {
+            "voxel_size_um": float(voxel) / job.scale,
+            "input": str(src.path),
+            "input_voxel_size_um": float(voxel),
+            "input_shape": list(src.shape),
+            "model": str(model),
+            "scale": job.scale,
+            "roi_offset": list(job.offset),
+            **(attrs or {}),
+        }
         # output voxel j of the whole grid sits at input index (j + 0.5) / scale - 0.5 (voxel centres
         # aligned); in µm of the input's frame (input voxel i at i · voxel): the region's origin
         v_out = float(voxel) / job.scale
@@ -484,19 +566,37 @@ def predict_to_zarr(
         origin = (oz, oy, ox)
         create_ome_zarr(work, job.out_shape, v_out, chunks3, np.float32, info, origin_um=origin)
         if trust is not None:
-            create_ome_zarr(work / TRUST_IMAGE, job.out_shape, v_out, chunks3, np.float32,
-                            {**info, **trust.attrs()}, origin_um=origin)
+            create_ome_zarr(
+                work / TRUST_IMAGE,
+                job.out_shape,
+                v_out,
+                chunks3,
+                np.float32,
+                {**info, **trust.attrs()},
+                origin_um=origin,
+            )
         (state / "done").mkdir(parents=True)
         write_json_atomic(state / "job.json", key)
     regions = list(block_slices(job.out_shape, job.block))
     complete = state / "complete"  # every block and the pyramid written; only the publishing is left
     todo = [] if complete.exists() else [r for r in regions if not _marker(work, r).exists()]
-    log.info("predicting %d of %d blocks of %s into %s%s", len(todo), len(regions), job.block, work,
-             f" on {len(client.scheduler_info()['workers'])} dask workers" if client is not None else "")
+    log.info(
+        "predicting %d of %d blocks of %s into %s%s",
+        len(todo),
+        len(regions),
+        job.block,
+        work,
+        f" on {len(client.scheduler_info()['workers'])} dask workers" if client is not None else "",
+    )
     done = finished = 0
     try:
-        with tqdm(total=len(regions), initial=len(regions) - len(todo), desc="predict", unit="block",
-                  disable=not progress) as bar:
+        with tqdm(
+            total=len(regions),
+            initial=len(regions) - len(todo),
+            desc="predict",
+            unit="block",
+            disable=not progress,
+        ) as bar:
             if client is None:
                 for r in todo:
                     done += _run_block(job, r)
@@ -522,8 +622,12 @@ def predict_to_zarr(
     group = zarr.open_group(str(work), mode="r+")
     if not complete.exists():
         if pyramid:
-            build_pyramid(group, min_side=max(chunks3), progress=progress,
-                          after_level=lambda k: _test_kill(f"pyramid:{k}"))
+            build_pyramid(
+                group,
+                min_side=max(chunks3),
+                progress=progress,
+                after_level=lambda k: _test_kill(f"pyramid:{k}"),
+            )
         if trust is not None:
             _finish_trust(work, regions, max(chunks3), pyramid, progress, trust)
         complete.touch()
@@ -534,14 +638,22 @@ def predict_to_zarr(
     trust_info = None
     if trust is not None:
         info = zarr.open_group(str(work / TRUST_IMAGE), mode="r").attrs["xrsr"]
-        trust_info = {k: info[k] for k in ("coverage", "score", "out_of_domain_fraction",
-                                           *info.get("summary_keys", ()))}
+        trust_info = {
+            k: info[k] for k in ("coverage", "score", "out_of_domain_fraction", *info.get("summary_keys", ()))
+        }
     publish_directory(work, out)
     shutil.rmtree(out / _STATE, ignore_errors=True)
     log.info("wrote %s (%d levels)", out, levels)
-    result = {"out": str(out), "shape": list(job.out_shape), "voxel_size_um": float(voxel) / job.scale,
-              "blocks": len(regions), "blocks_resumed": len(regions) - len(todo), "levels": levels,
-              "seconds": round(seconds, 3), "voxels_per_second": done / seconds if seconds > 0 else 0.0}
+    result = {
+        "out": str(out),
+        "shape": list(job.out_shape),
+        "voxel_size_um": float(voxel) / job.scale,
+        "blocks": len(regions),
+        "blocks_resumed": len(regions) - len(todo),
+        "levels": levels,
+        "seconds": round(seconds, 3),
+        "voxels_per_second": done / seconds if seconds > 0 else 0.0,
+    }
     if trust_info is not None:
         result["trust"] = {**trust_info, "image": str(out / TRUST_IMAGE)}
     return result

@@ -48,15 +48,18 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
         raise XrsrInputMissing(f"no such model folder: {folder}", parameter="folder")
     cfg_path, w_path = folder / "config.json", folder / "weights.pt"
     if not cfg_path.exists():
-        raise XrsrInputMissing(f"model folder {folder} has no config.json (training not finished, or not an "
-                               "xrsr model)", parameter="folder")
+        raise XrsrInputMissing(
+            f"model folder {folder} has no config.json (training not finished, or not an xrsr model)",
+            parameter="folder",
+        )
     if not w_path.exists():
         raise XrsrInputMissing(f"model folder {folder} has no weights.pt", parameter="folder")
     try:
         return json.loads(cfg_path.read_text())
     except json.JSONDecodeError as err:
-        raise XrsrInputError(f"{cfg_path} is not valid JSON ({err}); the folder is damaged",
-                             parameter="folder") from None
+        raise XrsrInputError(
+            f"{cfg_path} is not valid JSON ({err}); the folder is damaged", parameter="folder"
+        ) from None
 
 
 def load_network(
@@ -103,8 +106,10 @@ class LoadedModel:
             return cls("slice_2d", config["model_name"], model, config, folder)
         method = config.get("method")
         if method not in _VOLUME_KINDS:
-            raise ValueError(f"{folder}/config.json describes no known model (method={method!r}, "
-                             f"kind={config.get('kind')!r})")
+            raise ValueError(
+                f"{folder}/config.json describes no known model (method={method!r}, "
+                f"kind={config.get('kind')!r})"
+            )
         model = load_network(folder, method, config["model"], device)
         norm = Normalization(**config["normalization"])
         return cls(_VOLUME_KINDS[method], method, model, config, folder, norm)
@@ -193,8 +198,14 @@ class LoadedModel:
         overlap = int(tr["inference_overlap"] if overlap is None else overlap)
         margin = self.tile_margin(overlap)
         x = self.normalization.inputs(volume)
-        tiling: dict[str, Any] = {"tile": tile, "overlap": overlap, "margin": margin,
-                                  "batch_size": batch_size, "device": self.device, "progress": progress}
+        tiling: dict[str, Any] = {
+            "tile": tile,
+            "overlap": overlap,
+            "margin": margin,
+            "batch_size": batch_size,
+            "device": self.device,
+            "progress": progress,
+        }
         if self.kind == "volume_2p5d":
             y = predict_2p5d(self.model, x, n_slices=self.config["model"]["n_slices"], **tiling)
         else:

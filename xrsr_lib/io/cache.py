@@ -156,8 +156,15 @@ class Cache:
         with atomic_path(final) as tmp:
             build(tmp)
         elapsed = time.perf_counter() - t0
-        write_json_atomic(meta, {"stage": stage, "params": params, "build_seconds": round(elapsed, 3),
-                                 "bytes": final.stat().st_size})
+        write_json_atomic(
+            meta,
+            {
+                "stage": stage,
+                "params": params,
+                "build_seconds": round(elapsed, 3),
+                "bytes": final.stat().st_size,
+            },
+        )
         log.info("built      %-16s %s in %.1f s", stage, final.name, elapsed)
         return final
 

@@ -76,8 +76,14 @@ def write_array(path: str | Path, name: str, data: np.ndarray, attrs: dict[str, 
         chunks = (1,) * (data.ndim - 2) + tuple(min(s, 256) for s in data.shape[-2:])
     with h5py.File(path, "w") as f:
         f.attrs["FILE_VERSION"] = 1.0
-        ds = f.create_dataset(name, data=data, chunks=chunks, compression="gzip" if chunks else None,
-                              compression_opts=4 if chunks else None, shuffle=bool(chunks))
+        ds = f.create_dataset(
+            name,
+            data=data,
+            chunks=chunks,
+            compression="gzip" if chunks else None,
+            compression_opts=4 if chunks else None,
+            shuffle=bool(chunks),
+        )
         for k, v in (attrs or {}).items():
             ds.attrs[k] = _encode_attr(v)
 

@@ -179,8 +179,10 @@ def open_volume(path: str | Path, dataset: str | None = None, raw: RawSpec | Non
         if fmt == "vgi":
             data, raw, meta = parse_vgi(p)
         elif raw is None:
-            raise XrsrInputError(f"{p} is a raw volume without a header: give its layout (--raw-shape Z,Y,X "
-                                 "--raw-dtype uint16, and --voxel), or open its .vgi / .mhd header")
+            raise XrsrInputError(
+                f"{p} is a raw volume without a header: give its layout (--raw-shape Z,Y,X "
+                "--raw-dtype uint16, and --voxel), or open its .vgi / .mhd header"
+            )
         else:
             data = p
         shape, dtype, more = open_raw(data, raw)
@@ -204,7 +206,8 @@ def open_volume(path: str | Path, dataset: str | None = None, raw: RawSpec | Non
     if len(shape) == 2 or (len(shape) == 3 and shape[0] == 1 and fmt in ("tiff", "slices")):
         raise XrsrInputError(f"{p} is a 2-D image; a volume is needed")
     if len(shape) != 3:
-        raise XrsrInputError(f"{p}: the data has {len(shape)} dimensions {tuple(shape)}; a volume (z, y, x) "
-                             "has 3")
+        raise XrsrInputError(
+            f"{p}: the data has {len(shape)} dimensions {tuple(shape)}; a volume (z, y, x) has 3"
+        )
     shape3 = cast(tuple[int, int, int], tuple(int(n) for n in shape))
     return LazyVolume(p, dataset, shape3, np.dtype(dtype), meta, fmt, source)

@@ -104,11 +104,21 @@ def multiscales_metadata(
     for k in range(n_levels):
         s = float(voxel_size_um) * 2**k
         t = [float(o) + float(voxel_size_um) * (2**k - 1) / 2 for o in origin_um]
-        transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [s, s, s]},
-                                            {"type": "translation", "translation": t}]
+        transforms: list[dict[str, Any]] = [
+            {"type": "scale", "scale": [s, s, s]},
+            {"type": "translation", "translation": t},
+        ]
         datasets.append({"path": str(k), "coordinateTransformations": transforms})
-    return [{"version": NGFF_VERSION, "name": name, "axes": _AXES, "datasets": datasets, "type": "mean",
-             "metadata": {"method": method}}]
+    return [
+        {
+            "version": NGFF_VERSION,
+            "name": name,
+            "axes": _AXES,
+            "datasets": datasets,
+            "type": "mean",
+            "metadata": {"method": method},
+        }
+    ]
 
 
 def create_ome_zarr(
@@ -156,8 +166,9 @@ def create_ome_zarr(
     group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, compressors=_compressor(), fill_value=0)
     z0, y0, x0 = (float(o) for o in origin_um)
     origin = [z0, y0, x0]
-    group.attrs["multiscales"] = multiscales_metadata(1, voxel_size_um, name=path.stem,
-                                                       origin_um=(z0, y0, x0))
+    group.attrs["multiscales"] = multiscales_metadata(
+        1, voxel_size_um, name=path.stem, origin_um=(z0, y0, x0)
+    )
     group.attrs["xrsr"] = {"voxel_size_um": float(voxel_size_um), "origin_um": origin, **(attrs or {})}
     return group
 
@@ -194,21 +205,29 @@ def build_pyramid(
     chunks = base.chunks
     prev = base
     for k, shape in enumerate(shapes[1:], start=1):
-        arr = group.create_array(str(k), shape=shape, chunks=tuple(min(c, n) for c, n in zip(chunks, shape,
-                                                                                          strict=True)),
-                                 dtype=base.dtype, compressors=_compressor(), fill_value=0, overwrite=True)
+        arr = group.create_array(
+            str(k),
+            shape=shape,
+            chunks=tuple(min(c, n) for c, n in zip(chunks, shape, strict=True)),
+            dtype=base.dtype,
+            compressors=_compressor(),
+            fill_value=0,
+            overwrite=True,
+        )
         regions = list(block_slices(shape, arr.chunks))
         for region in tqdm(regions, desc=f"pyramid level {k}", disable=not progress, leave=False):
-            src = tuple(slice(2 * r.start, min(2 * r.stop, n))
-                        for r, n in zip(region, prev.shape, strict=True))
+            src = tuple(
+                slice(2 * r.start, min(2 * r.stop, n)) for r, n in zip(region, prev.shape, strict=True)
+            )
             arr[region] = downsample_mean(np.asarray(prev[src]))
         prev = arr
         if after_level is not None:
             after_level(k)
     voxel = float(group.attrs["xrsr"]["voxel_size_um"])
     origin = tuple(group.attrs["xrsr"].get("origin_um", (0.0, 0.0, 0.0)))
-    group.attrs["multiscales"] = multiscales_metadata(len(shapes), voxel, name=group.attrs["multiscales"][0]
-                                                      .get("name", ""), origin_um=origin)
+    group.attrs["multiscales"] = multiscales_metadata(
+        len(shapes), voxel, name=group.attrs["multiscales"][0].get("name", ""), origin_um=origin
+    )
     return len(shapes)
 
 
@@ -284,8 +303,10 @@ def open_zarr(path: str | Path, mode: str = "r") -> tuple[Any, dict[str, Any]]:
         if not ms:
             arrays = [k for k, v in node.arrays() if v.ndim == 3]
             if len(arrays) != 1:
-                raise XrsrInputError(f"{path}: a Zarr group without OME 'multiscales' metadata and "
-                                     f"{len(arrays)} 3-D arrays; give the array's path ({path}/NAME)")
+                raise XrsrInputError(
+                    f"{path}: a Zarr group without OME 'multiscales' metadata and "
+                    f"{len(arrays)} 3-D arrays; give the array's path ({path}/NAME)"
+                )
             node, meta["levels"] = node[arrays[0]], 1
         else:
             level0 = ms[0]["datasets"][0]

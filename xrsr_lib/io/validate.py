@@ -80,8 +80,10 @@ def check_volume(volume: object, name: str = "volume", ndim: int = 3, cubic: boo
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str, hint: str = "") -> None:
     """Raise a ValueError naming both arguments when their shapes differ."""
     if np.shape(a) != np.shape(b):
-        raise ValueError(f"{name_a} and {name_b} shapes differ: {np.shape(a)} vs {np.shape(b)}"
-                         + (f" ({hint})" if hint else ""))
+        raise ValueError(
+            f"{name_a} and {name_b} shapes differ: {np.shape(a)} vs {np.shape(b)}"
+            + (f" ({hint})" if hint else "")
+        )
 
 
 def check_int(value: object, name: str, minimum: int | None = None) -> int:
@@ -111,8 +113,11 @@ def check_real(
     ValueError
         Naming ``name``, the bound and the value.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
-            or not math.isfinite(float(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not math.isfinite(float(value))
+    ):
         raise ValueError(f"{name} must be a finite number{unit and ' of' + unit}, got {value!r}")
     v = float(value)
     if minimum is not None and (v <= minimum if strict else v < minimum):

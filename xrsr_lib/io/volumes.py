@@ -217,8 +217,10 @@ def _default_dataset(path: Path) -> str:
         found: list[str] = []
         f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) and o.ndim == 3 else None)
     if len(found) != 1:
-        raise XrsrInputError(f"{path}: no dataset 'volume' and {len(found)} 3-D datasets "
-                             f"({', '.join(found)}); name one with dataset= or file.h5:/path")
+        raise XrsrInputError(
+            f"{path}: no dataset 'volume' and {len(found)} 3-D datasets "
+            f"({', '.join(found)}); name one with dataset= or file.h5:/path"
+        )
     return found[0]
 
 

@@ -292,8 +292,10 @@ ResidualInterpolation = Annotated[
 ]
 ZeroInitHead = Annotated[
     bool,
-    Field(description="initialise the last convolution to zero, so that with image_residual the untrained "
-          "network returns the interpolated input and learns a correction to it"),
+    Field(
+        description="initialise the last convolution to zero, so that with image_residual the untrained "
+        "network returns the interpolated input and learns a correction to it"
+    ),
 ]
 
 

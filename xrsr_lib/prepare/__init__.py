@@ -8,5 +8,16 @@ from xrsr_lib.prepare.pose import Pose
 from xrsr_lib.prepare.registration import Registration, RegistrationError, register
 from xrsr_lib.prepare.resample import resample
 
-__all__ = ["LOSS_MASKS", "Normalization", "Pose", "Registration", "RegistrationError", "cylinder_mask",
-           "disc_mask", "fov_mask", "loss_mask", "register", "resample"]
+__all__ = [
+    "LOSS_MASKS",
+    "Normalization",
+    "Pose",
+    "Registration",
+    "RegistrationError",
+    "cylinder_mask",
+    "disc_mask",
+    "fov_mask",
+    "loss_mask",
+    "register",
+    "resample",
+]

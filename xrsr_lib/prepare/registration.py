@@ -83,10 +83,14 @@ class Registration:
     def report(self) -> dict[str, Any]:
         """The numbers as a flat dict (for a JSON report or a table)."""
         return {
-            "angle_deg": self.pose.angle_deg, "center_z_um": self.pose.center_um[0],
-            "center_y_um": self.pose.center_um[1], "center_x_um": self.pose.center_um[2],
-            "fft_shift_um": list(self.fft_shift_um), "peak_ratio": self.peak_ratio,
-            "correlation": self.correlation, "correlation_initial": self.correlation_initial,
+            "angle_deg": self.pose.angle_deg,
+            "center_z_um": self.pose.center_um[0],
+            "center_y_um": self.pose.center_um[1],
+            "center_x_um": self.pose.center_um[2],
+            "fft_shift_um": list(self.fft_shift_um),
+            "peak_ratio": self.peak_ratio,
+            "correlation": self.correlation,
+            "correlation_initial": self.correlation_initial,
             "metric": self.metric,
         }
 
@@ -187,9 +191,11 @@ def register(
     on_fine, inside = resample(c, vc, f.shape, vf, rel, order=1)
     overlap = float(inside.mean())
     if overlap < min_overlap:
-        raise RegistrationError(f"the fine scan's field of view lies {100 * (1 - overlap):.0f} % outside the "
-                                f"coarse scan under the recorded pose {recorded.as_dict()}: no overlap to "
-                                "register (check the stage position and the voxel sizes)")
+        raise RegistrationError(
+            f"the fine scan's field of view lies {100 * (1 - overlap):.0f} % outside the "
+            f"coarse scan under the recorded pose {recorded.as_dict()}: no overlap to "
+            "register (check the stage position and the voxel sizes)"
+        )
     sigma = max(0.5, 0.5 * vc / vf)  # fine voxels: the fine scan brought to the coarse resolution
     f_low = gaussian_filter(f, sigma, mode="nearest")
 
@@ -206,8 +212,10 @@ def register(
     fft_pose = Pose(rel.angle_deg, tuple(float(v) for v in fft_centre))  # type: ignore[arg-type]
     log.info("registration: FFT shift %s µm (fine frame), peak ratio %.2f", np.round(shift_um, 2), ratio)
     if ratio < min_peak_ratio:
-        raise RegistrationError(f"phase correlation has no distinct peak (peak ratio {ratio:.2f} < "
-                                f"{min_peak_ratio}): the scans do not match (noise, or another sample)")
+        raise RegistrationError(
+            f"phase correlation has no distinct peak (peak ratio {ratio:.2f} < "
+            f"{min_peak_ratio}): the scans do not match (noise, or another sample)"
+        )
 
     # 3. rigid refinement (SimpleITK: fixed = blurred fine scan, moving = coarse scan, own frames)
     def image(arr: np.ndarray, spacing: float) -> Any:
@@ -225,9 +233,13 @@ def register(
     reg.SetMetricAsCorrelation()
     reg.SetMetricSamplingStrategy(reg.NONE)  # every voxel: the turn is a sub-voxel effect at the edges
     reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=0.5 * vf, minStep=1e-5 * vf,
-                                                 numberOfIterations=500, relaxationFactor=0.7,
-                                                 gradientMagnitudeTolerance=1e-10)
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=0.5 * vf,
+        minStep=1e-5 * vf,
+        numberOfIterations=500,
+        relaxationFactor=0.7,
+        gradientMagnitudeTolerance=1e-10,
+    )
     reg.SetOptimizerScalesFromPhysicalShift()
     reg.SetOptimizerWeights([0.0, 0.0, 1.0, 1.0, 1.0, 1.0])  # turn about the axis and translation only
     reg.SetShrinkFactorsPerLevel([2, 1])
@@ -237,19 +249,32 @@ def register(
     angle = math.degrees(tx.GetAngleZ())
     refined = Pose(angle, tuple(float(v) for v in tx.GetTranslation()[::-1]))  # type: ignore[arg-type]
     if abs(angle) > max_angle_deg:
-        raise RegistrationError(f"refinement turned the scan by {angle:.2f}° (> {max_angle_deg}°): "
-                                "no reliable match")
+        raise RegistrationError(
+            f"refinement turned the scan by {angle:.2f}° (> {max_angle_deg}°): no reliable match"
+        )
     final, ok = resample(c, vc, f.shape, vf, refined, order=1)
     corr = _pearson(f_low, final, ok)
     corr0 = _pearson(f_low, on_fine, inside)
-    log.info("registration: turn %.3f°, centre %s µm, correlation %.3f (recorded pose: %.3f)", angle,
-             np.round(refined.center_um, 2), corr, corr0)
+    log.info(
+        "registration: turn %.3f°, centre %s µm, correlation %.3f (recorded pose: %.3f)",
+        angle,
+        np.round(refined.center_um, 2),
+        corr,
+        corr0,
+    )
     if corr < min_correlation:
-        raise RegistrationError(f"after registration the scans correlate by only {corr:.2f} (< "
-                                f"{min_correlation}): no reliable match")
+        raise RegistrationError(
+            f"after registration the scans correlate by only {corr:.2f} (< "
+            f"{min_correlation}): no reliable match"
+        )
     mid = f.shape[0] // 2
     return Registration(
-        pose=coarse_pose.compose(refined), initial=initial, fft_shift_um=shift_um, peak_ratio=ratio,
-        correlation=corr, correlation_initial=corr0, metric=float(reg.GetMetricValue()),
+        pose=coarse_pose.compose(refined),
+        initial=initial,
+        fft_shift_um=shift_um,
+        peak_ratio=ratio,
+        correlation=corr,
+        correlation_initial=corr0,
+        metric=float(reg.GetMetricValue()),
         checkerboard=checkerboard(f_low[mid], final[mid]),
     )

@@ -115,11 +115,13 @@ def resample_region(
     and mask; the mask is all False when the region does not reach the target.
     """
     shape = np.asarray(region.shape)
-    centre = np.asarray(region_center_um(origin_um, region.shape, voxel_size_um, tuple(scan_shape),
-                                         scan_voxel_um))
+    centre = np.asarray(
+        region_center_um(origin_um, region.shape, voxel_size_um, tuple(scan_shape), scan_voxel_um)
+    )
     # the target grid's corners in the region's voxel indices: read only that box (+ margin)
-    corners = np.stack(np.meshgrid(*[g[[0, -1]] for g in grid_points(target_shape, target_voxel_um)],
-                                   indexing="ij"), axis=-1).reshape(-1, 3)
+    corners = np.stack(
+        np.meshgrid(*[g[[0, -1]] for g in grid_points(target_shape, target_voxel_um)], indexing="ij"), axis=-1
+    ).reshape(-1, 3)
     idx = (target_pose.to_sample(corners) - centre) / voxel_size_um + (shape - 1) / 2.0
     lo = np.clip(np.floor(idx.min(0)).astype(int) - 4, 0, shape)
     hi = np.clip(np.ceil(idx.max(0)).astype(int) + 5, 0, shape)
@@ -128,5 +130,6 @@ def resample_region(
     box = region.read(tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
     shift = ((lo + hi - 1) / 2.0 - (shape - 1) / 2.0) * voxel_size_um  # box centre - region centre
     box_pose = Pose(0.0, tuple(float(v) for v in centre + shift))  # type: ignore[arg-type]
-    return resample(box, voxel_size_um, target_shape, target_voxel_um, target_pose, source_pose=box_pose,
-                    order=3)
+    return resample(
+        box, voxel_size_um, target_shape, target_voxel_um, target_pose, source_pose=box_pose, order=3
+    )

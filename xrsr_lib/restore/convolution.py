@@ -125,10 +125,14 @@ class FFTConvolver:
         )
         self.crop = tuple(slice(0, n) for n in image_shape)
         # taps further than n - 1 from the centre never reach the output (and might not fit the grid)
-        keep = tuple(slice(max(0, c - n + 1), min(k, c + n))
-                     for n, k, c in zip(image_shape, kernel.shape, offsets, strict=True))
-        index = [(torch.arange(s.start, s.stop, device=kernel.device) - c) % size
-                 for s, c, size in zip(keep, offsets, self.fft_shape, strict=True)]
+        keep = tuple(
+            slice(max(0, c - n + 1), min(k, c + n))
+            for n, k, c in zip(image_shape, kernel.shape, offsets, strict=True)
+        )
+        index = [
+            (torch.arange(s.start, s.stop, device=kernel.device) - c) % size
+            for s, c, size in zip(keep, offsets, self.fft_shape, strict=True)
+        ]
         grid = kernel.new_zeros(self.fft_shape)
         grid[torch.meshgrid(*index, indexing="ij")] = kernel[keep]
         self.kernel_ft = torch.fft.rfftn(grid, dim=self.dims)
@@ -147,8 +151,9 @@ def _exact_matmul() -> bool:
     return torch.get_float32_matmul_precision() == "highest"
 
 
-def choose_method(method: str, factors: list[np.ndarray] | None, shape: tuple[int, ...],
-                   kernel_shape: tuple[int, ...]) -> str:
+def choose_method(
+    method: str, factors: list[np.ndarray] | None, shape: tuple[int, ...], kernel_shape: tuple[int, ...]
+) -> str:
     """The convolution method, ``'fft'`` or ``'separable'``, that ``method`` stands for.
 
     ``'auto'`` takes ``'fft'`` for a non-separable PSF (``factors is None``) or reduced-precision

@@ -429,8 +429,16 @@ def nlm_denoise(
         return vol.copy()
 
     def denoise(block: np.ndarray) -> np.ndarray:
-        out = denoise_nl_means(block, h=h_factor * sigma, sigma=sigma, patch_size=p, patch_distance=d,
-                               fast_mode=bool(fast_mode), channel_axis=None, preserve_range=True)
+        out = denoise_nl_means(
+            block,
+            h=h_factor * sigma,
+            sigma=sigma,
+            patch_size=p,
+            patch_distance=d,
+            fast_mode=bool(fast_mode),
+            channel_axis=None,
+            preserve_range=True,
+        )
         return np.asarray(out, dtype=np.float32)
 
     margin = p // 2 + d + 1

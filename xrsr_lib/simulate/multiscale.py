@@ -33,8 +33,14 @@ from xrsr_lib.simulate.phantom import voxelize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SimulatedScan", "bimodal_pores", "exact_phantom", "scan_geometry", "simulate_scan",
-           "to_scan_frame"]
+__all__ = [
+    "SimulatedScan",
+    "bimodal_pores",
+    "exact_phantom",
+    "scan_geometry",
+    "simulate_scan",
+    "to_scan_frame",
+]
 
 
 def bimodal_pores(cfg: MultiscaleSampleConfig) -> np.ndarray:
@@ -107,8 +113,13 @@ def scan_geometry(cfg: MultiscaleConfig, scan: ScanConfig) -> ConeGeometry:
 
 
 def exact_phantom(
-    spheres_xyzr: np.ndarray, cylinder_radius_um: float, angle_deg: float,
-    center_zyx: tuple[float, float, float], n_voxels: int, voxel_size_um: float, supersampling: int = 2,
+    spheres_xyzr: np.ndarray,
+    cylinder_radius_um: float,
+    angle_deg: float,
+    center_zyx: tuple[float, float, float],
+    n_voxels: int,
+    voxel_size_um: float,
+    supersampling: int = 2,
 ) -> np.ndarray:
     """The exact sample (material fraction) on a scan's grid, pose ``(φ, c)``.
 
@@ -165,8 +176,16 @@ def simulate_scan(
     sph = to_scan_frame(spheres_xyzr, phi, c)
     axis = rotate_z(-np.asarray(c), -phi)  # the cylinder axis in the scan frame (z, y, x)
     ss = cfg.detector_supersampling
-    log.info("scan %s: %d³ voxels of %.3g µm, %d projections of %d×%d px, %d pores", scan.name, scan.n_voxels,
-             scan.voxel_size_um, geo.n_angles, geo.det_rows, geo.det_cols, len(sph))
+    log.info(
+        "scan %s: %d³ voxels of %.3g µm, %d projections of %d×%d px, %d pores",
+        scan.name,
+        scan.n_voxels,
+        scan.voxel_size_um,
+        geo.n_angles,
+        geo.det_rows,
+        geo.det_cols,
+        len(sph),
+    )
     path = cylinder_chords(geo, cfg.sample.cylinder_radius_um, (axis[2], axis[1]), ss)
     if len(sph):
         path -= project_spheres(sph, geo, ss, progress=progress)
@@ -182,16 +201,38 @@ def simulate_scan(
         # wide enough for the whole prior volume (its circumscribed circle) seen from this scan
         reach = prior[0].shape[2] * prior[1] / math.sqrt(2) + math.hypot(*recorded[1:])
         ext = max(ext, math.ceil(reach / geo.pixel_at_isocenter - geo.det_cols / 2) + 2)
-        prior_proj = cast(np.ndarray, project(np.ascontiguousarray(prior[0], np.float32), widened(geo, ext),
-                                              prior[1], center=tuple(-v for v in recorded), device=device))
-    vol = fdk_truncated(noisy, geo, (scan.n_voxels,) * 3, scan.voxel_size_um, ext, device=device,
-                        progress=progress, prior=prior_proj)
+        prior_proj = cast(
+            np.ndarray,
+            project(
+                np.ascontiguousarray(prior[0], np.float32),
+                widened(geo, ext),
+                prior[1],
+                center=tuple(-v for v in recorded),
+                device=device,
+            ),
+        )
+    vol = fdk_truncated(
+        noisy,
+        geo,
+        (scan.n_voxels,) * 3,
+        scan.voxel_size_um,
+        ext,
+        device=device,
+        progress=progress,
+        prior=prior_proj,
+    )
     vol = (vol * scan.intensity_scale + scan.intensity_offset).astype(np.float32)
     return SimulatedScan(
-        scan.name, vol, scan.voxel_size_um,
+        scan.name,
+        vol,
+        scan.voxel_size_um,
         true_pose={"angle_deg": float(phi), "center_um": list(c)},
         recorded_pose={"angle_deg": 0.0, "center_um": list(recorded)},
-        info={"truncated": truncated, "det_cols": geo.det_cols, "extension_cols": ext,
-              "truncation": "none" if ext == 0 else ("prior" if prior_proj is not None else "cylinder"),
-              "source_origin_um": geo.source_origin},
+        info={
+            "truncated": truncated,
+            "det_cols": geo.det_cols,
+            "extension_cols": ext,
+            "truncation": "none" if ext == 0 else ("prior" if prior_proj is not None else "cylinder"),
+            "source_origin_um": geo.source_origin,
+        },
     )

@@ -137,8 +137,10 @@ def random_crops(
             raise ValueError(f"image {name} must be 2-D, got shape {np.shape(arr)}")
     small = [name for name, arr in zip(names, arrays, strict=True) if size > min(arr.shape)]
     if len(small) == len(arrays):
-        raise ValueError(f"crop size {size} exceeds every image (largest side-minimum "
-                         f"{max(min(a.shape) for a in arrays)} px)")
+        raise ValueError(
+            f"crop size {size} exceeds every image (largest side-minimum "
+            f"{max(min(a.shape) for a in arrays)} px)"
+        )
     if small:
         logger.info("random_crops: %d px crops skip the smaller images %s", size, ", ".join(small))
         arrays = [a for a in arrays if size <= min(a.shape)]

@@ -45,13 +45,30 @@ RESULT_FILES = (
     "run_all_timings.csv",
 )
 
-_LABELS = {"fdk": "FDK input", "rl": "RL", "rl_nlm": "RL + NLM", "srcnn": "SRCNN", "deepnet": "DeepNet",
-           "gt": "ground truth", "hres": "1 µm scan", "order": "order"}
-_QUANTITIES = {"recovery_pct": "pores recovered / %", "porosity_error_pct": "porosity error / %",
-               "sphericity_error_pct": "sphericity error / %", "mean_sphericity": "mean sphericity",
-               "n_pores": "pores", "ssim": "SSIM", "psnr": "PSNR", "mse": "MSE",
-               "abs_recovery_error_pct": "pore recovery", "abs_porosity_error_pct": "porosity error",
-               "abs_sphericity_error_pct": "sphericity error", "effective_sigma_um": "effective σ"}
+_LABELS = {
+    "fdk": "FDK input",
+    "rl": "RL",
+    "rl_nlm": "RL + NLM",
+    "srcnn": "SRCNN",
+    "deepnet": "DeepNet",
+    "gt": "ground truth",
+    "hres": "1 µm scan",
+    "order": "order",
+}
+_QUANTITIES = {
+    "recovery_pct": "pores recovered / %",
+    "porosity_error_pct": "porosity error / %",
+    "sphericity_error_pct": "sphericity error / %",
+    "mean_sphericity": "mean sphericity",
+    "n_pores": "pores",
+    "ssim": "SSIM",
+    "psnr": "PSNR",
+    "mse": "MSE",
+    "abs_recovery_error_pct": "pore recovery",
+    "abs_porosity_error_pct": "porosity error",
+    "abs_sphericity_error_pct": "sphericity error",
+    "effective_sigma_um": "effective σ",
+}
 _BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 
 
@@ -69,8 +86,9 @@ def _md(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row_cells(at: dict[str, pd.Series], methods: list[str], fmt: Callable[[pd.Series], str], key: str,
-               better: str) -> list[str]:
+def _row_cells(
+    at: dict[str, pd.Series], methods: list[str], fmt: Callable[[pd.Series], str], key: str, better: str
+) -> list[str]:
     """One table row: ``fmt`` of each method's row, the best method's (by ``key``) in bold."""
     scored = {m: float(at[m][key]) for m in at if m != "fdk" and pd.notna(at[m][key])}
     best: set[str] = set()
@@ -93,8 +111,12 @@ def study_a_table(measured: pd.DataFrame, sigmas_um: tuple[float, ...] | None = 
         ("PSNR / dB", lambda r: _f(r["psnr"], 1), "psnr", "higher"),
         ("SSIM", lambda r: _f(r["ssim"], 3), "ssim", "higher"),
         ("pores recovered / %", lambda r: _f(r["recovery_pct"], 1), "abs_recovery_error_pct", "lower"),
-        ("porosity error / %", lambda r: _f(r["porosity_error_pct"], 1, signed=True),
-         "abs_porosity_error_pct", "lower"),
+        (
+            "porosity error / %",
+            lambda r: _f(r["porosity_error_pct"], 1, signed=True),
+            "abs_porosity_error_pct",
+            "lower",
+        ),
         ("effective σ / µm", lambda r: _f(r["effective_sigma_um"], 1), "effective_sigma_um", "lower"),
     )
     rows = []
@@ -139,13 +161,34 @@ def trust_signal_table(signals: pd.DataFrame) -> str:
     errors, Spearman with |error|, coverage on the unseen realization and mean half-width."""
     rows = []
     for r in signals.itertuples(index=False):
-        rows.append([f"{_LABELS.get(r.method, r.method)} {r.sigma_um:g} µm", str(r.signal),
-                     _f(r.auroc_worst, 2), _f(r.spearman_abs_error, 2), f"{100 * r.coverage:.1f} %",
-                     _f(r.mean_halfwidth, 3),
-                     f"{r.n_doubtful}", _f(r.doubtful_precision, 2), _f(r.doubtful_recall, 2)])
+        rows.append(
+            [
+                f"{_LABELS.get(r.method, r.method)} {r.sigma_um:g} µm",
+                str(r.signal),
+                _f(r.auroc_worst, 2),
+                _f(r.spearman_abs_error, 2),
+                f"{100 * r.coverage:.1f} %",
+                _f(r.mean_halfwidth, 3),
+                f"{r.n_doubtful}",
+                _f(r.doubtful_precision, 2),
+                _f(r.doubtful_recall, 2),
+            ]
+        )
     bar = "\\|"  # a | inside a markdown table cell
-    return _md(["method, σ", "signal", f"AUROC, worst 10 % {bar}error{bar}", f"Spearman with {bar}error{bar}",
-                "coverage", "mean half-width", "doubtful pores", "precision", "recall"], rows)
+    return _md(
+        [
+            "method, σ",
+            "signal",
+            f"AUROC, worst 10 % {bar}error{bar}",
+            f"Spearman with {bar}error{bar}",
+            "coverage",
+            "mean half-width",
+            "doubtful pores",
+            "precision",
+            "recall",
+        ],
+        rows,
+    )
 
 
 def trust_pores_table(pores: pd.DataFrame) -> str:
@@ -153,19 +196,42 @@ def trust_pores_table(pores: pd.DataFrame) -> str:
     and the share of the unseen realization's blocks outside the calibration's input domain."""
     rows = []
     for r in pores.itertuples(index=False):
-        other = "–" if pd.isna(r.out_of_domain_fraction_other_sigma) else (
-            f"{100 * r.out_of_domain_fraction_other_sigma:.1f} % ({r.other_sigma:g} µm input)")
-        rows.append([f"{_LABELS.get(r.method, r.method)} {r.sigma_um:g} µm", f"{r.n_pores} / {r.n_truth}",
-                     f"{r.n_hallucinated}", f"{r.n_missed}", f"{100 * r.out_of_domain_fraction:.1f} %",
-                     other])
-    return _md(["method, σ", "pores (result / truth)", "hallucinated", "missed", "blocks out of domain",
-                "out of domain, other σ"], rows)
+        other = (
+            "–"
+            if pd.isna(r.out_of_domain_fraction_other_sigma)
+            else (f"{100 * r.out_of_domain_fraction_other_sigma:.1f} % ({r.other_sigma:g} µm input)")
+        )
+        rows.append(
+            [
+                f"{_LABELS.get(r.method, r.method)} {r.sigma_um:g} µm",
+                f"{r.n_pores} / {r.n_truth}",
+                f"{r.n_hallucinated}",
+                f"{r.n_missed}",
+                f"{100 * r.out_of_domain_fraction:.1f} %",
+                other,
+            ]
+        )
+    return _md(
+        [
+            "method, σ",
+            "pores (result / truth)",
+            "hallucinated",
+            "missed",
+            "blocks out of domain",
+            "out of domain, other σ",
+        ],
+        rows,
+    )
 
 
 def seed_table(spread: pd.DataFrame, difference: pd.DataFrame) -> str:
     """Notebook 17: mean ± sd over seeds per method and σ, and DeepNet − SRCNN with Welch's p."""
-    units = {"recovery_pct": ("pores recovered / %", 1), "porosity_error_pct": ("porosity error / %", 1),
-             "psnr": ("PSNR / dB", 2), "ssim": ("SSIM", 3)}
+    units = {
+        "recovery_pct": ("pores recovered / %", 1),
+        "porosity_error_pct": ("porosity error / %", 1),
+        "psnr": ("PSNR / dB", 2),
+        "ssim": ("SSIM", 3),
+    }
     rows = []
     for s in sorted(spread["sigma_um"].unique()):
         for metric, (label, d) in units.items():
@@ -174,8 +240,11 @@ def seed_table(spread: pd.DataFrame, difference: pd.DataFrame) -> str:
                 g = spread[(spread["sigma_um"] == s) & (spread["method"] == m) & (spread["metric"] == metric)]
                 cell[m] = "–" if g.empty else f"{_f(g['mean'].iloc[0], d)} ± {_f(g['sd'].iloc[0], d)}"
             diff = difference[(difference["sigma_um"] == s) & (difference["metric"] == metric)]
-            dtext = "–" if diff.empty else (f"{_f(diff['difference'].iloc[0], d, signed=True)}, "
-                                             f"p = {diff['p_value'].iloc[0]:.2g}")
+            dtext = (
+                "–"
+                if diff.empty
+                else (f"{_f(diff['difference'].iloc[0], d, signed=True)}, p = {diff['p_value'].iloc[0]:.2g}")
+            )
             n = spread[(spread["sigma_um"] == s) & (spread["metric"] == metric)]["n"]
             if n.empty:
                 continue
@@ -190,8 +259,10 @@ def timings_table(timings: pd.DataFrame) -> str:
     timings = timings[timings["notebook"] != "total"]
     names = timings["notebook"].str.extract(r"^(\d\d_[^ ]+?)(?:\.ipynb)?(?: \(.*\))?$")[0]
     per = timings.assign(name=names).groupby("name", sort=False)["seconds"].agg(["sum", "count"])
-    rows = [[str(n), f"{r['sum'] / 60:.1f}", f"{int(r['count'])}" if r["count"] > 1 else ""]
-            for n, r in per.iterrows()]
+    rows = [
+        [str(n), f"{r['sum'] / 60:.1f}", f"{int(r['count'])}" if r["count"] > 1 else ""]
+        for n, r in per.iterrows()
+    ]
     seconds = float(total.iloc[0]) if len(total) else float(timings["seconds"].sum())
     rows.append(["**total**", f"**{seconds / 60:.1f}**", ""])
     return _md(["notebook", "minutes", "runs"], rows)

@@ -71,8 +71,9 @@ def init_from_env() -> bool:
         else:
             backend = "gloo"
         dist.init_process_group(backend=backend)
-        log.info("rank %d of %d joined the process group (%s)", dist.get_rank(), dist.get_world_size(),
-                 backend)
+        log.info(
+            "rank %d of %d joined the process group (%s)", dist.get_rank(), dist.get_world_size(), backend
+        )
     return world()[1] > 1
 
 
@@ -137,9 +138,11 @@ def check_divisible(batch_size: int, world_size: int | None = None) -> None:
     """Raise a ValueError unless the global ``batch_size`` splits into equal shards over the ranks."""
     world_size = world()[1] if world_size is None else int(world_size)
     if batch_size % world_size:
-        raise ValueError(f"the global batch size {batch_size} is not divisible by the world size "
-                         f"{world_size} (number of processes); choose a batch_size that is a multiple of "
-                         f"{world_size} or run on a number of processes that divides {batch_size}")
+        raise ValueError(
+            f"the global batch size {batch_size} is not divisible by the world size "
+            f"{world_size} (number of processes); choose a batch_size that is a multiple of "
+            f"{world_size} or run on a number of processes that divides {batch_size}"
+        )
 
 
 def reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -177,10 +180,13 @@ def wrap_model(model: nn.Module, device: str | torch.device) -> nn.Module:
         return DistributedDataParallel(model, device_ids=[index], output_device=index)
     global _warned_cpu_batchnorm
     if has_bn and not _warned_cpu_batchnorm:
-        log.warning("data-parallel training on %s: torch has no SyncBatchNorm there, so BatchNorm layers "
-                    "normalize with the statistics of each rank's shard, not of the global batch (the "
-                    "result differs from a single-process run); use norm='instance' or 'none' for "
-                    "equivalence", device.type)
+        log.warning(
+            "data-parallel training on %s: torch has no SyncBatchNorm there, so BatchNorm layers "
+            "normalize with the statistics of each rank's shard, not of the global batch (the "
+            "result differs from a single-process run); use norm='instance' or 'none' for "
+            "equivalence",
+            device.type,
+        )
         _warned_cpu_batchnorm = True
     return DistributedDataParallel(model)
 

@@ -144,13 +144,17 @@ def scheduled_learning_rate(
 def is_finished(folder: str | Path) -> bool:
     """Whether ``folder`` holds a finished model (``config.json`` and ``weights.pt``, no checkpoint)."""
     folder = Path(folder)
-    return ((folder / "config.json").exists() and (folder / "weights.pt").exists()
-            and not (folder / "checkpoint.pt").exists())
+    return (
+        (folder / "config.json").exists()
+        and (folder / "weights.pt").exists()
+        and not (folder / "checkpoint.pt").exists()
+    )
 
 
 def _same_run(done: dict[str, Any], config: dict[str, Any]) -> bool:
-    return {k: v for k, v in done.items()
-            if k not in FOLDER_RESULT_KEYS and not k.startswith("best_val_")} == config
+    return {
+        k: v for k, v in done.items() if k not in FOLDER_RESULT_KEYS and not k.startswith("best_val_")
+    } == config
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -211,13 +215,19 @@ def run_training(
     rank, world_size = distributed.world()
     main = rank == 0
     if world_size > 1 and not task.distributed:
-        log.warning("%s is not data-parallel: each of the %d ranks trains on the whole batch (rank 0 "
-                    "writes the folder)", task.name, world_size)
+        log.warning(
+            "%s is not data-parallel: each of the %d ranks trains on the whole batch (rank 0 "
+            "writes the folder)",
+            task.name,
+            world_size,
+        )
     ckpt_path, cfg_path, w_path = folder / "checkpoint.pt", folder / "config.json", folder / "weights.pt"
     if not ckpt_path.exists() and cfg_path.exists() and w_path.exists():
         if not _same_run(json.loads(cfg_path.read_text()), config):
-            raise ValueError(f"{folder} holds a model trained with other settings or data; use a new folder "
-                             "(or delete it to retrain)")
+            raise ValueError(
+                f"{folder} holds a model trained with other settings or data; use a new folder "
+                "(or delete it to retrain)"
+            )
         log.info("model in %s is already trained", folder)
         distributed.barrier()  # every rank has seen the folder before a caller moves it
         return folder
@@ -246,16 +256,24 @@ def run_training(
     end = task.iterations if stop_after is None else max(start, min(int(stop_after), task.iterations))
     t0 = time.perf_counter() - seconds
     writer = _tensorboard(folder) if main else None
-    bar = tqdm(range(start, end), desc=task.name, disable=not (progress and main), initial=start,
-               total=task.iterations, mininterval=5.0)  # logs stay short under papermill
+    bar = tqdm(
+        range(start, end),
+        desc=task.name,
+        disable=not (progress and main),
+        initial=start,
+        total=task.iterations,
+        mininterval=5.0,
+    )  # logs stay short under papermill
     stopped = task.iterations
     for it in bar:
         model.train()
         row = {"iteration": it + 1, **task.step(it)}
         bad = [k for k, v in row.items() if not math.isfinite(v)]
         if bad:
-            raise FloatingPointError(f"{task.name}: {bad[0]} is {row[bad[0]]} at iteration {it + 1}; "
-                                     "lower the learning rate or clip the gradients")
+            raise FloatingPointError(
+                f"{task.name}: {bad[0]} is {row[bad[0]]} at iteration {it + 1}; "
+                "lower the learning rate or clip the gradients"
+            )
         history.append(row)
         if writer is not None:
             for k, v in row.items():
@@ -267,19 +285,37 @@ def run_training(
         if task.validate is not None and due:
             scores = task.validate()
             val_history.append({"iteration": it + 1, **{f"val_{k}": v for k, v in scores.items()}})
-            log.info("%s: iteration %d, validation %s", task.name, it + 1,
-                     ", ".join(f"{k} {v:.5g}" for k, v in scores.items()))
+            log.info(
+                "%s: iteration %d, validation %s",
+                task.name,
+                it + 1,
+                ", ".join(f"{k} {v:.5g}" for k, v in scores.items()),
+            )
             if _is_better(scores[task.best_key], best["score"], task.best_mode):
-                best = {"score": scores[task.best_key], "iteration": it + 1, "scores": scores,
-                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+                best = {
+                    "score": scores[task.best_key],
+                    "iteration": it + 1,
+                    "scores": scores,
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                }
             if _out_of_patience(task, it + 1, best["iteration"]):
                 stopped = it + 1
-                log.info("%s: stopped at iteration %d, no better validation %s since iteration %d",
-                         task.name, stopped, task.best_key, best["iteration"])
+                log.info(
+                    "%s: stopped at iteration %d, no better validation %s since iteration %d",
+                    task.name,
+                    stopped,
+                    task.best_key,
+                    best["iteration"],
+                )
                 break
         if main and ((it + 1) % task.checkpoint_every == 0 or it + 1 == end):
-            state = {"iteration": it + 1, "history": history, "val_history": val_history, "best": best,
-                     "seconds": time.perf_counter() - t0}
+            state = {
+                "iteration": it + 1,
+                "history": history,
+                "val_history": val_history,
+                "best": best,
+                "seconds": time.perf_counter() - t0,
+            }
             _checkpoint(ckpt_path, task, state, config)
     bar.close()
     if writer is not None:
@@ -298,12 +334,20 @@ def run_training(
             chosen = {"iteration": best["iteration"], **best["scores"]}
         else:
             last = val_history[-1]
-            chosen = {"iteration": last["iteration"],
-                      **{k[4:]: v for k, v in last.items() if k != "iteration"}}
-        extra = {"best_metric": task.best_key, "best_iteration": int(chosen["iteration"]),
-                 "stopped_iteration": stopped,
-                 **{f"best_val_{k}": round(float(v), 4 if k == "psnr" else 6)
-                    for k, v in chosen.items() if k != "iteration"}}
+            chosen = {
+                "iteration": last["iteration"],
+                **{k[4:]: v for k, v in last.items() if k != "iteration"},
+            }
+        extra = {
+            "best_metric": task.best_key,
+            "best_iteration": int(chosen["iteration"]),
+            "stopped_iteration": stopped,
+            **{
+                f"best_val_{k}": round(float(v), 4 if k == "psnr" else 6)
+                for k, v in chosen.items()
+                if k != "iteration"
+            },
+        }
     if main:
         save_weights(model, w_path)
         write_json_atomic(cfg_path, {**config, **extra, "train_seconds": round(time.perf_counter() - t0, 2)})

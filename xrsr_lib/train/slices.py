@@ -72,8 +72,13 @@ _VAL_FIELDS = ("loss", "l1", "edge", "psnr")
 def learning_rate(settings: SRTrainingConfig, iteration: int) -> float:
     """Learning rate of step ``iteration`` (0-based) under the schedule of ``settings``
     (:func:`xrsr_lib.train.loop.scheduled_learning_rate`)."""
-    return scheduled_learning_rate(settings.learning_rate, settings.learning_rate_schedule,
-                                   settings.learning_rate_min_factor, iteration, settings.iterations)
+    return scheduled_learning_rate(
+        settings.learning_rate,
+        settings.learning_rate_schedule,
+        settings.learning_rate_min_factor,
+        iteration,
+        settings.iterations,
+    )
 
 
 # ----------------------------------------------------------------------------- data
@@ -106,8 +111,14 @@ def check_sr_pair(lr_images: np.ndarray, hr_images: np.ndarray, scale: int) -> t
 
 
 def sample_patch_pairs(
-    lr: np.ndarray, hr: np.ndarray, scale: int, patch: int, batch: int, rng: np.random.Generator,
-    flips: bool = True, rot90: bool = True,
+    lr: np.ndarray,
+    hr: np.ndarray,
+    scale: int,
+    patch: int,
+    batch: int,
+    rng: np.random.Generator,
+    flips: bool = True,
+    rot90: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of aligned random patch pairs, ``(B, 1, p, p)`` and ``(B, 1, s·p, s·p)``.
 
@@ -288,8 +299,10 @@ def train_sr(
     model = build_model(model_name, model_config)
     mcfg: Any = cast(Any, model).config  # every network of the registry has its typed config
     if mcfg.in_channels != 1 or mcfg.out_channels != 1:
-        raise ValueError(f"train_sr trains grey models (1 channel in and out), got {mcfg.in_channels} -> "
-                         f"{mcfg.out_channels}")
+        raise ValueError(
+            f"train_sr trains grey models (1 channel in and out), got {mcfg.in_channels} -> "
+            f"{mcfg.out_channels}"
+        )
     scale = int(mcfg.scale)
     lr_np, hr_np = check_sr_pair(lr_images, hr_images, scale)
     if settings.patch > min(lr_np.shape[1:]):
@@ -299,29 +312,34 @@ def train_sr(
         raise ValueError("settings.validate_every is set but no validation pairs were given")
     val_np = None if validation is None else check_sr_pair(validation[0], validation[1], scale)
 
-    config = canonical_params({
-        "kind": "sr2d",
-        "xrsr_format": _FORMAT,
-        "model_name": model_name,
-        "model": mcfg.model_dump(),
-        "settings": settings.key_dict(),
-        "scale": scale,
-        "stage": {
-            "name": stage,
-            "init_weights": None if init_path is None else str(init_path.resolve()),
-            "init_weights_sha256": None if init_path is None else _file_sha256(init_path),
-        },
-        "data": {
-            "n_images": int(lr_np.shape[0]),
-            "lr_shape": list(lr_np.shape[1:]),
-            "hr_shape": list(hr_np.shape[1:]),
-            "sha256": _fingerprint(lr_np, hr_np),
-            "description": data_description or {},
-        },
-        "validation": None if val_np is None else {
-            "n_images": int(val_np[0].shape[0]), "sha256": _fingerprint(*val_np),
-        },
-    })
+    config = canonical_params(
+        {
+            "kind": "sr2d",
+            "xrsr_format": _FORMAT,
+            "model_name": model_name,
+            "model": mcfg.model_dump(),
+            "settings": settings.key_dict(),
+            "scale": scale,
+            "stage": {
+                "name": stage,
+                "init_weights": None if init_path is None else str(init_path.resolve()),
+                "init_weights_sha256": None if init_path is None else _file_sha256(init_path),
+            },
+            "data": {
+                "n_images": int(lr_np.shape[0]),
+                "lr_shape": list(lr_np.shape[1:]),
+                "hr_shape": list(hr_np.shape[1:]),
+                "sha256": _fingerprint(lr_np, hr_np),
+                "description": data_description or {},
+            },
+            "validation": None
+            if val_np is None
+            else {
+                "n_images": int(val_np[0].shape[0]),
+                "sha256": _fingerprint(*val_np),
+            },
+        }
+    )
     if init_path is not None and not (Path(folder) / "checkpoint.pt").exists():
         _load_init(model, init_path)
     model.to(dev)
@@ -333,8 +351,16 @@ def train_sr(
         lr_now = learning_rate(settings, iteration)
         for group in optimizer.param_groups:
             group["lr"] = lr_now
-        xb, yb = sample_patch_pairs(lr_np, hr_np, scale, settings.patch, settings.batch_size, rng,
-                                    flips=settings.augment_flips, rot90=settings.augment_rot90)
+        xb, yb = sample_patch_pairs(
+            lr_np,
+            hr_np,
+            scale,
+            settings.patch,
+            settings.batch_size,
+            rng,
+            flips=settings.augment_flips,
+            rot90=settings.augment_rot90,
+        )
         total, l1, edge = criterion.terms(model(xb.to(dev)), yb.to(dev))
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -345,14 +371,25 @@ def train_sr(
 
     validate = None
     if val_np is not None:
+
         def validate() -> dict[str, float]:
             return validation_scores(model, *val_np, criterion=criterion)
 
     task = TrainingTask(
-        name=f"{stage} {model_name}", model=model, optimizer=optimizer, rng=rng, config=config, step=step,
-        loss_fields=_LOSS_FIELDS, iterations=settings.iterations, checkpoint_every=settings.checkpoint_every,
-        validate=validate, validate_every=settings.validate_every, best_key=settings.best_metric,
-        best_mode="min" if settings.best_metric == "loss" else "max", keep_best=settings.keep_best,
+        name=f"{stage} {model_name}",
+        model=model,
+        optimizer=optimizer,
+        rng=rng,
+        config=config,
+        step=step,
+        loss_fields=_LOSS_FIELDS,
+        iterations=settings.iterations,
+        checkpoint_every=settings.checkpoint_every,
+        validate=validate,
+        validate_every=settings.validate_every,
+        best_key=settings.best_metric,
+        best_mode="min" if settings.best_metric == "loss" else "max",
+        keep_best=settings.keep_best,
         device=dev,
     )
     return run_training(task, folder, progress=progress, stop_after=stop_after)
@@ -439,15 +476,41 @@ def two_stage(
     init = None
     if pretrain:
         size = natural_hr_size if natural_hr_size is not None else 2 * scale * pretrain_settings.patch
-        nat_lr, nat_hr = natural_pairs(natural_n, size, scale, blur_sigma_px, noise_std, natural_seed,
-                                       images=natural_images_override)
-        desc = {"source": "natural images", "n": natural_n, "hr_size": size, "blur_sigma_px": blur_sigma_px,
-                "noise_std": noise_std, "seed": natural_seed}
-        out["pretrain"] = init = train_sr(model_name, model_config, nat_lr, nat_hr, pretrain_settings,
-                                          folder / "pretrain", device=device, progress=progress,
-                                          stage="pretrain", data_description=desc)
-    out["finetune"] = train_sr(model_name, model_config, lr_images, hr_images, finetune_settings,
-                               folder / "finetune", device=device, init_weights=init, progress=progress,
-                               stage="finetune" if pretrain else "finetune_only",
-                               data_description={"source": "nano-CT pairs"}, validation=validation)
+        nat_lr, nat_hr = natural_pairs(
+            natural_n, size, scale, blur_sigma_px, noise_std, natural_seed, images=natural_images_override
+        )
+        desc = {
+            "source": "natural images",
+            "n": natural_n,
+            "hr_size": size,
+            "blur_sigma_px": blur_sigma_px,
+            "noise_std": noise_std,
+            "seed": natural_seed,
+        }
+        out["pretrain"] = init = train_sr(
+            model_name,
+            model_config,
+            nat_lr,
+            nat_hr,
+            pretrain_settings,
+            folder / "pretrain",
+            device=device,
+            progress=progress,
+            stage="pretrain",
+            data_description=desc,
+        )
+    out["finetune"] = train_sr(
+        model_name,
+        model_config,
+        lr_images,
+        hr_images,
+        finetune_settings,
+        folder / "finetune",
+        device=device,
+        init_weights=init,
+        progress=progress,
+        stage="finetune" if pretrain else "finetune_only",
+        data_description={"source": "nano-CT pairs"},
+        validation=validation,
+    )
     return out

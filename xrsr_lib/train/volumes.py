@@ -72,7 +72,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 # ----------------------------------------------------------------------------- data
 def check_pair(inputs: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate a training pair: same 3-D shape, finite values."""
@@ -138,8 +137,16 @@ class PatchSampler:
     not used.
     """
 
-    def __init__(self, inputs: np.ndarray, target: np.ndarray, mask: np.ndarray, patch: int, stride: int,
-                 validation_fraction: float, seed: int):
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        target: np.ndarray,
+        mask: np.ndarray,
+        patch: int,
+        stride: int,
+        validation_fraction: float,
+        seed: int,
+    ):
         if min(inputs.shape) < patch:
             raise ValueError(f"patch size {patch} exceeds the volume shape {inputs.shape}")
         self.x, self.t, self.m, self.p = inputs, target, mask, patch
@@ -264,8 +271,10 @@ def volume_task(
         sampler = PatchSampler(x, t, mask, srcnn.patch, srcnn.stride, fraction, srcnn.seed)
     held_out = None
     if validation is not None:
-        vx, vt = (check_array(v, name) for v, name in zip(validation, ("held-out input", "held-out target"),
-                                                            strict=True))
+        vx, vt = (
+            check_array(v, name)
+            for v, name in zip(validation, ("held-out input", "held-out target"), strict=True)
+        )
         check_same_shape(vx, vt, "held-out input", "held-out target", "cut both from the same region")
         if method == "deepnet":
             side = cast(DeepNetTraining, settings).tile
@@ -294,8 +303,13 @@ def volume_task(
         config["held_out"] = {"shape": list(held_out.x.shape), "samples": len(held_out.corners)}
 
     def set_learning_rate(iteration: int) -> float:
-        lr = scheduled_learning_rate(settings.learning_rate, settings.learning_rate_schedule,
-                                     settings.learning_rate_min_factor, iteration, settings.iterations)
+        lr = scheduled_learning_rate(
+            settings.learning_rate,
+            settings.learning_rate_schedule,
+            settings.learning_rate_min_factor,
+            iteration,
+            settings.iterations,
+        )
         for group in optimizer.param_groups:
             group["lr"] = lr
         return lr
@@ -340,12 +354,23 @@ def volume_task(
             return {"loss": _masked_mean_loss(model, patches.validation_batches(settings.batch_size), dev)}
 
     return TrainingTask(
-        name=f"train {method}", model=model, optimizer=optimizer, rng=rng, config=config,
+        name=f"train {method}",
+        model=model,
+        optimizer=optimizer,
+        rng=rng,
+        config=config,
         step=step if world_size == 1 else parallel_step,
-        loss_fields=("loss", "learning_rate"), iterations=settings.iterations,
+        loss_fields=("loss", "learning_rate"),
+        iterations=settings.iterations,
         checkpoint_every=settings.checkpoint_every,
-        validate=validate, validate_every=settings.validate_every, best_key="loss", best_mode="min",
-        keep_best=settings.keep_best, patience=settings.patience, device=dev, distributed=world_size > 1,
+        validate=validate,
+        validate_every=settings.validate_every,
+        best_key="loss",
+        best_mode="min",
+        keep_best=settings.keep_best,
+        patience=settings.patience,
+        device=dev,
+        distributed=world_size > 1,
     )
 
 
@@ -420,8 +445,9 @@ def _loss_mask(
         return base
     m = check_array(user, "mask", (2, 3), dtype=bool)
     if m.shape not in (shape, shape[1:]):
-        raise ValueError(f"mask has shape {m.shape}; it must be the volume's {shape} or a slice's "
-                         f"{shape[1:]}")
+        raise ValueError(
+            f"mask has shape {m.shape}; it must be the volume's {shape} or a slice's {shape[1:]}"
+        )
     m = m & (base if m.ndim == 2 else base[None])
     if m.sum() == 0:
         raise ValueError("the loss mask selects no voxel")
@@ -478,8 +504,18 @@ def train_cached(
         log.info("cache hit  %s %s", stage, final.name)
         return final
     work = final.with_name(final.name + ".partial")
-    train_model(method, inputs, target, settings, work, device=device, progress=progress,
-                data_description=params, mask=mask, validation=validation)
+    train_model(
+        method,
+        inputs,
+        target,
+        settings,
+        work,
+        device=device,
+        progress=progress,
+        data_description=params,
+        mask=mask,
+        validation=validation,
+    )
     if distributed.is_main():  # under torchrun, rank 0 moves the folder; the others wait
         _install(work, final, stage, params)
     distributed.barrier()
@@ -521,6 +557,11 @@ def _adopt_earlier_key(
             continue
         _install(earlier, final, stage, params)
         meta.unlink(missing_ok=True)
-        log.info("cache: %s %s was trained under the earlier key %s (inference tile %s); renamed",
-                 stage, final.name, earlier.name, tiled.get("inference_tile"))
+        log.info(
+            "cache: %s %s was trained under the earlier key %s (inference tile %s); renamed",
+            stage,
+            final.name,
+            earlier.name,
+            tiled.get("inference_tile"),
+        )
         return

@@ -192,8 +192,7 @@ def size_histogram_table(
         counts, edges = size_histogram(group[column].to_numpy(), bin_um=bin_um, max_um=max_um)
         ident = dict(zip(by, key, strict=True))
         rows += [
-            {**ident, "bin_um": float(lo), "count": int(c)}
-            for lo, c in zip(edges[:-1], counts, strict=True)
+            {**ident, "bin_um": float(lo), "count": int(c)} for lo, c in zip(edges[:-1], counts, strict=True)
         ]
     return pd.DataFrame(rows, columns=[*by, "bin_um", "count"])
 

@@ -95,7 +95,17 @@ def pore_properties(
         volume = n_vox * vs**3
         surface = area_vox * vs**2
         psi = math.pi ** (1.0 / 3.0) * (6.0 * volume) ** (2.0 / 3.0) / surface
-        rows.append((label, volume, (6.0 * volume / math.pi) ** (1.0 / 3.0), surface, psi, min(psi, 1.0),
-                     psi > 1.0, *centroid))
+        rows.append(
+            (
+                label,
+                volume,
+                (6.0 * volume / math.pi) ** (1.0 / 3.0),
+                surface,
+                psi,
+                min(psi, 1.0),
+                psi > 1.0,
+                *centroid,
+            )
+        )
     table = pd.DataFrame(rows, columns=list(PORE_COLUMNS))
     return table.astype({"label": np.int64, "sphericity_clipped": bool})

@@ -26,7 +26,27 @@ from xrsr_lib.evaluate.trust.signals import (
     tta_spread,
 )
 
-__all__ = ["DIHEDRAL_YX", "BlockTrust", "ConformalInterval", "DomainVerdict", "InputDomain",
-           "TrustedPrediction", "auroc", "block_features", "calibrate", "calibrate_trust", "data_consistency",
-           "empirical_coverage", "ensemble_spread", "hallucinated_pores", "invert_yx", "local_mean",
-           "pore_flags", "precision_recall", "score_maps", "spearman", "transform_yx", "tta_spread"]
+__all__ = [
+    "DIHEDRAL_YX",
+    "BlockTrust",
+    "ConformalInterval",
+    "DomainVerdict",
+    "InputDomain",
+    "TrustedPrediction",
+    "auroc",
+    "block_features",
+    "calibrate",
+    "calibrate_trust",
+    "data_consistency",
+    "empirical_coverage",
+    "ensemble_spread",
+    "hallucinated_pores",
+    "invert_yx",
+    "local_mean",
+    "pore_flags",
+    "precision_recall",
+    "score_maps",
+    "spearman",
+    "transform_yx",
+    "tta_spread",
+]

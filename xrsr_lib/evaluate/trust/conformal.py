@@ -160,8 +160,10 @@ def pore_flags(
     """
     lab = np.asarray(labels)
     if lab.shape != np.shape(prediction) or lab.shape != np.shape(halfwidth):
-        raise ValueError(f"labels {lab.shape}, prediction {np.shape(prediction)} and halfwidth "
-                         f"{np.shape(halfwidth)} must share one shape")
+        raise ValueError(
+            f"labels {lab.shape}, prediction {np.shape(prediction)} and halfwidth "
+            f"{np.shape(halfwidth)} must share one shape"
+        )
     if not 0 <= min_fraction < 1:
         raise ValueError(f"min_fraction must lie in [0, 1), got {min_fraction}")
     n = int(lab.max()) if lab.size else 0
@@ -172,5 +174,12 @@ def pore_flags(
     counts = ndimage.sum_labels(np.ones_like(p), lab, index)
     reach = ndimage.sum_labels((p + h >= threshold).astype(np.float64), lab, index) / counts
     margin = ndimage.median(np.clip((threshold - p) / np.maximum(h, 1e-12), -1e6, 1e6), lab, index)
-    return pd.DataFrame({"label": index, "n_voxels": counts.astype(int), "doubtful_fraction": reach,
-                         "margin": np.asarray(margin, float), "doubtful": reach > min_fraction})
+    return pd.DataFrame(
+        {
+            "label": index,
+            "n_voxels": counts.astype(int),
+            "doubtful_fraction": reach,
+            "margin": np.asarray(margin, float),
+            "doubtful": reach > min_fraction,
+        }
+    )

@@ -126,8 +126,9 @@ def block_features(
     if "noise" in names:
         cols["noise"] = noise_sigma(b, None if everywhere else inside)
     if "edge_width" in names:
-        cols["edge_width"] = edge_width(b, cfg.edge_reblur_voxels, cfg.edge_strongest,
-                                        None if everywhere else inside, cfg.edge_min_snr)
+        cols["edge_width"] = edge_width(
+            b, cfg.edge_reblur_voxels, cfg.edge_strongest, None if everywhere else inside, cfg.edge_min_snr
+        )
     return np.column_stack([cols[n] for n in names]).astype(np.float64), origins_arr
 
 
@@ -252,8 +253,10 @@ class DomainVerdict:
     def __str__(self) -> str:
         head = "like the calibration" if self.like else "not like the calibration"
         moved = ", ".join(f"{f['name']} {f['shift_sd']:+.1f} sd" for f in self.features if f["moved"])
-        return (f"{head}: {100 * self.flagged_fraction:.1f} % of {self.n_blocks} blocks out of domain "
-                f"(chance {100 * self.expected_fraction:.1f} %)" + (f"; moved: {moved}" if moved else ""))
+        return (
+            f"{head}: {100 * self.flagged_fraction:.1f} % of {self.n_blocks} blocks out of domain "
+            f"(chance {100 * self.expected_fraction:.1f} %)" + (f"; moved: {moved}" if moved else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -278,8 +281,12 @@ class InputDomain:
 
     @classmethod
     def fit(
-        cls, features: np.ndarray, level: float = 0.99, leave_one_out: bool = False,
-        names: Sequence[str] | None = None, log_scale: bool = False,
+        cls,
+        features: np.ndarray,
+        level: float = 0.99,
+        leave_one_out: bool = False,
+        names: Sequence[str] | None = None,
+        log_scale: bool = False,
     ) -> InputDomain:
         """Learn the domain from calibration block features (:func:`block_features`).
 
@@ -304,8 +311,10 @@ class InputDomain:
         if f.ndim != 2 or f.shape[1] != len(names):
             raise ValueError(f"features of shape {f.shape} do not hold the {len(names)} features {names}")
         if f.shape[0] < max(4, f.shape[1] + 2):
-            raise ValueError(f"need at least {max(4, f.shape[1] + 2)} calibration blocks of {f.shape[1]} "
-                             f"features, got {f.shape[0]}")
+            raise ValueError(
+                f"need at least {max(4, f.shape[1] + 2)} calibration blocks of {f.shape[1]} "
+                f"features, got {f.shape[0]}"
+            )
         if not 0 < level < 1:
             raise ValueError(f"level must lie in (0, 1), got {level}")
         if np.isinf(f).any():
@@ -317,14 +326,21 @@ class InputDomain:
             stat = np.empty(len(f))
             for i in range(len(f)):
                 rest = np.delete(f, i, axis=0)
-                stat[i] = _statistic(f[i:i + 1], *_moments(rest), kind)[0]
+                stat[i] = _statistic(f[i : i + 1], *_moments(rest), kind)[0]
         else:
             stat = _statistic(f, mean, cov, kind)
         d = np.sort(stat)
         rank = math.ceil((len(d) + 1) * level)
-        return cls(tuple(map(float, mean)), tuple(tuple(map(float, r)) for r in cov),
-                   float(d[min(rank, len(d)) - 1]), float(level), int(f.shape[0]), names, kind,
-                   bool(log_scale))
+        return cls(
+            tuple(map(float, mean)),
+            tuple(tuple(map(float, r)) for r in cov),
+            float(d[min(rank, len(d)) - 1]),
+            float(level),
+            int(f.shape[0]),
+            names,
+            kind,
+            bool(log_scale),
+        )
 
     @property
     def expected_fraction(self) -> float:
@@ -365,10 +381,16 @@ class InputDomain:
             measured = ft[np.isfinite(ft[:, i]), i]
             med = float(np.median(measured)) if measured.size else float("nan")
             shift = float((med - self.mean[i]) / sd[i]) if sd[i] > 0 and measured.size else 0.0
-            rows.append({"name": name, "calibration": _untransform(self.mean[i], name, self.log_scale),
-                         "target_median": _untransform(med, name, self.log_scale),
-                         "measured_blocks": int(measured.size), "shift_sd": shift,
-                         "moved": abs(shift) >= cfg.moved_sd})
+            rows.append(
+                {
+                    "name": name,
+                    "calibration": _untransform(self.mean[i], name, self.log_scale),
+                    "target_median": _untransform(med, name, self.log_scale),
+                    "measured_blocks": int(measured.size),
+                    "shift_sd": shift,
+                    "moved": abs(shift) >= cfg.moved_sd,
+                }
+            )
         rows.sort(key=lambda r: -abs(r["shift_sd"]))
         return DomainVerdict(not (excess or any(r["moved"] for r in rows)), k / n, n, p0, p_value, rows)
 
@@ -377,6 +399,13 @@ class InputDomain:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputDomain:
-        return cls(tuple(d["mean"]), tuple(map(tuple, d["covariance"])), float(d["threshold"]),
-                   float(d["level"]), int(d["n_blocks"]), tuple(d.get("features", FEATURES)),
-                   str(d.get("statistic", "distance")), bool(d.get("log_scale", False)))
+        return cls(
+            tuple(d["mean"]),
+            tuple(map(tuple, d["covariance"])),
+            float(d["threshold"]),
+            float(d["level"]),
+            int(d["n_blocks"]),
+            tuple(d.get("features", FEATURES)),
+            str(d.get("statistic", "distance")),
+            bool(d.get("log_scale", False)),
+        )

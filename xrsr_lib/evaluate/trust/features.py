@@ -109,7 +109,10 @@ def noise_sigma(blocks: np.ndarray, inside: np.ndarray | None = None) -> np.ndar
 
 
 def edge_width(
-    blocks: np.ndarray, reblur_voxels: float = 2.0, strongest: float = 0.1, inside: np.ndarray | None = None,
+    blocks: np.ndarray,
+    reblur_voxels: float = 2.0,
+    strongest: float = 0.1,
+    inside: np.ndarray | None = None,
     min_snr: float = 0.0,
 ) -> np.ndarray:
     """Gaussian σ (voxels) of the strongest edges of each block, by re-blurring, noise removed.

@@ -46,9 +46,20 @@ from xrsr_lib.evaluate.trust.signals import data_consistency, local_mean, tta_sp
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONSISTENCY_SMOOTH_VOXELS", "DOMAIN_BLOCK", "DOMAIN_LEVEL", "MEANING", "SCORES",
-           "TTA_SMOOTH_VOXELS", "TTA_TRANSFORMS", "BlockTrust", "TrustedPrediction", "calibrate_trust",
-           "context_voxels", "score_maps"]
+__all__ = [
+    "CONSISTENCY_SMOOTH_VOXELS",
+    "DOMAIN_BLOCK",
+    "DOMAIN_LEVEL",
+    "MEANING",
+    "SCORES",
+    "TTA_SMOOTH_VOXELS",
+    "TTA_TRANSFORMS",
+    "BlockTrust",
+    "TrustedPrediction",
+    "calibrate_trust",
+    "context_voxels",
+    "score_maps",
+]
 
 _DEFAULTS = TrustConfig()  # one set of defaults for the study's trust maps and one's own scans
 #: In-plane symmetries of the test-time augmentation (all eight: turns and flips of a slice).
@@ -65,9 +76,11 @@ DOMAIN_LEVEL = _DEFAULTS.domain_level
 #: The scores a calibration records; the first is the default.
 SCORES = ("tta", "consistency")
 #: What a trust image holds (recorded with it).
-MEANING = ("half-width of an interval around the prediction that holds the high-resolution value with "
-           "the stated coverage (calibrated on held-out overlap slices; valid where the input looks like "
-           "the calibration blocks)")
+MEANING = (
+    "half-width of an interval around the prediction that holds the high-resolution value with "
+    "the stated coverage (calibrated on held-out overlap slices; valid where the input looks like "
+    "the calibration blocks)"
+)
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -158,8 +171,11 @@ def _fit_domain(
         if len(feats) >= need:
             break
     else:
-        log.warning("the calibration slab %s holds fewer than %d blocks of 4 voxels: no input domain stored",
-                    x.shape, need)
+        log.warning(
+            "the calibration slab %s holds fewer than %d blocks of 4 voxels: no input domain stored",
+            x.shape,
+            need,
+        )
         return None, None
     return InputDomain.fit(feats, DOMAIN_LEVEL, config.leave_one_out, config.features, log_scale=True), block
 
@@ -225,9 +241,14 @@ def calibrate_trust(
         raise ValueError(f"the calibration slab {z0}:{z1} holds no voxel inside the mask")
     xs, ys = x[z0:z1], y[z0:z1]
     sigma = float(gaussian_fit({"lres": xs}, ys, mask=m).refined_sigma["lres"])
-    record: dict[str, Any] = {"score": score, "coverage": float(coverage), "tta_transforms": TTA_TRANSFORMS,
-                              "smooth_voxels": TTA_SMOOTH_VOXELS, "blur_sigma_voxels": sigma,
-                              "consistency_smooth_voxels": CONSISTENCY_SMOOTH_VOXELS}
+    record: dict[str, Any] = {
+        "score": score,
+        "coverage": float(coverage),
+        "tta_transforms": TTA_TRANSFORMS,
+        "smooth_voxels": TTA_SMOOTH_VOXELS,
+        "blur_sigma_voxels": sigma,
+        "consistency_smooth_voxels": CONSISTENCY_SMOOTH_VOXELS,
+    }
     reach = int(context) + max(context_voxels({**record, "score": s}) for s in SCORES)
     a, b = max(z0 - reach, 0), min(z1 + reach, nz)
     p, maps = score_maps(predict, x[a:b], SCORES, sigma)
@@ -238,18 +259,29 @@ def calibrate_trust(
         s = maps[name][inner]
         rule = calibrate(s, err, coverage, mask=m)
         if not math.isfinite(rule.quantile):
-            raise ValueError(f"{rule.n_calibration} calibration voxels are too few for a coverage of "
-                             f"{coverage}")
+            raise ValueError(
+                f"{rule.n_calibration} calibration voxels are too few for a coverage of {coverage}"
+            )
         rules[name] = rule.to_dict()
         check[name] = empirical_coverage(rule.halfwidth(s), err, m)
     dcfg = domain or DomainConfig()
     dom, block = _fit_domain(xs, m, dcfg)
-    record.update(rules=rules, domain=None if dom is None else dom.to_dict(), domain_block=block,
-                  domain_config=dcfg.model_dump(mode="json"),
-                  calibration={"slices": [z0, z1], "voxels": int(m.sum()), "coverage_check": check},
-                  meaning=MEANING)
-    log.info("trust calibrated on slices %d:%d (%d voxels): coverage %s at nominal %g", z0, z1, int(m.sum()),
-             {k: round(v, 3) for k, v in check.items()}, coverage)
+    record.update(
+        rules=rules,
+        domain=None if dom is None else dom.to_dict(),
+        domain_block=block,
+        domain_config=dcfg.model_dump(mode="json"),
+        calibration={"slices": [z0, z1], "voxels": int(m.sum()), "coverage_check": check},
+        meaning=MEANING,
+    )
+    log.info(
+        "trust calibrated on slices %d:%d (%d voxels): coverage %s at nominal %g",
+        z0,
+        z1,
+        int(m.sum()),
+        {k: round(v, 3) for k, v in check.items()},
+        coverage,
+    )
     return record
 
 
@@ -301,15 +333,18 @@ class TrustedPrediction:
         out = np.zeros(self.prediction.shape, bool)
         for (z, y, x), flag in zip(self.block_origins, self.out_of_domain, strict=True):
             if flag and self.block is not None:
-                out[z:z + self.block, y:y + self.block, x:x + self.block] = True
+                out[z : z + self.block, y : y + self.block, x : x + self.block] = True
         return out
 
     def summary(self) -> dict[str, Any]:
         """``score``, ``coverage``, ``out_of_domain_fraction`` (None without blocks), ``verdict`` (dict)."""
         n = len(self.out_of_domain)
-        return {"score": self.score, "coverage": self.coverage,
-                "out_of_domain_fraction": float(self.out_of_domain.mean()) if n else None,
-                "verdict": None if self.verdict is None else self.verdict.to_dict()}
+        return {
+            "score": self.score,
+            "coverage": self.coverage,
+            "out_of_domain_fraction": float(self.out_of_domain.mean()) if n else None,
+            "verdict": None if self.verdict is None else self.verdict.to_dict(),
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -330,8 +365,10 @@ class BlockTrust:
     def __post_init__(self) -> None:
         name = self.score or self.record.get("score")
         if name not in self.record.get("rules", {}):
-            raise ValueError(f"the trust record has no rule for the score {name!r} "
-                             f"(has {sorted(self.record.get('rules', {}))})")
+            raise ValueError(
+                f"the trust record has no rule for the score {name!r} "
+                f"(has {sorted(self.record.get('rules', {}))})"
+            )
         object.__setattr__(self, "score", name)
 
     @property
@@ -344,13 +381,21 @@ class BlockTrust:
 
     def key(self) -> dict[str, Any]:
         """What makes two trust maps the same (part of a prediction job's key)."""
-        return {"kind": f"{type(self).__module__}.{type(self).__qualname__}", "score": self.score,
-                "record": self.record}
+        return {
+            "kind": f"{type(self).__module__}.{type(self).__qualname__}",
+            "score": self.score,
+            "record": self.record,
+        }
 
     def attrs(self) -> dict[str, Any]:
         """What a trust image records about itself."""
-        return {"kind": "trust", "score": self.score, "coverage": self.rule.coverage, "meaning": MEANING,
-                "calibration": self.record.get("calibration")}
+        return {
+            "kind": "trust",
+            "score": self.score,
+            "coverage": self.rule.coverage,
+            "meaning": MEANING,
+            "calibration": self.record.get("calibration"),
+        }
 
     @property
     def domain(self) -> InputDomain | None:
@@ -406,17 +451,34 @@ class BlockTrust:
         feats = self.features(x)
         dom, block = self.domain, self.record.get("domain_block")
         flags = np.zeros((0,), bool) if dom is None or len(feats) == 0 else dom.out_of_domain(feats)
-        origins = (np.zeros((0, 3), int) if dom is None or len(feats) == 0 else
-                   block_features(np.zeros(x.shape, np.float32), int(cast(int, block)))[1])
+        origins = (
+            np.zeros((0, 3), int)
+            if dom is None or len(feats) == 0
+            else block_features(np.zeros(x.shape, np.float32), int(cast(int, block)))[1]
+        )
         verdict = None if dom is None or len(feats) == 0 else dom.verdict(feats, self.domain_config)
         score = cast(str, self.score)  # set by __post_init__
-        return TrustedPrediction(p, self.rule.halfwidth(maps[score]), score, self.rule.coverage,
-                                 verdict, origins, flags, None if block is None else int(block))
+        return TrustedPrediction(
+            p,
+            self.rule.halfwidth(maps[score]),
+            score,
+            self.rule.coverage,
+            verdict,
+            origins,
+            flags,
+            None if block is None else int(block),
+        )
 
     def _maps(self, predict: Predict, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return score_maps(predict, x, (cast(str, self.score),), self.record["blur_sigma_voxels"],
-                          int(self.record["tta_transforms"]), float(self.record["smooth_voxels"]),
-                          float(self.record["consistency_smooth_voxels"]))
+        return score_maps(
+            predict,
+            x,
+            (cast(str, self.score),),
+            self.record["blur_sigma_voxels"],
+            int(self.record["tta_transforms"]),
+            float(self.record["smooth_voxels"]),
+            float(self.record["consistency_smooth_voxels"]),
+        )
 
     def __call__(
         self, predict: Predict, x: np.ndarray, inner: tuple[slice, ...]

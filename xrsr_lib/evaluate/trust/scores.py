@@ -75,5 +75,6 @@ def hallucinated_pores(labels: np.ndarray, truth_pores: np.ndarray, max_overlap:
         return np.zeros(0, bool)
     index = np.arange(1, n + 1)
     frac = ndimage.sum_labels(truth.astype(np.float64), lab, index) / ndimage.sum_labels(
-        np.ones(lab.shape), lab, index)
+        np.ones(lab.shape), lab, index
+    )
     return frac <= max_overlap

@@ -20,13 +20,28 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-__all__ = ["DIHEDRAL_YX", "data_consistency", "ensemble_spread", "invert_yx", "local_mean", "transform_yx",
-           "tta_spread"]
+__all__ = [
+    "DIHEDRAL_YX",
+    "data_consistency",
+    "ensemble_spread",
+    "invert_yx",
+    "local_mean",
+    "transform_yx",
+    "tta_spread",
+]
 
 #: The eight symmetries of a square slice as (quarter turns about z, then flip x): identity first,
 #: then the flips and turns that :func:`tta_spread` uses when asked for fewer than eight.
-DIHEDRAL_YX: tuple[tuple[int, bool], ...] = ((0, False), (0, True), (2, False), (2, True),
-                                             (1, False), (1, True), (3, False), (3, True))
+DIHEDRAL_YX: tuple[tuple[int, bool], ...] = (
+    (0, False),
+    (0, True),
+    (2, False),
+    (2, True),
+    (1, False),
+    (1, True),
+    (3, False),
+    (3, True),
+)
 
 
 def _volume(x: np.ndarray, name: str) -> np.ndarray:

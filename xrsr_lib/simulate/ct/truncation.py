@@ -22,8 +22,16 @@ from xrsr_lib.io.validate import check_array, check_int, check_real
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 from xrsr_lib.simulate.ct.reconstruct import fdk
 
-__all__ = ["cylinder_chords", "default_fit_px", "extend_truncated_rows", "extend_with_prior", "fdk_truncated",
-           "sample_cylinder", "tail_extension", "widened"]
+__all__ = [
+    "cylinder_chords",
+    "default_fit_px",
+    "extend_truncated_rows",
+    "extend_with_prior",
+    "fdk_truncated",
+    "sample_cylinder",
+    "tail_extension",
+    "widened",
+]
 
 
 def cylinder_chords(
@@ -215,8 +223,11 @@ def extend_truncated_rows(
     out = np.empty((p.shape[0], p.shape[1], cols + 2 * w), np.float64)
     out[..., w : w + cols] = flat
     for side, edge, beyond in ((1, w + cols - 1, slice(w + cols, None)), (-1, w, slice(0, w))):
-        value, slope = _edge_fit(flat if side == 1 else flat[..., ::-1],
-                                 t[w : w + cols] if side == 1 else -t[w : w + cols][::-1], min(6, cols))
+        value, slope = _edge_fit(
+            flat if side == 1 else flat[..., ::-1],
+            t[w : w + cols] if side == 1 else -t[w : w + cols][::-1],
+            min(6, cols),
+        )
         at_edge = chord[:, edge][:, None]
         scale = np.where(at_edge > 1e-6 * radius, value / np.maximum(at_edge, 1e-12), 0.0)
         tail = scale[..., None] * chord[:, None, beyond]
@@ -228,8 +239,14 @@ def extend_truncated_rows(
 
 def widened(geometry: ConeGeometry, extension: int) -> ConeGeometry:
     """The geometry with ``extension`` more detector columns on each side."""
-    return ConeGeometry(geometry.source_origin, geometry.origin_detector, geometry.det_rows,
-                        geometry.det_cols + 2 * extension, geometry.det_pixel, geometry.angles)
+    return ConeGeometry(
+        geometry.source_origin,
+        geometry.origin_detector,
+        geometry.det_rows,
+        geometry.det_cols + 2 * extension,
+        geometry.det_pixel,
+        geometry.angles,
+    )
 
 
 def extend_with_prior(
@@ -256,13 +273,17 @@ def extend_with_prior(
     w = check_int(extension, "extension", 0)
     q = check_array(prior, "prior", 3, axes="(n_angles, rows, cols + 2 · extension)")
     if q.shape != (p.shape[0], p.shape[1], p.shape[2] + 2 * w):
-        raise ValueError(f"prior has shape {q.shape}; projections {p.shape} with {w} extra columns a side "
-                         f"need {(p.shape[0], p.shape[1], p.shape[2] + 2 * w)}")
+        raise ValueError(
+            f"prior has shape {q.shape}; projections {p.shape} with {w} extra columns a side "
+            f"need {(p.shape[0], p.shape[1], p.shape[2] + 2 * w)}"
+        )
     cols = p.shape[2]
     out = q.astype(np.float64, copy=True)
     out[..., w : w + cols] = p
-    edges = ((p[..., -fit_px:], q[..., w + cols - fit_px : w + cols], slice(w + cols, None)),
-             (p[..., :fit_px], q[..., w : w + fit_px], slice(0, w)))
+    edges = (
+        (p[..., -fit_px:], q[..., w + cols - fit_px : w + cols], slice(w + cols, None)),
+        (p[..., :fit_px], q[..., w : w + fit_px], slice(0, w)),
+    )
     for meas, pri, beyond in edges:
         m = gaussian_filter1d(meas.astype(np.float64), 1.0, axis=-2, mode="nearest").mean(-1)
         r = gaussian_filter1d(pri.astype(np.float64), 1.0, axis=-2, mode="nearest").mean(-1)
@@ -310,6 +331,9 @@ def fdk_truncated(
     else:
         ext = check_int(extension, "extension", 0)
     wide = widened(geometry, ext)
-    ext_rows = (extend_with_prior(projections, prior, ext) if prior is not None
-                else extend_truncated_rows(projections, geometry, ext))
+    ext_rows = (
+        extend_with_prior(projections, prior, ext)
+        if prior is not None
+        else extend_truncated_rows(projections, geometry, ext)
+    )
     return fdk(ext_rows, wide, shape, voxel_size, filter=filter, device=device, progress=progress)

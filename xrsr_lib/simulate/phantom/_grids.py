@@ -59,9 +59,14 @@ def _cell_box(px, py, pz, ext, origin, g, nx, ny, nz):
     """Inclusive cell-index ranges ``(ix0, ix1, iy0, iy1, iz0, iz1)`` of a grid of cell side ``g``
     (``nx × ny × nz`` cells from ``origin``) that hold points within ``ext`` of p: the box both grid
     walks (void queries, candidate updates) scan, each then pruning its cells by :func:`_axis_gap`."""
-    return (_cell_index(px - ext, origin[0], g, nx), _cell_index(px + ext, origin[0], g, nx),
-            _cell_index(py - ext, origin[1], g, ny), _cell_index(py + ext, origin[1], g, ny),
-            _cell_index(pz - ext, origin[2], g, nz), _cell_index(pz + ext, origin[2], g, nz))
+    return (
+        _cell_index(px - ext, origin[0], g, nx),
+        _cell_index(px + ext, origin[0], g, nx),
+        _cell_index(py - ext, origin[1], g, ny),
+        _cell_index(py + ext, origin[1], g, ny),
+        _cell_index(pz - ext, origin[2], g, nz),
+        _cell_index(pz + ext, origin[2], g, nz),
+    )
 
 
 @njit(cache=True)
@@ -207,8 +212,9 @@ def _scan_level(px, py, pz, best, ext, lev, voids, vnext, vhead, lev_off, lev_di
 
 
 @njit(cache=True)
-def _min_void_distance(px, py, pz, best, nvoids, voids, vnext, vhead, lev_off, lev_dims, lev_geom,
-                       lev_count, origin):
+def _min_void_distance(
+    px, py, pz, best, nvoids, voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count, origin
+):
     """Return ``min(best, min_j(|p - c_j| - r_j))``; stops early once the result is negative."""
     if nvoids <= _BRUTE_FORCE_VOIDS:
         for j in range(nvoids):
@@ -223,15 +229,41 @@ def _min_void_distance(px, py, pz, best, nvoids, voids, vnext, vhead, lev_off, l
     # pass 1: the cells that can hold a void containing p (cheap bound, fast rejection)
     for lev in range(nlev):
         if lev_count[lev] > 0:
-            best = _scan_level(px, py, pz, best, lev_geom[lev, 1], lev, voids, vnext, vhead, lev_off,
-                               lev_dims, lev_geom, origin)
+            best = _scan_level(
+                px,
+                py,
+                pz,
+                best,
+                lev_geom[lev, 1],
+                lev,
+                voids,
+                vnext,
+                vhead,
+                lev_off,
+                lev_dims,
+                lev_geom,
+                origin,
+            )
             if best < 0.0:
                 return best
     # pass 2: every cell that can hold a void surface closer than the current bound
     for lev in range(nlev):
         if lev_count[lev] > 0:
-            best = _scan_level(px, py, pz, best, best + lev_geom[lev, 1], lev, voids, vnext, vhead,
-                               lev_off, lev_dims, lev_geom, origin)
+            best = _scan_level(
+                px,
+                py,
+                pz,
+                best,
+                best + lev_geom[lev, 1],
+                lev,
+                voids,
+                vnext,
+                vhead,
+                lev_off,
+                lev_dims,
+                lev_geom,
+                origin,
+            )
     return best
 
 
@@ -285,8 +317,22 @@ def _close_covered_cells(px, py, pz, r, params, cdims, istate, open_cells, open_
 
 
 @njit(cache=True)
-def _draw_free_candidate(rng, params, cdims, open_cells, n_open, cap, nvoids, voids, vnext, vhead, lev_off,
-                         lev_dims, lev_geom, lev_count):
+def _draw_free_candidate(
+    rng,
+    params,
+    cdims,
+    open_cells,
+    n_open,
+    cap,
+    nvoids,
+    voids,
+    vnext,
+    vhead,
+    lev_off,
+    lev_dims,
+    lev_geom,
+    lev_count,
+):
     """Draw a uniform point in free matrix; return (x, y, z, a, number of draws) with its exact ``a``.
 
     Proposals are uniform over the open grid cells (cells entirely inside a void hold no free
@@ -301,8 +347,9 @@ def _draw_free_candidate(rng, params, cdims, open_cells, n_open, cap, nvoids, vo
         c = max(cap, 1e-9) if nvoids > _BRUTE_FORCE_VOIDS else wall
         while True:
             start = min(wall, c)
-            a = _min_void_distance(x, y, z, start, nvoids, voids, vnext, vhead, lev_off, lev_dims,
-                                   lev_geom, lev_count, origin)
+            a = _min_void_distance(
+                x, y, z, start, nvoids, voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count, origin
+            )
             if a < start or start >= wall:
                 break
             c *= 2.0  # nothing closer than the cap: search farther

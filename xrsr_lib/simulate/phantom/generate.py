@@ -67,8 +67,26 @@ __all__ = ["generate_foam"]
 
 # ------------------------------------------------------------------------------ main kernel
 @njit(cache=True)
-def _place_voids(n_target, params, cdims, rng, istate, cand, clink, chead, tree,
-                 voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count, open_cells, open_pos):
+def _place_voids(
+    n_target,
+    params,
+    cdims,
+    rng,
+    istate,
+    cand,
+    clink,
+    chead,
+    tree,
+    voids,
+    vnext,
+    vhead,
+    lev_off,
+    lev_dims,
+    lev_geom,
+    lev_count,
+    open_cells,
+    open_pos,
+):
     """Place voids until ``istate[0] == n_target``; all state lives in the arrays (resumable).
 
     ``params`` = [maxsize, zrange, candidate cell size, origin x, y, z]; ``istate`` = [voids placed,
@@ -153,17 +171,56 @@ def _place_voids(n_target, params, cdims, rng, istate, cand, clink, chead, tree,
                     if d >= 0.0:
                         cand[i, 3] = d
                     else:
-                        _replace_candidate(i, r, params, cdims, rng, istate, cand, clink, chead, tree,
-                                           voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count,
-                                           open_cells)
+                        _replace_candidate(
+                            i,
+                            r,
+                            params,
+                            cdims,
+                            rng,
+                            istate,
+                            cand,
+                            clink,
+                            chead,
+                            tree,
+                            voids,
+                            vnext,
+                            vhead,
+                            lev_off,
+                            lev_dims,
+                            lev_geom,
+                            lev_count,
+                            open_cells,
+                        )
                 if cand[i, 3] > maxsize:
                     count += 1
             istate[3] = count
             if istate[1] == 1:
                 _tree_build(tree, cand, clink)
         else:
-            _update_near(px, py, pz, r, r + amax, params, cdims, rng, istate, cand, clink, chead, tree,
-                         voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count, open_cells, open_pos)
+            _update_near(
+                px,
+                py,
+                pz,
+                r,
+                r + amax,
+                params,
+                cdims,
+                rng,
+                istate,
+                cand,
+                clink,
+                chead,
+                tree,
+                voids,
+                vnext,
+                vhead,
+                lev_off,
+                lev_dims,
+                lev_geom,
+                lev_count,
+                open_cells,
+                open_pos,
+            )
             if istate[2] > ncand // 4:
                 _resort(cand, clink, chead)
                 istate[2] = 0
@@ -171,8 +228,30 @@ def _place_voids(n_target, params, cdims, rng, istate, cand, clink, chead, tree,
 
 
 @njit(cache=True)
-def _update_near(px, py, pz, r, ext, params, cdims, rng, istate, cand, clink, chead, tree,
-                 voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count, open_cells, open_pos):
+def _update_near(
+    px,
+    py,
+    pz,
+    r,
+    ext,
+    params,
+    cdims,
+    rng,
+    istate,
+    cand,
+    clink,
+    chead,
+    tree,
+    voids,
+    vnext,
+    vhead,
+    lev_off,
+    lev_dims,
+    lev_geom,
+    lev_count,
+    open_cells,
+    open_pos,
+):
     """Update the candidates within ``ext`` of a new void (centre p, radius r) via the cell grid."""
     gc = params[2]
     origin = params[3:6]
@@ -205,23 +284,72 @@ def _update_near(px, py, pz, r, ext, params, cdims, rng, istate, cand, clink, ch
                         if d >= 0.0:
                             cand[i, 3] = d
                         else:
-                            _replace_candidate(i, r, params, cdims, rng, istate, cand, clink, chead, tree,
-                                               voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count,
-                                               open_cells)
+                            _replace_candidate(
+                                i,
+                                r,
+                                params,
+                                cdims,
+                                rng,
+                                istate,
+                                cand,
+                                clink,
+                                chead,
+                                tree,
+                                voids,
+                                vnext,
+                                vhead,
+                                lev_off,
+                                lev_dims,
+                                lev_geom,
+                                lev_count,
+                                open_cells,
+                            )
                     i = nxt
                 if changed:
                     _tree_set(tree, c, _cell_max(cand, clink, chead, c))
 
 
 @njit(cache=True)
-def _replace_candidate(i, cap, params, cdims, rng, istate, cand, clink, chead, tree,
-                       voids, vnext, vhead, lev_off, lev_dims, lev_geom, lev_count, open_cells):
+def _replace_candidate(
+    i,
+    cap,
+    params,
+    cdims,
+    rng,
+    istate,
+    cand,
+    clink,
+    chead,
+    tree,
+    voids,
+    vnext,
+    vhead,
+    lev_off,
+    lev_dims,
+    lev_geom,
+    lev_count,
+    open_cells,
+):
     """Move candidate ``i`` to a fresh random point in free matrix (cell lists and tree updated)."""
     gc = params[2]
     origin = params[3:6]
     _unlink(clink, chead, i)
-    x, y, z, a, ndraw = _draw_free_candidate(rng, params, cdims, open_cells, istate[6], cap, istate[0], voids,
-                                             vnext, vhead, lev_off, lev_dims, lev_geom, lev_count)
+    x, y, z, a, ndraw = _draw_free_candidate(
+        rng,
+        params,
+        cdims,
+        open_cells,
+        istate[6],
+        cap,
+        istate[0],
+        voids,
+        vnext,
+        vhead,
+        lev_off,
+        lev_dims,
+        lev_geom,
+        lev_count,
+    )
     cand[i, 0] = x
     cand[i, 1] = y
     cand[i, 2] = z
@@ -312,8 +440,25 @@ def _new_state(seed: int, n_voids: int, n_cand: int, maxsize: float, zrange: flo
     open_pos[open_cells] = np.arange(open_cells.size)
     istate = np.array([0, 0, 0, -1, 0, 0, open_cells.size], dtype=np.int64)
 
-    return _FoamState(params, cdims, rng, istate, cand, clink, chead, tree, voids, vnext, vhead, lev_off,
-                      lev_dims, lev_geom, lev_count, open_cells, open_pos)
+    return _FoamState(
+        params,
+        cdims,
+        rng,
+        istate,
+        cand,
+        clink,
+        chead,
+        tree,
+        voids,
+        vnext,
+        vhead,
+        lev_off,
+        lev_dims,
+        lev_geom,
+        lev_count,
+        open_cells,
+        open_pos,
+    )
 
 
 def _advance(state: _FoamState, n_target: int) -> None:
@@ -324,12 +469,24 @@ def _advance(state: _FoamState, n_target: int) -> None:
 
 def _grid_dims(cell: float, zrange: float) -> np.ndarray:
     """Cell counts (nx, ny, nz) covering [-1, 1]² × [-zrange, zrange]."""
-    return np.array([max(1, math.ceil(2.0 / cell)), max(1, math.ceil(2.0 / cell)),
-                     max(1, math.ceil(2.0 * zrange / cell))], dtype=np.int64)
+    return np.array(
+        [
+            max(1, math.ceil(2.0 / cell)),
+            max(1, math.ceil(2.0 / cell)),
+            max(1, math.ceil(2.0 * zrange / cell)),
+        ],
+        dtype=np.int64,
+    )
 
 
-def generate_foam(seed: int, nspheres_per_unit: int = 100000, ntrials_per_unit: int = 1000000,
-                  maxsize: float = 0.2, zrange: float = 1.5, progress: bool = True) -> np.ndarray:
+def generate_foam(
+    seed: int,
+    nspheres_per_unit: int = 100000,
+    ntrials_per_unit: int = 1000000,
+    maxsize: float = 0.2,
+    zrange: float = 1.5,
+    progress: bool = True,
+) -> np.ndarray:
     """Generate a foam phantom (void list) as in foam_ct_phantom's ``generate``.
 
     Parameters

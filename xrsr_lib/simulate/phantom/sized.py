@@ -89,8 +89,12 @@ def _log_power_integral(k: float, big_l: float) -> float:
     return math.log(-math.expm1(kl)) - math.log(-k)
 
 
-def sized_diameter_cdf(d: float | np.ndarray, diameter_range: tuple[float, float], size_exponent: float,
-                       half_height: float | None = None) -> np.ndarray:
+def sized_diameter_cdf(
+    d: float | np.ndarray,
+    diameter_range: tuple[float, float],
+    size_exponent: float,
+    half_height: float | None = None,
+) -> np.ndarray:
     """Cumulative distribution of the void diameters of :func:`generate_sized_foam`.
 
     The number density is ``p(d) ∝ d^(-a)`` on ``[d_min, d_max]`` (``a = size_exponent``), so
@@ -168,8 +172,24 @@ def _axis_cells(lo: float, hi: float, origin: float, cell: float, n: int) -> tup
 
 
 @njit(cache=True)
-def _place_sized(radii, start, stop, zrange, gap, max_trials, rng, cell, dims, head, entry_void,
-                 entry_next, n_entries, stamp, n_stamp, out):
+def _place_sized(
+    radii,
+    start,
+    stop,
+    zrange,
+    gap,
+    max_trials,
+    rng,
+    cell,
+    dims,
+    head,
+    entry_void,
+    entry_next,
+    n_entries,
+    stamp,
+    n_stamp,
+    out,
+):
     """Place voids ``start .. stop - 1`` (radii given, largest first); state lives in the arrays.
 
     A void is placed at the first of up to ``max_trials`` uniform centres whose gap to every
@@ -262,9 +282,16 @@ def _grid(radii: np.ndarray, zrange: float, gap: float) -> tuple[float, np.ndarr
 
 
 # ------------------------------------------------------------------------------ public generator
-def generate_sized_foam(seed: int, n_voids: int, diameter_range: tuple[float, float], size_exponent: float,
-                        zrange: float, min_gap: float = 0.0, max_trials: int = 100_000,
-                        progress: bool = False) -> np.ndarray:
+def generate_sized_foam(
+    seed: int,
+    n_voids: int,
+    diameter_range: tuple[float, float],
+    size_exponent: float,
+    zrange: float,
+    min_gap: float = 0.0,
+    max_trials: int = 100_000,
+    progress: bool = False,
+) -> np.ndarray:
     """Generate a foam phantom (void list) whose void diameters follow a truncated power law.
 
     See the module notes for the process. Lengths are in units of the cylinder radius (the
@@ -333,8 +360,24 @@ def generate_sized_foam(seed: int, n_voids: int, diameter_range: tuple[float, fl
     with tqdm(total=n_voids, disable=not progress, desc="sized foam", unit="void") as bar:
         for start in range(0, n_voids, chunk):
             stop = min(n_voids, start + chunk)
-            failed = _place_sized(radii, start, stop, zrange, min_gap, max_trials, kernel_rng, cell, dims,
-                                  head, entry_void, entry_next, n_entries, stamp, n_stamp, out)
+            failed = _place_sized(
+                radii,
+                start,
+                stop,
+                zrange,
+                min_gap,
+                max_trials,
+                kernel_rng,
+                cell,
+                dims,
+                head,
+                entry_void,
+                entry_next,
+                n_entries,
+                stamp,
+                n_stamp,
+                out,
+            )
             if failed >= 0:
                 raise ValueError(
                     f"too dense: void {failed + 1} of n_voids={n_voids} (diameter {diameters[failed]:.4g}) "

@@ -115,9 +115,14 @@ def _voxelize_kernel(spheres, zsorted, nz, ny, nx, vs, cz, cy, cx, offs, radius)
     return out
 
 
-def voxelize(spheres: np.ndarray, shape: tuple[int, int, int], voxel_size: float,
-             center: tuple[float, float, float] = (0.0, 0.0, 0.0), supersampling: int = 2,
-             cylinder_radius: float = 1.0) -> np.ndarray:
+def voxelize(
+    spheres: np.ndarray,
+    shape: tuple[int, int, int],
+    voxel_size: float,
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    supersampling: int = 2,
+    cylinder_radius: float = 1.0,
+) -> np.ndarray:
     """Voxelize a foam phantom: material fraction per voxel of a cell-centred grid.
 
     Parameters
@@ -160,5 +165,6 @@ def voxelize(spheres: np.ndarray, shape: tuple[int, int, int], voxel_size: float
     order = np.argsort(arr[:, 2], kind="stable")
     sph = np.ascontiguousarray(arr[order, :4])
     offs = ((np.arange(supersampling) + 0.5) / supersampling - 0.5) * voxel_size
-    return _voxelize_kernel(sph, np.ascontiguousarray(sph[:, 2]), nz, ny, nx, voxel_size, cz, cy, cx, offs,
-                            cylinder_radius)
+    return _voxelize_kernel(
+        sph, np.ascontiguousarray(sph[:, 2]), nz, ny, nx, voxel_size, cz, cy, cx, offs, cylinder_radius
+    )

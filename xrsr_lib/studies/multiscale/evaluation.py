@@ -35,9 +35,15 @@ __all__ = ["HRES_IMAGES", "IMAGE_LABELS", "LFOV_IMAGES", "MultiscaleEvaluation"]
 HRES_IMAGES = ("lres", "lfov", "mres", "mres_3to1", "chain", "hres")
 LFOV_IMAGES = ("lres", "lfov")
 #: Display names.
-IMAGE_LABELS = {"lres": "9 µm scan (resampled)", "lfov": "9→3 model", "mres": "3 µm scan (resampled)",
-                "mres_3to1": "3→1 model on the 3 µm scan", "chain": "9→3→1 chain", "hres": "1 µm scan",
-                "phantom": "exact phantom"}
+IMAGE_LABELS = {
+    "lres": "9 µm scan (resampled)",
+    "lfov": "9→3 model",
+    "mres": "3 µm scan (resampled)",
+    "mres_3to1": "3→1 model on the 3 µm scan",
+    "chain": "9→3→1 chain",
+    "hres": "1 µm scan",
+    "phantom": "exact phantom",
+}
 
 
 class MultiscaleEvaluation:
@@ -53,8 +59,13 @@ class MultiscaleEvaluation:
 
     def _key(self) -> dict[str, Any]:
         s = self.study
-        return {"lfov": s.lfov_params(), "chain_model": s.model_params("3to1"), "inference": s.inference(),
-                "pores": s.pores_params(), "hres": s.registration_params("hres")}
+        return {
+            "lfov": s.lfov_params(),
+            "chain_model": s.model_params("3to1"),
+            "inference": s.inference(),
+            "pores": s.pores_params(),
+            "hres": s.registration_params("hres"),
+        }
 
     # ------------------------------------------------------------------ registration
     def registration_table(self) -> pd.DataFrame:
@@ -69,13 +80,21 @@ class MultiscaleEvaluation:
             recorded = Pose.from_dict(self.study.scan_attrs(scan.name)["recorded_pose"])
             err = (np.asarray(found.center_um) - true.center_um) / scan.voxel_size_um
             err0 = (np.asarray(recorded.center_um) - true.center_um) / scan.voxel_size_um
-            rows.append({"scan": scan.name, "voxel_size_um": scan.voxel_size_um,
-                         "recorded_error_voxels": float(np.abs(err0).max()),
-                         "error_z_voxels": err[0], "error_y_voxels": err[1], "error_x_voxels": err[2],
-                         "error_voxels": float(np.abs(err).max()), "true_angle_deg": true.angle_deg,
-                         "angle_deg": found.angle_deg, "angle_error_deg": found.angle_deg - true.angle_deg,
-                         **{k: reg["report"][k] for k in ("peak_ratio", "correlation",
-                                                          "correlation_initial")}})
+            rows.append(
+                {
+                    "scan": scan.name,
+                    "voxel_size_um": scan.voxel_size_um,
+                    "recorded_error_voxels": float(np.abs(err0).max()),
+                    "error_z_voxels": err[0],
+                    "error_y_voxels": err[1],
+                    "error_x_voxels": err[2],
+                    "error_voxels": float(np.abs(err).max()),
+                    "true_angle_deg": true.angle_deg,
+                    "angle_deg": found.angle_deg,
+                    "angle_error_deg": found.angle_deg - true.angle_deg,
+                    **{k: reg["report"][k] for k in ("peak_ratio", "correlation", "correlation_initial")},
+                }
+            )
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ images on the hres grid
@@ -88,8 +107,12 @@ class MultiscaleEvaluation:
         """Per image on the hres grid: PSNR against the phantom (grey scale matched), effective
         resolution against the 1 µm scan and against the phantom (σ, µm), pores found, small pores
         found, porosity and total pore volume."""
-        params = {"key": self._key(), "pores": self.pore_config.model_dump(), "version": 1,
-                  "fit_sigmas_um": self.fit_sigmas_um.tolist()}
+        params = {
+            "key": self._key(),
+            "pores": self.pore_config.model_dump(),
+            "version": 1,
+            "fit_sigmas_um": self.fit_sigmas_um.tolist(),
+        }
 
         def build(tmp: Path) -> None:
             imgs = self.images()
@@ -101,20 +124,27 @@ class MultiscaleEvaluation:
                 img = imgs[name]
                 on_phantom = match_grey_scale(img, phantom)[0]
                 fits = {}
-                for ref_name, ref, matched in (("hres", hres, match_grey_scale(img, hres)[0]),
-                                               ("phantom", phantom, on_phantom)):
+                for ref_name, ref, matched in (
+                    ("hres", hres, match_grey_scale(img, hres)[0]),
+                    ("phantom", phantom, on_phantom),
+                ):
                     fit = gaussian_fit({"x": matched}, ref, sigmas=self.fit_sigmas_um / voxel, progress=False)
                     fits[ref_name] = float(fit.refined_sigma["x"]) * voxel
                 pores = analyse_pores(on_phantom, np.ones(img.shape, bool), voxel, self.pore_config)
                 d = pores.table["diameter_um"].to_numpy() if pores.n_pores else np.zeros(0)
-                rows.append({"image": name,
-                             "psnr_vs_phantom": psnr(on_phantom, phantom, data_range=1.0),
-                             "sigma_vs_hres_um": fits["hres"], "sigma_vs_phantom_um": fits["phantom"],
-                             "n_pores": int(pores.n_pores), "n_small_pores": int((d <= small_um).sum()),
-                             "porosity": float(pores.porosity),
-                             "pore_volume_um3": float(pores.table["volume_um3"].sum())
-                             if pores.n_pores else 0.0,
-                             "diameters_um": " ".join(f"{v:.2f}" for v in d)})
+                rows.append(
+                    {
+                        "image": name,
+                        "psnr_vs_phantom": psnr(on_phantom, phantom, data_range=1.0),
+                        "sigma_vs_hres_um": fits["hres"],
+                        "sigma_vs_phantom_um": fits["phantom"],
+                        "n_pores": int(pores.n_pores),
+                        "n_small_pores": int((d <= small_um).sum()),
+                        "porosity": float(pores.porosity),
+                        "pore_volume_um3": float(pores.table["volume_um3"].sum()) if pores.n_pores else 0.0,
+                        "diameters_um": " ".join(f"{v:.2f}" for v in d),
+                    }
+                )
             io.write_table(tmp, pd.DataFrame(rows), params)
 
         return io.read_table(self.cache.get_or_build("ms_scores", params, build))[0]
@@ -122,14 +152,17 @@ class MultiscaleEvaluation:
     def size_distributions(self, bin_um: float = 2.0) -> pd.DataFrame:
         """Pore-size histograms of every image on the hres grid (long table: image, bin, count)."""
         table = self.scores()
-        diam = {r.image: np.array([float(v) for v in str(r.diameters_um).split()])
-                for r in table.itertuples()}
+        diam = {
+            r.image: np.array([float(v) for v in str(r.diameters_um).split()]) for r in table.itertuples()
+        }
         top = max([d.max() for d in diam.values() if d.size] + [bin_um])
         rows = []
         for name, d in diam.items():
             counts, edges = size_histogram(d, bin_um, math.ceil(top / bin_um) * bin_um)
-            rows += [{"image": name, "bin_low_um": lo, "bin_high_um": hi, "count": int(c)}
-                     for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)]
+            rows += [
+                {"image": name, "bin_low_um": lo, "bin_high_um": hi, "count": int(c)}
+                for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)
+            ]
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ the LFOV
@@ -144,20 +177,33 @@ class MultiscaleEvaluation:
             from xrsr_lib.prepare.masks import cylinder_mask
             from xrsr_lib.prepare.resample import resample
 
-            phantom = exact_phantom(self.study.pores(), self.config.sample.cylinder_radius_um, 0.0,
-                                    (0.0, 0.0, 0.0), shape[0], voxel)
+            phantom = exact_phantom(
+                self.study.pores(),
+                self.config.sample.cylinder_radius_um,
+                0.0,
+                (0.0, 0.0, 0.0),
+                shape[0],
+                voxel,
+            )
             inner_um = self.config.sample.cylinder_radius_um - 3 * voxel
             mask = np.ascontiguousarray(cylinder_mask(shape, inner_um / voxel))
-            images = {"lres": resample(lres, attrs["voxel_size_um"], shape, voxel, Pose(), order=3)[0],
-                      "lfov": np.asarray(self.study.lfov())}
+            images = {
+                "lres": resample(lres, attrs["voxel_size_um"], shape, voxel, Pose(), order=3)[0],
+                "lfov": np.asarray(self.study.lfov()),
+            }
             rows = []
             for name, img in images.items():
                 matched = match_grey_scale(img, phantom, mask)[0]
-                fit = gaussian_fit({"x": matched}, phantom, sigmas=self.fit_sigmas_um / voxel, mask=mask,
-                                   progress=False)
-                rows.append({"image": name,
-                             "psnr_vs_phantom": psnr(matched, phantom, data_range=1.0, mask=mask),
-                             "sigma_vs_phantom_um": float(fit.refined_sigma["x"]) * voxel})
+                fit = gaussian_fit(
+                    {"x": matched}, phantom, sigmas=self.fit_sigmas_um / voxel, mask=mask, progress=False
+                )
+                rows.append(
+                    {
+                        "image": name,
+                        "psnr_vs_phantom": psnr(matched, phantom, data_range=1.0, mask=mask),
+                        "sigma_vs_phantom_um": float(fit.refined_sigma["x"]) * voxel,
+                    }
+                )
             io.write_table(tmp, pd.DataFrame(rows), params)
 
         return io.read_table(self.cache.get_or_build("ms_lfov_scores", params, build))[0]

@@ -16,8 +16,15 @@ from xrsr_lib.studies.multiscale.evaluation import IMAGE_LABELS
 __all__ = ["MULTISCALE_COLORS", "plot_chain", "plot_quantitative", "plot_scans"]
 
 #: One colour per image of the chain.
-MULTISCALE_COLORS = {"lres": "#7f7f7f", "lfov": "#1f77b4", "mres": "#bcbd22", "mres_3to1": "#ff7f0e",
-                     "chain": "#2ca02c", "hres": "#d62728", "phantom": "#000000"}
+MULTISCALE_COLORS = {
+    "lres": "#7f7f7f",
+    "lfov": "#1f77b4",
+    "mres": "#bcbd22",
+    "mres_3to1": "#ff7f0e",
+    "chain": "#2ca02c",
+    "hres": "#d62728",
+    "phantom": "#000000",
+}
 register_methods(IMAGE_LABELS, MULTISCALE_COLORS)
 
 
@@ -38,8 +45,11 @@ def _box(pose: Pose, n: int, voxel_um: float) -> np.ndarray:
 
 
 def plot_scans(
-    scans: Mapping[str, tuple[np.ndarray, float]], poses: Mapping[str, Pose], lfov: np.ndarray,
-    lfov_voxel_um: float, checkerboards: Mapping[str, np.ndarray],
+    scans: Mapping[str, tuple[np.ndarray, float]],
+    poses: Mapping[str, Pose],
+    lfov: np.ndarray,
+    lfov_voxel_um: float,
+    checkerboards: Mapping[str, np.ndarray],
 ) -> plt.Figure:
     """Figure 10 analog: the coarse scan with the fine scans' boxes, the central slice of every scan,
     the registration checkerboards, and the recovered LFOV.
@@ -54,8 +64,16 @@ def plot_scans(
     _grey(ax[0, 0], coarse[coarse.shape[0] // 2], [-half, half, -half, half])
     for k, name in enumerate(names[1:]):
         vol, v = scans[name]
-        ax[0, 0].add_patch(Polygon(_box(poses[name], vol.shape[2], v), closed=True, fill=False,
-                                   color=f"C{k + 1}", lw=1.2, label=f"{name} ({v:g} µm)"))
+        ax[0, 0].add_patch(
+            Polygon(
+                _box(poses[name], vol.shape[2], v),
+                closed=True,
+                fill=False,
+                color=f"C{k + 1}",
+                lw=1.2,
+                label=f"{name} ({v:g} µm)",
+            )
+        )
     ax[0, 0].set_title(f"{names[0]} ({cv:g} µm), whole sample")
     ax[0, 0].legend(loc="lower right", fontsize=6)
     for j, name in enumerate(names, start=1):
@@ -95,8 +113,14 @@ def plot_quantitative(scores: pd.DataFrame, histograms: pd.DataFrame) -> plt.Fig
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
     for name, h in histograms.groupby("image", sort=False):
         centre = (h["bin_low_um"] + h["bin_high_um"]) / 2
-        ax[0].step(centre, h["count"], where="mid", color=METHOD_COLORS.get(name),
-                   label=METHOD_LABELS.get(name, name), lw=2.0 if name in ("hres", "phantom") else 1.2)
+        ax[0].step(
+            centre,
+            h["count"],
+            where="mid",
+            color=METHOD_COLORS.get(name),
+            label=METHOD_LABELS.get(name, name),
+            lw=2.0 if name in ("hres", "phantom") else 1.2,
+        )
     ax[0].set_xlabel("equivalent diameter (µm)")
     ax[0].set_ylabel("pores")
     ax[0].set_yscale("symlog", linthresh=1)

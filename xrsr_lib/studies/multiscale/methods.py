@@ -60,16 +60,23 @@ class MultiscaleStudy(ProfileStage):
 
     def pores(self) -> np.ndarray:
         """The sample's pores ``(N, 5)``: ``(x, y, z, r, 0)`` µm, sample frame."""
-        path = self.cache.get_or_build("ms_pores", self.pores_params(),
-                                       lambda tmp: io.write_spheres(tmp, bimodal_pores(self.config.sample)))
+        path = self.cache.get_or_build(
+            "ms_pores",
+            self.pores_params(),
+            lambda tmp: io.write_spheres(tmp, bimodal_pores(self.config.sample)),
+        )
         return io.read_spheres(path)[0].astype(np.float64)
 
     def scan_params(self, name: str) -> dict[str, Any]:
         c = self.config
-        params = {"pores": self.cache.path_for("ms_pores", self.pores_params()).stem,
-                  "scan": c.scan(name).model_dump(), "attenuation_per_um": c.attenuation_per_um,
-                  "source_origin_factor": c.source_origin_factor, "supersampling": c.detector_supersampling,
-                  "noise_seed": c.noise_seed}
+        params = {
+            "pores": self.cache.path_for("ms_pores", self.pores_params()).stem,
+            "scan": c.scan(name).model_dump(),
+            "attenuation_per_um": c.attenuation_per_um,
+            "source_origin_factor": c.source_origin_factor,
+            "supersampling": c.detector_supersampling,
+            "noise_seed": c.noise_seed,
+        }
         if name != c.scans[0].name:  # interior scans: truncation completed with the whole-sample scan
             params["prior"] = self.cache.path_for("ms_scan", self.scan_params(c.scans[0].name)).stem
         return params
@@ -98,19 +105,35 @@ class MultiscaleStudy(ProfileStage):
 
         def build(tmp: Path) -> None:
             prior = None if name == self.config.scans[0].name else self.prior()
-            sim = simulate_scan(self.config, self.config.scan(name), self.pores(), device=self.device,
-                                progress=self.progress, prior=prior)
-            io.write_volume(tmp, sim.volume, {**params, "voxel_size_um": sim.voxel_size_um,
-                                              "true_pose": sim.true_pose, "recorded_pose": sim.recorded_pose,
-                                              "info": sim.info})
+            sim = simulate_scan(
+                self.config,
+                self.config.scan(name),
+                self.pores(),
+                device=self.device,
+                progress=self.progress,
+                prior=prior,
+            )
+            io.write_volume(
+                tmp,
+                sim.volume,
+                {
+                    **params,
+                    "voxel_size_um": sim.voxel_size_um,
+                    "true_pose": sim.true_pose,
+                    "recorded_pose": sim.recorded_pose,
+                    "info": sim.info,
+                },
+            )
 
         return self.cache.get_or_build("ms_scan", params, build)
 
     # ------------------------------------------------------------------ registration
     def registration_params(self, name: str) -> dict[str, Any]:
         coarse = self._coarse_of(name)
-        params: dict[str, Any] = {"fine": self.cache.path_for("ms_scan", self.scan_params(name)).stem,
-                                  "coarse": self.cache.path_for("ms_scan", self.scan_params(coarse)).stem}
+        params: dict[str, Any] = {
+            "fine": self.cache.path_for("ms_scan", self.scan_params(name)).stem,
+            "coarse": self.cache.path_for("ms_scan", self.scan_params(coarse)).stem,
+        }
         if coarse != self.config.scans[0].name:
             params["coarse_registration"] = self.registration_params(coarse)
         return params
@@ -130,12 +153,25 @@ class MultiscaleStudy(ProfileStage):
         def build(tmp: Path) -> None:
             fine_vol, fine_attrs = self.scan(name)
             coarse_vol, coarse_attrs = self.scan(coarse)
-            coarse_pose = (Pose() if coarse == self.config.scans[0].name
-                           else Pose.from_dict(self.registration(coarse)["pose"]))
-            reg = register(fine_vol, fine_attrs["voxel_size_um"], coarse_vol, coarse_attrs["voxel_size_um"],
-                           Pose.from_dict(fine_attrs["recorded_pose"]), coarse_pose=coarse_pose)
-            io.write_array(tmp, "checkerboard", reg.checkerboard,
-                           {**params, "pose": reg.pose.as_dict(), "report": reg.report()})
+            coarse_pose = (
+                Pose()
+                if coarse == self.config.scans[0].name
+                else Pose.from_dict(self.registration(coarse)["pose"])
+            )
+            reg = register(
+                fine_vol,
+                fine_attrs["voxel_size_um"],
+                coarse_vol,
+                coarse_attrs["voxel_size_um"],
+                Pose.from_dict(fine_attrs["recorded_pose"]),
+                coarse_pose=coarse_pose,
+            )
+            io.write_array(
+                tmp,
+                "checkerboard",
+                reg.checkerboard,
+                {**params, "pose": reg.pose.as_dict(), "report": reg.report()},
+            )
 
         arr, attrs = io.read_array(self.cache.get_or_build("ms_registration", params, build), "checkerboard")
         return {"pose": attrs["pose"], "report": attrs["report"], "checkerboard": arr}
@@ -153,8 +189,15 @@ class MultiscaleStudy(ProfileStage):
         coarse, fine = self._step(step)
         cvol, cattrs = self.scan(coarse)
         fvol, fattrs = self.scan(fine)
-        x, inside = resample(cvol, cattrs["voxel_size_um"], fvol.shape, fattrs["voxel_size_um"],
-                             self.pose(fine), self.pose(coarse), order=3)
+        x, inside = resample(
+            cvol,
+            cattrs["voxel_size_um"],
+            fvol.shape,
+            fattrs["voxel_size_um"],
+            self.pose(fine),
+            self.pose(coarse),
+            order=3,
+        )
         return x, fvol, inside
 
     def _step(self, step: str) -> tuple[str, str]:
@@ -173,8 +216,12 @@ class MultiscaleStudy(ProfileStage):
     def model_params(self, step: str) -> dict[str, Any]:
         coarse, fine = self._step(step)
         coarse_reg = self.registration_params(coarse) if coarse != self.config.scans[0].name else None
-        return {"step": step, "fine_registration": self.registration_params(fine), "coarse_pose": coarse_reg,
-                "settings": self._settings().key_dict()}
+        return {
+            "step": step,
+            "fine_registration": self.registration_params(fine),
+            "coarse_pose": coarse_reg,
+            "settings": self._settings().key_dict(),
+        }
 
     def train(self, step: str) -> Path:
         """The DeepNet of a step, trained on the registered pair inside its overlap (cached)."""
@@ -184,8 +231,18 @@ class MultiscaleStudy(ProfileStage):
             return final
         x, y, inside = self.pair(step)
         log.info("training the %s model on a %s pair", step, x.shape)
-        return train_cached(self.cache, params, "deepnet", x, y, self._settings(), device=self.device,
-                            progress=self.progress, stage="ms_model", mask=inside)
+        return train_cached(
+            self.cache,
+            params,
+            "deepnet",
+            x,
+            y,
+            self._settings(),
+            device=self.device,
+            progress=self.progress,
+            stage="ms_model",
+            mask=inside,
+        )
 
     def model(self, step: str) -> LoadedModel:
         """The trained model of a step, loaded once per study object."""
@@ -201,10 +258,13 @@ class MultiscaleStudy(ProfileStage):
         return (n, n, n), mres.voxel_size_um
 
     def lfov_params(self) -> dict[str, Any]:
-        return {"model": self.cache.path_for("ms_model", self.model_params("9to3"), suffix="").name,
-                "inference": self.inference(),
-                "lres": self.cache.path_for("ms_scan", self.scan_params(self.config.scans[0].name)).stem,
-                "grid": list(self.lfov_grid()[0]), "slab": 16}
+        return {
+            "model": self.cache.path_for("ms_model", self.model_params("9to3"), suffix="").name,
+            "inference": self.inference(),
+            "lres": self.cache.path_for("ms_scan", self.scan_params(self.config.scans[0].name)).stem,
+            "grid": list(self.lfov_grid()[0]),
+            "slab": 16,
+        }
 
     def lfov(self) -> np.ndarray:
         """The 9->3 model over the whole LFOV (memory-mapped ``.npy``, sample frame, mres grey scale).
@@ -224,8 +284,9 @@ class MultiscaleStudy(ProfileStage):
                 z1 = min(shape[0], z0 + params["slab"])
                 a, b = max(0, z0 - halo), min(shape[0], z1 + halo)
                 sub = Pose(0.0, (((a + b - 1) / 2 - (shape[0] - 1) / 2) * voxel, 0.0, 0.0))
-                slab, _ = resample(lres, attrs["voxel_size_um"], (b - a, shape[1], shape[2]), voxel, sub,
-                                   order=3)
+                slab, _ = resample(
+                    lres, attrs["voxel_size_um"], (b - a, shape[1], shape[2]), voxel, sub, order=3
+                )
                 out[z0:z1] = model.predict(slab, **params["inference"])[z0 - a : z1 - a]
             out.flush()
             del out
@@ -244,8 +305,14 @@ class MultiscaleStudy(ProfileStage):
         shape, voxel, pose = (scan_cfg.n_voxels,) * 3, scan_cfg.voxel_size_um, self.pose(name)
         if image == "phantom":
             true = Pose.from_dict(self.scan_attrs(name)["true_pose"])
-            return exact_phantom(self.pores(), self.config.sample.cylinder_radius_um, true.angle_deg,
-                                 true.center_um, scan_cfg.n_voxels, voxel)
+            return exact_phantom(
+                self.pores(),
+                self.config.sample.cylinder_radius_um,
+                true.angle_deg,
+                true.center_um,
+                scan_cfg.n_voxels,
+                voxel,
+            )
         if image == name:
             return self.scan(name)[0]
         if image == "lfov":

@@ -236,8 +236,13 @@ class DatasetBuilder(ProfileStage):
             )
             del projs
             rec = fdk(
-                noisy, self.geometry, vol.shape, vol.voxel_size_um, filter=ct.fdk_filter,
-                device=self.device, progress=self.progress,
+                noisy,
+                self.geometry,
+                vol.shape,
+                vol.voxel_size_um,
+                filter=ct.fdk_filter,
+                device=self.device,
+                progress=self.progress,
             )
             io.write_volume(tmp, rec, {**params, "units": "material fraction"})
 
@@ -253,8 +258,13 @@ class DatasetBuilder(ProfileStage):
         def build(tmp: Path) -> None:
             projs = self._exact_projections(realization, self.reference_geometry)
             rec = fdk(
-                projs, self.reference_geometry, vol.shape, vol.voxel_size_um,
-                filter=self.profile.ct.fdk_filter, device=self.device, progress=self.progress,
+                projs,
+                self.reference_geometry,
+                vol.shape,
+                vol.voxel_size_um,
+                filter=self.profile.ct.fdk_filter,
+                device=self.device,
+                progress=self.progress,
             )
             del projs
             io.write_volume(tmp, rec, {**params, "units": "material fraction"})
@@ -269,8 +279,9 @@ class DatasetBuilder(ProfileStage):
             phantom=self.phantom(realization),
             ground_truth=self.ground_truth(realization),
             projections=self.projections(realization),
-            reference=(self.reference(realization)
-                       if self.profile.evaluation.reference == "dense_fdk" else None),
+            reference=(
+                self.reference(realization) if self.profile.evaluation.reference == "dense_fdk" else None
+            ),
         )
         for s in sigmas:
             paths.reconstructions[float(s)] = self.reconstruction(realization, s)

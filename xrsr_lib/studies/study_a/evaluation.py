@@ -203,7 +203,10 @@ class StudyAEvaluation(PoreScores):
                 "mse": mse(result, reference, mask=mask),
                 "psnr": psnr(result, reference, data_range=self.config.data_range, mask=mask),
                 "ssim": ssim(
-                    result, reference, data_range=self.config.data_range, mask=mask,
+                    result,
+                    reference,
+                    data_range=self.config.data_range,
+                    mask=mask,
                     sigma=self.config.ssim_sigma,
                 ),
             }
@@ -214,8 +217,14 @@ class StudyAEvaluation(PoreScores):
 
     def ms_ssim(self, result: np.ndarray, truth: np.ndarray) -> MultiscaleSSIM:
         """3D MS-SSIM of two volumes with the evaluation's settings, inside the (inner) foam mask."""
-        return ms_ssim_3d(result, truth, data_range=self.config.data_range, scales=self.config.msssim_scales,
-                          sigma=self.config.ssim_sigma, mask=self.foam_mask())
+        return ms_ssim_3d(
+            result,
+            truth,
+            data_range=self.config.data_range,
+            scales=self.config.msssim_scales,
+            sigma=self.config.ssim_sigma,
+            mask=self.foam_mask(),
+        )
 
     def msssim(
         self, method: str, sigma_um: float | None = None, realization: str | None = None
@@ -295,10 +304,12 @@ class StudyAEvaluation(PoreScores):
         realization = realization or self.realization
         entries = [(m, s) for m, s in self._references() if m != truth]
         entries += [(m, s) for s in self.sigmas_um for m in SCORED_METHODS]
-        return pd.DataFrame([
-            {"image": m, "sigma_um": self._sigma_column(m, s), **self.quality(m, s, realization, truth)}
-            for m, s in entries
-        ])
+        return pd.DataFrame(
+            [
+                {"image": m, "sigma_um": self._sigma_column(m, s), **self.quality(m, s, realization, truth)}
+                for m, s in entries
+            ]
+        )
 
     def central_slices(
         self, index: int | None = None, realization: str | None = None
@@ -353,8 +364,11 @@ class StudyAEvaluation(PoreScores):
         q = self.quality_table(realization)
         if self.config.reference != "phantom":  # the same scores against the exact phantom, beside
             vs = self.quality_table(realization, truth="phantom")
-            q = q.merge(vs.rename(columns={c: f"{c}_vs_phantom" for c in ("mse", "psnr", "ssim")}),
-                        on=["image", "sigma_um"], how="outer")
+            q = q.merge(
+                vs.rename(columns={c: f"{c}_vs_phantom" for c in ("mse", "psnr", "ssim")}),
+                on=["image", "sigma_um"],
+                how="outer",
+            )
         p = self.pore_table(realization)
         e = self.effective_resolution(realization)
         out = q.merge(p.drop(columns=["realization"]), on=["image", "sigma_um"], how="outer")

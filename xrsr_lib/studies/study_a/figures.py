@@ -27,12 +27,26 @@ __all__ = [
 ]
 
 #: Study A's methods as figures show them (one colour each in every figure).
-STUDY_A_LABELS = {"gt": "Ground truth", "phantom": "Exact phantom", "fdk": "FDK input",
-                  "hres": "HRES 1 µm (FDK)",
-                  "rl": "Richardson-Lucy", "rl_nlm": "RL + NLM", "srcnn": "SRCNN 3D", "deepnet": "DeepNet"}
-STUDY_A_COLORS = {"gt": "#000000", "phantom": "#8c564b", "fdk": "#7f7f7f", "hres": "#bcbd22", "rl": "#d62728",
-                  "rl_nlm": "#e377c2",
-                  "srcnn": "#1f77b4", "deepnet": "#2ca02c"}
+STUDY_A_LABELS = {
+    "gt": "Ground truth",
+    "phantom": "Exact phantom",
+    "fdk": "FDK input",
+    "hres": "HRES 1 µm (FDK)",
+    "rl": "Richardson-Lucy",
+    "rl_nlm": "RL + NLM",
+    "srcnn": "SRCNN 3D",
+    "deepnet": "DeepNet",
+}
+STUDY_A_COLORS = {
+    "gt": "#000000",
+    "phantom": "#8c564b",
+    "fdk": "#7f7f7f",
+    "hres": "#bcbd22",
+    "rl": "#d62728",
+    "rl_nlm": "#e377c2",
+    "srcnn": "#1f77b4",
+    "deepnet": "#2ca02c",
+}
 register_methods(STUDY_A_LABELS, STUDY_A_COLORS)
 
 #: a panel: (title, image, realization)

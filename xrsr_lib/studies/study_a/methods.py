@@ -111,9 +111,17 @@ class StudyA(ProfileStage):
         target = self.data.load_volume(self.data.reconstruction(train, self.profile.degrade.hres_sigma_um))
         settings = getattr(self.profile.methods, method)
         end, start = self.held_out_slabs()
-        return train_cached(self.cache, params, method, inputs[:end], target[:end], settings,
-                            device=self.device, progress=self.progress,
-                            validation=(inputs[start:], target[start:]))
+        return train_cached(
+            self.cache,
+            params,
+            method,
+            inputs[:end],
+            target[:end],
+            settings,
+            device=self.device,
+            progress=self.progress,
+            validation=(inputs[start:], target[start:]),
+        )
 
     def load_model(self, method: str, sigma_um: float) -> LoadedModel:
         return LoadedModel.load(self.train(method, sigma_um), device=self.device)
@@ -129,14 +137,24 @@ class StudyA(ProfileStage):
                 out = model.predict(vol, progress=self.progress, **params["inference"])
             elif method == "rl":
                 vol = self.data.load_volume(self.data.reconstruction(realization, sigma_um))
-                out = deconvolve_gaussian(vol, params["sigma_voxels"], iterations=params["iterations"],
-                                          device=self.device, progress=self.progress,
-                                          boundary=params["boundary"])
+                out = deconvolve_gaussian(
+                    vol,
+                    params["sigma_voxels"],
+                    iterations=params["iterations"],
+                    device=self.device,
+                    progress=self.progress,
+                    boundary=params["boundary"],
+                )
             else:
                 rl = self.profile.methods.rl
                 vol = self.data.load_volume(self.predict("rl", sigma_um, realization))
-                out = nlm_denoise(vol, patch_size=rl.nlm_patch_size, patch_distance=rl.nlm_patch_distance,
-                                  h_factor=rl.nlm_h_factor, sigma=rl.nlm_sigma)
+                out = nlm_denoise(
+                    vol,
+                    patch_size=rl.nlm_patch_size,
+                    patch_distance=rl.nlm_patch_distance,
+                    h_factor=rl.nlm_h_factor,
+                    sigma=rl.nlm_sigma,
+                )
             io.write_volume(tmp, out, {**params, "units": "material fraction"})
 
         if method in TRAINED_METHODS:

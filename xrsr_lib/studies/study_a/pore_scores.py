@@ -91,9 +91,7 @@ class PoreScores:
             }
         )
 
-    def prefetch_pores(
-        self, entries: list[tuple[str, float | None]], realization: str | None = None
-    ) -> int:
+    def prefetch_pores(self, entries: list[tuple[str, float | None]], realization: str | None = None) -> int:
         """Analyse the pores of the uncached images among ``entries`` (``(method, σ)`` pairs) in
         ``evaluation.pore_workers`` processes at once, so that :meth:`pores` then reads them from the
         cache; returns how many were analysed. With one worker (or one image) nothing is done here
@@ -109,7 +107,11 @@ class PoreScores:
         log.info("pore analysis of %d images in %d processes", len(todo), workers)
         jobs = ((e, lambda e=e: self.image(e[0], e[1], realization)) for e in todo)
         for key, analysis in analyse_pores_parallel(
-            jobs, self.foam_mask(inner=False), self.voxel_size_um, self.pore_config, workers,
+            jobs,
+            self.foam_mask(inner=False),
+            self.voxel_size_um,
+            self.pore_config,
+            workers,
             progress=self.progress,
         ):
             p = params[cast(tuple[str, float | None], key)]

@@ -39,9 +39,11 @@ def seeded_profile(profile: Profile, seed: int) -> Profile:
     """``profile`` with every learned method's training seed set to ``seed`` (>= 0)."""
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    methods = profile.methods.model_copy(update={
-        m: getattr(profile.methods, m).model_copy(update={"seed": int(seed)}) for m in TRAINED_METHODS
-    })
+    methods = profile.methods.model_copy(
+        update={
+            m: getattr(profile.methods, m).model_copy(update={"seed": int(seed)}) for m in TRAINED_METHODS
+        }
+    )
     return profile.model_copy(update={"methods": methods})
 
 
@@ -81,12 +83,16 @@ def seed_scores(
             for method in methods:
                 log.info("seed %d: %s at σ = %g µm", seed, method, sigma)
                 summary = ev.pores(method, sigma).summary()
-                rows.append({
-                    "method": method, "sigma_um": float(sigma), "seed": int(seed),
-                    "recovery_pct": 100.0 * pore_recovery(summary["n_pores"], truth["n_pores"]),
-                    "porosity_error_pct": relative_error_pct(summary["porosity"], truth["porosity"]),
-                    **{k: v for k, v in ev.quality(method, sigma).items() if k in ("psnr", "ssim")},
-                })
+                rows.append(
+                    {
+                        "method": method,
+                        "sigma_um": float(sigma),
+                        "seed": int(seed),
+                        "recovery_pct": 100.0 * pore_recovery(summary["n_pores"], truth["n_pores"]),
+                        "porosity_error_pct": relative_error_pct(summary["porosity"], truth["porosity"]),
+                        **{k: v for k, v in ev.quality(method, sigma).items() if k in ("psnr", "ssim")},
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -97,8 +103,16 @@ def seed_spread(scores: pd.DataFrame, metrics: Sequence[str] = SEED_METRICS) -> 
     for (method, sigma), g in scores.groupby(["method", "sigma_um"], sort=False):
         for metric in metrics:
             v = g[metric].to_numpy(dtype=np.float64)
-            rows.append({"method": method, "sigma_um": sigma, "metric": metric, "mean": float(v.mean()),
-                         "sd": float(v.std(ddof=1)) if v.size > 1 else math.nan, "n": int(v.size)})
+            rows.append(
+                {
+                    "method": method,
+                    "sigma_um": sigma,
+                    "metric": metric,
+                    "mean": float(v.mean()),
+                    "sd": float(v.std(ddof=1)) if v.size > 1 else math.nan,
+                    "n": int(v.size),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -117,6 +131,14 @@ def method_difference(
                 continue
             enough = min(x.size, y.size) > 1
             t, p = stats.ttest_ind(x, y, equal_var=False) if enough else (math.nan, math.nan)
-            rows.append({"sigma_um": sigma, "metric": metric, "difference": float(x.mean() - y.mean()),
-                         "welch_t": float(t), "p_value": float(p), "exceeds_seed_noise": bool(p < 0.05)})
+            rows.append(
+                {
+                    "sigma_um": sigma,
+                    "metric": metric,
+                    "difference": float(x.mean() - y.mean()),
+                    "welch_t": float(t),
+                    "p_value": float(p),
+                    "exceeds_seed_noise": bool(p < 0.05),
+                }
+            )
     return pd.DataFrame(rows)

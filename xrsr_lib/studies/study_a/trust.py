@@ -88,8 +88,12 @@ class StudyATrust:
         if member == 0:
             return self.study
         seed = getattr(self.profile.methods, method).seed + member
-        return StudyA(seeded_profile(self.profile, seed), self.cache, device=self.study.device,
-                      progress=self.study.progress)
+        return StudyA(
+            seeded_profile(self.profile, seed),
+            self.cache,
+            device=self.study.device,
+            progress=self.study.progress,
+        )
 
     def model_params(self, method: str, sigma_um: float, member: int) -> dict[str, Any]:
         """The cache parameters of member ``member``: the study model with seed ``seed + member``."""
@@ -143,7 +147,8 @@ class StudyATrust:
                         continue
                     y = invert_yx(
                         model.predict(
-                            np.ascontiguousarray(transform_yx(x, k, flip)), progress=self.study.progress,
+                            np.ascontiguousarray(transform_yx(x, k, flip)),
+                            progress=self.study.progress,
                             **params["inference"],
                         ),
                         k,
@@ -158,7 +163,11 @@ class StudyATrust:
         return self.cache.get_or_build("trust_prediction", params, build, suffix=".npz")
 
     def signals(
-        self, method: str, sigma_um: float, region: str, blur_sigma: float,
+        self,
+        method: str,
+        sigma_um: float,
+        region: str,
+        blur_sigma: float,
         inputs: tuple[np.ndarray, int] | None = None,
     ) -> dict[str, np.ndarray]:
         """The prediction (member 0) and the three signal maps of a region (``inputs``: the region's
@@ -173,8 +182,11 @@ class StudyATrust:
             "prediction": pred,
             "input": x[skip:],
             "tta": local_mean(ensemble_spread(tta)[1], c.smooth_voxels),  # the spread over the symmetries
-            **({"ensemble": local_mean(ensemble_spread(members)[1], c.smooth_voxels)}
-               if len(members) > 1 else {}),
+            **(
+                {"ensemble": local_mean(ensemble_spread(members)[1], c.smooth_voxels)}
+                if len(members) > 1
+                else {}
+            ),
             "consistency": data_consistency(pred, x[skip:], blur_sigma, c.consistency_smooth_voxels),
         }
 
@@ -276,13 +288,18 @@ class StudyATrust:
             precision, recall = precision_recall(doubtful, halluc)
             could_be_pore = (pred - hw < seg.threshold).astype(np.float64)
             frac = ndimage.mean(could_be_pore, seg_gt.labels, np.arange(1, n_gt + 1)) if n_gt else []
-            row.update({
-                "n_doubtful": int(doubtful.sum()), "doubtful_precision": precision, "doubtful_recall": recall,
-                "auroc_pore": auroc(-flags["margin"].to_numpy(), halluc) if 0 < halluc.sum() < len(halluc)
-                else float("nan"),
-                "missed_flagged": int((missed & (np.asarray(frac) > c.doubtful_fraction)).sum()),
-                "matrix_flagged_fraction": float(could_be_pore[matrix].mean()),
-            })
+            row.update(
+                {
+                    "n_doubtful": int(doubtful.sum()),
+                    "doubtful_precision": precision,
+                    "doubtful_recall": recall,
+                    "auroc_pore": auroc(-flags["margin"].to_numpy(), halluc)
+                    if 0 < halluc.sum() < len(halluc)
+                    else float("nan"),
+                    "missed_flagged": int((missed & (np.asarray(frac) > c.doubtful_fraction)).sum()),
+                    "matrix_flagged_fraction": float(could_be_pore[matrix].mean()),
+                }
+            )
             flagged[row["signal"]] = (hw, flags["label"].to_numpy()[doubtful])
         hw, doubtful_labels = flagged[c.score]
         # the input domain: the unseen realization should look like the calibration slab, another σ not
@@ -293,9 +310,15 @@ class StudyATrust:
         if far is not None:
             x_far = self.data.load_volume(self.data.reconstruction(alt, far))
             ood_other = float(domain.out_of_domain(block_features(x_far, c.domain_block, inside)[0]).mean())
-        pores = {"n_pores": int(seg.n_pores), "n_truth": n_gt, "n_hallucinated": int(halluc.sum()),
-                 "n_missed": int(missed.sum()), "out_of_domain_fraction": float(ood_target.mean()),
-                 "other_sigma": far, "out_of_domain_fraction_other_sigma": ood_other}
+        pores = {
+            "n_pores": int(seg.n_pores),
+            "n_truth": n_gt,
+            "n_hallucinated": int(halluc.sum()),
+            "n_missed": int(missed.sum()),
+            "out_of_domain_fraction": float(ood_target.mean()),
+            "other_sigma": far,
+            "out_of_domain_fraction_other_sigma": ood_other,
+        }
         result = {
             "method": method,
             "sigma_um": sigma_um,

@@ -23,10 +23,19 @@ def signal_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def pore_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per (method, σ): hallucinated / missed pores against the doubtful flags, domain checks."""
-    return pd.DataFrame([{"method": r["method"], "sigma_um": r["sigma_um"], "score": r["score"],
-                          "ms_ssim": r["msssim"],
-                          "spearman_error_vs_1_msssim": r.get("spearman_error_vs_1_msssim"),
-                          **r["pores"]} for r in results])
+    return pd.DataFrame(
+        [
+            {
+                "method": r["method"],
+                "sigma_um": r["sigma_um"],
+                "score": r["score"],
+                "ms_ssim": r["msssim"],
+                "spearman_error_vs_1_msssim": r.get("spearman_error_vs_1_msssim"),
+                **r["pores"],
+            }
+            for r in results
+        ]
+    )
 
 
 def plot_trust_maps(slices: dict[tuple[str, float], Path], coverage: float, score: str) -> plt.Figure:
@@ -36,20 +45,30 @@ def plot_trust_maps(slices: dict[tuple[str, float], Path], coverage: float, scor
     mark the result's pores flagged doubtful (orange) and the hallucinated ones (cyan, from the truth).
     """
     keys = list(slices)
-    fig, axes = plt.subplots(len(keys), 5, figsize=(15, 3.1 * len(keys)), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(keys), 5, figsize=(15, 3.1 * len(keys)), constrained_layout=True, squeeze=False
+    )
     data = {k: dict(np.load(p)) for k, p in slices.items()}
     err_top = max(float(np.percentile(d["error"][d["mask"]], 99)) for d in data.values())
     ms_top = max(float(np.percentile(d["bad_msssim"][d["mask"]], 99)) for d in data.values())
     hw_top = max(float(np.percentile(d["halfwidth"][d["mask"]], 99)) for d in data.values())
-    titles = ("input (FDK)", "result", "|result − truth| (needs truth)", "1 − local MS-SSIM (needs truth)",
-              f"trust: {100 * coverage:.0f} % interval half-width ({score}; no truth)")
+    titles = (
+        "input (FDK)",
+        "result",
+        "|result − truth| (needs truth)",
+        "1 − local MS-SSIM (needs truth)",
+        f"trust: {100 * coverage:.0f} % interval half-width ({score}; no truth)",
+    )
     for row, key in zip(axes, keys, strict=True):
         d = data[key]
         out = ~d["mask"]
-        panels = [(d["input"], "gray", -0.25, 1.25), (d["prediction"], "gray", -0.25, 1.25),
-                  (d["error"], "magma", 0, err_top), (d["bad_msssim"], "magma", 0, ms_top),
-                  (d["halfwidth"], "magma", 0, hw_top)]
+        panels = [
+            (d["input"], "gray", -0.25, 1.25),
+            (d["prediction"], "gray", -0.25, 1.25),
+            (d["error"], "magma", 0, err_top),
+            (d["bad_msssim"], "magma", 0, ms_top),
+            (d["halfwidth"], "magma", 0, hw_top),
+        ]
         for j, (ax, (img, cmap, lo, hi)) in enumerate(zip(row, panels, strict=True)):
             shown = np.where(out, np.nan, img) if j >= 2 else img
             im = ax.imshow(shown, cmap=cmap, vmin=lo, vmax=hi)

@@ -71,16 +71,27 @@ class StudyBEvaluation:
         """Per test image: ``image``, ``psnr``, ``ssim``, ``lpips``, ``dists``, ``niqe``."""
         from tqdm.auto import tqdm
 
-        params = {"method": method, "scale": int(scale), "input": self._input_key(method, scale),
-                  "lpips_net": self.config.lpips_net, "clip": [0, 1]}
+        params = {
+            "method": method,
+            "scale": int(scale),
+            "input": self._input_key(method, scale),
+            "lpips_net": self.config.lpips_net,
+            "clip": [0, 1],
+        }
 
         def build(tmp: Path) -> None:
             images = self.study.load(method, scale)
             ref = self.study.load("reference", scale)
-            rows = [{"image": i, **sr_image_scores(a, b, lpips_net=self.config.lpips_net)}
-                    for i, (a, b) in enumerate(tqdm(list(zip(images, ref, strict=True)),
-                                                    desc=f"scores {method} ×{scale}",
-                                                    disable=not self.study.progress))]
+            rows = [
+                {"image": i, **sr_image_scores(a, b, lpips_net=self.config.lpips_net)}
+                for i, (a, b) in enumerate(
+                    tqdm(
+                        list(zip(images, ref, strict=True)),
+                        desc=f"scores {method} ×{scale}",
+                        disable=not self.study.progress,
+                    )
+                )
+            ]
             io.write_table(tmp, pd.DataFrame(rows), params)
 
         return io.read_table(self.cache.get_or_build("sr_quality", params, build))[0]
@@ -88,14 +99,20 @@ class StudyBEvaluation:
     def segmentation(self, method: str, scale: int) -> pd.DataFrame:
         """Per test image: crack segmentation scores of ``method`` against the crack mask."""
         seg = self.config.segmentation
-        params = {"method": method, "scale": int(scale), "input": self._input_key(method, scale),
-                  "segmentation": seg.model_dump()}
+        params = {
+            "method": method,
+            "scale": int(scale),
+            "input": self._input_key(method, scale),
+            "segmentation": seg.model_dump(),
+        }
 
         def build(tmp: Path) -> None:
             images = self.study.load(method, scale)
             masks = self.study.load_split("test", scale)["crack_mask"]
-            rows = [{"image": i, **segmentation_scores(segment_cracks(a, seg), m)}
-                    for i, (a, m) in enumerate(zip(images, masks, strict=True))]
+            rows = [
+                {"image": i, **segmentation_scores(segment_cracks(a, seg), m)}
+                for i, (a, m) in enumerate(zip(images, masks, strict=True))
+            ]
             io.write_table(tmp, pd.DataFrame(rows), params)
 
         return io.read_table(self.cache.get_or_build("sr_segmentation", params, build))[0]
@@ -111,9 +128,14 @@ class StudyBEvaluation:
         net = build_model(self.study.variants[method].network, self.study.model_config(method, scale))
         c = count_flops(net, (1, 1, lr_px, lr_px))
         rec = self.study.training_record(method, scale)
-        return {"params": c["params"], "gflops": c["flops"] / 1e9, "gmacs": c["macs"] / 1e9,
-                "flops_input": f"{lr_px}x{lr_px}", "train_minutes": rec["train_seconds"] / 60.0,
-                "best_iteration": rec["best_iteration"]}
+        return {
+            "params": c["params"],
+            "gflops": c["flops"] / 1e9,
+            "gmacs": c["macs"] / 1e9,
+            "flops_input": f"{lr_px}x{lr_px}",
+            "train_minutes": rec["train_seconds"] / 60.0,
+            "best_iteration": rec["best_iteration"],
+        }
 
     def paper_size_cost(self, lr_px: int = 64, scale: int = 4) -> pd.DataFrame:
         """FLOPs / MACs of the published-size networks (the ``paper`` profile's architectures) at
@@ -126,10 +148,17 @@ class StudyBEvaluation:
         rows = []
         for name, fields in models.items():
             c = count_flops(build_model(name, {**fields, "scale": scale}), (1, 1, lr_px, lr_px))
-            rows.append({"method": name, "label": METHOD_LABELS[name], "params_M": c["params"] / 1e6,
-                         "gflops": c["flops"] / 1e9, "gmacs": c["macs"] / 1e9,
-                         "input": f"{lr_px}x{lr_px}, x{scale}",
-                         "paper": STUDY_B_REPORTED["utsr_gflops"].value if name == "utsr" else np.nan})
+            rows.append(
+                {
+                    "method": name,
+                    "label": METHOD_LABELS[name],
+                    "params_M": c["params"] / 1e6,
+                    "gflops": c["flops"] / 1e9,
+                    "gmacs": c["macs"] / 1e9,
+                    "input": f"{lr_px}x{lr_px}, x{scale}",
+                    "paper": STUDY_B_REPORTED["utsr_gflops"].value if name == "utsr" else np.nan,
+                }
+            )
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ tables
@@ -177,18 +206,25 @@ class StudyBEvaluation:
             base = pooled_scores(self.segmentation("bicubic", scale))  # methods(scale) always has bicubic
             for m in ["reference", *self.study.methods(scale)]:
                 counts = self.segmentation(m, scale)
-                row: dict[str, Any] = {"scale": scale, "method": m, "label": METHOD_LABELS[m],
-                                       **pooled_scores(counts),
-                                       "f1_per_image_mean": float(counts["f1"].mean())}
+                row: dict[str, Any] = {
+                    "scale": scale,
+                    "method": m,
+                    "label": METHOD_LABELS[m],
+                    **pooled_scores(counts),
+                    "f1_per_image_mean": float(counts["f1"].mean()),
+                }
                 for k in ("recall", "f1"):
                     row[f"{k}_gain_points"] = 100.0 * (row[k] - base[k])
                     row[f"{k}_gain_rel_pct"] = 100.0 * (row[k] / base[k] - 1.0) if base[k] > 0 else np.nan
                 rows.append(row)
         return pd.DataFrame(rows)
 
-    def paper_comparison(self, comparison: pd.DataFrame | None = None,
-                         segmentation: pd.DataFrame | None = None,
-                         paper_cost: pd.DataFrame | None = None) -> pd.DataFrame:
+    def paper_comparison(
+        self,
+        comparison: pd.DataFrame | None = None,
+        segmentation: pd.DataFrame | None = None,
+        paper_cost: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         """Each number of the study B abstract beside the measured counterpart (per scale).
 
         The abstract gives values without the data, scale or test set; the measured values are
@@ -204,12 +240,18 @@ class StudyBEvaluation:
             r = STUDY_B_REPORTED[key]
             rows.append({"quantity": r.text, "paper": r.value, "measured": measured, "where": where})
 
-        add("utsr_gflops", float(cost.loc[cost["method"] == "utsr", "gmacs"].iloc[0]),
-            "paper-size UTSR, multiply-adds, " + str(cost["input"].iloc[0]))
+        add(
+            "utsr_gflops",
+            float(cost.loc[cost["method"] == "utsr", "gmacs"].iloc[0]),
+            "paper-size UTSR, multiply-adds, " + str(cost["input"].iloc[0]),
+        )
         if self.config.ablations:
             a = comp[(comp["scale"] == self.config.ablation_scale) & (comp["method"] == "utsr")]
-            add("ablation_niqe", float(a["niqe"].iloc[0]),
-                f"x{self.config.ablation_scale}, full UTSR (DCFFN + GMSA), test mean")
+            add(
+                "ablation_niqe",
+                float(a["niqe"].iloc[0]),
+                f"x{self.config.ablation_scale}, full UTSR (DCFFN + GMSA), test mean",
+            )
         for scale in self.config.scales:
             u = comp[(comp["scale"] == scale) & (comp["method"] == "utsr")].iloc[0]
             add("utsr_niqe", float(u["niqe"]), f"x{scale}, test mean")
@@ -221,10 +263,15 @@ class StudyBEvaluation:
             nets = comp[(comp["scale"] == scale) & comp["method"].isin(["utsr", "swinir", "rrdbnet"])]
             for k, lower in SR_SCORES.items():
                 best = nets.loc[nets[k].idxmin() if lower else nets[k].idxmax(), "method"]
-                rows.append({"quantity": f"UTSR has the best {k.upper()} of the three networks",
-                             "paper": np.nan, "measured": np.nan,
-                             "where": f"x{scale}: best is {METHOD_LABELS[best]}",
-                             "holds": best == "utsr"})
+                rows.append(
+                    {
+                        "quantity": f"UTSR has the best {k.upper()} of the three networks",
+                        "paper": np.nan,
+                        "measured": np.nan,
+                        "where": f"x{scale}: best is {METHOD_LABELS[best]}",
+                        "holds": best == "utsr",
+                    }
+                )
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ examples
@@ -241,8 +288,15 @@ class StudyBEvaluation:
         split = self.study.load_split("test", scale)
         r, c = crack_rich_window(split["crack_mask"][image], size)
         r, c = r - r % scale, c - c % scale
-        crops = {m: self.study.load(m, scale)[image, r : r + size, c : c + size]
-                 for m in ["reference", *self.study.methods(scale)]}
+        crops = {
+            m: self.study.load(m, scale)[image, r : r + size, c : c + size]
+            for m in ["reference", *self.study.methods(scale)]
+        }
         lr = split["lr"][image, r // scale : (r + size) // scale, c // scale : (c + size) // scale]
-        return {"corner": (r, c), "size": size, "crops": crops,
-                "crack_mask": split["crack_mask"][image, r : r + size, c : c + size], "lr": lr}
+        return {
+            "corner": (r, c),
+            "size": size,
+            "crops": crops,
+            "crack_mask": split["crack_mask"][image, r : r + size, c : c + size],
+            "lr": lr,
+        }

@@ -16,9 +16,16 @@ from xrsr_lib.studies.study_b.methods import METHOD_LABELS as STUDY_B_LABELS
 __all__ = ["STUDY_B_COLORS", "plot_example_crops", "plot_score_bars", "plot_training_curves"]
 
 #: Study B's colours (one per method in every figure).
-STUDY_B_COLORS = {"bicubic": "#7f7f7f", "utsr": "#9467bd", "swinir": "#ff7f0e", "rrdbnet": "#8c564b",
-                  "reference": "#000000", "utsr_mlp": "#c5b0d5", "utsr_single_window": "#17becf",
-                  "utsr_finetune_only": "#e7969c"}
+STUDY_B_COLORS = {
+    "bicubic": "#7f7f7f",
+    "utsr": "#9467bd",
+    "swinir": "#ff7f0e",
+    "rrdbnet": "#8c564b",
+    "reference": "#000000",
+    "utsr_mlp": "#c5b0d5",
+    "utsr_single_window": "#17becf",
+    "utsr_finetune_only": "#e7969c",
+}
 register_methods(STUDY_B_LABELS, STUDY_B_COLORS)
 
 
@@ -42,8 +49,9 @@ def plot_training_curves(
     is drawn as a dashed line.
     """
     scales = sorted({s for _, s in curves})
-    fig, ax = plt.subplots(2, len(scales), figsize=(5.0 * len(scales), 6.0), squeeze=False,
-                           constrained_layout=True)
+    fig, ax = plt.subplots(
+        2, len(scales), figsize=(5.0 * len(scales), 6.0), squeeze=False, constrained_layout=True
+    )
     for j, scale in enumerate(scales):
         for (method, s), c in curves.items():
             if s != scale:
@@ -62,8 +70,14 @@ def plot_training_curves(
                 ax[0, j].plot(_smooth(it, smooth), _smooth(loss, smooth), color=color, lw=1.0, label=label)
             val = c.get("validation", [])
             if val:
-                ax[1, j].plot([r["iteration"] for r in val], [r["val_psnr"] for r in val], "o-", ms=3,
-                              color=color, label=label)
+                ax[1, j].plot(
+                    [r["iteration"] for r in val],
+                    [r["val_psnr"] for r in val],
+                    "o-",
+                    ms=3,
+                    color=color,
+                    label=label,
+                )
         if baselines and scale in baselines:
             ax[1, j].axhline(baselines[scale], color=METHOD_COLORS["bicubic"], ls="--", lw=1, label="bicubic")
         ax[0, j].axvline(0, color="k", lw=0.5)
@@ -89,8 +103,13 @@ def plot_score_bars(table: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
             vals = [table.loc[(table["scale"] == s) & (table["method"] == m), score] for s in scales]
             y = [float(v.iloc[0]) if len(v) else np.nan for v in vals]
             y = [np.nan if not np.isfinite(v) else v for v in y]
-            a.bar(np.arange(len(scales)) + (i - (len(methods) - 1) / 2) * width, y, width,
-                  color=METHOD_COLORS.get(m), label=METHOD_LABELS.get(m, m))
+            a.bar(
+                np.arange(len(scales)) + (i - (len(methods) - 1) / 2) * width,
+                y,
+                width,
+                color=METHOD_COLORS.get(m),
+                label=METHOD_LABELS.get(m, m),
+            )
         a.set_xticks(np.arange(len(scales)), [f"×{s}" for s in scales])
         a.set_title(f"{score.upper()} ({'lower' if lower else 'higher'} is better)")
         if score == "psnr":  # dB: start the axis near the lowest bar so the differences show
@@ -124,8 +143,13 @@ def plot_example_crops(
     """
     cols = ["lr", *methods]
     scales = sorted(examples)
-    fig, ax = plt.subplots(2 * len(scales), len(cols), figsize=(1.9 * len(cols), 2.0 * 2 * len(scales)),
-                           squeeze=False, constrained_layout=True)
+    fig, ax = plt.subplots(
+        2 * len(scales),
+        len(cols),
+        figsize=(1.9 * len(cols), 2.0 * 2 * len(scales)),
+        squeeze=False,
+        constrained_layout=True,
+    )
     for i, scale in enumerate(scales):
         ex = examples[scale]
         for j, m in enumerate(cols):

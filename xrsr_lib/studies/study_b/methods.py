@@ -141,8 +141,14 @@ class StudyB(ProfileStage):
         def build(tmp: Path) -> None:
             import h5py
 
-            data = make_split(self.config.slice, params["n_images"], params["seed"], scale,
-                              self.config.blur_sigma_px, self.config.noise_std)
+            data = make_split(
+                self.config.slice,
+                params["n_images"],
+                params["seed"],
+                scale,
+                self.config.blur_sigma_px,
+                self.config.noise_std,
+            )
             with h5py.File(tmp, "w") as f:
                 for name in _SPLIT_ARRAYS:
                     f.create_dataset(name, data=data[name], compression="gzip", compression_opts=4)
@@ -170,8 +176,12 @@ class StudyB(ProfileStage):
             "val": self.cache.path_for("nanoct_split", self.split_params("val", scale)).stem,
         }
         if v.pretrain:
-            params["natural"] = {"n": c.natural_pairs, "seed": c.natural_seed,
-                                 "blur_sigma_px": c.blur_sigma_px, "noise_std": c.noise_std}
+            params["natural"] = {
+                "n": c.natural_pairs,
+                "seed": c.natural_seed,
+                "blur_sigma_px": c.blur_sigma_px,
+                "noise_std": c.noise_std,
+            }
         return params
 
     def model_folder(self, method: str, scale: int) -> Path:
@@ -197,10 +207,21 @@ class StudyB(ProfileStage):
         write_json_atomic(folder / "params.json", params)
         log.info("training %s at ×%d in %s", method, scale, folder)
         out = two_stage(
-            v.network, params["model"], train["lr"], train["hr"], c.pretrain, c.finetune,
-            folder, pretrain=v.pretrain, natural_n=c.natural_pairs, blur_sigma_px=c.blur_sigma_px,
-            noise_std=c.noise_std, natural_seed=c.natural_seed, validation=(val["lr"], val["hr"]),
-            device=self.device, progress=self.progress,
+            v.network,
+            params["model"],
+            train["lr"],
+            train["hr"],
+            c.pretrain,
+            c.finetune,
+            folder,
+            pretrain=v.pretrain,
+            natural_n=c.natural_pairs,
+            blur_sigma_px=c.blur_sigma_px,
+            noise_std=c.noise_std,
+            natural_seed=c.natural_seed,
+            validation=(val["lr"], val["hr"]),
+            device=self.device,
+            progress=self.progress,
         )
         return out["finetune"]
 
@@ -225,8 +246,11 @@ class StudyB(ProfileStage):
         """``{"pretrain": rows, "finetune": rows, "validation": rows}`` read from the model folder."""
         fine = self.train(method, scale)
         out: dict[str, list[dict[str, float]]] = {}
-        for key, path in (("pretrain", fine.parent / "pretrain" / "loss.csv"),
-                          ("finetune", fine / "loss.csv"), ("validation", fine / "validation.csv")):
+        for key, path in (
+            ("pretrain", fine.parent / "pretrain" / "loss.csv"),
+            ("finetune", fine / "loss.csv"),
+            ("validation", fine / "validation.csv"),
+        ):
             if path.exists():
                 with open(path, newline="") as f:
                     out[key] = [{k: float(x) for k, x in row.items()} for row in csv.DictReader(f)]
@@ -237,16 +261,26 @@ class StudyB(ProfileStage):
         from xrsr_lib.evaluate.quality import psnr
 
         val = self.load_split("val", scale)
-        return float(np.mean([psnr(bicubic_upsample(a, scale), b, data_range=1.0)
-                              for a, b in zip(val["lr"], val["hr"], strict=True)]))
+        return float(
+            np.mean(
+                [
+                    psnr(bicubic_upsample(a, scale), b, data_range=1.0)
+                    for a, b in zip(val["lr"], val["hr"], strict=True)
+                ]
+            )
+        )
 
     # ------------------------------------------------------------------ predictions
     def prediction_params(self, method: str, scale: int) -> dict[str, Any]:
         test = self.cache.path_for("nanoct_split", self.split_params("test", scale)).stem
         if method == "bicubic":
             return {"method": method, "scale": int(scale), "input": test}
-        return {"method": method, "scale": int(scale), "input": test,
-                "model": self.model_folder(method, scale).name}
+        return {
+            "method": method,
+            "scale": int(scale),
+            "input": test,
+            "model": self.model_folder(method, scale).name,
+        }
 
     def predict(self, method: str, scale: int) -> Path:
         """Cached HDF5 stack ``(N, H, W)`` of the test split super-resolved by ``method``."""
@@ -264,8 +298,9 @@ class StudyB(ProfileStage):
                 from xrsr_lib.infer.loaded import LoadedModel
 
                 model = LoadedModel.load(self.train(method, scale), device=self.device)
-                out = np.stack([model.predict(a) for a in tqdm(lr, desc=f"{method} ×{scale}",
-                                                               disable=not self.progress)])
+                out = np.stack(
+                    [model.predict(a) for a in tqdm(lr, desc=f"{method} ×{scale}", disable=not self.progress)]
+                )
             io.write_array(tmp, "images", out.astype(np.float32), params)
 
         if method != "bicubic":
