@@ -12,12 +12,13 @@ eval mode) and applied to a random smooth ``--size``³ volume (Gaussian-filtered
     it (as :func:`xrsr_lib.infer.tiling.predict_2p5d` averages in z); SRCNN3D maps the whole volume in
     one forward call (if that runs out of memory, this is printed and the row is skipped);
 (b) the library's tiled inference, :meth:`xrsr_lib.infer.loaded.LoadedModel.predict` with the
-    profile's ``inference_tile`` / ``inference_overlap`` (DeepNet: (y, x) tiles, SRCNN3D: 3D blocks;
+    profile's inference tiling (``inference.tile`` / ``inference.overlap``; DeepNet: (y, x) tiles,
+    SRCNN3D: 3D blocks;
     the outer half of each overlap gets zero weight, the inner half is blended), ``--batch-size``
     tiles per call;
 (c) the same with the *balanced* tile: the smallest tile giving the same number of tiles per axis
     as (b) (tiles of (b) are ``tile`` long and the last one is flush with the end, so it overlaps its
-    neighbour by more than ``2 * overlap``). It shows what a smaller ``inference_tile`` setting buys;
+    neighbour by more than ``2 * overlap``). It shows what a smaller ``inference.tile`` setting buys;
     it is not what the profile runs (skipped when it equals (b)'s tile).
 
 Printed per network: the wall times (best of ``--repeat``), the overhead of (b) and (c) over (a) in
@@ -89,26 +90,23 @@ def processed_voxels(shape: tuple[int, ...], tile: int, overlap: int, axes: tupl
 
 def bench_network(name: str, settings: Any, volume: np.ndarray, args: argparse.Namespace) -> None:
     """Time and compare (a), (b) and (c) for one network; print the rows."""
-    model = build_model(name, settings.model).eval()
-    tile, overlap = settings.inference_tile, settings.inference_overlap
-    config = {
-        "model": settings.model.model_dump(),
-        "training": {"inference_tile": tile, "inference_overlap": overlap},
-    }
+    model = build_model(name, settings.architecture).eval()
+    tile, overlap = settings.inference.tile, settings.inference.overlap
+    config = {"method": name, "model": settings.architecture.model_dump(), "settings": settings.model_dump()}
     kind = "volume_2p5d" if name == "deepnet" else "volume_3d"
     loaded = LoadedModel(kind, name, model, config, Path("."), Normalization(0.0, 1.0, 0.0, 1.0))
     tiled_axes = (1, 2) if name == "deepnet" else (0, 1, 2)
-    small = (1, settings.model.n_slices, 32, 32) if name == "deepnet" else (1, 1, 16, 16, 16)
+    small = (1, settings.architecture.n_slices, 32, 32) if name == "deepnet" else (1, 1, 16, 16, 16)
     with torch.inference_mode():  # warm-up (allocator, oneDNN primitives), not timed
         model(torch.zeros(small))
     radius = model.receptive_field() // 2
     print(
-        f"\n{name}: {settings.model.model_dump()}, inference_tile {tile}, inference_overlap {overlap} "
+        f"\n{name}: {settings.architecture.model_dump()}, inference tile {tile}, overlap {overlap} "
         f"(zero-weight margin {loaded.tile_margin()}; receptive-field radius {radius})"
     )
     try:
         if name == "deepnet":
-            n_slices = settings.model.n_slices
+            n_slices = settings.architecture.n_slices
             t_whole, whole = best_time(
                 lambda: whole_2p5d(model, volume, n_slices, args.batch_size), args.repeat
             )

@@ -552,18 +552,20 @@ def stage_train(ctx: Ctx, rec: dict, budget: Budget) -> str:
                 timed_steps=steps,
                 timed_s=_r(secs),
                 s_per_step=_r(sps, 4),
-                iterations=settings.iterations,
-                projected_hours=_r(sps * settings.iterations / 3600.0, 3),
+                iterations=settings.training.iterations,
+                projected_hours=_r(sps * settings.training.iterations / 3600.0, 3),
                 peak_gpu_mem_gib=ctx.peak_gib(),
             )
             ctx.report.save()
             if task.validate is not None and budget.left() > 0.4 * share:
                 t_val, _ = ctx.timed(task.validate)
-                n_val = math.ceil(settings.iterations / task.validate_every)
+                n_val = math.ceil(settings.training.iterations / task.validate_every)
                 r.update(
                     validation_s=_r(t_val),
                     validations=n_val,
-                    projected_hours_with_validation=_r((sps * settings.iterations + n_val * t_val) / 3600, 3),
+                    projected_hours_with_validation=_r(
+                        (sps * settings.training.iterations + n_val * t_val) / 3600, 3
+                    ),
                 )
                 task.model.train()
             if ctx.cuda and budget.left() > 0.3 * share:
@@ -587,7 +589,7 @@ def stage_train(ctx: Ctx, rec: dict, budget: Budget) -> str:
             ctx.models[method] = (task.model, settings)
             del task
             parts.append(
-                f"{method} {sps:.3f} s/step -> {r['projected_hours']:.2f} h/{settings.iterations} it"
+                f"{method} {sps:.3f} s/step -> {r['projected_hours']:.2f} h/{settings.training.iterations} it"
                 + (f" (bf16 {r['bf16_s_per_step']:.3f})" if "bf16_s_per_step" in r and ctx.cuda else "")
             )
         except Exception as exc:
@@ -622,9 +624,9 @@ def stage_infer(ctx: Ctx, rec: dict, budget: Budget) -> str:
             else:
                 settings = _volume_settings(ctx, method)
                 torch.manual_seed(0)
-                model = build_model(method, settings.model).to(ctx.device).eval()
+                model = build_model(method, settings.architecture).to(ctx.device).eval()
                 r["model"] = "freshly initialized (train stage did not leave one)"
-            tile, overlap = settings.inference_tile, settings.inference_overlap
+            tile, overlap = settings.inference.tile, settings.inference.overlap
             radius = model.receptive_field() // 2 if method == "srcnn" else None
             margin = tile_margin(overlap, radius)  # the rule of LoadedModel.predict
             r.update(tile=tile, overlap=overlap, margin=margin, batch_size=1)

@@ -27,53 +27,56 @@ import numpy as np
 import torch.distributed
 from scipy.ndimage import gaussian_filter
 
-from xrsr_lib.config import DeepNetTraining, SRCNNTraining
+from xrsr_lib.config import DeepNetSettings, DeepNetTraining, InferenceTiling, SRCNNSettings, SRCNNTraining
 from xrsr_lib.train import distributed
 from xrsr_lib.train.loop import is_finished
 from xrsr_lib.train.volumes import train_model, volume_task
 
 #: case -> (method, settings); every case has the field-of-view loss mask, so shards of a batch have
 #: different mask counts
-CASES: dict[str, tuple[str, DeepNetTraining | SRCNNTraining]] = {
+CASES: dict[str, tuple[str, DeepNetSettings | SRCNNSettings]] = {
     "srcnn": (
         "srcnn",
-        SRCNNTraining(
-            model={"kernel_sizes": (3, 3, 3), "widths": (4, 4), "batch_norm": False},
-            iterations=6,
-            batch_size=4,
-            patch=8,
-            stride=4,
-            validation_fraction=0.2,
-            validate_every=3,
-            inference_tile=8,
-            inference_overlap=2,
-            checkpoint_every=2,
-            learning_rate=1e-3,
+        SRCNNSettings(
+            architecture={"kernel_sizes": (3, 3, 3), "widths": (4, 4), "batch_norm": False},
+            training=SRCNNTraining(
+                iterations=6,
+                batch_size=4,
+                patch=8,
+                stride=4,
+                validation_fraction=0.2,
+                validate_every=3,
+                checkpoint_every=2,
+                learning_rate=1e-3,
+            ),
+            inference=InferenceTiling(tile=8, overlap=2),
         ),
     ),
     "deepnet": (
         "deepnet",
-        DeepNetTraining(
-            model={"base_width": 4, "depth": 2, "extra_convs": 1, "norm": "instance"},
-            iterations=6,
-            batch_size=4,
-            tile=16,
-            inference_tile=16,
-            inference_overlap=4,
-            checkpoint_every=2,
-            learning_rate=1e-3,
+        DeepNetSettings(
+            architecture={"base_width": 4, "depth": 2, "extra_convs": 1, "norm": "instance"},
+            training=DeepNetTraining(
+                iterations=6,
+                batch_size=4,
+                tile=16,
+                checkpoint_every=2,
+                learning_rate=1e-3,
+            ),
+            inference=InferenceTiling(tile=16, overlap=4),
         ),
     ),
     "deepnet_bn": (
         "deepnet",
-        DeepNetTraining(  # BatchNorm: per-rank statistics on CPU (a warning)
-            model={"base_width": 4, "depth": 1, "extra_convs": 0},
-            iterations=2,
-            batch_size=2,
-            tile=16,
-            inference_tile=16,
-            inference_overlap=4,
-            checkpoint_every=2,
+        DeepNetSettings(  # BatchNorm: per-rank statistics on CPU (a warning)
+            architecture={"base_width": 4, "depth": 1, "extra_convs": 0},
+            training=DeepNetTraining(
+                iterations=2,
+                batch_size=2,
+                tile=16,
+                checkpoint_every=2,
+            ),
+            inference=InferenceTiling(tile=16, overlap=4),
         ),
     ),
 }
@@ -98,7 +101,7 @@ def train_case(
     """Train (or resume) ``case`` into ``folder``; ``stop_after`` interrupts it with a checkpoint."""
     method, settings = CASES[case]
     if batch_size is not None:
-        settings = settings.model_copy(update={"batch_size": batch_size})
+        settings = settings.replace(batch_size=batch_size)
     return train_model(
         method, *synthetic_pair(), settings, folder, device=device, progress=False, stop_after=stop_after
     )

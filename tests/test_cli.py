@@ -69,7 +69,10 @@ def test_round_trip_on_simulated_files(scans, tmp_path, capsys):
         str(tmp_path / "model"),
     )
     assert code == 0 and trained["scale"] == pytest.approx(3.0)
-    assert json.loads((tmp_path / "model" / "config.json").read_text())["training"]["loss_mask"] == "none"
+    assert (
+        json.loads((tmp_path / "model" / "config.json").read_text())["settings"]["training"]["loss_mask"]
+        == "none"
+    )
     # predict a region of the LRES scan at 3 µm
     code, pred, _ = _run(
         capsys,
@@ -245,7 +248,7 @@ def test_a_model_refuses_another_voxel_size_ratio(scans, tmp_path, capsys):
     assert not (tmp_path / "x.tif").exists()
     # without --loss-mask the preset's field-of-view circle is kept (a real interior scan's cylinder)
     config = json.loads((tmp_path / "model" / "config.json").read_text())
-    assert config["training"]["loss_mask"] == "fov_circle"
+    assert config["settings"]["training"]["loss_mask"] == "fov_circle"
     code, _, err = _run(
         capsys,
         "train",

@@ -1,4 +1,5 @@
-"""A run reproducible from one file: ``xrsr settings`` writes a preset's training settings,
+"""A run reproducible from one file: ``xrsr settings`` writes a preset's settings (architecture,
+training, inference),
 ``xrsr train --settings FILE`` (and :meth:`Recovery.from_settings`) trains with them."""
 
 from __future__ import annotations
@@ -23,20 +24,43 @@ def _write(tmp_path: Path, method: str = "srcnn", name: str = "smoke") -> Path:
 def test_settings_file_holds_the_preset(tmp_path, capsys):
     path = _write(tmp_path)
     doc = json.loads(path.read_text())
-    assert doc["method"] == "srcnn" and doc["format"] == "xrsr-settings/1"
-    assert doc["training"] == preset("srcnn", "smoke").model_dump(mode="json")
+    assert doc["method"] == "srcnn" and doc["format"] == "xrsr-settings/2"
+    settings = preset("srcnn", "smoke")
+    assert doc["training"] == settings.training.model_dump(mode="json")
+    assert doc["inference"] == {"tile": settings.inference.tile, "overlap": settings.inference.overlap}
+    assert doc["architecture"] == {"kernel_sizes": [5, 3, 3], "widths": [16, 8]}  # what the preset sets
     rec = Recovery.from_settings(path)
-    assert rec.method == "srcnn" and rec.settings == preset("srcnn", "smoke")
+    assert rec.method == "srcnn" and rec.settings == settings
+    assert rec.settings.key_dict() == settings.key_dict()  # the same model (cache key) as the preset's
+
+
+def test_a_settings_file_of_format_1_still_reads(tmp_path):
+    """Files written before the settings had sections: one flat dict under ``training``."""
+    settings = preset("deepnet", "smoke")
+    flat = {
+        **settings.training.model_dump(mode="json"),
+        "model": settings.architecture.model_dump(mode="json", exclude_unset=True),
+        "inference_tile": settings.inference.tile,
+        "inference_overlap": settings.inference.overlap,
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"format": "xrsr-settings/1", "method": "deepnet", "training": flat}))
+    old = Recovery.from_settings(path)
+    assert old.settings == settings and old.settings.key_dict() == settings.key_dict()
+    assert Recovery.from_settings(path, inference_tile=24).settings.inference.tile == 24
 
 
 def test_an_edited_file_and_overrides_set_the_run(tmp_path):
     path = _write(tmp_path, "deepnet")
     doc = json.loads(path.read_text())
     doc["training"]["iterations"] = 7
+    doc["architecture"]["depth"] = 3
+    doc["inference"]["overlap"] = 4
     path.write_text(json.dumps(doc))
-    assert Recovery.from_settings(path).settings.iterations == 7
-    assert Recovery.from_settings(path, iterations=3).settings.iterations == 3
-    assert Recovery.from_settings(path).settings != preset("deepnet", "smoke")
+    edited = Recovery.from_settings(path).settings
+    assert (edited.training.iterations, edited.architecture.depth, edited.inference.overlap) == (7, 3, 4)
+    assert Recovery.from_settings(path, iterations=3).settings.training.iterations == 3
+    assert edited != preset("deepnet", "smoke")
 
 
 def test_train_uses_the_settings_file(tmp_path, monkeypatch):
@@ -55,7 +79,7 @@ def test_train_uses_the_settings_file(tmp_path, monkeypatch):
         pass
 
     def fit_scans(self, *args, **kwargs):
-        seen.append((self.method, self.settings.iterations, self.settings.batch_size))
+        seen.append((self.method, self.settings.training.iterations, self.settings.training.batch_size))
         raise Stop
 
     monkeypatch.setattr(Recovery, "fit_scans", fit_scans)
@@ -91,9 +115,11 @@ def test_bad_settings_files_are_named(tmp_path, capsys):
     doc = json.loads(path.read_text())
     doc["training"]["iterations"] = -1
     bad.write_text(json.dumps(doc))
-    with pytest.raises(XrsrInputError, match="setting 'iterations'") as err:
+    with pytest.raises(XrsrInputError, match="setting 'training.iterations'") as err:
         Recovery.from_settings(bad)
     assert err.value.parameter == "settings"
+    with pytest.raises(XrsrInputError, match="has no setting 'iteratons'"):
+        Recovery.from_settings(path, iteratons=5)
     with pytest.raises(XrsrInputExists):
         Recovery.from_preset("deepnet", "smoke").save_settings(path)
     capsys.readouterr()

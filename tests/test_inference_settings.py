@@ -24,9 +24,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _retiled(profile, tile: int, overlap: int):
-    tiling = {"inference_tile": tile, "inference_overlap": overlap}
     methods = profile.methods.model_copy(
-        update={m: getattr(profile.methods, m).model_copy(update=tiling) for m in ("deepnet", "srcnn")}
+        update={
+            m: getattr(profile.methods, m).replace(inference_tile=tile, inference_overlap=overlap)
+            for m in ("deepnet", "srcnn")
+        }
     )
     return profile.model_copy(update={"methods": methods})
 
@@ -35,12 +37,13 @@ def test_settings_keys_leave_out_the_inference_tiling():
     s = load_profile("smoke").methods.srcnn
     assert "inference_tile" not in s.key_dict() and "inference_overlap" not in s.key_dict()
     earlier = s.key_dict(with_excluded=True)
-    assert earlier["inference_tile"] == s.inference_tile
-    assert earlier["inference_overlap"] == s.inference_overlap
-    assert s.inference() == {"tile": s.inference_tile, "overlap": s.inference_overlap}
-    other = s.model_copy(update={"inference_tile": s.inference_tile + 8})
+    assert earlier["inference_tile"] == s.inference.tile
+    assert earlier["inference_overlap"] == s.inference.overlap
+    other = s.replace(inference_tile=s.inference.tile + 8)
+    assert other.inference.tile == s.inference.tile + 8 and other.training == s.training
     assert other.key_dict() == s.key_dict() and other.key_dict(with_excluded=True) != earlier
-    assert s.model_copy(update={"patch": s.patch + 2}).key_dict() != s.key_dict()  # a training setting counts
+    assert s.replace(patch=s.training.patch + 2).key_dict() != s.key_dict()  # a training setting counts
+    assert s.replace(widths=(8, 8)).key_dict() != s.key_dict()  # so does the architecture
 
 
 def test_a_new_tiling_keeps_every_model_and_changes_every_prediction(tmp_path):
@@ -75,12 +78,11 @@ def trained(tmp_path_factory) -> tuple[Path, np.ndarray]:
 def test_predict_takes_the_tiling_as_a_model_saved_with_it_would(trained, tmp_path):
     folder, lr = trained
     model = LoadedModel.load(folder)
-    tr = model.config["training"]
-    assert (tr["inference_tile"], tr["inference_overlap"]) != (24, 6)
+    assert (model.tiling.tile, model.tiling.overlap) != (24, 6)
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     config = json.loads((copy / "config.json").read_text())
-    config["training"].update(inference_tile=24, inference_overlap=6)
+    config["settings"]["inference"] = {"tile": 24, "overlap": 6}
     (copy / "config.json").write_text(json.dumps(config))
     saved_with = LoadedModel.load(copy).predict(lr)
     np.testing.assert_array_equal(model.predict(lr, tile=24, overlap=6), saved_with)
@@ -111,11 +113,11 @@ def test_a_model_under_an_earlier_key_is_renamed_not_trained(tmp_path, monkeypat
     study = StudyA(profile, cache, progress=False)
     params = study.model_params("srcnn", 3.0)
     settings = profile.methods.srcnn
-    then = settings if tile_then == "same" else settings.model_copy(update={"inference_tile": 64})
+    then = settings if tile_then == "same" else settings.replace(inference_tile=64)
     earlier = _earlier_model(cache, params, then, b"weights")
     # another σ's model and a model trained with another patch size stay where they are
     _earlier_model(cache, study.model_params("srcnn", 5.0), then, b"5")
-    _earlier_model(cache, {**params, "sigma_um": 3.0}, then.model_copy(update={"patch": 12}), b"p")
+    _earlier_model(cache, {**params, "sigma_um": 3.0}, then.replace(patch=12), b"p")
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
@@ -130,7 +132,7 @@ def test_a_model_under_an_earlier_key_is_renamed_not_trained(tmp_path, monkeypat
     assert cache.path_for("model", recorded, suffix="") == final  # the metadata names the new key
     assert len(list((tmp_path / "model").glob("*.json"))) == 3
     # nothing to adopt for a model trained with other settings: it trains
-    strided = settings.model_copy(update={"stride": 4})
+    strided = settings.replace(stride=4)
     with pytest.raises(AssertionError, match="trained again"):
         volumes.train_cached(
             cache, {**params, "settings": strided.key_dict()}, "srcnn", x, x, strided, progress=False

@@ -42,7 +42,7 @@ def test_fit_save_reload_in_a_fresh_process_predicts_identically(method, pair_fi
     assert out.shape == read_volume(lres)[0].shape and out.dtype == np.float32
     saved = rec.save(tmp_path / "model")
     cfg = json.loads((saved / "config.json").read_text())
-    assert cfg["method"] == method and cfg["training"]["loss_mask"] == "none"
+    assert cfg["method"] == method and cfg["settings"]["training"]["loss_mask"] == "none"
     with pytest.raises(FileExistsError):
         rec.save(tmp_path / "model")
 

@@ -18,7 +18,14 @@ import torch
 from scipy.ndimage import gaussian_filter
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from xrsr_lib.config import DeepNetTraining, SRCNNTraining, SRTrainingConfig
+from xrsr_lib.config import (
+    DeepNetSettings,
+    DeepNetTraining,
+    InferenceTiling,
+    SRCNNSettings,
+    SRCNNTraining,
+    SRTrainingConfig,
+)
 from xrsr_lib.simulate.nanoct import SPLIT_SEEDS, CrackSliceConfig, make_split
 from xrsr_lib.train import train_model, train_sr
 
@@ -42,31 +49,33 @@ def slices() -> dict[str, np.ndarray]:
 
 def _train(kind: str, folder: Path, data: dict, stop_after: int | None = None) -> Path:
     if kind == "deepnet":
-        s = DeepNetTraining(
-            model={"base_width": 4, "depth": 1, "extra_convs": 1},
-            iterations=ITERATIONS,
-            batch_size=2,
-            tile=16,
-            inference_tile=16,
-            inference_overlap=2,
-            checkpoint_every=CHECKPOINT_EVERY,
-            learning_rate=2e-3,
+        s = DeepNetSettings(
+            architecture={"base_width": 4, "depth": 1, "extra_convs": 1},
+            training=DeepNetTraining(
+                iterations=ITERATIONS,
+                batch_size=2,
+                tile=16,
+                checkpoint_every=CHECKPOINT_EVERY,
+                learning_rate=2e-3,
+            ),
+            inference=InferenceTiling(tile=16, overlap=2),
         )
         return train_model(
             "deepnet", *data["volumes"], s, folder, device="cpu", progress=False, stop_after=stop_after
         )
     if kind == "srcnn":
-        s = SRCNNTraining(
-            model={"kernel_sizes": (3, 3, 3), "widths": (4, 4)},
-            iterations=ITERATIONS,
-            batch_size=2,
-            patch=8,
-            stride=4,
-            validation_fraction=0.2,
-            validate_every=4,
-            inference_tile=8,
-            inference_overlap=2,
-            checkpoint_every=CHECKPOINT_EVERY,
+        s = SRCNNSettings(
+            architecture={"kernel_sizes": (3, 3, 3), "widths": (4, 4)},
+            training=SRCNNTraining(
+                iterations=ITERATIONS,
+                batch_size=2,
+                patch=8,
+                stride=4,
+                validation_fraction=0.2,
+                validate_every=4,
+                checkpoint_every=CHECKPOINT_EVERY,
+            ),
+            inference=InferenceTiling(tile=8, overlap=2),
         )
         return train_model(
             "srcnn", *data["volumes"], s, folder, device="cpu", progress=False, stop_after=stop_after

@@ -16,8 +16,8 @@ from xrsr_lib.studies.study_a.seeds import method_difference, seed_scores, seed_
 def test_seeded_profile_changes_only_the_networks_seed(tmp_path):
     base = load_profile("smoke")
     other = seeded_profile(base, 2)
-    assert other.methods.deepnet.seed == other.methods.srcnn.seed == 2
-    assert other.methods.deepnet.model_copy(update={"seed": 0}) == base.methods.deepnet
+    assert other.methods.deepnet.training.seed == other.methods.srcnn.training.seed == 2
+    assert other.methods.deepnet.replace(seed=0) == base.methods.deepnet
     assert other.methods.rl == base.methods.rl and other.phantom == base.phantom
     a, b = StudyA(base, progress=False), StudyA(other, progress=False)
     # another model (cache key) per seed, the same data and the same non-learned images

@@ -7,33 +7,35 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from xrsr_lib.config import DeepNetTraining, SRCNNTraining
+from xrsr_lib.config import DeepNetSettings, DeepNetTraining, InferenceTiling, SRCNNSettings, SRCNNTraining
 from xrsr_lib.infer import LoadedModel
 from xrsr_lib.prepare import Normalization, fov_mask
 from xrsr_lib.train import read_curves
 from xrsr_lib.train.volumes import check_pair, masked_mse, train_model
 
-TINY_DEEPNET = DeepNetTraining(
-    model={"base_width": 8, "depth": 2, "extra_convs": 1},
-    iterations=40,
-    batch_size=2,
-    tile=32,
-    inference_tile=24,
-    inference_overlap=4,
-    checkpoint_every=5,
-    learning_rate=2e-3,
+TINY_DEEPNET = DeepNetSettings(
+    architecture={"base_width": 8, "depth": 2, "extra_convs": 1},
+    training=DeepNetTraining(
+        iterations=40,
+        batch_size=2,
+        tile=32,
+        checkpoint_every=5,
+        learning_rate=2e-3,
+    ),
+    inference=InferenceTiling(tile=24, overlap=4),
 )
-TINY_SRCNN = SRCNNTraining(
-    model={"kernel_sizes": (5, 3, 3), "widths": (8, 4)},
-    iterations=30,
-    batch_size=4,
-    patch=12,
-    stride=6,
-    validation_fraction=0.2,
-    validate_every=5,
-    inference_tile=16,
-    inference_overlap=2,
-    checkpoint_every=5,
+TINY_SRCNN = SRCNNSettings(
+    architecture={"kernel_sizes": (5, 3, 3), "widths": (8, 4)},
+    training=SRCNNTraining(
+        iterations=30,
+        batch_size=4,
+        patch=12,
+        stride=6,
+        validation_fraction=0.2,
+        validate_every=5,
+        checkpoint_every=5,
+    ),
+    inference=InferenceTiling(tile=16, overlap=2),
 )
 
 
@@ -48,35 +50,35 @@ def pair():
 
 @pytest.mark.parametrize("settings", [TINY_DEEPNET, TINY_SRCNN], ids=["deepnet", "srcnn"])
 def test_training_lowers_the_loss(pair, tmp_path, settings):
-    method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
+    method = "deepnet" if isinstance(settings, DeepNetSettings) else "srcnn"
     folder = train_model(method, *pair, settings, tmp_path / method, device="cpu", progress=False)
     loss = read_curves(folder)[0]["loss"].to_numpy()
-    assert len(loss) == settings.iterations
+    assert len(loss) == settings.training.iterations
     assert loss[-10:].mean() < 0.85 * loss[:5].mean()
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["method"] == method and cfg["train_seconds"] > 0
     assert not (folder / "checkpoint.pt").exists()
     if method == "srcnn":
         val = read_curves(folder)[1]
-        assert len(val) == settings.iterations // settings.validate_every
+        assert len(val) == settings.training.iterations // settings.training.validate_every
         # one stopping rule for both networks: the final weights (validation is a curve only)
-        assert cfg["best_iteration"] == settings.iterations
+        assert cfg["best_iteration"] == settings.training.iterations
     # the cosine schedule: the peak at the first step, decaying to learning_rate_min_factor
     lr = read_curves(folder)[0]["learning_rate"].to_numpy()
-    assert lr[0] == pytest.approx(settings.learning_rate)
-    assert np.all(np.diff(lr) <= 0) and lr[-1] < 0.01 * settings.learning_rate + 0.01 * lr[0]
+    assert lr[0] == pytest.approx(settings.training.learning_rate)
+    assert np.all(np.diff(lr) <= 0) and lr[-1] < 0.01 * settings.training.learning_rate + 0.01 * lr[0]
 
 
 def test_constant_learning_rate_schedule(pair, tmp_path):
-    settings = TINY_DEEPNET.model_copy(update={"iterations": 6, "learning_rate_schedule": "none"})
+    settings = TINY_DEEPNET.replace(iterations=6, learning_rate_schedule="none")
     folder = train_model("deepnet", *pair, settings, tmp_path / "m", device="cpu", progress=False)
-    assert (read_curves(folder)[0]["learning_rate"] == settings.learning_rate).all()
+    assert (read_curves(folder)[0]["learning_rate"] == settings.training.learning_rate).all()
 
 
 @pytest.mark.parametrize("settings", [TINY_DEEPNET, TINY_SRCNN], ids=["deepnet", "srcnn"])
 def test_saved_model_reloads_with_identical_output(pair, tmp_path, settings):
-    method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
-    short = settings.model_copy(update={"iterations": 10})
+    method = "deepnet" if isinstance(settings, DeepNetSettings) else "srcnn"
+    short = settings.replace(iterations=10)
     folder = train_model(method, *pair, short, tmp_path / method, device="cpu", progress=False)
     m1 = LoadedModel.load(folder, device="cpu")
     m2 = LoadedModel.load(folder, device="cpu")
@@ -126,7 +128,7 @@ def test_bad_inputs(pair, tmp_path):
         train_model("deepnet", bad, target, TINY_DEEPNET, tmp_path / "x", progress=False)
     with pytest.raises(ValueError, match="unknown method"):
         train_model("unet", inputs, target, TINY_DEEPNET, tmp_path / "x", progress=False)
-    with pytest.raises(ValueError, match="needs SRCNNTraining"):
+    with pytest.raises(ValueError, match="needs SRCNNSettings"):
         train_model("srcnn", inputs, target, TINY_DEEPNET, tmp_path / "x", progress=False)
     with pytest.raises(ValueError, match="fewer than the 5 input slices"):
         train_model("deepnet", inputs[:3], target[:3], TINY_DEEPNET, tmp_path / "x", progress=False)
@@ -136,7 +138,7 @@ def test_bad_inputs(pair, tmp_path):
 
 
 def test_wrong_number_of_slices_for_a_loaded_model(pair, tmp_path):
-    short = TINY_DEEPNET.model_copy(update={"iterations": 2})
+    short = TINY_DEEPNET.replace(iterations=2)
     model = LoadedModel.load(train_model("deepnet", *pair, short, tmp_path / "m", progress=False), "cpu")
     with pytest.raises(ValueError, match="5"):
         model.model(torch.zeros(1, 3, 16, 16))
@@ -145,7 +147,7 @@ def test_wrong_number_of_slices_for_a_loaded_model(pair, tmp_path):
 def test_srcnn_tiles_equal_one_whole_volume_pass(pair, tmp_path):
     """A 3-D network's tiles drop its receptive radius (here 4) at inner tile edges when the overlap
     allows it (here 6; half the overlap, 3, would let tile-edge padding reach the result)."""
-    settings = TINY_SRCNN.model_copy(update={"iterations": 5, "inference_tile": 14, "inference_overlap": 6})
+    settings = TINY_SRCNN.replace(iterations=5, inference_tile=14, inference_overlap=6)
     model = LoadedModel.load(train_model("srcnn", *pair, settings, tmp_path / "m", progress=False), "cpu")
     tiled = model.predict(pair[0])
     whole = model.predict(pair[0], tile=64)  # one tile holds the whole 16 x 40 x 40 volume
@@ -179,11 +181,11 @@ def test_held_out_samples_cover_the_slab_and_score_the_masked_mse():
 
 @pytest.mark.parametrize("settings", [TINY_DEEPNET, TINY_SRCNN], ids=["deepnet", "srcnn"])
 def test_held_out_slab_validates_both_networks_alike(pair, tmp_path, settings):
-    method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
+    method = "deepnet" if isinstance(settings, DeepNetSettings) else "srcnn"
     x, t = pair
-    settings = settings.model_copy(update={"iterations": 20, "validate_every": 5, "keep_best": True})
+    settings = settings.replace(iterations=20, validate_every=5, keep_best=True)
     if method == "srcnn":  # patches that fit the 10 training and 5 held-out slices
-        settings = settings.model_copy(update={"patch": 5, "stride": 3})
+        settings = settings.replace(patch=5, stride=3)
     folder = train_model(
         method,
         x[:10],
@@ -204,7 +206,7 @@ def test_held_out_slab_validates_both_networks_alike(pair, tmp_path, settings):
 
     model = LoadedModel.load(folder, device="cpu")
     norm = model.normalization
-    shape = (5, 32, 32) if method == "deepnet" else (settings.patch,) * 3
+    shape = (5, 32, 32) if method == "deepnet" else (settings.training.patch,) * 3
     samples = HeldOutSamples(norm.inputs(x[11:]), norm.targets(t[11:]), fov_mask((40, 40)), shape)
     loss = _masked_mean_loss(
         model.model, samples.batches(2, channels_first=method != "deepnet"), torch.device("cpu")
@@ -216,9 +218,9 @@ def test_settings_reach_the_loop(pair):
     from xrsr_lib.train.volumes import volume_task
 
     x, t = pair
-    for settings in (TINY_DEEPNET, TINY_SRCNN.model_copy(update={"patch": 5, "stride": 3})):
-        method = "deepnet" if isinstance(settings, DeepNetTraining) else "srcnn"
-        s = settings.model_copy(update={"validate_every": 7, "patience": 3, "keep_best": True})
+    for settings in (TINY_DEEPNET, TINY_SRCNN.replace(patch=5, stride=3)):
+        method = "deepnet" if isinstance(settings, DeepNetSettings) else "srcnn"
+        s = settings.replace(validate_every=7, patience=3, keep_best=True)
         task = volume_task(method, x[:10], t[:10], s, "cpu", validation=(x[11:], t[11:]))
         assert (task.validate_every, task.patience, task.keep_best) == (7, 3, True)
         assert task.validate is not None
@@ -266,14 +268,8 @@ def test_the_loop_keeps_the_best_weights_and_stops_on_patience(tmp_path):
 def test_patience_stops_when_the_held_out_loss_stops_falling(pair, tmp_path):
     x, t = pair
     # a learning rate too small to move the loss: no validation improves on the first one
-    settings = TINY_DEEPNET.model_copy(
-        update={
-            "iterations": 200,
-            "validate_every": 4,
-            "patience": 3,
-            "keep_best": True,
-            "learning_rate": 1e-12,
-        }
+    settings = TINY_DEEPNET.replace(
+        iterations=200, validate_every=4, patience=3, keep_best=True, learning_rate=1e-12
     )
     folder = train_model(
         "deepnet",
@@ -295,7 +291,7 @@ def test_patience_stops_when_the_held_out_loss_stops_falling(pair, tmp_path):
         "deepnet",
         x[:10],
         t[:10],
-        settings.model_copy(update={"patience": None, "iterations": 30}),
+        settings.replace(patience=None, iterations=30),
         tmp_path / "n",
         device="cpu",
         progress=False,
@@ -306,15 +302,8 @@ def test_patience_stops_when_the_held_out_loss_stops_falling(pair, tmp_path):
 
 def test_a_stopped_run_resumed_stops_at_the_same_step(pair, tmp_path):
     x, t = pair
-    settings = TINY_DEEPNET.model_copy(
-        update={
-            "iterations": 200,
-            "validate_every": 4,
-            "patience": 2,
-            "keep_best": True,
-            "learning_rate": 1e-12,
-            "checkpoint_every": 3,
-        }
+    settings = TINY_DEEPNET.replace(
+        iterations=200, validate_every=4, patience=2, keep_best=True, learning_rate=1e-12, checkpoint_every=3
     )
     whole = train_model(
         "deepnet",
@@ -354,7 +343,7 @@ def test_bfloat16_precision_autocasts_the_training_forward_pass(pair, tmp_path):
     x, t = pair
     seen = []
     for precision in ("float32", "bfloat16"):
-        s = TINY_DEEPNET.model_copy(update={"precision": precision, "iterations": 2})
+        s = TINY_DEEPNET.replace(precision=precision, iterations=2)
         task = volume_task("deepnet", x, t, s, "cpu")
         hook = task.model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
         row = task.step(0)
@@ -363,4 +352,4 @@ def test_bfloat16_precision_autocasts_the_training_forward_pass(pair, tmp_path):
     assert seen == [torch.float32, torch.bfloat16]
     # the default leaves the cache keys as they were
     assert "precision" not in TINY_DEEPNET.key_dict()
-    assert TINY_DEEPNET.model_copy(update={"precision": "bfloat16"}).key_dict()["precision"] == "bfloat16"
+    assert TINY_DEEPNET.replace(precision="bfloat16").key_dict()["precision"] == "bfloat16"

@@ -472,8 +472,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--settings",
         metavar="FILE",
-        help="method and training settings from a file of xrsr settings (instead of --method "
-        "and --preset; the options below still override it)",
+        help="method and settings (architecture, training, inference) from a file of xrsr settings "
+        "(instead of --method and --preset; the options below still override it)",
     )
     t.add_argument("--iterations", type=int, help="override the preset's number of steps")
     t.add_argument("--batch-size", type=int, help="override the preset's (global) batch size")
@@ -499,7 +499,7 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser(
         "settings",
-        help="write a preset's training settings to a file, to edit and "
+        help="write a preset's settings (architecture, training, inference) to a file, to edit and "
         "pass to xrsr train --settings (a run reproducible from one file)",
     )
     g.add_argument("--preset", default="cpu", choices=PRESET_NAMES)

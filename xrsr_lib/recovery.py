@@ -44,7 +44,7 @@ from typing import Any, cast
 import numpy as np
 from pydantic import ValidationError
 
-from xrsr_lib.config import DeepNetTraining, SRCNNTraining, preset
+from xrsr_lib.config import VolumeSettings, preset, recorded_settings, settings_class
 from xrsr_lib.infer.loaded import LoadedModel, read_model_config
 from xrsr_lib.io.cache import write_json_atomic
 from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
@@ -72,8 +72,10 @@ CALIBRATION_GAP = 8
 #: Fewest HRES slices a calibration slab has.
 CALIBRATION_MIN_SLICES = 4
 
-#: The ``format`` field of a settings file (:meth:`Recovery.save_settings`).
-SETTINGS_FORMAT = "xrsr-settings/1"
+#: The ``format`` field of a settings file (:meth:`Recovery.save_settings`): version 2 holds the
+#: sections ``architecture``, ``training`` and ``inference``; version 1 (read too) held them flat
+#: under ``training``.
+SETTINGS_FORMAT = "xrsr-settings/2"
 
 
 def register_scans(
@@ -148,13 +150,13 @@ class Recovery:
     ----------
     method : {"deepnet", "srcnn"}
         2.5D U-Net (5 slices in and out) or 3D SRCNN.
-    settings : DeepNetTraining or SRCNNTraining
-        Architecture, training and inference settings.
+    settings : DeepNetSettings or SRCNNSettings
+        Architecture, training and inference settings (sections of the same names).
     device : str, optional
         Torch device; default CUDA when available, else CPU.
     """
 
-    def __init__(self, method: str, settings: DeepNetTraining | SRCNNTraining, device: str | None = None):
+    def __init__(self, method: str, settings: VolumeSettings, device: str | None = None):
         check_settings(method, settings)
         self.method = method
         self.settings = settings
@@ -195,34 +197,39 @@ class Recovery:
                 f"{path} is not a settings file of xrsr ({err})", parameter="settings"
             ) from None
         method = doc.get("method") if isinstance(doc, dict) else None
+        sections = ("architecture", "training", "inference")
         if method not in METHODS or not isinstance(doc.get("training"), dict):
             raise XrsrInputError(
-                f"{path}: a settings file holds 'method' (one of {', '.join(METHODS)}) and "
-                "'training' (xrsr settings writes one)",
+                f"{path}: a settings file holds 'method' (one of {', '.join(METHODS)}) and the sections "
+                f"{', '.join(map(repr, sections))} (xrsr settings writes one)",
                 parameter="settings",
             )
-        settings_cls = DeepNetTraining if method == "deepnet" else SRCNNTraining
         try:
-            settings = settings_cls.model_validate({**doc["training"], **overrides})
+            if doc.get("format") == "xrsr-settings/1":  # one flat dict under "training"
+                settings = settings_class(method).from_flat(doc["training"])
+            else:
+                settings = settings_class(method).model_validate({k: doc[k] for k in sections if k in doc})
+            settings = settings.replace(**overrides) if overrides else settings
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(v) for v in first["loc"])
             raise XrsrInputError(f"{path}: setting {where!r}: {first['msg']}", parameter="settings") from None
+        except ValueError as err:  # an override that names no setting
+            raise XrsrInputError(f"{path}: {err}", parameter="settings") from None
         return cls(method, settings, device)
 
     def save_settings(self, path: str | Path) -> Path:
-        """Write this object's method and training settings as JSON (atomically), the file
-        :meth:`from_settings` and ``xrsr train --settings`` read."""
+        """Write this object's method and settings as JSON (atomically).
+
+        The file holds ``format``, ``method`` and the sections ``architecture``, ``training`` and
+        ``inference``: what :meth:`from_settings` and ``xrsr train --settings`` read.
+        """
         path = Path(path)
         if path.exists():
             raise XrsrInputExists(f"{path} exists; choose a new name for the settings file", parameter="out")
         write_json_atomic(
             path,
-            {
-                "format": SETTINGS_FORMAT,
-                "method": self.method,
-                "training": self.settings.model_dump(mode="json"),
-            },
+            {"format": SETTINGS_FORMAT, "method": self.method, **self.settings.model_dump(mode="json")},
         )
         return path
 
@@ -246,8 +253,7 @@ class Recovery:
                 f"{', '.join(METHODS)} models",
                 parameter="folder",
             )
-        settings_cls = DeepNetTraining if method == "deepnet" else SRCNNTraining
-        rec = cls(method, settings_cls.model_validate(config["training"]), device)
+        rec = cls(method, recorded_settings(config), device)
         rec.folder = folder
         rec._model = LoadedModel.load(folder, device=device)
         return rec
@@ -393,7 +399,7 @@ class Recovery:
         from xrsr_lib.prepare.masks import loss_mask
 
         model = self._loaded()
-        data = inside & loss_mask(self.settings.loss_mask, y.shape[1:])[None]
+        data = inside & loss_mask(self.settings.training.loss_mask, y.shape[1:])[None]
         record = calibrate_trust(model.predict, x, y, data, slab, coverage, context=model.halo()[0])
         write_json_atomic(model.folder / TRUST_FILE, record)
 
@@ -650,8 +656,8 @@ class Recovery:
     ) -> Any:
         """The recovered volume (float32, same shape), tiled through the network.
 
-        ``tile`` and ``overlap`` (voxels; default: the preset's ``inference_tile`` and
-        ``inference_overlap``) set the tiling, e.g. smaller tiles for a GPU with little memory; the
+        ``tile`` and ``overlap`` (voxels; default: the settings' ``inference`` section) set the
+        tiling, e.g. smaller tiles for a GPU with little memory; the
         trained weights do not depend on them.
 
         With ``trust=True`` (a calibrated model: :attr:`trust`) the result is a
@@ -821,4 +827,4 @@ class Recovery:
 
     def __repr__(self) -> str:
         state = f"fitted, {self.folder}" if self.is_fitted else "not fitted"
-        return f"Recovery({self.method!r}, iterations={self.settings.iterations}, {state})"
+        return f"Recovery({self.method!r}, iterations={self.settings.training.iterations}, {state})"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,23 +17,31 @@ class Settings(BaseModel):
     were first written (``_key_aliases``: new name -> old name), without fields added later whose
     default reproduces the old behaviour (``_key_new_fields``) while they keep that default. So a
     renamed or added setting does not invalidate existing caches; a changed value does.
-    Fields that do not change the artifact a key names (``_key_excluded``: e.g. the inference tile of
-    a network's training settings, which changes predictions, not the trained weights) are left out;
-    ``key_dict(with_excluded=True)`` gives the key as it was before they were left out.
+    A settings class whose sections do not all change the artifact a key names overrides
+    :meth:`key_dict` (a volume network's: :meth:`~xrsr_lib.config.networks.VolumeSettings.key_dict`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     _key_aliases: ClassVar[dict[str, str]] = {}
     _key_new_fields: ClassVar[tuple[str, ...]] = ()
-    _key_excluded: ClassVar[tuple[str, ...]] = ()
 
-    def key_dict(self, with_excluded: bool = False) -> dict[str, Any]:
-        """The settings as cache keys see them (see the class docstring)."""
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Return a copy with fields replaced (pydantic's copy; the values are not validated).
+
+        Raises
+        ------
+        ValueError
+            If ``update`` names a field the settings do not have: pydantic would store it unseen.
+        """
+        unknown = sorted(set(update or {}) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no field {', '.join(map(repr, unknown))}")
+        return super().model_copy(update=update, deep=deep)
+
+    def key_dict(self) -> dict[str, Any]:
+        """Return the settings as cache keys see them (see the class docstring)."""
         data = self.model_dump()
-        if not with_excluded:
-            for name in self._key_excluded:
-                data.pop(name, None)
         for name in self._key_new_fields:
             if getattr(self, name) == type(self).model_fields[name].default:
                 data.pop(name)

@@ -10,26 +10,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from xrsr_lib.config.networks import METHODS, VolumeSettings
 from xrsr_lib.config.profiles import PROFILE_NAMES, load_profile
-from xrsr_lib.config.training import DeepNetTraining, SRCNNTraining
 
 __all__ = ["METHODS", "PRESET_NAMES", "preset"]
 
-#: Volume methods a preset exists for.
-METHODS: tuple[str, ...] = ("deepnet", "srcnn")
 #: Preset names (the run profiles).
 PRESET_NAMES: tuple[str, ...] = PROFILE_NAMES
 
 
-def preset(method: str, name: str = "cpu", **overrides: Any) -> DeepNetTraining | SRCNNTraining:
-    """Training settings of ``method`` under preset ``name``, with fields replaced by ``overrides``.
+def preset(method: str, name: str = "cpu", **overrides: Any) -> VolumeSettings:
+    """Return the settings of ``method`` under preset ``name``, with fields replaced by ``overrides``.
 
     Parameters
     ----------
     method : {"deepnet", "srcnn"}
     name : {"smoke", "cpu", "paper"}
     **overrides
-        Setting fields to change (validated), e.g. ``iterations=200, loss_mask="none"``.
+        Setting fields to change (validated), each routed to its section by
+        :meth:`~xrsr_lib.config.networks.VolumeSettings.replace`, e.g.
+        ``iterations=200, loss_mask="none"`` (training), ``depth=3`` (architecture),
+        ``inference_tile=96`` (inference).
+
+    Returns
+    -------
+    DeepNetSettings or SRCNNSettings
+        The ``architecture``, ``training`` and ``inference`` sections.
 
     Raises
     ------
@@ -40,7 +46,5 @@ def preset(method: str, name: str = "cpu", **overrides: Any) -> DeepNetTraining 
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if name not in PRESET_NAMES:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
-    settings = getattr(load_profile(name).methods, method)
-    if not overrides:
-        return settings
-    return type(settings).model_validate({**settings.model_dump(), **overrides})
+    settings: VolumeSettings = getattr(load_profile(name).methods, method)
+    return settings.replace(**overrides) if overrides else settings

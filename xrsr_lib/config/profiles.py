@@ -35,16 +35,16 @@ from xrsr_lib.config.base import Settings
 from xrsr_lib.config.evaluation import EvaluationConfig
 from xrsr_lib.config.multiscale import MultiscaleConfig, MultiscaleSampleConfig, ScanConfig
 from xrsr_lib.config.nanoct import CrackSliceConfig
+from xrsr_lib.config.networks import (
+    DeepNetSettings,
+    DeepNetTraining,
+    InferenceTiling,
+    SRCNNSettings,
+    SRCNNTraining,
+)
 from xrsr_lib.config.simulation import CTConfig, DegradeConfig, PhantomConfig, PoreSizeConfig, VolumeConfig
 from xrsr_lib.config.study_b import StudyBConfig
-from xrsr_lib.config.training import (
-    DeconvConfig,
-    DeepNetTraining,
-    HeldOutConfig,
-    MethodsConfig,
-    SRCNNTraining,
-    SRTrainingConfig,
-)
+from xrsr_lib.config.training import DeconvConfig, HeldOutConfig, MethodsConfig, SRTrainingConfig
 from xrsr_lib.config.trust import TrustConfig
 
 __all__ = ["CPU", "PAPER", "PROFILE_NAMES", "SMOKE", "MultiscaleSizes", "Profile", "load_profile", "profiles"]
@@ -134,7 +134,7 @@ _FOAM_PORE_DENSITY_PER_MM3 = 16_100.0
 
 
 class _StoppingRule(TypedDict):
-    """The stopping rule's settings of :class:`~xrsr_lib.config.training.VolumeTraining`."""
+    """The stopping rule's settings of :class:`~xrsr_lib.config.networks.VolumeTraining`."""
 
     validate_every: int
     patience: int
@@ -312,27 +312,29 @@ def _multiscale(sizes: MultiscaleSizes) -> MultiscaleConfig:
 def _smoke() -> Profile:
     """The ``smoke`` profile: 64³ voxels, for CI and the test suite (seconds to a minute)."""
     methods = MethodsConfig(
-        deepnet=DeepNetTraining(
-            model={"base_width": 8, "depth": 2, "extra_convs": 1, "residual": _DEEPNET_RESIDUAL},
-            iterations=30,
-            batch_size=2,
-            tile=32,
-            inference_tile=40,
-            inference_overlap=8,
-            checkpoint_every=10,
-            **_SMOKE_STOPPING,
+        deepnet=DeepNetSettings(
+            architecture={"base_width": 8, "depth": 2, "extra_convs": 1, "residual": _DEEPNET_RESIDUAL},
+            training=DeepNetTraining(
+                iterations=30,
+                batch_size=2,
+                tile=32,
+                checkpoint_every=10,
+                **_SMOKE_STOPPING,
+            ),
+            inference=InferenceTiling(tile=40, overlap=8),
         ),
-        srcnn=SRCNNTraining(
-            model={"kernel_sizes": (5, 3, 3), "widths": (16, 8)},
-            iterations=30,
-            batch_size=4,
-            patch=16,
-            stride=8,
-            validation_fraction=0.2,
-            inference_tile=36,
-            inference_overlap=4,
-            checkpoint_every=10,
-            **_SMOKE_STOPPING,
+        srcnn=SRCNNSettings(
+            architecture={"kernel_sizes": (5, 3, 3), "widths": (16, 8)},
+            training=SRCNNTraining(
+                iterations=30,
+                batch_size=4,
+                patch=16,
+                stride=8,
+                validation_fraction=0.2,
+                checkpoint_every=10,
+                **_SMOKE_STOPPING,
+            ),
+            inference=InferenceTiling(tile=36, overlap=4),
         ),
         rl=DeconvConfig(nlm_patch_size=3, nlm_patch_distance=3),
     )
@@ -399,27 +401,29 @@ def _smoke() -> Profile:
 def _cpu() -> Profile:
     """The ``cpu`` profile: 256³ voxels at 1 µm, ``paper``'s pore sizes in a smaller volume."""
     methods = MethodsConfig(
-        deepnet=DeepNetTraining(
-            model={"base_width": 16, "depth": 3, "extra_convs": 2, "residual": _DEEPNET_RESIDUAL},
-            iterations=1000,
-            batch_size=4,
-            tile=128,
+        deepnet=DeepNetSettings(
+            architecture={"base_width": 16, "depth": 3, "extra_convs": 2, "residual": _DEEPNET_RESIDUAL},
+            training=DeepNetTraining(
+                iterations=1000,
+                batch_size=4,
+                tile=128,
+                **_CPU_STOPPING,
+            ),
             # inference tile 256: one tile per 256² slice (4 tiles of 192² cost 2.25x the voxels)
-            inference_tile=256,
-            inference_overlap=16,
-            **_CPU_STOPPING,
+            inference=InferenceTiling(tile=256, overlap=16),
         ),
-        srcnn=SRCNNTraining(
-            model={"kernel_sizes": (9, 3, 3), "widths": (32, 16)},
-            iterations=1000,
-            batch_size=8,
-            patch=24,
-            stride=12,
+        srcnn=SRCNNSettings(
+            architecture={"kernel_sizes": (9, 3, 3), "widths": (32, 16)},
+            training=SRCNNTraining(
+                iterations=1000,
+                batch_size=8,
+                patch=24,
+                stride=12,
+                **_CPU_STOPPING,
+            ),
             # inference tile 136: 2 blocks per axis of 256 (1.2x the voxels; 64-voxel blocks process
             # 1.95x and cost +74 % over one whole pass; one 256³ pass needs 5 GiB)
-            inference_tile=136,
-            inference_overlap=8,
-            **_CPU_STOPPING,
+            inference=InferenceTiling(tile=136, overlap=8),
         ),
         # NLM (scikit-image, one slab per thread): ~38 s per 256³ volume at distance 3 on 2 cores
         rl=DeconvConfig(nlm_patch_size=3, nlm_patch_distance=3),
@@ -500,26 +504,28 @@ def _cpu() -> Profile:
 def _paper() -> Profile:
     """The ``paper`` profile: 512³ voxels at 1 µm, 512 projections over 360°, like study A."""
     methods = MethodsConfig(
-        deepnet=DeepNetTraining(
-            model={"base_width": 64, "depth": 4, "extra_convs": 3, "residual": _DEEPNET_RESIDUAL},
-            iterations=10_000,
-            batch_size=4,
-            tile=512,
-            inference_tile=576,
-            inference_overlap=32,
-            checkpoint_every=500,
-            **_PAPER_STOPPING,
+        deepnet=DeepNetSettings(
+            architecture={"base_width": 64, "depth": 4, "extra_convs": 3, "residual": _DEEPNET_RESIDUAL},
+            training=DeepNetTraining(
+                iterations=10_000,
+                batch_size=4,
+                tile=512,
+                checkpoint_every=500,
+                **_PAPER_STOPPING,
+            ),
+            inference=InferenceTiling(tile=576, overlap=32),
         ),
-        srcnn=SRCNNTraining(
-            model={"kernel_sizes": (9, 5, 5), "widths": (64, 32)},
-            iterations=10_000,
-            batch_size=16,
-            patch=32,
-            stride=16,
-            inference_tile=96,
-            inference_overlap=8,
-            checkpoint_every=500,
-            **_PAPER_STOPPING,
+        srcnn=SRCNNSettings(
+            architecture={"kernel_sizes": (9, 5, 5), "widths": (64, 32)},
+            training=SRCNNTraining(
+                iterations=10_000,
+                batch_size=16,
+                patch=32,
+                stride=16,
+                checkpoint_every=500,
+                **_PAPER_STOPPING,
+            ),
+            inference=InferenceTiling(tile=96, overlap=8),
         ),
     )
     # the published model sizes (UTSRConfig.paper_like, SwinIR lightweight, Real-ESRGAN's RRDBNet), GPU

@@ -6,7 +6,7 @@
 applies it:
 
 - volume networks (``deepnet``: 2.5D, ``srcnn``: 3D) to a whole volume with the tiling of
-  :mod:`xrsr_lib.infer.tiling` (tile and overlap from the training settings) and the intensity
+  :mod:`xrsr_lib.infer.tiling` (tile and overlap from the settings' ``inference`` section) and the intensity
   normalization stored with the model;
 - 2-D SR networks (``utsr``, ``swinir``, ``rrdbnet``) to one image, giving ``scale`` × its size.
 """
@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from xrsr_lib.config.networks import InferenceTiling, recorded_settings
 from xrsr_lib.device import resolve_device
 from xrsr_lib.infer.tiling import predict_2p5d, predict_3d, tile_margin
 from xrsr_lib.io.errors import XrsrInputError, XrsrInputMissing
@@ -115,6 +116,13 @@ class LoadedModel:
         return cls(_VOLUME_KINDS[method], method, model, config, folder, norm)
 
     @property
+    def tiling(self) -> InferenceTiling:
+        """The inference tiling the model was trained with (its settings' ``inference`` section)."""
+        if self.kind == "slice_2d":
+            raise ValueError(f"{self.folder} is a 2-D SR model; it is applied to whole images, untiled")
+        return recorded_settings(self.config).inference
+
+    @property
     def method(self) -> str:
         """The network's registry name (study A calls it the method)."""
         return self.name
@@ -153,11 +161,11 @@ class LoadedModel:
     def tile_margin(self, overlap: int | None = None) -> int:
         """Voxels at every inner tile edge that get zero blending weight (:func:`tile_margin`).
 
-        Half the overlap (default: the training settings' ``inference_overlap``); for a 3-D network
+        Half the overlap (default: the recorded :attr:`tiling`'s); for a 3-D network
         whose receptive radius fits inside the overlap, that radius, so the tiles equal one
         whole-volume pass (SRCNN on ``cpu``: radius 6, overlap 8).
         """
-        overlap = int(self.config["training"]["inference_overlap"] if overlap is None else overlap)
+        overlap = int(self.tiling.overlap if overlap is None else overlap)
         radius = self.model.receptive_field() // 2 if self.kind == "volume_3d" else None  # type: ignore[operator]
         return tile_margin(overlap, radius)
 
@@ -171,13 +179,13 @@ class LoadedModel:
     ) -> np.ndarray:
         """Apply the model: a whole volume ``(z, y, x)``, or one 2-D image ``(h, w)`` for SR models.
 
-        Volumes are tiled with the training settings' ``inference_tile`` / ``inference_overlap``;
+        Volumes are tiled as the settings' ``inference`` section says (:attr:`tiling`);
         the outer half of each overlap gets zero weight so tile-edge padding never reaches the
         result, the inner half is blended with a triangular ramp. 2-D networks pad internally to the
         multiples they need, so any image size works; the output is ``scale`` × the input size.
 
-        ``tile`` and ``overlap`` (voxels) override the training settings' ``inference_tile`` and
-        ``inference_overlap`` (e.g. a tile as large as the array for one untiled pass, or the tiling
+        ``tile`` and ``overlap`` (voxels) override that tiling
+        (e.g. a tile as large as the array for one untiled pass, or the tiling
         of a profile whose inference settings changed after the model was trained).
 
         Raises
@@ -193,9 +201,8 @@ class LoadedModel:
             return y[0, 0].float().cpu().numpy()
         assert self.normalization is not None
         volume = check_array(array, "volume", 3)
-        tr = self.config["training"]
-        tile = int(tr["inference_tile"] if tile is None else tile)
-        overlap = int(tr["inference_overlap"] if overlap is None else overlap)
+        tile = int(self.tiling.tile if tile is None else tile)
+        overlap = int(self.tiling.overlap if overlap is None else overlap)
         margin = self.tile_margin(overlap)
         x = self.normalization.inputs(volume)
         tiling: dict[str, Any] = {

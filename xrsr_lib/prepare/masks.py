@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xrsr_lib.config.training import LOSS_MASKS, LossMask  # defined once, with the setting
+from xrsr_lib.config.networks import LOSS_MASKS, LossMask  # defined once, with the setting
 
 __all__ = ["LOSS_MASKS", "LossMask", "cylinder_mask", "disc_mask", "fov_mask", "loss_mask"]
 

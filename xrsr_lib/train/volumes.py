@@ -3,8 +3,9 @@
 :func:`train_model` normalizes the pair, builds the network, draws random 5-slice tiles (2.5D) or
 3D patches (with a held-out validation set) and hands one optimizer step to
 :func:`xrsr_lib.train.loop.run_training`, which checkpoints, resumes and writes the model folder
-(``config.json`` with method, architecture, normalization, settings and data; ``weights.pt``;
-``loss.csv`` with the loss and learning rate of every step; ``validation.csv`` for SRCNN).
+(``config.json`` with method, architecture, normalization, settings (:data:`MODEL_FORMAT`) and
+data; ``weights.pt``; ``loss.csv`` with the loss and learning rate of every step;
+``validation.csv`` for SRCNN).
 :class:`xrsr_lib.infer.LoadedModel` loads it.
 
 The loss is the mean squared error inside the setting ``loss_mask``: the field-of-view circle of
@@ -46,7 +47,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from xrsr_lib.config import METHODS, DeepNetTraining, SRCNNTraining
+from xrsr_lib.config import METHODS, DeepNetSettings, SRCNNSettings, VolumeSettings, settings_class
 from xrsr_lib.device import resolve_device
 from xrsr_lib.io.cache import Cache, param_key, write_json_atomic
 from xrsr_lib.io.validate import check_array, check_same_shape
@@ -70,6 +71,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Version of a volume model folder's ``config.json``: 2 records the settings in sections
+#: (``"settings"``); 1 held them flat under ``"training"`` (read by
+#: :func:`xrsr_lib.config.networks.recorded_settings`).
+MODEL_FORMAT = 2
 
 
 # ----------------------------------------------------------------------------- data
@@ -230,11 +236,11 @@ class HeldOutSamples:
 
 
 # ----------------------------------------------------------------------------- the adapter
-def check_settings(method: str, settings: DeepNetTraining | SRCNNTraining) -> None:
+def check_settings(method: str, settings: VolumeSettings) -> None:
     """Raise a ValueError unless ``method`` is a volume method and ``settings`` its settings class."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    want = DeepNetTraining if method == "deepnet" else SRCNNTraining
+    want = settings_class(method)
     if not isinstance(settings, want):
         raise ValueError(f"method {method!r} needs {want.__name__} settings, got {type(settings).__name__}")
 
@@ -243,7 +249,7 @@ def volume_task(
     method: str,
     inputs: np.ndarray,
     target: np.ndarray,
-    settings: DeepNetTraining | SRCNNTraining,
+    settings: VolumeSettings,
     device: str | torch.device | None = None,
     data_description: dict[str, Any] | None = None,
     mask: np.ndarray | None = None,
@@ -252,21 +258,21 @@ def volume_task(
     """The :class:`~xrsr_lib.train.loop.TrainingTask` of a volume network (see :func:`train_model`)."""
     check_settings(method, settings)
     world_size = distributed.world()[1]
-    distributed.check_divisible(settings.batch_size, world_size)
+    distributed.check_divisible(settings.training.batch_size, world_size)
     inputs, target = check_pair(inputs, target)
     dev = resolve_device(device)
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.training.seed)
     mask = _loss_mask(settings, inputs.shape, mask)
     norm = Normalization.fit(inputs, target, mask if mask.ndim == 3 else mask[None])
     x, t = norm.inputs(inputs), norm.targets(target)
 
-    model = build_model(method, settings.model).to(dev)
+    model = build_model(method, settings.architecture).to(dev)
     model_config: Any = cast(Any, model).config  # every network of the registry has its typed config
     if method == "deepnet":
-        deep = cast(DeepNetTraining, settings)
+        deep = cast(DeepNetSettings, settings).training
         sampler: StackSampler | PatchSampler = StackSampler(x, t, mask, model_config.n_slices, deep.tile)
     else:
-        srcnn = cast(SRCNNTraining, settings)
+        srcnn = cast(SRCNNSettings, settings).training
         fraction = 0.0 if validation is not None else srcnn.validation_fraction  # held-out volume instead
         sampler = PatchSampler(x, t, mask, srcnn.patch, srcnn.stride, fraction, srcnn.seed)
     held_out = None
@@ -277,25 +283,25 @@ def volume_task(
         )
         check_same_shape(vx, vt, "held-out input", "held-out target", "cut both from the same region")
         if method == "deepnet":
-            side = cast(DeepNetTraining, settings).tile
+            side = cast(DeepNetSettings, settings).training.tile
             sample = (model_config.n_slices, min(side, vx.shape[1]), min(side, vx.shape[2]))
         else:
-            sample = (cast(SRCNNTraining, settings).patch,) * 3
+            sample = (cast(SRCNNSettings, settings).training.patch,) * 3
         vmask = _loss_mask(settings, vx.shape, None)
         held_out = HeldOutSamples(norm.inputs(vx), norm.targets(vt), vmask, sample)
-    elif settings.patience is not None and method == "deepnet":
+    elif settings.training.patience is not None and method == "deepnet":
         log.info("no held-out volume: %s trains every iteration (patience applies with one)", method)
     net = distributed.wrap_model(model, dev)  # the model itself in a single process
     model = distributed.unwrap(net)  # on CUDA, with SyncBatchNorm layers (same parameters and keys)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    rng = np.random.default_rng(settings.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.training.learning_rate)
+    rng = np.random.default_rng(settings.training.seed)
     config = {
         "method": method,
         "model": model_config.model_dump(),
         "normalization": norm.as_dict(),
-        "training": settings.model_dump(),
+        "settings": settings.model_dump(),
         "data": data_description or {},
-        "xrsr_format": 1,
+        "xrsr_format": MODEL_FORMAT,
     }
     if mask.ndim == 3:
         config["mask_voxels"] = int(mask.sum())
@@ -304,24 +310,24 @@ def volume_task(
 
     def set_learning_rate(iteration: int) -> float:
         lr = scheduled_learning_rate(
-            settings.learning_rate,
-            settings.learning_rate_schedule,
-            settings.learning_rate_min_factor,
+            settings.training.learning_rate,
+            settings.training.learning_rate_schedule,
+            settings.training.learning_rate_min_factor,
             iteration,
-            settings.iterations,
+            settings.training.iterations,
         )
         for group in optimizer.param_groups:
             group["lr"] = lr
         return lr
 
     def forward(net_: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
-        with _autocast(settings.precision, dev):
+        with _autocast(settings.training.precision, dev):
             out = net_(xb)
         return out.float()
 
     def step(iteration: int) -> dict[str, float]:
         lr = set_learning_rate(iteration)
-        xb, tb, mb = (v.to(dev) for v in sampler.sample(rng, settings.batch_size))
+        xb, tb, mb = (v.to(dev) for v in sampler.sample(rng, settings.training.batch_size))
         loss = masked_mse(forward(model, xb), tb, mb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -330,7 +336,7 @@ def volume_task(
 
     def parallel_step(iteration: int) -> dict[str, float]:
         lr = set_learning_rate(iteration)
-        batch = sampler.sample(rng, settings.batch_size)  # the global batch, the same on every rank
+        batch = sampler.sample(rng, settings.training.batch_size)  # the global batch, the same on every rank
         count = int(batch[2].expand_as(batch[1]).sum())  # mask voxels of the global batch (N)
         xb, tb, mb = (v.to(dev) for v in distributed.shard(batch))
         sse = masked_sse(forward(net, xb), tb, mb)  # S_r
@@ -345,13 +351,17 @@ def volume_task(
         samples, channels_first = held_out, method != "deepnet"
 
         def validate() -> dict[str, float]:
-            batches = samples.batches(settings.batch_size, channels_first)
+            batches = samples.batches(settings.training.batch_size, channels_first)
             return {"loss": _masked_mean_loss(model, batches, dev)}
     elif isinstance(sampler, PatchSampler):
         patches = sampler
 
         def validate() -> dict[str, float]:
-            return {"loss": _masked_mean_loss(model, patches.validation_batches(settings.batch_size), dev)}
+            return {
+                "loss": _masked_mean_loss(
+                    model, patches.validation_batches(settings.training.batch_size), dev
+                )
+            }
 
     return TrainingTask(
         name=f"train {method}",
@@ -361,14 +371,14 @@ def volume_task(
         config=config,
         step=step if world_size == 1 else parallel_step,
         loss_fields=("loss", "learning_rate"),
-        iterations=settings.iterations,
-        checkpoint_every=settings.checkpoint_every,
+        iterations=settings.training.iterations,
+        checkpoint_every=settings.training.checkpoint_every,
         validate=validate,
-        validate_every=settings.validate_every,
+        validate_every=settings.training.validate_every,
         best_key="loss",
         best_mode="min",
-        keep_best=settings.keep_best,
-        patience=settings.patience,
+        keep_best=settings.training.keep_best,
+        patience=settings.training.patience,
         device=dev,
         distributed=world_size > 1,
     )
@@ -378,7 +388,7 @@ def train_model(
     method: str,
     inputs: np.ndarray,
     target: np.ndarray,
-    settings: DeepNetTraining | SRCNNTraining,
+    settings: VolumeSettings,
     folder: str | Path,
     device: str | torch.device | None = None,
     progress: bool = True,
@@ -394,9 +404,9 @@ def train_model(
     method : {"deepnet", "srcnn"}
     inputs, target : ndarray (z, y, x)
         Low-resolution input and high-resolution target on the same grid.
-    settings : DeepNetTraining or SRCNNTraining
-        Architecture, iterations, batch size, learning rate, tiles/patches, loss mask
-        (:func:`xrsr_lib.config.preset`).
+    settings : DeepNetSettings or SRCNNSettings
+        Architecture, training (iterations, batch size, learning rate, tiles/patches, loss mask) and
+        inference tiling (:func:`xrsr_lib.config.preset`).
     folder : path
         Model folder; an existing ``checkpoint.pt`` there is resumed, a finished model of the same
         run is returned as it is.
@@ -415,9 +425,9 @@ def train_model(
         recorded in ``config.json``.
     validation : (inputs, target), optional
         A held-out pair (e.g. a slab of the same scans kept out of ``inputs`` / ``target``), scored
-        every ``settings.validate_every`` steps by the training loss (:class:`HeldOutSamples`,
-        ``validation.csv``); the stopping rule (``settings.patience``) and ``settings.keep_best``
-        use it. SRCNN then trains on all its patches; without it, SRCNN holds out
+        every ``validate_every`` steps of the training settings by the training loss
+        (:class:`HeldOutSamples`, ``validation.csv``); their stopping rule (``patience``) and
+        ``keep_best`` use it. SRCNN then trains on all its patches; without it, SRCNN holds out
         ``validation_fraction`` of them and DeepNet is not validated.
 
     Returns
@@ -436,11 +446,9 @@ def train_model(
     return run_training(task, folder, progress=progress, stop_after=stop_after)
 
 
-def _loss_mask(
-    settings: DeepNetTraining | SRCNNTraining, shape: tuple[int, ...], user: np.ndarray | None
-) -> np.ndarray:
+def _loss_mask(settings: VolumeSettings, shape: tuple[int, ...], user: np.ndarray | None) -> np.ndarray:
     """The setting's (y, x) loss mask, intersected with the user's mask when one is given."""
-    base = loss_mask(settings.loss_mask, (shape[1], shape[2]))
+    base = loss_mask(settings.training.loss_mask, (shape[1], shape[2]))
     if user is None:
         return base
     m = check_array(user, "mask", (2, 3), dtype=bool)
@@ -483,7 +491,7 @@ def train_cached(
     method: str,
     inputs: np.ndarray,
     target: np.ndarray,
-    settings: DeepNetTraining | SRCNNTraining,
+    settings: VolumeSettings,
     device: str | torch.device | None = None,
     progress: bool = True,
     stage: str = "model",
@@ -531,7 +539,7 @@ def _install(folder: Path, final: Path, stage: str, params: dict[str, Any]) -> N
 
 
 def _adopt_earlier_key(
-    cache: Cache, stage: str, params: dict[str, Any], settings: DeepNetTraining | SRCNNTraining, final: Path
+    cache: Cache, stage: str, params: dict[str, Any], settings: VolumeSettings, final: Path
 ) -> None:
     """Rename a finished model trained under an earlier key to ``final`` instead of training it again.
 

@@ -207,11 +207,11 @@ class MultiscaleStudy(ProfileStage):
 
     def _settings(self) -> Any:
         """The profile's DeepNet settings, the loss restricted to the overlap mask alone."""
-        return self.profile.methods.deepnet.model_copy(update={"loss_mask": "none"})
+        return self.profile.methods.deepnet.replace(loss_mask="none")
 
     def inference(self) -> dict[str, int]:
         """The tiling the step models predict with (the profile's DeepNet inference settings, voxels)."""
-        return self._settings().inference()
+        return self._settings().inference.model_dump()
 
     def model_params(self, step: str) -> dict[str, Any]:
         coarse, fine = self._step(step)

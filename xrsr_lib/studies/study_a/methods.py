@@ -86,7 +86,7 @@ class StudyA(ProfileStage):
         if method in TRAINED_METHODS:
             base["model"] = self.cache.path_for("model", self.model_params(method, sigma_um), suffix="").name
             base["input"] = self._recon_key(realization, sigma_um)
-            base["inference"] = getattr(self.profile.methods, method).inference()
+            base["inference"] = getattr(self.profile.methods, method).inference.model_dump()
         elif method == "rl":
             base["input"] = self._recon_key(realization, sigma_um)
             base["iterations"] = self.profile.methods.rl.iterations

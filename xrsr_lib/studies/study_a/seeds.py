@@ -1,6 +1,6 @@
 """Seed spread of study A's learned methods: the same training with other seeds.
 
-Only the networks' seed changes (``methods.<method>.seed``: initialization and batch sampling); the
+Only the networks' seed changes (``methods.<method>.training.seed``: initialization and batch sampling); the
 data, the phantom and every non-learned image stay the same, so the spread over seeds is the part
 of a score that is training noise. Seed 0 is the profile's own model (figures 3-9); other seeds
 are trained only when asked (``./run_all.sh --seeds N``), each keyed in the cache by its settings.
@@ -40,9 +40,7 @@ def seeded_profile(profile: Profile, seed: int) -> Profile:
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     methods = profile.methods.model_copy(
-        update={
-            m: getattr(profile.methods, m).model_copy(update={"seed": int(seed)}) for m in TRAINED_METHODS
-        }
+        update={m: getattr(profile.methods, m).replace(seed=int(seed)) for m in TRAINED_METHODS}
     )
     return profile.model_copy(update={"methods": methods})
 

@@ -87,7 +87,7 @@ class StudyATrust:
     def _member_study(self, method: str, member: int) -> StudyA:
         if member == 0:
             return self.study
-        seed = getattr(self.profile.methods, method).seed + member
+        seed = getattr(self.profile.methods, method).training.seed + member
         return StudyA(
             seeded_profile(self.profile, seed),
             self.cache,
@@ -131,7 +131,7 @@ class StudyATrust:
             "region": region,
             "slabs": self.slabs() if region == "calibration" else None,
             "tta": c.tta_transforms,
-            "inference": getattr(self.profile.methods, method).inference(),
+            "inference": getattr(self.profile.methods, method).inference.model_dump(),
         }
 
         def build(tmp: Path) -> None:
