@@ -56,7 +56,8 @@ def psnr(
     result: np.ndarray, truth: np.ndarray, data_range: float = 1.0, mask: np.ndarray | None = None
 ) -> float:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``, over ``mask`` if given
-    (``inf`` for identical images)."""
+    (``inf`` for identical images).
+    """
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
     a, b = _pair(result, truth, mask)

@@ -125,7 +125,8 @@ def input_identity(source: LazyVolume, samples: int = 8, side: int = 16) -> dict
 
 class TrustPerBlock(Protocol):
     """What :func:`predict_to_zarr` needs of a trust map (it pickles to dask workers); implemented by
-    :class:`xrsr_lib.evaluate.trust.BlockTrust` (a layer above, so only its interface is named here)."""
+    :class:`xrsr_lib.evaluate.trust.BlockTrust` (a layer above, so only its interface is named here).
+    """
 
     def context(self) -> int:
         """Output voxels of context per side the score needs beyond the network's halo."""
@@ -144,7 +145,8 @@ class TrustPerBlock(Protocol):
     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | dict[str, Any]]:
         """The block's prediction and half-widths (``x[inner]``'s shape), and its domain state:
         ``(out of domain, blocks seen)``, or a JSON-able dict holding them as ``"out_of_domain"``
-        (kept with the block and handed, for all blocks, to ``summarize`` when the trust map has one)."""
+        (kept with the block and handed, for all blocks, to ``summarize`` when the trust map has one).
+        """
         ...
 
 
@@ -380,7 +382,8 @@ def _finish_trust(
     trust: TrustPerBlock,
 ) -> dict[str, Any]:
     """Record the blocks' out-of-domain counts (from their markers) and the trust map's own summary of
-    them (``trust.summarize``, e.g. a per-volume verdict) with the trust image; its pyramid."""
+    them (``trust.summarize``, e.g. a per-volume verdict) with the trust image; its pyramid.
+    """
     import zarr
 
     rows, flagged, seen = [], 0, 0

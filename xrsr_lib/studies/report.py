@@ -130,7 +130,8 @@ def study_a_table(measured: pd.DataFrame, sigmas_um: tuple[float, ...] | None = 
 
 def claims_table(comparison: pd.DataFrame) -> str:
     """Each of study A's statements as a row: what the paper says, what this run measured, whether it
-    holds (notebook 10's ``summary_vs_paper.csv``), then a count of those that hold."""
+    holds (notebook 10's ``summary_vs_paper.csv``), then a count of those that hold.
+    """
     rows = []
     for r in comparison.itertuples(index=False):
         sigma = "" if pd.isna(r.sigma_um) else f"{r.sigma_um:g} µm"
@@ -158,7 +159,8 @@ def claims_count(comparison: pd.DataFrame) -> str:
 
 def trust_signal_table(signals: pd.DataFrame) -> str:
     """Notebook 16's ``fig16_trust_signals.csv``: per (method, σ) and signal, AUROC of the worst 10 %
-    errors, Spearman with |error|, coverage on the unseen realization and mean half-width."""
+    errors, Spearman with |error|, coverage on the unseen realization and mean half-width.
+    """
     rows = []
     for r in signals.itertuples(index=False):
         rows.append(
@@ -193,7 +195,8 @@ def trust_signal_table(signals: pd.DataFrame) -> str:
 
 def trust_pores_table(pores: pd.DataFrame) -> str:
     """Notebook 16's ``fig16_trust_pores.csv``: pores found, hallucinated and missed against the truth,
-    and the share of the unseen realization's blocks outside the calibration's input domain."""
+    and the share of the unseen realization's blocks outside the calibration's input domain.
+    """
     rows = []
     for r in pores.itertuples(index=False):
         other = (
@@ -254,7 +257,8 @@ def seed_table(spread: pd.DataFrame, difference: pd.DataFrame) -> str:
 
 def timings_table(timings: pd.DataFrame) -> str:
     """``run_all_timings.csv``: minutes per notebook (runs of one notebook summed) and the total
-    (the file's own ``total`` row when it has one, else the sum)."""
+    (the file's own ``total`` row when it has one, else the sum).
+    """
     total = timings[timings["notebook"] == "total"]["seconds"]
     timings = timings[timings["notebook"] != "total"]
     names = timings["notebook"].str.extract(r"^(\d\d_[^ ]+?)(?:\.ipynb)?(?: \(.*\))?$")[0]

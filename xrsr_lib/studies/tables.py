@@ -19,7 +19,8 @@ def select_rows(
     table: pd.DataFrame, image: str, sigma_um: float | None, realization: str | None = None
 ) -> pd.Series:
     """Rows of an evaluation table for one image (and realization); ``sigma_um`` None or NaN
-    selects the row without an input blur (the ground truth)."""
+    selects the row without an input blur (the ground truth).
+    """
     sel = table["image"] == image
     no_blur = sigma_um is None or pd.isna(sigma_um)
     sel &= table["sigma_um"].isna() if no_blur else table["sigma_um"] == sigma_um

@@ -304,7 +304,8 @@ class PoreAnalysis:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` as one JSON file, atomically; returns the path. (The evaluation
-        caches analyses as HDF5 tables instead: see :meth:`StudyAEvaluation.pores`.)"""
+        caches analyses as HDF5 tables instead: see :meth:`StudyAEvaluation.pores`.)
+        """
         final = Path(path)
         with atomic_path(final) as tmp:
             tmp.write_text(json.dumps(self.to_dict()) + "\n")

@@ -68,7 +68,8 @@ class PoreSegmentation:
 
 def _close(mask: np.ndarray, radius: int) -> np.ndarray:
     """Binary closing with a ball, on a padded copy: an unpadded erosion would strip pores cut by
-    the volume's faces off the edge slices (and so hide them from the edge-kill)."""
+    the volume's faces off the edge slices (and so hide them from the edge-kill).
+    """
     padded = np.pad(mask, radius, mode="edge")
     closed = ndi.binary_closing(padded, structure=ball(radius).astype(bool))
     return closed[(slice(radius, -radius),) * 3]
@@ -88,7 +89,8 @@ def _remove_small(mask: np.ndarray, min_voxels: float) -> np.ndarray:
 
 def _adjacent_saddles(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of face-adjacent regions ``(a < b)`` and their saddle: the highest ``min(values)``
-    over the voxel pairs joining them (the pass where flooding from one reaches the other)."""
+    over the voxel pairs joining them (the pass where flooding from one reaches the other).
+    """
     n = int(labels.max()) + 1
     keys, saddles = [], []
     for axis in range(3):
@@ -172,7 +174,8 @@ def _separate(mask: np.ndarray, foam_mask: np.ndarray, h: float, sigma: float) -
     Distances are to the nearest matrix voxel: neither the volume's faces nor the outside of
     ``foam_mask`` count as matrix, so a pore cut by them keeps the large distances of its whole
     shape (a cut pore measured from its cut would look shallow and merge into its neighbours).
-    Every connected component of ``mask`` ends up with at least one label."""
+    Every connected component of ``mask`` ends up with at least one label.
+    """
     labels = np.zeros(mask.shape, dtype=np.int32)
     if not mask.any():
         return labels

@@ -199,7 +199,8 @@ def _mahalanobis_sq(f: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> tuple[n
 def _statistic(f: np.ndarray, mean: np.ndarray, cov: np.ndarray, kind: str) -> np.ndarray:
     """``"distance"``: Mahalanobis distance (all features measured); ``"chi2"``: ``-log P(χ²_k >= d²)``
     over the k measured features (comparable between blocks with different features measured; 0
-    for a block with none)."""
+    for a block with none).
+    """
     d2, k = _mahalanobis_sq(f, mean, cov)
     if kind == "distance":
         return np.sqrt(d2)

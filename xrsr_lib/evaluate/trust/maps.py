@@ -162,7 +162,8 @@ def _fit_domain(
 ) -> tuple[InputDomain | None, int | None]:
     """The input domain of a slab's blocks (edge :data:`DOMAIN_BLOCK`, down to 4 voxels until there are
     enough blocks for the features: ``len(features) + 2``, at least 4), overlapping by the config's
-    ``calibration_overlap``."""
+    ``calibration_overlap``.
+    """
     start = min(DOMAIN_BLOCK, *x.shape)
     need = max(4, len(config.features) + 2)
     for block in sorted({b for b in (start, 8, 4) if 4 <= b <= start}, reverse=True):
@@ -446,7 +447,8 @@ class BlockTrust:
 
     def whole(self, predict: Predict, x: np.ndarray) -> TrustedPrediction:
         """Prediction, half-widths and domain verdict of a whole volume in memory (``x`` on the
-        prediction grid; its edges use the nearest voxels as context)."""
+        prediction grid; its edges use the nearest voxels as context).
+        """
         p, maps = self._maps(predict, x)
         feats = self.features(x)
         dom, block = self.domain, self.record.get("domain_block")

@@ -109,7 +109,8 @@ def plot_chain(images: Mapping[str, np.ndarray], crop: int | None = None) -> plt
 
 def plot_quantitative(scores: pd.DataFrame, histograms: pd.DataFrame) -> plt.Figure:
     """Figure 12 analog: pore-size distributions, total pore volume and effective resolution of
-    every image against the 1 µm scan and against the exact phantom."""
+    every image against the 1 µm scan and against the exact phantom.
+    """
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
     for name, h in histograms.groupby("image", sort=False):
         centre = (h["bin_low_um"] + h["bin_high_um"]) / 2

@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 def geometry_for(profile: Profile, n_angles: int | None = None) -> ConeGeometry:
     """The cone-beam geometry of a profile (detector pixel = one voxel at the rotation axis), with
-    ``ct.n_angles`` views unless ``n_angles`` is given."""
+    ``ct.n_angles`` views unless ``n_angles`` is given.
+    """
     return ConeGeometry.for_volume(
         profile.volume.n_voxels,
         profile.volume.voxel_size_um,
@@ -87,7 +88,8 @@ class RealizationPaths:
 
 class DatasetBuilder(ProfileStage):
     """Builds (and caches) every artifact of a profile (parameters: :class:`ProfileStage`; the
-    device runs FDK)."""
+    device runs FDK).
+    """
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
@@ -107,7 +109,8 @@ class DatasetBuilder(ProfileStage):
 
     def phantom_params(self, realization: str) -> dict[str, Any]:
         """Seed and generator parameters of the void list (``phantom.generator``: Pelt's parameters
-        as before, or the sized generator's, which carry ``generator = "sized"``)."""
+        as before, or the sized generator's, which carry ``generator = "sized"``).
+        """
         return {"seed": self._check_realization(realization), **self.profile.phantom.generator_parameters()}
 
     def ground_truth_params(self, realization: str) -> dict[str, Any]:
@@ -251,7 +254,8 @@ class DatasetBuilder(ProfileStage):
     def reference(self, realization: str) -> Path:
         """Study A's ground truth: FDK of exact (noise-free, blur-free) projections from
         ``ct.reference_n_angles`` views at the 1 µm grid (material fraction). The dense projections
-        are not kept (``reference_n_angles`` × detector × 4 bytes: 0.4 GB on ``cpu``)."""
+        are not kept (``reference_n_angles`` × detector × 4 bytes: 0.4 GB on ``cpu``).
+        """
         params = self.reference_params(realization)
         vol = self.profile.volume
 

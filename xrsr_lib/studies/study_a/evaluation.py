@@ -113,7 +113,8 @@ class StudyAEvaluation(PoreScores):
     def foam_mask(self, inner: bool = True) -> np.ndarray:
         """The foam's bulk: the phantom's cylinder, without its outer shell of
         ``evaluation.foam_mask_margin_um`` when ``inner`` (where images are scored); the pore
-        analysis takes the whole cylinder and treats the shell as surface itself."""
+        analysis takes the whole cylinder and treats the shell as surface itself.
+        """
         radius_um = self._foam_radius_um() if inner else self.profile.phantom.cylinder_radius_um
         return np.ascontiguousarray(cylinder_mask(self.profile.volume.shape, radius_um / self.voxel_size_um))
 
@@ -147,7 +148,8 @@ class StudyAEvaluation(PoreScores):
 
     def _sigma_column(self, method: str, sigma_um: float | None) -> float:
         """The ``sigma_um`` an image gets in tables: its input blur, 1 µm for ``hres``, NaN for ``gt``
-        and ``phantom``."""
+        and ``phantom``.
+        """
         sigma = self._check_image(method, sigma_um)
         return math.nan if sigma is None else sigma
 
@@ -173,7 +175,8 @@ class StudyAEvaluation(PoreScores):
         self, method: str, sigma_um: float | None, realization: str, truth: str = "gt"
     ) -> dict[str, Any]:
         """What identifies a comparison of an image with ``truth`` (``gt`` or ``phantom``) inside the
-        foam mask."""
+        foam mask.
+        """
         if truth not in ("gt", "phantom"):
             raise ValueError(f"truth must be 'gt' or 'phantom', got {truth!r}")
         return {
@@ -188,7 +191,8 @@ class StudyAEvaluation(PoreScores):
         self, method: str, sigma_um: float | None = None, realization: str | None = None, truth: str = "gt"
     ) -> dict[str, float]:
         """MSE, PSNR (dB) and SSIM of an image against ``truth`` (the ground truth ``gt``, or the exact
-        ``phantom``), inside the foam."""
+        ``phantom``), inside the foam.
+        """
         realization = realization or self.realization
         params = {
             **self._comparison_params(method, sigma_um, realization, truth),
@@ -300,7 +304,8 @@ class StudyAEvaluation(PoreScores):
 
     def quality_table(self, realization: str | None = None, truth: str = "gt") -> pd.DataFrame:
         """MSE, PSNR, SSIM against ``truth`` of ``hres`` (and of the exact ``phantom`` when the ground
-        truth is another image) and of every scored method at every σ (Figure 3)."""
+        truth is another image) and of every scored method at every σ (Figure 3).
+        """
         realization = realization or self.realization
         entries = [(m, s) for m, s in self._references() if m != truth]
         entries += [(m, s) for s in self.sigmas_um for m in SCORED_METHODS]
@@ -315,7 +320,8 @@ class StudyAEvaluation(PoreScores):
         self, index: int | None = None, realization: str | None = None
     ) -> dict[tuple[str, float | None], np.ndarray]:
         """XY slice ``z = index`` (default the central one) of ``gt`` and of every scored image at
-        every σ, keyed ``(image, σ µm)`` (σ None for ``gt``), in figure order (Figure 4)."""
+        every σ, keyed ``(image, σ µm)`` (σ None for ``gt``), in figure order (Figure 4).
+        """
         realization = realization or self.realization
         entries = [("gt", None)] + [(m, s) for m in SCORED_METHODS for s in self.sigmas_um]
         index = self.profile.volume.shape[0] // 2 if index is None else int(index)
@@ -326,7 +332,8 @@ class StudyAEvaluation(PoreScores):
     ) -> pd.DataFrame:
         """MSE (:func:`~xrsr_lib.evaluate.quality.mse`, squared material-fraction units) of every slice
         of :meth:`central_slices` against the ``gt`` slice, inside the foam mask's slice ``index``
-        (default the central one). Columns ``image``, ``sigma_um``, ``slice``, ``slice_mse``."""
+        (default the central one). Columns ``image``, ``sigma_um``, ``slice``, ``slice_mse``.
+        """
         index = self.profile.volume.shape[0] // 2 if index is None else int(index)
         truth, disc = slices[("gt", None)], self.foam_mask()[index]
         return pd.DataFrame(
@@ -341,7 +348,8 @@ class StudyAEvaluation(PoreScores):
     def effective_resolution(self, realization: str | None = None) -> pd.DataFrame:
         """Argmin of each Gaussian-fit curve (:func:`~xrsr_lib.evaluate.resolution.curve_minimum` on
         the µm grid): the effective resolution σ and FWHM (µm), the MSE there, and whether it is the
-        grid's largest σ."""
+        grid's largest σ.
+        """
         curves = self.gaussian_fit(realization)
         rows = []
         for (image, sigma), g in curves.groupby(["image", "sigma_um"], dropna=False, sort=False):
@@ -384,5 +392,6 @@ class StudyAEvaluation(PoreScores):
 
     def summary_table(self, realization: str | None = None) -> pd.DataFrame:
         """Measured values beside study A's statements
-        (:func:`~xrsr_lib.studies.study_a.paper.compare_with_paper`)."""
+        (:func:`~xrsr_lib.studies.study_a.paper.compare_with_paper`).
+        """
         return compare_with_paper(self.measured_table(realization), self.profile.name, self.sigmas_um)

@@ -44,7 +44,8 @@ PORE_METHODS = ("fdk", "rl_nlm", "srcnn", "deepnet")
 
 class PoreScores:
     """Pore analyses and pore tables of study A's images (mixin of ``StudyAEvaluation``, which also
-    provides ``image``, ``foam_mask``, ``_image_params``, ``_reference_and`` and ``_sigma_column``)."""
+    provides ``image``, ``foam_mask``, ``_image_params``, ``_reference_and`` and ``_sigma_column``).
+    """
 
     profile: Profile
     cache: Cache
@@ -95,7 +96,8 @@ class PoreScores:
         """Analyse the pores of the uncached images among ``entries`` (``(method, σ)`` pairs) in
         ``evaluation.pore_workers`` processes at once, so that :meth:`pores` then reads them from the
         cache; returns how many were analysed. With one worker (or one image) nothing is done here
-        and :meth:`pores` analyses them one by one (same results: the analysis is deterministic)."""
+        and :meth:`pores` analyses them one by one (same results: the analysis is deterministic).
+        """
         realization = realization or self.realization
         if self.config.pore_workers < 2:
             return 0
@@ -193,7 +195,8 @@ class PoreScores:
     ) -> pd.DataFrame:
         """Sphericity statistics per image (Figure 7): ``realization``, ``image``, ``sigma_um``, then
         :func:`~xrsr_lib.evaluate.pores.sphericity_statistics` (``count``, ``mean``, ``std``, ``min``,
-        ``median`` of Ψ, dimensionless) and ``n_sphericity_clipped`` (pores whose raw Ψ exceeded 1)."""
+        ``median`` of Ψ, dimensionless) and ``n_sphericity_clipped`` (pores whose raw Ψ exceeded 1).
+        """
         realization = realization or self.realization
         rows = []
         for m, s in self._reference_and(methods):

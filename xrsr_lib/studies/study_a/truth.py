@@ -1,5 +1,6 @@
 """What study A's ground truth holds: the generated voids, and the pores segmented in the reference
-image and in the exact phantom (Figure 5's check table)."""
+image and in the exact phantom (Figure 5's check table).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def ground_truth_check(
     """One row: the voids generated fully inside the volume, then for the ground truth (``gt``, the
     setting ``evaluation.reference``) and the exact ``phantom``: the pores segmented (edge-killed),
     their mean sphericity and the share (%) of pores with an equivalent diameter below each limit
-    (µm)."""
+    (µm).
+    """
     row: dict[str, Any] = {
         "realization": realization,
         "reference": evaluation.config.reference,

@@ -72,7 +72,8 @@ ABLATION_VARIANTS: dict[str, Variant] = {
 
 class StudyB(ProfileStage):
     """Builds the data, trains the networks and super-resolves the test split of one profile
-    (parameters: :class:`~xrsr_lib.studies.stage.ProfileStage`; every setting is ``profile.study_b``)."""
+    (parameters: :class:`~xrsr_lib.studies.stage.ProfileStage`; every setting is ``profile.study_b``).
+    """
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
@@ -92,7 +93,8 @@ class StudyB(ProfileStage):
 
     def methods(self, scale: int) -> list[str]:
         """Methods scored at ``scale``, in table order (``bicubic`` first; ablations only at
-        ``ablation_scale``)."""
+        ``ablation_scale``).
+        """
         self._check_scale(scale)
         names = ["bicubic", *STUDY_B_MODELS]
         if scale == self.config.ablation_scale:
@@ -101,7 +103,8 @@ class StudyB(ProfileStage):
 
     def model_config(self, method: str, scale: int) -> dict[str, Any]:
         """Every architecture field of ``method`` at ``scale`` (profile fields, ablation overrides and
-        scale over the config class's defaults), so a change of a default changes cache keys too."""
+        scale over the config class's defaults), so a change of a default changes cache keys too.
+        """
         from xrsr_lib.models import model_config_class
 
         v = self._variant(method)
@@ -309,7 +312,8 @@ class StudyB(ProfileStage):
 
     def load(self, method: str, scale: int) -> np.ndarray:
         """Test images of ``method`` at ``scale`` as float32 ``(N, H, W)``; ``reference`` gives the
-        high-quality slices."""
+        high-quality slices.
+        """
         if method == "reference":
             return self.load_split("test", scale)["hr"]
         return io.read_array(self.predict(method, scale), "images")[0]
