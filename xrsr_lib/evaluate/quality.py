@@ -55,8 +55,9 @@ def mse(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -
 def psnr(
     result: np.ndarray, truth: np.ndarray, data_range: float = 1.0, mask: np.ndarray | None = None
 ) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``, over ``mask`` if given
-    (``inf`` for identical images).
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``, over ``mask`` if given.
+
+    It is ``inf`` for identical images.
     """
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
@@ -78,7 +79,10 @@ def _volume(x: np.ndarray, name: str, dtype: type = np.float64) -> np.ndarray:
 def _volumes(
     result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None, dtype: type = np.float64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Validated ``(result, truth, mask)``: same shape, finite, mask broadcast to bool and non-empty."""
+    """Return ``(result, truth, mask)`` validated: same shape, finite, mask boolean and non-empty.
+
+    The mask is broadcast to the volumes' shape.
+    """
     r, t = np.asarray(result), np.asarray(truth)
     if r.shape != t.shape:
         raise ValueError(f"result and truth shapes differ: {r.shape} vs {t.shape}")

@@ -67,8 +67,10 @@ class PoreSegmentation:
 
 
 def _close(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Binary closing with a ball, on a padded copy: an unpadded erosion would strip pores cut by
-    the volume's faces off the edge slices (and so hide them from the edge-kill).
+    """Close ``mask`` with a ball of ``radius`` voxels, on a padded copy.
+
+    An unpadded erosion would strip pores cut by the volume's faces off the edge slices (and so
+    hide them from the edge-kill).
     """
     padded = np.pad(mask, radius, mode="edge")
     closed = ndi.binary_closing(padded, structure=ball(radius).astype(bool))
@@ -88,8 +90,10 @@ def _remove_small(mask: np.ndarray, min_voxels: float) -> np.ndarray:
 
 
 def _adjacent_saddles(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of face-adjacent regions ``(a < b)`` and their saddle: the highest ``min(values)``
-    over the voxel pairs joining them (the pass where flooding from one reaches the other).
+    """Return the pairs of face-adjacent regions ``(a < b)`` and their saddle.
+
+    The saddle is the highest ``min(values)`` over the voxel pairs joining them (the pass where
+    flooding from one reaches the other).
     """
     n = int(labels.max()) + 1
     keys, saddles = [], []
