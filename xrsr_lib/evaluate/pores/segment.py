@@ -16,7 +16,7 @@ from skimage.morphology import ball, local_maxima
 from skimage.segmentation import expand_labels, relabel_sequential, watershed
 
 from xrsr_lib.config.pores import PoreAnalysisConfig
-from xrsr_lib.evaluate.pores._checks import _check_image_and_mask, _check_voxel_size, _sphere_volume_voxels
+from xrsr_lib.evaluate.pores._checks import check_image_and_mask, check_voxel_size, sphere_volume_voxels
 
 __all__ = ["PoreSegmentation", "segment_pores"]
 
@@ -247,8 +247,8 @@ def segment_pores(
     cfg = PoreAnalysisConfig() if config is None else config
     if not isinstance(cfg, PoreAnalysisConfig):
         raise ValueError(f"config must be a PoreAnalysisConfig, got {type(cfg).__name__}")
-    vs = _check_voxel_size(voxel_size_um)
-    img, mask = _check_image_and_mask(image, foam_mask)
+    vs = check_voxel_size(voxel_size_um)
+    img, mask = check_image_and_mask(image, foam_mask)
 
     inner = None
     if cfg.surface_margin_um > 0:
@@ -267,7 +267,7 @@ def segment_pores(
     pores = (img < threshold) & mask
     if cfg.closing_radius_voxels > 0:
         pores = _close(pores, cfg.closing_radius_voxels) & mask
-    min_voxels = _sphere_volume_voxels(cfg.min_pore_diameter_um, vs)
+    min_voxels = sphere_volume_voxels(cfg.min_pore_diameter_um, vs)
     n_surface = 0
     if inner is None:
         pores = _remove_small(pores, min_voxels)
