@@ -186,6 +186,27 @@ def test_a_partial_output_of_another_prediction_is_not_resumed(models, tmp_path,
         predict_to_zarr(models["srcnn"], models["input"], out, scale=2, voxel_size_um=3.0, progress=False)
 
 
+def test_the_split_modules_names_are_importable_from_chunked():
+    """``infer.chunked`` still offers every name it offered before the block_* modules (same objects)."""
+    before = {
+        "SPLINE_MARGIN",
+        "TRUST_IMAGE",
+        "PredictionJob",
+        "TrustPerBlock",
+        "input_identity",
+        "plan_prediction",
+        "predict_block",
+        "predict_block_trust",
+        "predict_to_zarr",
+    }
+    assert set(chunked.__all__) == before
+    from xrsr_lib.infer import block_predict
+
+    for module in (block_job, block_predict, block_store):
+        for name in before & set(module.__all__):
+            assert getattr(chunked, name) is getattr(module, name), name
+
+
 def test_bad_input_is_refused_with_its_reason(models, tmp_path):
     src = models["input"]
     (tmp_path / "exists.zarr").mkdir()
