@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+import xrsr_lib.infer.block_job as block_job
+import xrsr_lib.infer.block_store as block_store
 import xrsr_lib.infer.chunked as chunked
 from xrsr_lib import Recovery
 from xrsr_lib.infer.chunked import predict_to_zarr
@@ -132,9 +134,9 @@ def test_the_output_grid_is_placed_in_the_input_frame(models, tmp_path):
 def test_the_recovery_device_reaches_the_block_workers(models, tmp_path, monkeypatch):
     """``Recovery(device=...)`` is the device every block runs on; the device is not part of the job key."""
     seen = []
-    real = chunked.predict_block
+    real = block_store.predict_block
     monkeypatch.setattr(
-        chunked, "predict_block", lambda job, region: (seen.append(job.device), real(job, region))[1]
+        block_store, "predict_block", lambda job, region: (seen.append(job.device), real(job, region))[1]
     )
     rec = Recovery.load(models["srcnn"], device="cpu")
     rec.predict_to_zarr(
@@ -153,7 +155,7 @@ def test_the_recovery_device_reaches_the_block_workers(models, tmp_path, monkeyp
 def test_an_interrupted_prediction_resumes_from_its_finished_blocks(models, tmp_path, monkeypatch):
     out = tmp_path / "lfov.zarr"
     kwargs = {"voxel_size_um": 3.0, "chunks": (8, 24, 24), "progress": False}
-    run_block = chunked._run_block
+    run_block = chunked.run_block
     calls = {"n": 0}
 
     def dies_after_five(job, region):
@@ -162,12 +164,12 @@ def test_an_interrupted_prediction_resumes_from_its_finished_blocks(models, tmp_
         calls["n"] += 1
         return run_block(job, region)
 
-    monkeypatch.setattr(chunked, "_run_block", dies_after_five)
+    monkeypatch.setattr(chunked, "run_block", dies_after_five)
     with pytest.raises(KeyboardInterrupt):
         predict_to_zarr(models["srcnn"], models["input"], out, **kwargs)
     # never a partial output under the final name
     assert not out.exists() and (tmp_path / "lfov.zarr.partial").exists()
-    monkeypatch.setattr(chunked, "_run_block", run_block)
+    monkeypatch.setattr(chunked, "run_block", run_block)
     res = predict_to_zarr(models["srcnn"], models["input"], out, **kwargs)
     assert res["blocks_resumed"] == 5 and res["blocks"] == 27
     predict_to_zarr(models["srcnn"], models["input"], tmp_path / "straight.zarr", **kwargs)
@@ -176,12 +178,33 @@ def test_an_interrupted_prediction_resumes_from_its_finished_blocks(models, tmp_
 
 def test_a_partial_output_of_another_prediction_is_not_resumed(models, tmp_path, monkeypatch):
     out = tmp_path / "o.zarr"
-    monkeypatch.setattr(chunked, "_run_block", lambda job, region: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(chunked, "run_block", lambda job, region: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         predict_to_zarr(models["srcnn"], models["input"], out, voxel_size_um=3.0, progress=False)
     monkeypatch.undo()
     with pytest.raises(ValueError, match="unfinished prediction with other settings"):
         predict_to_zarr(models["srcnn"], models["input"], out, scale=2, voxel_size_um=3.0, progress=False)
+
+
+def test_the_split_modules_names_are_importable_from_chunked():
+    """``infer.chunked`` still offers every name it offered before the block_* modules (same objects)."""
+    before = {
+        "SPLINE_MARGIN",
+        "TRUST_IMAGE",
+        "PredictionJob",
+        "TrustPerBlock",
+        "input_identity",
+        "plan_prediction",
+        "predict_block",
+        "predict_block_trust",
+        "predict_to_zarr",
+    }
+    assert set(chunked.__all__) == before
+    from xrsr_lib.infer import block_predict
+
+    for module in (block_job, block_predict, block_store):
+        for name in before & set(module.__all__):
+            assert getattr(chunked, name) is getattr(module, name), name
 
 
 def test_bad_input_is_refused_with_its_reason(models, tmp_path):
@@ -232,7 +255,7 @@ def test_two_dask_workers_write_what_one_process_writes(models, tmp_path):
         res = predict_to_zarr(
             models["deepnet"], models["input"], tmp_path / "two.zarr", client=client, **kwargs
         )
-        used = client.run(lambda: len(chunked._MODELS))  # each worker loaded the model itself
+        used = client.run(lambda: len(block_job._MODELS))  # each worker loaded the model itself
     assert res["blocks"] >= 4 and sum(used.values()) == 2
     np.testing.assert_array_equal(
         open_zarr(tmp_path / "two.zarr")[0][...], open_zarr(tmp_path / "one.zarr")[0][...]

@@ -1,7 +1,7 @@
 """``xrsr predict`` killed with SIGKILL resumes through the command a user types.
 
 Each run is a subprocess (``python -m xrsr_lib.cli predict ...``); the test-only hook
-``XRSR_TEST_KILL_AT`` (:data:`xrsr_lib.infer.chunked._KILL_ENV`) SIGKILLs it at a named point: after
+``XRSR_TEST_KILL_AT`` (:data:`xrsr_lib.infer.block_store.KILL_ENV`) SIGKILLs it at a named point: after
 writing a block's output but before recording it (``block:N``), between the pyramid's levels
 (``pyramid:1``) and between removing the block records and publishing the store (``publish``).
 The same command then completes (also on 2 dask workers) and writes what an uninterrupted run

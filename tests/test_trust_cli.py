@@ -185,7 +185,7 @@ def test_an_interrupted_trust_prediction_resumes_only_as_one(trained, tmp_path, 
         "block": (8, 24, 24),
         "progress": False,
     }
-    out, real, calls = tmp_path / "a.zarr", chunked._run_block, {"n": 0}
+    out, real, calls = tmp_path / "a.zarr", chunked.run_block, {"n": 0}
 
     def dies_after_one(job, region):
         if calls["n"] == 1:
@@ -193,10 +193,10 @@ def test_an_interrupted_trust_prediction_resumes_only_as_one(trained, tmp_path, 
         calls["n"] += 1
         return real(job, region)
 
-    monkeypatch.setattr(chunked, "_run_block", dies_after_one)
+    monkeypatch.setattr(chunked, "run_block", dies_after_one)
     with pytest.raises(KeyboardInterrupt):
         predict_to_zarr(trained["model"], trained["scans"] / "lres.tif", out, trust=trust, **kwargs)
-    monkeypatch.setattr(chunked, "_run_block", real)
+    monkeypatch.setattr(chunked, "run_block", real)
     with pytest.raises(ValueError, match="unfinished prediction with other settings"):
         predict_to_zarr(trained["model"], trained["scans"] / "lres.tif", out, **kwargs)
     res = predict_to_zarr(trained["model"], trained["scans"] / "lres.tif", out, trust=trust, **kwargs)

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xrsr_lib.evaluate.quality import K1, K2, _check_positive, _local_ssim_terms, _masked_mean, _volumes
+from xrsr_lib.evaluate.quality import (
+    K1,
+    K2,
+    check_metric_arrays,
+    check_positive,
+    local_ssim_terms,
+    masked_mean,
+)
 
 __all__ = ["MS_SSIM_MIN_SIDE", "MS_SSIM_WEIGHTS", "MultiscaleSSIM", "ms_ssim_3d"]
 
@@ -203,9 +210,9 @@ def ms_ssim_3d(
     Wang, Z., Simoncelli, E. P., Bovik, A. C. (2003). Multiscale structural similarity for image quality
     assessment. 37th Asilomar Conference on Signals, Systems & Computers, 1398-1402.
     """
-    a, b, m = _volumes(result, truth, mask)
-    data_range = _check_positive(data_range, "data_range")
-    sigma = _check_positive(sigma, "sigma")
+    a, b, m = check_metric_arrays(result, truth, mask)
+    data_range = check_positive(data_range, "data_range")
+    sigma = check_positive(sigma, "sigma")
     w = _scale_weights(scales, weights)
     coarsest = tuple(-(-s // 2 ** (scales - 1)) for s in a.shape)
     if min(coarsest) < MS_SSIM_MIN_SIDE:
@@ -223,8 +230,8 @@ def ms_ssim_3d(
                 m = _downsample2(m.astype(np.float32)) >= 0.5
                 if not m.any():
                     raise ValueError(f"mask selects no voxel at scale {j + 1} (shape {m.shape})")
-        smap = _local_ssim_terms(a, b, sigma, c1, c2, luminance=j == scales - 1)
+        smap = local_ssim_terms(a, b, sigma, c1, c2, luminance=j == scales - 1)
         maps.append(smap)
-        means.append(_masked_mean(smap, m))
+        means.append(masked_mean(smap, m))
     score = float(np.prod([max(mu, 0.0) ** wj for mu, wj in zip(means, w, strict=True)]))
     return MultiscaleSSIM(score=score, maps=maps, weights=w, sigma=sigma, scale_means=tuple(means))

@@ -8,9 +8,9 @@ Contents
 --------
 - :func:`mse`, :func:`psnr`: voxel-wise errors (over an optional mask).
 - :func:`ssim`, :func:`ssim_map`: N-D structural similarity (Wang et al. 2004), scikit-image's map.
-- The validation helpers shared with :mod:`~xrsr_lib.evaluate.msssim` and
-  :mod:`~xrsr_lib.evaluate.resolution` (``_volume``, ``_volumes``, ``_mask``, ``_check_positive``,
-  ``_masked_mean``).
+- The validation helpers and the SSIM kernel shared with :mod:`~xrsr_lib.evaluate.msssim` and
+  :mod:`~xrsr_lib.evaluate.resolution` (:func:`check_metric_array`, :func:`check_metric_arrays`,
+  :func:`check_mask`, :func:`check_positive`, :func:`masked_mean`, :func:`local_ssim_terms`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,22 @@ from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
 
 from xrsr_lib.io.validate import check_array, check_real
 
-__all__ = ["K1", "K2", "SSIM_TRUNCATE", "match_grey_scale", "mse", "psnr", "ssim", "ssim_map"]
+__all__ = [
+    "K1",
+    "K2",
+    "SSIM_TRUNCATE",
+    "check_mask",
+    "check_positive",
+    "check_metric_array",
+    "check_metric_arrays",
+    "local_ssim_terms",
+    "masked_mean",
+    "match_grey_scale",
+    "mse",
+    "psnr",
+    "ssim",
+    "ssim_map",
+]
 
 #: SSIM constants of Wang et al. (2004): C1 = (K1·L)², C2 = (K2·L)² with L the data range.
 K1 = 0.01
@@ -55,8 +70,10 @@ def mse(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -
 def psnr(
     result: np.ndarray, truth: np.ndarray, data_range: float = 1.0, mask: np.ndarray | None = None
 ) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``, over ``mask`` if given
-    (``inf`` for identical images)."""
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range² / MSE)``, over ``mask`` if given.
+
+    It is ``inf`` for identical images.
+    """
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
     a, b = _pair(result, truth, mask)
@@ -70,22 +87,39 @@ def psnr(
 # ----------------------------------------------------------------------------------------------------
 
 
-def _volume(x: np.ndarray, name: str, dtype: type = np.float64) -> np.ndarray:
+def check_metric_array(x: np.ndarray, name: str, dtype: type = np.float64) -> np.ndarray:
+    """Return ``x`` as a finite, real, non-empty array of ``dtype`` (any number of axes).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and what is wrong (:func:`xrsr_lib.io.validate.check_array`).
+    """
     return check_array(x, name, None, dtype=dtype)
 
 
-def _volumes(
+def check_metric_arrays(
     result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None, dtype: type = np.float64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Validated ``(result, truth, mask)``: same shape, finite, mask broadcast to bool and non-empty."""
+    """Return ``(result, truth, mask)`` validated: same shape, finite, mask boolean and non-empty.
+
+    The mask is broadcast to the volumes' shape.
+    """
     r, t = np.asarray(result), np.asarray(truth)
     if r.shape != t.shape:
         raise ValueError(f"result and truth shapes differ: {r.shape} vs {t.shape}")
-    a, b = _volume(r, "result", dtype), _volume(t, "truth", dtype)
-    return a, b, _mask(mask, a.shape)
+    a, b = check_metric_array(r, "result", dtype), check_metric_array(t, "truth", dtype)
+    return a, b, check_mask(mask, a.shape)
 
 
-def _mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+def check_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Return ``mask`` as bool broadcast to ``shape`` (None stays None).
+
+    Raises
+    ------
+    ValueError
+        If the mask does not broadcast to ``shape`` or selects no voxel.
+    """
     if mask is None:
         return None
     try:
@@ -97,11 +131,13 @@ def _mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
     return m
 
 
-def _check_positive(value: float, name: str) -> float:
+def check_positive(value: float, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number > 0; else raise ValueError naming ``name``."""
     return check_real(value, name, 0.0, strict=True)
 
 
-def _masked_mean(a: np.ndarray, mask: np.ndarray | None) -> float:
+def masked_mean(a: np.ndarray, mask: np.ndarray | None) -> float:
+    """Return the mean of ``a`` (accumulated in float64) over ``mask``, or over all of it without one."""
     return float(a.mean(dtype=np.float64) if mask is None else a[mask].mean(dtype=np.float64))
 
 
@@ -110,7 +146,7 @@ def _masked_mean(a: np.ndarray, mask: np.ndarray | None) -> float:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _local_ssim_terms(
+def local_ssim_terms(
     x: np.ndarray, y: np.ndarray, sigma: float, c1: float, c2: float, luminance: bool
 ) -> np.ndarray:
     """Local contrast·structure map, times the luminance map if ``luminance`` (then: the SSIM map).
@@ -186,13 +222,13 @@ def ssim_map(
         Different shapes, NaN/inf, ``data_range`` or ``sigma`` not > 0, or a side shorter than the window
         (``2·int(3.5·σ + 0.5) + 1`` voxels, 11 for σ = 1.5; scikit-image's limit).
     """
-    a, b, _ = _volumes(result, truth, None)
+    a, b, _ = check_metric_arrays(result, truth, None)
     return _ssim_map_checked(a, b, data_range, sigma)
 
 
 def _ssim_map_checked(a: np.ndarray, b: np.ndarray, data_range: float, sigma: float) -> np.ndarray:
-    data_range = _check_positive(data_range, "data_range")
-    sigma = _check_positive(sigma, "sigma")
+    data_range = check_positive(data_range, "data_range")
+    sigma = check_positive(sigma, "sigma")
     win = 2 * int(SSIM_TRUNCATE * sigma + 0.5) + 1
     if min(a.shape) < win:
         raise ValueError(
@@ -200,7 +236,7 @@ def _ssim_map_checked(a: np.ndarray, b: np.ndarray, data_range: float, sigma: fl
             f"got shape {a.shape}"
         )
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    return _local_ssim_terms(a, b, sigma, c1, c2, luminance=True)
+    return local_ssim_terms(a, b, sigma, c1, c2, luminance=True)
 
 
 def ssim(
@@ -243,8 +279,8 @@ def ssim(
         Different shapes, NaN/inf, empty mask, ``data_range`` or ``sigma`` not > 0, volume smaller than
         the window.
     """
-    a, b, m = _volumes(result, truth, mask)
-    return _masked_mean(_ssim_map_checked(a, b, data_range, sigma), m)
+    a, b, m = check_metric_arrays(result, truth, mask)
+    return masked_mean(_ssim_map_checked(a, b, data_range, sigma), m)
 
 
 def match_grey_scale(
@@ -261,7 +297,7 @@ def match_grey_scale(
     matched : ndarray float32
     gain, offset : float
     """
-    a, b, m = _volumes(image, reference, mask)
+    a, b, m = check_metric_arrays(image, reference, mask)
     x = a if m is None else a[m]
     y = b if m is None else b[m]
     xm, ym = float(x.mean()), float(y.mean())

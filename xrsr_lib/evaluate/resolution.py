@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xrsr_lib.evaluate.quality import _mask, _volume, mse
+from xrsr_lib.evaluate.quality import check_mask, check_metric_array, mse
 
 if TYPE_CHECKING:  # torch is imported lazily by gaussian_fit only
     import torch
@@ -260,16 +260,18 @@ def gaussian_fit(
             raise ValueError("results is empty")
     else:
         named = {"result": results}
-    t64 = _volume(truth, "truth")
+    t64 = check_metric_array(truth, "truth")
     res32: dict[str, np.ndarray] = {}
     for name, r in named.items():
         if not isinstance(name, str):
             raise ValueError(f"result names must be strings, got {name!r}")
         if np.shape(r) != t64.shape:
             raise ValueError(f"result {name!r} and truth shapes differ: {np.shape(r)} vs {t64.shape}")
-        res32[name] = _volume(r, f"result {name!r}").astype(np.float32)  # one float64 copy at a time
+        res32[name] = check_metric_array(r, f"result {name!r}").astype(
+            np.float32
+        )  # one float64 copy at a time
     s = _fit_sigmas(sigmas)
-    m = _mask(mask, t64.shape)
+    m = check_mask(mask, t64.shape)
     dev = resolve_device(device)
 
     shape = t64.shape

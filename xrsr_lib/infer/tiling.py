@@ -58,7 +58,7 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 
 
 def _per_axis(value: Any, ndim: int, name: str, minimum: int) -> tuple[int, ...]:
-    """An int broadcast to ``ndim`` axes, or a sequence of ``ndim`` ints."""
+    """Return ``value`` per axis: an int broadcast to ``ndim`` axes, or a sequence of ``ndim`` ints."""
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != ndim:
             raise ValueError(f"{name} must be an int or {ndim} ints, got {value!r}")

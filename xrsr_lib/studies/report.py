@@ -73,7 +73,7 @@ _BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- 
 
 
 def _f(value: float, digits: int, signed: bool = False) -> str:
-    """A number with ``digits`` decimals ('–' when missing); ``signed`` shows + and the minus sign."""
+    """Format a number with ``digits`` decimals ('–' when missing); ``signed`` shows + and the minus sign."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
@@ -129,8 +129,11 @@ def study_a_table(measured: pd.DataFrame, sigmas_um: tuple[float, ...] | None = 
 
 
 def claims_table(comparison: pd.DataFrame) -> str:
-    """Each of study A's statements as a row: what the paper says, what this run measured, whether it
-    holds (notebook 10's ``summary_vs_paper.csv``), then a count of those that hold."""
+    """Render each of study A's statements as a row, then a count of those that hold.
+
+    A row holds what the paper says, what this run measured and whether it holds (notebook 10's
+    ``summary_vs_paper.csv``).
+    """
     rows = []
     for r in comparison.itertuples(index=False):
         sigma = "" if pd.isna(r.sigma_um) else f"{r.sigma_um:g} µm"
@@ -157,8 +160,11 @@ def claims_count(comparison: pd.DataFrame) -> str:
 
 
 def trust_signal_table(signals: pd.DataFrame) -> str:
-    """Notebook 16's ``fig16_trust_signals.csv``: per (method, σ) and signal, AUROC of the worst 10 %
-    errors, Spearman with |error|, coverage on the unseen realization and mean half-width."""
+    """Render notebook 16's ``fig16_trust_signals.csv`` as a table.
+
+    Per (method, σ) and signal: AUROC of the worst 10 % errors, Spearman with |error|, coverage on the
+    unseen realization and mean half-width.
+    """
     rows = []
     for r in signals.itertuples(index=False):
         rows.append(
@@ -192,8 +198,11 @@ def trust_signal_table(signals: pd.DataFrame) -> str:
 
 
 def trust_pores_table(pores: pd.DataFrame) -> str:
-    """Notebook 16's ``fig16_trust_pores.csv``: pores found, hallucinated and missed against the truth,
-    and the share of the unseen realization's blocks outside the calibration's input domain."""
+    """Render notebook 16's ``fig16_trust_pores.csv`` as a table.
+
+    Pores found, hallucinated and missed against the truth, and the share of the unseen realization's
+    blocks outside the calibration's input domain.
+    """
     rows = []
     for r in pores.itertuples(index=False):
         other = (
@@ -253,8 +262,11 @@ def seed_table(spread: pd.DataFrame, difference: pd.DataFrame) -> str:
 
 
 def timings_table(timings: pd.DataFrame) -> str:
-    """``run_all_timings.csv``: minutes per notebook (runs of one notebook summed) and the total
-    (the file's own ``total`` row when it has one, else the sum)."""
+    """Render ``run_all_timings.csv`` as a table: minutes per notebook and the total.
+
+    Runs of one notebook are summed; the total is the file's own ``total`` row when it has one,
+    else the sum.
+    """
     total = timings[timings["notebook"] == "total"]["seconds"]
     timings = timings[timings["notebook"] != "total"]
     names = timings["notebook"].str.extract(r"^(\d\d_[^ ]+?)(?:\.ipynb)?(?: \(.*\))?$")[0]

@@ -18,8 +18,10 @@ __all__ = ["markdown_table", "select_rows"]
 def select_rows(
     table: pd.DataFrame, image: str, sigma_um: float | None, realization: str | None = None
 ) -> pd.Series:
-    """Rows of an evaluation table for one image (and realization); ``sigma_um`` None or NaN
-    selects the row without an input blur (the ground truth)."""
+    """Select the rows of an evaluation table for one image (and realization).
+
+    ``sigma_um`` None or NaN selects the row without an input blur (the ground truth).
+    """
     sel = table["image"] == image
     no_blur = sigma_um is None or pd.isna(sigma_um)
     sel &= table["sigma_um"].isna() if no_blur else table["sigma_um"] == sigma_um
@@ -29,7 +31,7 @@ def select_rows(
 
 
 def markdown_table(table: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    """A plain GitHub-markdown rendering of a table (no extra dependency)."""
+    """Render a table as plain GitHub markdown (no extra dependency)."""
 
     def cell(v: Any) -> str:
         if isinstance(v, float | np.floating):

@@ -98,7 +98,7 @@ def barrier() -> None:
 def shard(
     batch_tensors: Sequence[torch.Tensor], rank: int | None = None, world_size: int | None = None
 ) -> tuple[torch.Tensor, ...]:
-    """This rank's part of a global batch: a contiguous block along the first (batch) dimension.
+    """Return this rank's part of a global batch: a contiguous block along the first (batch) dimension.
 
     Rank ``r`` of ``W`` gets samples ``[r·n/W, (r+1)·n/W)`` of a batch of ``n``, so the shards
     concatenated in rank order are the global batch, and every shard has ``n/W`` samples.
@@ -146,7 +146,7 @@ def check_divisible(batch_size: int, world_size: int | None = None) -> None:
 
 
 def reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """The sum of ``tensor`` over all ranks (a new tensor; a copy when not distributed)."""
+    """Return the sum of ``tensor`` over all ranks (a new tensor; a copy when not distributed)."""
     out = tensor.detach().clone()
     if world()[1] > 1:
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
@@ -154,7 +154,7 @@ def reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def wrap_model(model: nn.Module, device: str | torch.device) -> nn.Module:
-    """The model for data-parallel training: DistributedDataParallel when distributed, else itself.
+    """Wrap the model for data-parallel training: DistributedDataParallel when distributed, else itself.
 
     On CUDA the BatchNorm layers are first converted to :class:`torch.nn.SyncBatchNorm` (statistics
     of the global batch; same parameter objects and state_dict keys). On CPU torch has no
@@ -192,5 +192,5 @@ def wrap_model(model: nn.Module, device: str | torch.device) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper (the model itself otherwise)."""
+    """Return the module inside a DistributedDataParallel wrapper (the model itself otherwise)."""
     return model.module if isinstance(model, DistributedDataParallel) else model

@@ -379,7 +379,7 @@ def _checkpoint(path: Path, task: TrainingTask, state: dict[str, Any], config: d
 
 
 def read_curves(folder: str | Path) -> tuple[Any, Any]:
-    """The loss and validation curves of a model folder as ``(loss, validation)`` DataFrames.
+    """Read the loss and validation curves of a model folder as ``(loss, validation)`` DataFrames.
 
     ``validation`` is None for a run without validation. Folders written before the unified loop
     (study A: ``train_loss`` and ``val_loss`` columns in ``loss.csv``) are read into the same shape

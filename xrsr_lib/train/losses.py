@@ -116,8 +116,9 @@ class SREdgeLoss(nn.Module):
         return l1 + self.edge_weight * edge, l1, edge
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The total loss (a scalar tensor)."""
+        """Return the total loss (a scalar tensor)."""
         return self.terms(pred, target)[0]
 
     def extra_repr(self) -> str:
+        """Return the settings shown in the module's ``repr`` (``edge_weight``)."""
         return f"edge_weight={self.edge_weight}"

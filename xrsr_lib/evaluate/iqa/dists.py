@@ -83,6 +83,18 @@ class DISTS(nn.Module):
         return feats
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return the DISTS distance of each pair of images.
+
+        Parameters
+        ----------
+        x, y : torch.Tensor
+            ``(N, 3, H, W)`` RGB images in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N,)`` distances (0 for identical images).
+        """
         fx, fy = self.features(x), self.features(y)
         w_sum = self.alpha.sum() + self.beta.sum()
         alphas = torch.split(self.alpha / w_sum, _CHNS, dim=1)

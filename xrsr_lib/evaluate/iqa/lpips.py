@@ -153,6 +153,18 @@ class LPIPS(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return the LPIPS distance of each pair of images (see the class's Notes).
+
+        Parameters
+        ----------
+        x, y : torch.Tensor
+            ``(N, 3, H, W)`` RGB images in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N,)`` distances (0 for identical images).
+        """
         fx = self.backbone(((2 * x - 1) - self.shift) / self.scale)
         fy = self.backbone(((2 * y - 1) - self.shift) / self.scale)
         total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)

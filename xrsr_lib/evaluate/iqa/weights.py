@@ -259,6 +259,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     def find_class(self, module: str, name: str) -> Any:
+        """Return the allowed global ``module.name``; any other raises :class:`pickle.UnpicklingError`."""
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
@@ -344,7 +345,7 @@ def load_niqe_params() -> dict[str, np.ndarray]:
 
 
 def load_calibration_image(kind: str, name: str) -> np.ndarray:
-    """A pyiqa calibration image as float RGB in [0, 1], shape (H, W, 3).
+    """Load a pyiqa calibration image as float RGB in [0, 1], shape (H, W, 3).
 
     Parameters
     ----------

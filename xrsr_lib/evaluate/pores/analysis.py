@@ -261,7 +261,7 @@ class PoreAnalysis:
     n_surface_killed: int = 0
 
     def summary(self) -> dict[str, float | int]:
-        """The scalar results as plain Python numbers (JSON-friendly)."""
+        """Return the scalar results as plain Python numbers (JSON-friendly)."""
         return {
             "threshold": float(self.threshold),
             "n_pores": int(self.n_pores),
@@ -303,8 +303,10 @@ class PoreAnalysis:
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_dict` as one JSON file, atomically; returns the path. (The evaluation
-        caches analyses as HDF5 tables instead: see :meth:`StudyAEvaluation.pores`.)"""
+        """Write :meth:`to_dict` as one JSON file, atomically; returns the path.
+
+        (The evaluation caches analyses as HDF5 tables instead: see :meth:`StudyAEvaluation.pores`.)
+        """
         final = Path(path)
         with atomic_path(final) as tmp:
             tmp.write_text(json.dumps(self.to_dict()) + "\n")
@@ -322,8 +324,9 @@ def analyse_pores(
     voxel_size_um: float = 1.0,
     config: PoreAnalysisConfig | None = None,
 ) -> PoreAnalysis:
-    """Segment the pores of ``image`` and measure each one (:func:`segment_pores` then
-    :func:`pore_properties`).
+    """Segment the pores of ``image`` and measure each one.
+
+    This is :func:`segment_pores` then :func:`pore_properties`.
 
     Parameters
     ----------

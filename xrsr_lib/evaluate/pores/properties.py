@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 from skimage.measure import marching_cubes, mesh_surface_area
 
 from xrsr_lib.config.pores import SURFACE_SMOOTHING_SIGMA
-from xrsr_lib.evaluate.pores._checks import _check_labels, _check_voxel_size
+from xrsr_lib.evaluate.pores._checks import check_labels, check_voxel_size
 
 __all__ = ["PORE_COLUMNS", "pore_properties"]
 
@@ -75,8 +75,8 @@ def pore_properties(
         π^(1/3)(6V)^(2/3)/A; ``sphericity`` = min(raw, 1); ``sphericity_clipped`` (raw > 1);
         ``centroid_z/y/x`` (voxel indices).
     """
-    lab = _check_labels(labels)
-    vs = _check_voxel_size(voxel_size_um)
+    lab = check_labels(labels)
+    vs = check_voxel_size(voxel_size_um)
     sigma = float(surface_smoothing_sigma)
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"surface_smoothing_sigma must be finite and >= 0, got {surface_smoothing_sigma!r}")

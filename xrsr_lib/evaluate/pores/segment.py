@@ -16,7 +16,7 @@ from skimage.morphology import ball, local_maxima
 from skimage.segmentation import expand_labels, relabel_sequential, watershed
 
 from xrsr_lib.config.pores import PoreAnalysisConfig
-from xrsr_lib.evaluate.pores._checks import _check_image_and_mask, _check_voxel_size, _sphere_volume_voxels
+from xrsr_lib.evaluate.pores._checks import check_image_and_mask, check_voxel_size, sphere_volume_voxels
 
 __all__ = ["PoreSegmentation", "segment_pores"]
 
@@ -67,8 +67,11 @@ class PoreSegmentation:
 
 
 def _close(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Binary closing with a ball, on a padded copy: an unpadded erosion would strip pores cut by
-    the volume's faces off the edge slices (and so hide them from the edge-kill)."""
+    """Close ``mask`` with a ball of ``radius`` voxels, on a padded copy.
+
+    An unpadded erosion would strip pores cut by the volume's faces off the edge slices (and so
+    hide them from the edge-kill).
+    """
     padded = np.pad(mask, radius, mode="edge")
     closed = ndi.binary_closing(padded, structure=ball(radius).astype(bool))
     return closed[(slice(radius, -radius),) * 3]
@@ -87,8 +90,11 @@ def _remove_small(mask: np.ndarray, min_voxels: float) -> np.ndarray:
 
 
 def _adjacent_saddles(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of face-adjacent regions ``(a < b)`` and their saddle: the highest ``min(values)``
-    over the voxel pairs joining them (the pass where flooding from one reaches the other)."""
+    """Return the pairs of face-adjacent regions ``(a < b)`` and their saddle.
+
+    The saddle is the highest ``min(values)`` over the voxel pairs joining them (the pass where
+    flooding from one reaches the other).
+    """
     n = int(labels.max()) + 1
     keys, saddles = [], []
     for axis in range(3):
@@ -172,7 +178,8 @@ def _separate(mask: np.ndarray, foam_mask: np.ndarray, h: float, sigma: float) -
     Distances are to the nearest matrix voxel: neither the volume's faces nor the outside of
     ``foam_mask`` count as matrix, so a pore cut by them keeps the large distances of its whole
     shape (a cut pore measured from its cut would look shallow and merge into its neighbours).
-    Every connected component of ``mask`` ends up with at least one label."""
+    Every connected component of ``mask`` ends up with at least one label.
+    """
     labels = np.zeros(mask.shape, dtype=np.int32)
     if not mask.any():
         return labels
@@ -240,8 +247,8 @@ def segment_pores(
     cfg = PoreAnalysisConfig() if config is None else config
     if not isinstance(cfg, PoreAnalysisConfig):
         raise ValueError(f"config must be a PoreAnalysisConfig, got {type(cfg).__name__}")
-    vs = _check_voxel_size(voxel_size_um)
-    img, mask = _check_image_and_mask(image, foam_mask)
+    vs = check_voxel_size(voxel_size_um)
+    img, mask = check_image_and_mask(image, foam_mask)
 
     inner = None
     if cfg.surface_margin_um > 0:
@@ -260,7 +267,7 @@ def segment_pores(
     pores = (img < threshold) & mask
     if cfg.closing_radius_voxels > 0:
         pores = _close(pores, cfg.closing_radius_voxels) & mask
-    min_voxels = _sphere_volume_voxels(cfg.min_pore_diameter_um, vs)
+    min_voxels = sphere_volume_voxels(cfg.min_pore_diameter_um, vs)
     n_surface = 0
     if inner is None:
         pores = _remove_small(pores, min_voxels)

@@ -58,10 +58,12 @@ class ConformalInterval:
         return (np.float32(self.quantile) * (s + np.float32(self.floor))).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the rule as a JSON-able dict (its fields; :meth:`from_dict` reads it back)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConformalInterval:
+        """Return the rule that :meth:`to_dict` wrote."""
         return cls(float(d["coverage"]), float(d["quantile"]), float(d["floor"]), int(d["n_calibration"]))
 
 
@@ -138,7 +140,7 @@ def pore_flags(
     threshold: float,
     min_fraction: float = 0.5,
 ) -> pd.DataFrame:
-    """Per pore of a result: is it *doubtful* (could its voxels be matrix, within the intervals)?
+    """Tell per pore of a result whether it is *doubtful* (could its voxels be matrix, within the intervals).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Is a region of the target like the calibration blocks? (The conformal guarantee assumes it is.)
+"""Tell whether a region of the target is like the calibration blocks (the conformal guarantee assumes it).
 
 Each block of an input volume is described by a few statistics (:data:`DOMAIN_FEATURES`): its grey
 level (mean, standard deviation, mean gradient magnitude) and what sees resolution and noise
@@ -197,9 +197,12 @@ def _mahalanobis_sq(f: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> tuple[n
 
 
 def _statistic(f: np.ndarray, mean: np.ndarray, cov: np.ndarray, kind: str) -> np.ndarray:
-    """``"distance"``: Mahalanobis distance (all features measured); ``"chi2"``: ``-log P(χ²_k >= d²)``
+    """Return the statistic ``kind`` of each row of ``f``.
+
+    ``"distance"``: Mahalanobis distance (all features measured); ``"chi2"``: ``-log P(χ²_k >= d²)``
     over the k measured features (comparable between blocks with different features measured; 0
-    for a block with none)."""
+    for a block with none).
+    """
     d2, k = _mahalanobis_sq(f, mean, cov)
     if kind == "distance":
         return np.sqrt(d2)
@@ -211,7 +214,7 @@ def _statistic(f: np.ndarray, mean: np.ndarray, cov: np.ndarray, kind: str) -> n
 
 @dataclass(frozen=True)
 class DomainVerdict:
-    """Is a whole volume like the calibration? (:meth:`InputDomain.verdict`)
+    """Whether a whole volume is like the calibration (:meth:`InputDomain.verdict`).
 
     Attributes
     ----------
@@ -248,9 +251,11 @@ class DomainVerdict:
         return [f["name"] for f in self.features if f["moved"]]
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the verdict as a JSON-able dict: its fields, ``moved`` and the sentence ``verdict``."""
         return {"verdict": str(self), **asdict(self), "moved": self.moved}
 
     def __str__(self) -> str:
+        """Return the verdict in one sentence (flagged blocks, %, against chance; the features that moved)."""
         head = "like the calibration" if self.like else "not like the calibration"
         moved = ", ".join(f"{f['name']} {f['shift_sd']:+.1f} sd" for f in self.features if f["moved"])
         return (
@@ -349,13 +354,13 @@ class InputDomain:
         return 1.0 - min(math.ceil((n + 1) * self.level), n) / (n + 1)
 
     def distance(self, features: np.ndarray) -> np.ndarray:
-        """The statistic of each row of features (``statistic``: Mahalanobis distance or χ² score)."""
+        """Return the statistic of each row of features (``statistic``: Mahalanobis distance or χ² score)."""
         f = np.asarray(features, np.float64).reshape(-1, len(self.mean))
         f = _transform(f, self.features, self.log_scale)
         return _statistic(f, np.asarray(self.mean), np.asarray(self.covariance), self.statistic)
 
     def out_of_domain(self, features: np.ndarray) -> np.ndarray:
-        """True for blocks beyond the calibration threshold."""
+        """Flag the blocks beyond the calibration threshold (True: out of domain)."""
         return self.distance(features) > self.threshold
 
     def verdict(self, features: np.ndarray, config: DomainConfig | None = None) -> DomainVerdict:
@@ -395,10 +400,12 @@ class InputDomain:
         return DomainVerdict(not (excess or any(r["moved"] for r in rows)), k / n, n, p0, p_value, rows)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the domain as a JSON-able dict (its fields; :meth:`from_dict` reads it back)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputDomain:
+        """Return the domain that :meth:`to_dict` wrote (older records: the default features)."""
         return cls(
             tuple(d["mean"]),
             tuple(map(tuple, d["covariance"])),

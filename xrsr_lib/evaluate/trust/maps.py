@@ -113,7 +113,7 @@ def score_maps(
     smooth_voxels: float = TTA_SMOOTH_VOXELS,
     consistency_smooth_voxels: float = CONSISTENCY_SMOOTH_VOXELS,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The prediction of ``x`` and trust scores on the same grid.
+    """Return the prediction of ``x`` and trust scores on the same grid.
 
     Parameters
     ----------
@@ -160,9 +160,12 @@ def context_voxels(trust: dict[str, Any]) -> int:
 def _fit_domain(
     x: np.ndarray, mask: np.ndarray, config: DomainConfig
 ) -> tuple[InputDomain | None, int | None]:
-    """The input domain of a slab's blocks (edge :data:`DOMAIN_BLOCK`, down to 4 voxels until there are
-    enough blocks for the features: ``len(features) + 2``, at least 4), overlapping by the config's
-    ``calibration_overlap``."""
+    """Fit the input domain of a slab's blocks; return it and the block edge used, voxels.
+
+    The blocks have edge :data:`DOMAIN_BLOCK`, down to 4 voxels until there are enough blocks for
+    the features (``len(features) + 2``, at least 4), and overlap by the config's
+    ``calibration_overlap``.
+    """
     start = min(DOMAIN_BLOCK, *x.shape)
     need = max(4, len(config.features) + 2)
     for block in sorted({b for b in (start, 8, 4) if 4 <= b <= start}, reverse=True):
@@ -322,10 +325,12 @@ class TrustedPrediction:
 
     @property
     def lower(self) -> np.ndarray:
+        """Lower interval bound per voxel, grey units of the prediction."""
         return self.prediction - self.halfwidth
 
     @property
     def upper(self) -> np.ndarray:
+        """Upper interval bound per voxel, grey units of the prediction."""
         return self.prediction + self.halfwidth
 
     def out_of_domain_map(self) -> np.ndarray:
@@ -363,6 +368,7 @@ class BlockTrust:
     score: str | None = None
 
     def __post_init__(self) -> None:
+        """Resolve ``score`` (default the record's) and check that the record has a rule for it."""
         name = self.score or self.record.get("score")
         if name not in self.record.get("rules", {}):
             raise ValueError(
@@ -373,6 +379,7 @@ class BlockTrust:
 
     @property
     def rule(self) -> ConformalInterval:
+        """The record's interval rule of :attr:`score`."""
         return ConformalInterval.from_dict(self.record["rules"][self.score])
 
     def context(self) -> int:
@@ -380,7 +387,7 @@ class BlockTrust:
         return context_voxels({**self.record, "score": self.score})
 
     def key(self) -> dict[str, Any]:
-        """What makes two trust maps the same (part of a prediction job's key)."""
+        """Return what makes two trust maps the same (part of a prediction job's key)."""
         return {
             "kind": f"{type(self).__module__}.{type(self).__qualname__}",
             "score": self.score,
@@ -388,7 +395,7 @@ class BlockTrust:
         }
 
     def attrs(self) -> dict[str, Any]:
-        """What a trust image records about itself."""
+        """Return what a trust image records about itself."""
         return {
             "kind": "trust",
             "score": self.score,
@@ -429,7 +436,7 @@ class BlockTrust:
         return {"out_of_domain": (int(flags.sum()), len(feats)), "features": rows}
 
     def summarize(self, states: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """The per-volume verdict from the states of all blocks (``__call__``'s third value).
+        """Return the per-volume verdict from the states of all blocks (``__call__``'s third value).
 
         Returns
         -------
@@ -445,8 +452,10 @@ class BlockTrust:
         return {"verdict": dom.verdict(feats, self.domain_config).to_dict()}
 
     def whole(self, predict: Predict, x: np.ndarray) -> TrustedPrediction:
-        """Prediction, half-widths and domain verdict of a whole volume in memory (``x`` on the
-        prediction grid; its edges use the nearest voxels as context)."""
+        """Return the prediction, half-widths and domain verdict of a whole volume in memory.
+
+        ``x`` is on the prediction grid; its edges use the nearest voxels as context.
+        """
         p, maps = self._maps(predict, x)
         feats = self.features(x)
         dom, block = self.domain, self.record.get("domain_block")

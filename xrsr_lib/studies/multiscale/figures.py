@@ -51,8 +51,10 @@ def plot_scans(
     lfov_voxel_um: float,
     checkerboards: Mapping[str, np.ndarray],
 ) -> plt.Figure:
-    """Figure 10 analog: the coarse scan with the fine scans' boxes, the central slice of every scan,
-    the registration checkerboards, and the recovered LFOV.
+    """Plot the figure 10 analog: the coarse scan with the fine scans' boxes, and more.
+
+    The panels: the coarse scan with the fine scans' boxes, the central slice of every scan, the
+    registration checkerboards, and the recovered LFOV.
 
     ``scans[name] = (volume, voxel_um)`` coarse to fine; ``poses`` registered; ``lfov`` the 9->3
     output on its grid.
@@ -108,8 +110,10 @@ def plot_chain(images: Mapping[str, np.ndarray], crop: int | None = None) -> plt
 
 
 def plot_quantitative(scores: pd.DataFrame, histograms: pd.DataFrame) -> plt.Figure:
-    """Figure 12 analog: pore-size distributions, total pore volume and effective resolution of
-    every image against the 1 µm scan and against the exact phantom."""
+    """Plot the figure 12 analog: pore-size distributions, total pore volume and effective resolution.
+
+    Every image is compared against the 1 µm scan and against the exact phantom.
+    """
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
     for name, h in histograms.groupby("image", sort=False):
         centre = (h["bin_low_um"] + h["bin_high_um"]) / 2

@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 
 
 def geometry_for(profile: Profile, n_angles: int | None = None) -> ConeGeometry:
-    """The cone-beam geometry of a profile (detector pixel = one voxel at the rotation axis), with
-    ``ct.n_angles`` views unless ``n_angles`` is given."""
+    """Return the cone-beam geometry of a profile (detector pixel = one voxel at the rotation axis).
+
+    It has ``ct.n_angles`` views unless ``n_angles`` is given.
+    """
     return ConeGeometry.for_volume(
         profile.volume.n_voxels,
         profile.volume.voxel_size_um,
@@ -56,7 +58,7 @@ def geometry_for(profile: Profile, n_angles: int | None = None) -> ConeGeometry:
 
 
 def reference_geometry_for(profile: Profile) -> ConeGeometry:
-    """The dense-view geometry of the reference image: the scan's, with ``ct.reference_n_angles``."""
+    """Return the dense-view geometry of the reference image: the scan's, with ``ct.reference_n_angles``."""
     return geometry_for(profile, profile.ct.reference_n_angles)
 
 
@@ -86,8 +88,10 @@ class RealizationPaths:
 
 
 class DatasetBuilder(ProfileStage):
-    """Builds (and caches) every artifact of a profile (parameters: :class:`ProfileStage`; the
-    device runs FDK)."""
+    """Builds (and caches) every artifact of a profile.
+
+    Parameters: :class:`ProfileStage`; the device runs FDK.
+    """
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
@@ -106,11 +110,15 @@ class DatasetBuilder(ProfileStage):
         return self.profile.realizations[realization]
 
     def phantom_params(self, realization: str) -> dict[str, Any]:
-        """Seed and generator parameters of the void list (``phantom.generator``: Pelt's parameters
-        as before, or the sized generator's, which carry ``generator = "sized"``)."""
+        """Return the seed and generator parameters of the void list (the phantom's cache key).
+
+        ``phantom.generator``: Pelt's parameters as before, or the sized generator's, which carry
+        ``generator = "sized"``.
+        """
         return {"seed": self._check_realization(realization), **self.profile.phantom.generator_parameters()}
 
     def ground_truth_params(self, realization: str) -> dict[str, Any]:
+        """Return the ground truth's cache key: the phantom, the grid (voxel size, µm), the supersampling."""
         return {
             "phantom": self.cache.path_for("phantom", self.phantom_params(realization)).stem,
             "shape": list(self.profile.volume.shape),
@@ -120,6 +128,7 @@ class DatasetBuilder(ProfileStage):
         }
 
     def projection_params(self, realization: str) -> dict[str, Any]:
+        """Return the exact projections' cache key: the phantom, its radius (µm) and the scan geometry."""
         return {
             "phantom": self.cache.path_for("phantom", self.phantom_params(realization)).stem,
             "cylinder_radius_um": self.profile.phantom.cylinder_radius_um,
@@ -128,6 +137,7 @@ class DatasetBuilder(ProfileStage):
         }
 
     def reference_params(self, realization: str) -> dict[str, Any]:
+        """Return the reference image's cache key: the phantom, the dense-view geometry, filter and grid."""
         return {
             "phantom": self.cache.path_for("phantom", self.phantom_params(realization)).stem,
             "cylinder_radius_um": self.profile.phantom.cylinder_radius_um,
@@ -139,6 +149,11 @@ class DatasetBuilder(ProfileStage):
         }
 
     def reconstruction_params(self, realization: str, sigma_um: float) -> dict[str, Any]:
+        """Return the cache key of the scan reconstructed at blur ``sigma_um`` (µm at the object).
+
+        It holds the projections, the blur (µm and detector pixels), the attenuation and photon
+        count, the noise stream (:func:`noise_seed`), the FDK filter and the grid.
+        """
         ct = self.profile.ct
         ss = noise_seed(self.profile, realization, sigma_um)
         return {
@@ -162,6 +177,13 @@ class DatasetBuilder(ProfileStage):
 
     # ---------------------------------------------------------------- stages
     def phantom(self, realization: str) -> Path:
+        """Return the cached void list (spheres) of a realization, generating it first if missing.
+
+        Raises
+        ------
+        ValueError
+            The sized generator cannot place the profile's pore density and sizes.
+        """
         params = self.phantom_params(realization)
 
         def build(tmp: Path) -> None:
@@ -182,6 +204,7 @@ class DatasetBuilder(ProfileStage):
         return self.cache.get_or_build("phantom", params, build)
 
     def ground_truth(self, realization: str) -> Path:
+        """Return the cached voxelized phantom of a realization (material fraction), built if missing."""
         params = self.ground_truth_params(realization)
         vol = self.profile.volume
         radius = self.profile.phantom.cylinder_radius_um
@@ -211,6 +234,7 @@ class DatasetBuilder(ProfileStage):
         )
 
     def projections(self, realization: str) -> Path:
+        """Return a realization's cached exact projections (material path length, µm), built if missing."""
         params = self.projection_params(realization)
 
         def build(tmp: Path) -> None:
@@ -220,6 +244,11 @@ class DatasetBuilder(ProfileStage):
         return self.cache.get_or_build("projections", params, build)
 
     def reconstruction(self, realization: str, sigma_um: float) -> Path:
+        """Return the cached FDK of a blurred, noisy scan (material fraction), built if missing.
+
+        The exact projections are blurred by ``sigma_um`` (µm at the object) and given Poisson noise
+        (:func:`noise_seed`) before the reconstruction.
+        """
         params = self.reconstruction_params(realization, sigma_um)
         ct = self.profile.ct
         vol = self.profile.volume
@@ -249,9 +278,12 @@ class DatasetBuilder(ProfileStage):
         return self.cache.get_or_build("reconstruction", params, build)
 
     def reference(self, realization: str) -> Path:
-        """Study A's ground truth: FDK of exact (noise-free, blur-free) projections from
-        ``ct.reference_n_angles`` views at the 1 µm grid (material fraction). The dense projections
-        are not kept (``reference_n_angles`` × detector × 4 bytes: 0.4 GB on ``cpu``)."""
+        """Return study A's ground truth, built if missing.
+
+        It is the FDK of exact (noise-free, blur-free) projections from ``ct.reference_n_angles``
+        views at the 1 µm grid (material fraction). The dense projections are not kept
+        (``reference_n_angles`` × detector × 4 bytes: 0.4 GB on ``cpu``).
+        """
         params = self.reference_params(realization)
         vol = self.profile.volume
 

@@ -60,7 +60,7 @@ class MSSSIMResult:
     map_path: Path
 
     def quality_map(self) -> np.ndarray:
-        """The local MS-SSIM map (z, y, x): weighted product of the per-scale maps."""
+        """Return the local MS-SSIM map (z, y, x): weighted product of the per-scale maps."""
         return io.read_volume(self.map_path)[0]
 
 
@@ -98,10 +98,12 @@ class StudyAEvaluation(PoreScores):
 
     @property
     def sigmas_um(self) -> tuple[float, ...]:
+        """The input blurs σ of the low-resolution scans, µm (``degrade.lres_sigmas_um``)."""
         return self.profile.degrade.lres_sigmas_um
 
     @property
     def voxel_size_um(self) -> float:
+        """The voxel size of every image, µm."""
         return self.profile.volume.voxel_size_um
 
     def _foam_radius_um(self) -> float:
@@ -111,9 +113,11 @@ class StudyAEvaluation(PoreScores):
         return radius_um
 
     def foam_mask(self, inner: bool = True) -> np.ndarray:
-        """The foam's bulk: the phantom's cylinder, without its outer shell of
-        ``evaluation.foam_mask_margin_um`` when ``inner`` (where images are scored); the pore
-        analysis takes the whole cylinder and treats the shell as surface itself."""
+        """Return the foam's bulk: the phantom's cylinder, less its outer shell when ``inner``.
+
+        The shell is ``evaluation.foam_mask_margin_um`` thick; without it (``inner``) is where images
+        are scored. The pore analysis takes the whole cylinder and treats the shell as surface itself.
+        """
         radius_um = self._foam_radius_um() if inner else self.profile.phantom.cylinder_radius_um
         return np.ascontiguousarray(cylinder_mask(self.profile.volume.shape, radius_um / self.voxel_size_um))
 
@@ -129,7 +133,7 @@ class StudyAEvaluation(PoreScores):
         return float(sigma_um)
 
     def image_path(self, method: str, sigma_um: float | None = None, realization: str | None = None) -> Path:
-        """Cached file of an image (built, trained or predicted first if missing)."""
+        """Return the cached file of an image (built, trained or predicted first if missing)."""
         realization = realization or self.realization
         sigma = self._check_image(method, sigma_um)
         if method == "gt" and self.config.reference == "dense_fdk":
@@ -142,12 +146,14 @@ class StudyAEvaluation(PoreScores):
         return self.study.predict(method, sigma, realization)
 
     def image(self, method: str, sigma_um: float | None = None, realization: str | None = None) -> np.ndarray:
-        """An image as an array (z, y, x), material-fraction units."""
+        """Return an image as an array (z, y, x), material-fraction units."""
         return self.data.load_volume(self.image_path(method, sigma_um, realization))
 
     def _sigma_column(self, method: str, sigma_um: float | None) -> float:
-        """The ``sigma_um`` an image gets in tables: its input blur, 1 µm for ``hres``, NaN for ``gt``
-        and ``phantom``."""
+        """Return the ``sigma_um`` an image gets in tables.
+
+        Its input blur, 1 µm for ``hres``, NaN for ``gt`` and ``phantom``.
+        """
         sigma = self._check_image(method, sigma_um)
         return math.nan if sigma is None else sigma
 
@@ -157,7 +163,7 @@ class StudyAEvaluation(PoreScores):
         return [("gt", None), *extra, ("hres", None)]
 
     def _reference_and(self, methods: tuple[str, ...]) -> list[tuple[str, float | None]]:
-        """The reference images and every method at every input blur, in table order."""
+        """Return the reference images and every method at every input blur, in table order."""
         return self._references() + [(m, s) for s in self.sigmas_um for m in methods]
 
     def _image_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]:
@@ -172,8 +178,10 @@ class StudyAEvaluation(PoreScores):
     def _comparison_params(
         self, method: str, sigma_um: float | None, realization: str, truth: str = "gt"
     ) -> dict[str, Any]:
-        """What identifies a comparison of an image with ``truth`` (``gt`` or ``phantom``) inside the
-        foam mask."""
+        """Return what identifies a comparison of an image with ``truth`` inside the foam mask.
+
+        ``truth`` is ``gt`` or ``phantom``.
+        """
         if truth not in ("gt", "phantom"):
             raise ValueError(f"truth must be 'gt' or 'phantom', got {truth!r}")
         return {
@@ -187,8 +195,10 @@ class StudyAEvaluation(PoreScores):
     def quality(
         self, method: str, sigma_um: float | None = None, realization: str | None = None, truth: str = "gt"
     ) -> dict[str, float]:
-        """MSE, PSNR (dB) and SSIM of an image against ``truth`` (the ground truth ``gt``, or the exact
-        ``phantom``), inside the foam."""
+        """Return the MSE, PSNR (dB) and SSIM of an image against ``truth``, inside the foam.
+
+        ``truth`` is the ground truth ``gt``, or the exact ``phantom``.
+        """
         realization = realization or self.realization
         params = {
             **self._comparison_params(method, sigma_um, realization, truth),
@@ -292,15 +302,18 @@ class StudyAEvaluation(PoreScores):
 
     # ------------------------------------------------------------------ tables
     def generated_pores_inside(self, realization: str | None = None) -> int:
-        """Generated voids lying fully inside the volume: what an edge-killed count can find."""
+        """Count the generated voids lying fully inside the volume: what an edge-killed count can find."""
         realization = realization or self.realization
         spheres, _ = io.read_spheres(self.data.phantom(realization))
         s_um = spheres_to_um(spheres, self.profile.phantom.cylinder_radius_um)
         return int(void_statistics(s_um, self.profile.volume.half_height_um)["n_inside"])
 
     def quality_table(self, realization: str | None = None, truth: str = "gt") -> pd.DataFrame:
-        """MSE, PSNR, SSIM against ``truth`` of ``hres`` (and of the exact ``phantom`` when the ground
-        truth is another image) and of every scored method at every σ (Figure 3)."""
+        """Return the MSE, PSNR, SSIM against ``truth`` of the references and every method (Figure 3).
+
+        The rows are ``hres`` (and the exact ``phantom`` when the ground truth is another image) and
+        every scored method at every σ.
+        """
         realization = realization or self.realization
         entries = [(m, s) for m, s in self._references() if m != truth]
         entries += [(m, s) for s in self.sigmas_um for m in SCORED_METHODS]
@@ -314,8 +327,11 @@ class StudyAEvaluation(PoreScores):
     def central_slices(
         self, index: int | None = None, realization: str | None = None
     ) -> dict[tuple[str, float | None], np.ndarray]:
-        """XY slice ``z = index`` (default the central one) of ``gt`` and of every scored image at
-        every σ, keyed ``(image, σ µm)`` (σ None for ``gt``), in figure order (Figure 4)."""
+        """Return the XY slice ``z = index`` of ``gt`` and of every scored image at every σ (Figure 4).
+
+        ``index`` defaults to the central slice; the slices are keyed ``(image, σ µm)`` (σ None for
+        ``gt``), in figure order.
+        """
         realization = realization or self.realization
         entries = [("gt", None)] + [(m, s) for m in SCORED_METHODS for s in self.sigmas_um]
         index = self.profile.volume.shape[0] // 2 if index is None else int(index)
@@ -324,9 +340,12 @@ class StudyAEvaluation(PoreScores):
     def slice_table(
         self, slices: dict[tuple[str, float | None], np.ndarray], index: int | None = None
     ) -> pd.DataFrame:
-        """MSE (:func:`~xrsr_lib.evaluate.quality.mse`, squared material-fraction units) of every slice
-        of :meth:`central_slices` against the ``gt`` slice, inside the foam mask's slice ``index``
-        (default the central one). Columns ``image``, ``sigma_um``, ``slice``, ``slice_mse``."""
+        """Return the MSE of every slice of :meth:`central_slices` against the ``gt`` slice.
+
+        MSE is :func:`~xrsr_lib.evaluate.quality.mse`, squared material-fraction units, inside the foam
+        mask's slice ``index`` (default the central one). Columns ``image``, ``sigma_um``, ``slice``,
+        ``slice_mse``.
+        """
         index = self.profile.volume.shape[0] // 2 if index is None else int(index)
         truth, disc = slices[("gt", None)], self.foam_mask()[index]
         return pd.DataFrame(
@@ -339,9 +358,12 @@ class StudyAEvaluation(PoreScores):
         )
 
     def effective_resolution(self, realization: str | None = None) -> pd.DataFrame:
-        """Argmin of each Gaussian-fit curve (:func:`~xrsr_lib.evaluate.resolution.curve_minimum` on
-        the µm grid): the effective resolution σ and FWHM (µm), the MSE there, and whether it is the
-        grid's largest σ."""
+        """Return the argmin of each Gaussian-fit curve: the effective resolution.
+
+        The argmin is :func:`~xrsr_lib.evaluate.resolution.curve_minimum` on the µm grid; the table
+        holds the effective resolution σ and FWHM (µm), the MSE there, and whether it is the grid's
+        largest σ.
+        """
         curves = self.gaussian_fit(realization)
         rows = []
         for (image, sigma), g in curves.groupby(["image", "sigma_um"], dropna=False, sort=False):
@@ -383,6 +405,8 @@ class StudyAEvaluation(PoreScores):
         return out.reset_index(drop=True)
 
     def summary_table(self, realization: str | None = None) -> pd.DataFrame:
-        """Measured values beside study A's statements
-        (:func:`~xrsr_lib.studies.study_a.paper.compare_with_paper`)."""
+        """Return the measured values beside study A's statements.
+
+        See :func:`~xrsr_lib.studies.study_a.paper.compare_with_paper`.
+        """
         return compare_with_paper(self.measured_table(realization), self.profile.name, self.sigmas_um)

@@ -162,8 +162,10 @@ def plot_size_histograms(
 def plot_sphericity_boxes(
     sizes: pd.DataFrame, panels: Sequence[Panel], sigmas: Sequence[float], seed: int = 0
 ) -> plt.Figure:
-    """Sphericity box plots per panel: ground truth and each σ, mean marked and labelled,
-    the individual pores overlaid (jittered)."""
+    """Plot sphericity box plots per panel: ground truth and each σ.
+
+    The mean is marked and labelled, the individual pores overlaid (jittered).
+    """
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(
         1, len(panels), figsize=(3.6 * len(panels), 3.4), constrained_layout=True, sharey=True, squeeze=False
@@ -210,8 +212,10 @@ def plot_gaussian_fit(
     images: Sequence[str],
     reference: str | None = "hres",
 ) -> plt.Figure:
-    """MSE against the blur applied to the ground truth, one panel per input σ; the minimum of
-    each curve (the effective resolution) is marked with a drop line."""
+    """Plot the MSE against the blur applied to the ground truth, one panel per input σ.
+
+    The minimum of each curve (the effective resolution) is marked with a drop line.
+    """
     fig, axes = plt.subplots(
         1, len(sigmas), figsize=(3.4 * len(sigmas), 3.2), constrained_layout=True, sharey=True, squeeze=False
     )

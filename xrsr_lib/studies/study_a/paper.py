@@ -90,7 +90,7 @@ def compare_with_paper(
 
 
 def side_by_side(measured: pd.DataFrame, comparison: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The measured ``columns`` per (image, σ) with what the paper says about that row.
+    """Return the measured ``columns`` per (image, σ) with what the paper says about that row.
 
     ``comparison`` is :func:`compare_with_paper`'s table; its statements about an (image, σ) are
     joined into one ``paper (agrees?)`` cell ("—" where the paper states no number for the row).

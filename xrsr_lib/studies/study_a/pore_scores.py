@@ -43,8 +43,11 @@ PORE_METHODS = ("fdk", "rl_nlm", "srcnn", "deepnet")
 
 
 class PoreScores:
-    """Pore analyses and pore tables of study A's images (mixin of ``StudyAEvaluation``, which also
-    provides ``image``, ``foam_mask``, ``_image_params``, ``_reference_and`` and ``_sigma_column``)."""
+    """Pore analyses and pore tables of study A's images.
+
+    A mixin of ``StudyAEvaluation``, which also provides ``image``, ``foam_mask``, ``_image_params``,
+    ``_reference_and`` and ``_sigma_column``.
+    """
 
     profile: Profile
     cache: Cache
@@ -55,13 +58,21 @@ class PoreScores:
     if TYPE_CHECKING:  # provided by StudyAEvaluation (declared here for the type checker only)
 
         @property
-        def realization(self) -> str: ...
+        def realization(self) -> str:
+            """The realization scored by default (:attr:`StudyAEvaluation.realization`)."""
+
         @property
-        def voxel_size_um(self) -> float: ...
+        def voxel_size_um(self) -> float:
+            """The voxel size of every image, µm."""
+
         def image(
             self, method: str, sigma_um: float | None = None, realization: str | None = None
-        ) -> np.ndarray: ...
-        def foam_mask(self, inner: bool = True) -> np.ndarray: ...
+        ) -> np.ndarray:
+            """Return an image as an array (z, y, x), material-fraction units."""
+
+        def foam_mask(self, inner: bool = True) -> np.ndarray:
+            """Return the foam's bulk (:meth:`StudyAEvaluation.foam_mask`)."""
+
         def _image_params(self, method: str, sigma_um: float | None, realization: str) -> dict[str, Any]: ...
         def _reference_and(self, methods: tuple[str, ...]) -> list[tuple[str, float | None]]: ...
         def _sigma_column(self, method: str, sigma_um: float | None) -> float: ...
@@ -69,7 +80,7 @@ class PoreScores:
     def pores(
         self, method: str, sigma_um: float | None = None, realization: str | None = None
     ) -> PoreAnalysis:
-        """The study's segmentation workflow and per-pore measurements of one image."""
+        """Return the study's segmentation workflow and per-pore measurements of one image."""
         realization = realization or self.realization
         params = self._pore_params(method, sigma_um, realization)
 
@@ -92,10 +103,13 @@ class PoreScores:
         )
 
     def prefetch_pores(self, entries: list[tuple[str, float | None]], realization: str | None = None) -> int:
-        """Analyse the pores of the uncached images among ``entries`` (``(method, σ)`` pairs) in
-        ``evaluation.pore_workers`` processes at once, so that :meth:`pores` then reads them from the
-        cache; returns how many were analysed. With one worker (or one image) nothing is done here
-        and :meth:`pores` analyses them one by one (same results: the analysis is deterministic)."""
+        """Analyse the pores of the uncached images among ``entries`` in parallel; return how many.
+
+        ``entries`` are ``(method, σ)`` pairs; they run in ``evaluation.pore_workers`` processes at
+        once, so that :meth:`pores` then reads them from the cache. With one worker (or one image)
+        nothing is done here and :meth:`pores` analyses them one by one (same results: the analysis
+        is deterministic).
+        """
         realization = realization or self.realization
         if self.config.pore_workers < 2:
             return 0
@@ -191,9 +205,12 @@ class PoreScores:
     def sphericity_table(
         self, realization: str | None = None, methods: tuple[str, ...] = PORE_METHODS
     ) -> pd.DataFrame:
-        """Sphericity statistics per image (Figure 7): ``realization``, ``image``, ``sigma_um``, then
+        """Return the sphericity statistics per image (Figure 7).
+
+        Columns ``realization``, ``image``, ``sigma_um``, then
         :func:`~xrsr_lib.evaluate.pores.sphericity_statistics` (``count``, ``mean``, ``std``, ``min``,
-        ``median`` of Ψ, dimensionless) and ``n_sphericity_clipped`` (pores whose raw Ψ exceeded 1)."""
+        ``median`` of Ψ, dimensionless) and ``n_sphericity_clipped`` (pores whose raw Ψ exceeded 1).
+        """
         realization = realization or self.realization
         rows = []
         for m, s in self._reference_and(methods):

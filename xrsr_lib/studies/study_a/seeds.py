@@ -95,8 +95,11 @@ def seed_scores(
 
 
 def seed_spread(scores: pd.DataFrame, metrics: Sequence[str] = SEED_METRICS) -> pd.DataFrame:
-    """Mean, sample standard deviation (ddof = 1; NaN for one seed) and count of each metric per
-    (method, σ): columns ``method``, ``sigma_um``, ``metric``, ``mean``, ``sd``, ``n``."""
+    """Return the mean, sample standard deviation and count of each metric per (method, σ).
+
+    The standard deviation has ddof = 1 (NaN for one seed). Columns ``method``, ``sigma_um``,
+    ``metric``, ``mean``, ``sd``, ``n``.
+    """
     rows = []
     for (method, sigma), g in scores.groupby(["method", "sigma_um"], sort=False):
         for metric in metrics:
@@ -117,9 +120,12 @@ def seed_spread(scores: pd.DataFrame, metrics: Sequence[str] = SEED_METRICS) -> 
 def method_difference(
     scores: pd.DataFrame, first: str = "deepnet", second: str = "srcnn", metrics: Sequence[str] = SEED_METRICS
 ) -> pd.DataFrame:
-    """``first`` minus ``second`` per (σ, metric) over seeds: the difference of the means, Welch's t
-    and its two-sided p-value (:func:`scipy.stats.ttest_ind`, ``equal_var=False``; NaN with fewer
-    than two seeds each), and whether the difference exceeds the seed noise (p < 0.05)."""
+    """Compare ``first`` with ``second`` per (σ, metric) over seeds.
+
+    The table holds the difference of the means (``first`` minus ``second``), Welch's t and its
+    two-sided p-value (:func:`scipy.stats.ttest_ind`, ``equal_var=False``; NaN with fewer than two
+    seeds each), and whether the difference exceeds the seed noise (p < 0.05).
+    """
     rows = []
     for sigma, g in scores.groupby("sigma_um", sort=False):
         a, b = g[g["method"] == first], g[g["method"] == second]

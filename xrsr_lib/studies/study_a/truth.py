@@ -1,5 +1,7 @@
-"""What study A's ground truth holds: the generated voids, and the pores segmented in the reference
-image and in the exact phantom (Figure 5's check table)."""
+"""What study A's ground truth holds (Figure 5's check table).
+
+The generated voids, and the pores segmented in the reference image and in the exact phantom.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +20,13 @@ SIZE_LIMITS_UM = (20.0, 25.0)
 def ground_truth_check(
     evaluation: StudyAEvaluation, realization: str, limits_um: tuple[float, ...] = SIZE_LIMITS_UM
 ) -> dict[str, Any]:
-    """One row: the voids generated fully inside the volume, then for the ground truth (``gt``, the
-    setting ``evaluation.reference``) and the exact ``phantom``: the pores segmented (edge-killed),
-    their mean sphericity and the share (%) of pores with an equivalent diameter below each limit
-    (µm)."""
+    """Return one row of the ground-truth check: the generated voids, then per truth its pores.
+
+    The row holds the voids generated fully inside the volume, then for the ground truth (``gt``,
+    the setting ``evaluation.reference``) and the exact ``phantom``: the pores segmented
+    (edge-killed), their mean sphericity and the share (%) of pores with an equivalent diameter
+    below each limit (µm).
+    """
     row: dict[str, Any] = {
         "realization": realization,
         "reference": evaluation.config.reference,

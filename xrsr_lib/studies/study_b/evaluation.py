@@ -119,8 +119,11 @@ class StudyBEvaluation:
 
     # ------------------------------------------------------------------ cost
     def cost(self, method: str, scale: int, lr_px: int | None = None) -> dict[str, Any]:
-        """Parameters, FLOPs and MACs of the method's network on a ``1 × 1 × lr_px × lr_px`` input
-        (``torch.utils.flop_counter``; default ``lr_px = study_b.flops_lr_px``) and training time."""
+        """Return the parameters, FLOPs and MACs of the method's network, and its training time.
+
+        FLOPs and MACs are counted on a ``1 × 1 × lr_px × lr_px`` input (``torch.utils.flop_counter``;
+        default ``lr_px = study_b.flops_lr_px``).
+        """
         from xrsr_lib.models import build_model
         from xrsr_lib.models.flops import count_flops
 
@@ -138,8 +141,10 @@ class StudyBEvaluation:
         }
 
     def paper_size_cost(self, lr_px: int = 64, scale: int = 4) -> pd.DataFrame:
-        """FLOPs / MACs of the published-size networks (the ``paper`` profile's architectures) at
-        ``lr_px × lr_px``, ×``scale``, beside the paper's 45.72 G for UTSR."""
+        """Return the FLOPs / MACs of the published-size networks (the ``paper`` profile's architectures).
+
+        They are counted at ``lr_px × lr_px``, ×``scale``, beside the paper's 45.72 G for UTSR.
+        """
         from xrsr_lib.config import load_profile
         from xrsr_lib.models import build_model
         from xrsr_lib.models.flops import count_flops
@@ -199,8 +204,10 @@ class StudyBEvaluation:
         return table
 
     def segmentation_table(self) -> pd.DataFrame:
-        """Crack segmentation per (scale, method), all test pixels pooled, with the change in
-        recall and F1 against bicubic in percentage points and relative %."""
+        """Return the crack segmentation scores per (scale, method), all test pixels pooled.
+
+        With the change in recall and F1 against bicubic in percentage points and relative %.
+        """
         rows = []
         for scale in self.config.scales:
             base = pooled_scores(self.segmentation("bicubic", scale))  # methods(scale) always has bicubic

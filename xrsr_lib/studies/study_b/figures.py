@@ -135,8 +135,10 @@ def plot_example_crops(
     masks: Mapping[int, Mapping[str, np.ndarray]],
     methods: Sequence[str],
 ) -> plt.Figure:
-    """Per scale two rows: the crops (LR input, each method, reference) and their crack
-    segmentations against the true mask (white hit, red false, blue missed).
+    """Plot per scale two rows: the crops and their crack segmentations.
+
+    The crops are the LR input, each method and the reference; the segmentations are drawn against
+    the true mask (white hit, red false, blue missed).
 
     ``examples[scale]`` is :meth:`xrsr_lib.studies.study_b.evaluation.StudyBEvaluation.example_crops`,
     ``masks[scale][method]`` the segmentation of that method's crop.

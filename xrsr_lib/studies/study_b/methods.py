@@ -71,8 +71,10 @@ ABLATION_VARIANTS: dict[str, Variant] = {
 
 
 class StudyB(ProfileStage):
-    """Builds the data, trains the networks and super-resolves the test split of one profile
-    (parameters: :class:`~xrsr_lib.studies.stage.ProfileStage`; every setting is ``profile.study_b``)."""
+    """Builds the data, trains the networks and super-resolves the test split of one profile.
+
+    Parameters: :class:`~xrsr_lib.studies.stage.ProfileStage`; every setting is ``profile.study_b``.
+    """
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
@@ -91,8 +93,10 @@ class StudyB(ProfileStage):
         return out
 
     def methods(self, scale: int) -> list[str]:
-        """Methods scored at ``scale``, in table order (``bicubic`` first; ablations only at
-        ``ablation_scale``)."""
+        """Return the methods scored at ``scale``, in table order.
+
+        ``bicubic`` comes first; ablations only at ``ablation_scale``.
+        """
         self._check_scale(scale)
         names = ["bicubic", *STUDY_B_MODELS]
         if scale == self.config.ablation_scale:
@@ -100,8 +104,11 @@ class StudyB(ProfileStage):
         return names
 
     def model_config(self, method: str, scale: int) -> dict[str, Any]:
-        """Every architecture field of ``method`` at ``scale`` (profile fields, ablation overrides and
-        scale over the config class's defaults), so a change of a default changes cache keys too."""
+        """Return every architecture field of ``method`` at ``scale``.
+
+        Profile fields, ablation overrides and scale over the config class's defaults, so a change of a
+        default changes cache keys too.
+        """
         from xrsr_lib.models import model_config_class
 
         v = self._variant(method)
@@ -120,6 +127,13 @@ class StudyB(ProfileStage):
 
     # ------------------------------------------------------------------ data
     def split_params(self, split: str, scale: int) -> dict[str, Any]:
+        """Return the cache key of a data split (``train``, ``val`` or ``test``) at ``scale``.
+
+        Raises
+        ------
+        ValueError
+            An unknown split or a scale not in the profile's ``scales``.
+        """
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         self._check_scale(scale)
@@ -135,7 +149,7 @@ class StudyB(ProfileStage):
         }
 
     def split(self, split: str, scale: int) -> Path:
-        """Cached HDF5 file of a split: datasets ``hr``, ``lr``, ``crack_mask``, ``pore_mask``."""
+        """Return the cached HDF5 file of a split: datasets ``hr``, ``lr``, ``crack_mask``, ``pore_mask``."""
         params = self.split_params(split, scale)
 
         def build(tmp: Path) -> None:
@@ -157,12 +171,17 @@ class StudyB(ProfileStage):
         return self.cache.get_or_build("nanoct_split", params, build)
 
     def load_split(self, split: str, scale: int) -> dict[str, np.ndarray]:
-        """The arrays of a split (building it first if needed)."""
+        """Return the arrays of a split (building it first if needed)."""
         path = self.split(split, scale)
         return {name: io.read_array(path, name)[0] for name in _SPLIT_ARRAYS}
 
     # ------------------------------------------------------------------ training
     def model_params(self, method: str, scale: int) -> dict[str, Any]:
+        """Return the cache key of ``method``'s trained model at ``scale``.
+
+        It holds the architecture (:meth:`model_config`), the pretraining and fine-tuning settings,
+        the training and validation splits' cache names and, for pretrained methods, the natural-image pairs.
+        """
         v = self._variant(method)
         self._check_scale(scale)
         c = self.config
@@ -189,7 +208,7 @@ class StudyB(ProfileStage):
         return self.cache.path_for("sr_model", self.model_params(method, scale), suffix="")
 
     def train(self, method: str, scale: int) -> Path:
-        """The fine-tuned model folder of ``method`` at ``scale``, training it first if needed.
+        """Return the fine-tuned model folder of ``method`` at ``scale``, training it first if needed.
 
         An interrupted training resumes from its checkpoint.
         """
@@ -272,6 +291,10 @@ class StudyB(ProfileStage):
 
     # ------------------------------------------------------------------ predictions
     def prediction_params(self, method: str, scale: int) -> dict[str, Any]:
+        """Return the cache key of ``method``'s super-resolved test split at ``scale``.
+
+        It names the test split's file and, except for ``bicubic``, the model folder.
+        """
         test = self.cache.path_for("nanoct_split", self.split_params("test", scale)).stem
         if method == "bicubic":
             return {"method": method, "scale": int(scale), "input": test}
@@ -283,7 +306,7 @@ class StudyB(ProfileStage):
         }
 
     def predict(self, method: str, scale: int) -> Path:
-        """Cached HDF5 stack ``(N, H, W)`` of the test split super-resolved by ``method``."""
+        """Return the cached HDF5 stack ``(N, H, W)`` of the test split super-resolved by ``method``."""
         from tqdm.auto import tqdm
 
         if method != "bicubic":
@@ -308,8 +331,10 @@ class StudyB(ProfileStage):
         return self.cache.get_or_build("sr_prediction", params, build)
 
     def load(self, method: str, scale: int) -> np.ndarray:
-        """Test images of ``method`` at ``scale`` as float32 ``(N, H, W)``; ``reference`` gives the
-        high-quality slices."""
+        """Return the test images of ``method`` at ``scale`` as float32 ``(N, H, W)``.
+
+        ``reference`` gives the high-quality slices.
+        """
         if method == "reference":
             return self.load_split("test", scale)["hr"]
         return io.read_array(self.predict(method, scale), "images")[0]
