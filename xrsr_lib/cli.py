@@ -1,4 +1,4 @@
-"""The ``xrsr`` command: register, train, predict and evaluate on your own files.
+r"""The ``xrsr`` command: register, train, predict and evaluate on your own files.
 
 Examples
 --------
@@ -6,7 +6,7 @@ Examples
 
     xrsr simulate scans/ --profile smoke                  # files whose truth is known
     xrsr info scans/lres.tif                               # format, shape, voxel size: run it first
-    xrsr register scans/lres.tif scans/mres.tif --lres-voxel 9 --hres-voxel 3 \\
+    xrsr register scans/lres.tif scans/mres.tif --lres-voxel 9 --hres-voxel 3 \
         --offset 21,6,-6 --out pose.json                   # recorded stage position, µm (z,y,x)
     xrsr train scans/lres.tif scans/mres.tif --pose pose.json --preset cpu --out model/
     xrsr settings --method deepnet --preset cpu --out settings.json    # edit, then reuse it:
@@ -84,7 +84,7 @@ OPTIONS = {
 
 
 def input_error_line(command: str, err: XrsrInputError) -> str:
-    """The one line ``xrsr COMMAND: error: ...`` of an input error, in the command's option names."""
+    """Return the one line ``xrsr COMMAND: error: ...`` of an input error, in the command's option names."""
     message = str(err)
     option = OPTIONS.get(err.parameter or "")
     if option:
@@ -124,7 +124,7 @@ def _roi(text: str | None, shape: tuple[int, ...]) -> tuple[slice, ...]:
 
 
 def _raw(args: argparse.Namespace) -> Any:
-    """The raw layout of ``--raw-shape`` / ``--raw-dtype`` (None without them)."""
+    """Return the raw layout of ``--raw-shape`` / ``--raw-dtype`` (None without them)."""
     if getattr(args, "raw_shape", None) is None and getattr(args, "raw_dtype", None) is None:
         return None
     if args.raw_shape is None or args.raw_dtype is None:
@@ -180,7 +180,7 @@ def _register(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _pose_file(path: str) -> dict[str, Any]:
-    """The JSON of a pose file of ``xrsr register``."""
+    """Read the JSON of a pose file of ``xrsr register``."""
     if not Path(path).is_file():
         raise XrsrInputError(f"no such pose file: {path} (write one with xrsr register)", "pose")
     try:
@@ -273,7 +273,10 @@ def _chunks(text: str | None, option: str) -> tuple[int, int, int] | None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    """A dask client: on ``--scheduler ADDRESS`` (a running cluster), or a LocalCluster of ``--workers``."""
+    """Return a dask client for ``--scheduler`` or ``--workers`` (None without either option).
+
+    ``--scheduler ADDRESS`` connects to a running cluster; ``--workers N`` starts a LocalCluster.
+    """
     if not args.scheduler and args.workers is None:
         return None
     from distributed import Client, LocalCluster

@@ -49,5 +49,6 @@ class EvaluationConfig(Settings):
     gaussian_fit_step_um: float = Field(default=0.1, gt=0, description="σ grid step of the Gaussian fit")
 
     def gaussian_fit_sigmas_um(self) -> tuple[float, ...]:
+        """Return the candidate blur σ of the Gaussian fit, µm: 0 to ``gaussian_fit_max_um`` in its steps."""
         n = int(round(self.gaussian_fit_max_um / self.gaussian_fit_step_um))
         return tuple(round(i * self.gaussian_fit_step_um, 10) for i in range(n + 1))

@@ -122,7 +122,7 @@ class MultiscaleConfig(Settings):
         return self
 
     def scan(self, name: str) -> ScanConfig:
-        """The scan called ``name``."""
+        """Return the scan called ``name``."""
         for s in self.scans:
             if s.name == name:
                 return s

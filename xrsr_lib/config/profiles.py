@@ -207,12 +207,14 @@ def _physical_profile(
     multiscale: MultiscaleConfig,
     trust: TrustConfig,
 ) -> Profile:
-    """Profiles share the geometry *shape*: cylinder fills 15/16 of the half width, the source
-    sits 10 half-widths away and the detector as far behind the axis (magnification 2).
+    """Build a profile from its sizes; every profile shares the geometry's *shape*.
 
-    The volume has ``n_voxels``³ voxels of 1 µm. The phantom is the sized generator's: void
-    diameters ``pores``, ``pore_density_per_mm3`` voids per mm³ of the slab holding their centres
-    (half height + largest radius either side of z = 0), ``supersampling`` sub-voxels per side."""
+    The cylinder fills 15/16 of the half width, the source sits 10 half-widths away and the
+    detector as far behind the axis (magnification 2). The volume has ``n_voxels``³ voxels of
+    1 µm. The phantom is the sized generator's: void diameters ``pores``, ``pore_density_per_mm3``
+    voids per mm³ of the slab holding their centres (half height + largest radius either side of
+    z = 0), ``supersampling`` sub-voxels per side.
+    """
     voxel = 1.0
     half = n_voxels * voxel / 2.0
     radius = half * 15.0 / 16.0
@@ -252,7 +254,7 @@ def _physical_profile(
 
 
 def _multiscale(sizes: MultiscaleSizes) -> MultiscaleConfig:
-    """The multiscale acquisition of a profile: coarse voxels 9 µm, then 3 and 1 µm.
+    """Build the multiscale acquisition of a profile: coarse voxels 9 µm, then 3 and 1 µm.
 
     The stage errors are a few fine voxels, the turns under 1°; each scan has its own blur, noise
     and grey scale. ``paper`` is study A's real-data scale (an LFOV of ~1,000³ coarse voxels, GPU).
@@ -310,7 +312,7 @@ def _multiscale(sizes: MultiscaleSizes) -> MultiscaleConfig:
 
 
 def _smoke() -> Profile:
-    """The ``smoke`` profile: 64³ voxels, for CI and the test suite (seconds to a minute)."""
+    """Build the ``smoke`` profile: 64³ voxels, for CI and the test suite (seconds to a minute)."""
     methods = MethodsConfig(
         deepnet=DeepNetSettings(
             architecture={"base_width": 8, "depth": 2, "extra_convs": 1, "residual": _DEEPNET_RESIDUAL},
@@ -399,7 +401,7 @@ def _smoke() -> Profile:
 
 
 def _cpu() -> Profile:
-    """The ``cpu`` profile: 256³ voxels at 1 µm, ``paper``'s pore sizes in a smaller volume."""
+    """Build the ``cpu`` profile: 256³ voxels at 1 µm, ``paper``'s pore sizes in a smaller volume."""
     methods = MethodsConfig(
         deepnet=DeepNetSettings(
             architecture={"base_width": 16, "depth": 3, "extra_convs": 2, "residual": _DEEPNET_RESIDUAL},
@@ -502,7 +504,7 @@ def _cpu() -> Profile:
 
 
 def _paper() -> Profile:
-    """The ``paper`` profile: 512³ voxels at 1 µm, 512 projections over 360°, like study A."""
+    """Build the ``paper`` profile: 512³ voxels at 1 µm, 512 projections over 360°, like study A."""
     methods = MethodsConfig(
         deepnet=DeepNetSettings(
             architecture={"base_width": 64, "depth": 4, "extra_convs": 3, "residual": _DEEPNET_RESIDUAL},
@@ -600,8 +602,11 @@ PAPER = _paper()
 
 
 def profiles() -> dict[str, Profile]:
-    """The three profiles by name, newly built (equal to :data:`SMOKE`, :data:`CPU`, :data:`PAPER`;
-    a caller that changes a dict inside one does not change the constants)."""
+    """Return the three profiles by name, newly built.
+
+    They equal :data:`SMOKE`, :data:`CPU` and :data:`PAPER`; a caller that changes a dict inside one
+    does not change the constants.
+    """
     return {"smoke": _smoke(), "cpu": _cpu(), "paper": _paper()}
 
 

@@ -25,10 +25,12 @@ class VolumeConfig(Settings):
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """The volume's shape ``(z, y, x)``, voxels."""
         return (self.n_voxels, self.n_voxels, self.n_voxels)
 
     @property
     def half_height_um(self) -> float:
+        """Half the volume's height, µm."""
         return self.n_voxels * self.voxel_size_um / 2.0
 
 
@@ -134,9 +136,9 @@ class PhantomConfig(Settings):
         }
 
     def sized_parameters(self) -> dict[str, Any]:
-        """Parameters of ``generate_sized_foam`` (unit of length = cylinder radius), with
-        ``generator = "sized"`` (so cache keys differ from Pelt's).
+        """Return the parameters of ``generate_sized_foam`` (unit of length = cylinder radius).
 
+        They hold ``generator = "sized"``, so cache keys differ from Pelt's.
         ``n_voids`` = density × the slab holding the centres, π R² · 2 · zrange.
 
         Raises
@@ -159,8 +161,11 @@ class PhantomConfig(Settings):
         }
 
     def generator_parameters(self) -> dict[str, Any]:
-        """The parameters of this phantom's generator: :meth:`sized_parameters` (which name the
-        generator) or :meth:`pelt_parameters` (which do not: Pelt's cache keys are unchanged)."""
+        """Return the parameters of this phantom's generator.
+
+        These are :meth:`sized_parameters` (which name the generator) or :meth:`pelt_parameters`
+        (which do not: Pelt's cache keys are unchanged).
+        """
         return self.sized_parameters() if self.generator == "sized" else dict(self.pelt_parameters())
 
 
@@ -210,4 +215,5 @@ class DegradeConfig(Settings):
 
     @property
     def lres_sigmas_um(self) -> tuple[float, ...]:
+        """The blurs σ of the low-resolution inputs, µm (``sigmas_um`` without the 1 µm scan's)."""
         return tuple(s for s in self.sigmas_um if s != self.hres_sigma_um)

@@ -20,8 +20,10 @@ STUDY_B_ABLATIONS: tuple[Ablation, ...] = ("dcffn_off", "gmsa_off", "finetune_on
 
 
 class StudyBConfig(Settings):
-    """Study B (UTSR for nano-CT): simulated crack slices, the compared networks, their two-stage
-    training and the scoring (see ``xrsr_lib.studies.study_b.methods``)."""
+    """Study B (UTSR for nano-CT): simulated crack slices, the networks, their training, the scoring.
+
+    The networks are compared after a two-stage training (see ``xrsr_lib.studies.study_b.methods``).
+    """
 
     slice: CrackSliceConfig = Field(description="simulated nano-CT reference slices (simulate.nanoct)")
     scales: tuple[int, ...] = Field(default=(2, 4), description="SR factors; each gets its own models")

@@ -52,8 +52,9 @@ class HeldOutConfig(Settings):
     gap_voxels: int = Field(default=4, ge=0, description="slices between the training and held-out slabs")
 
     def slabs(self, n_slices: int) -> tuple[int, int]:
-        """``(train_end, held_out_start)``: training slices ``[0, train_end)``, held-out
-        ``[held_out_start, n_slices)``.
+        """Return ``(train_end, held_out_start)`` of a volume of ``n_slices`` slices.
+
+        The training slices are ``[0, train_end)``, the held-out ones ``[held_out_start, n_slices)``.
 
         Raises
         ------

@@ -21,8 +21,11 @@ LEVEL_FEATURES = DOMAIN_FEATURES[:3]
 
 
 class DomainConfig(Settings):
-    """How a calibration's input domain is described and a target volume judged against it
-    (:mod:`xrsr_lib.evaluate.trust.domain`; used by ``xrsr train --calibrate`` / ``predict --trust``)."""
+    """How a calibration's input domain is described and a target volume judged against it.
+
+    See :mod:`xrsr_lib.evaluate.trust.domain`; used by ``xrsr train --calibrate`` and
+    ``xrsr predict --trust``.
+    """
 
     features: tuple[DomainFeature, ...] = Field(
         default=DOMAIN_FEATURES,

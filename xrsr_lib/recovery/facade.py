@@ -35,7 +35,7 @@ CALIBRATION_MIN_SLICES = 4
 
 
 def _calibration_slab(nz: int, fraction: float, coverage: float) -> tuple[int, int] | None:
-    """The held-out HRES slices of a calibration (None for ``fraction == 0``)."""
+    """Return the held-out HRES slices of a calibration (None for ``fraction == 0``)."""
     if not 0 <= fraction < 1:
         raise XrsrInputError(
             f"calibration_fraction must lie in [0, 1), got {fraction}", parameter="calibration_fraction"
@@ -75,13 +75,16 @@ class Recovery(SettingsFiles, OutputFiles, Scores):
     def from_preset(
         cls, method: str = "deepnet", preset_name: str = "cpu", device: str | None = None, **overrides: Any
     ) -> Recovery:
-        """Settings of ``method`` under a preset (``smoke``, ``cpu``, ``paper``), fields replaced by
-        ``overrides`` (e.g. ``iterations=500, loss_mask="none"``); see :func:`xrsr_lib.config.preset`."""
+        """Build an unfitted method with the settings of a preset (``smoke``, ``cpu``, ``paper``).
+
+        ``overrides`` replace settings, each routed to its section (e.g. ``iterations=500,
+        loss_mask="none"``, ``inference_tile=96``); see :func:`xrsr_lib.config.preset`.
+        """
         return cls(method, preset(method, preset_name, **overrides), device)
 
     @classmethod
     def load(cls, folder: str | Path, device: str | None = None) -> Recovery:
-        """A saved model (a folder written by :meth:`save` or by training).
+        """Load a saved model (a folder written by :meth:`save` or by training).
 
         Raises
         ------
@@ -299,7 +302,7 @@ class Recovery(SettingsFiles, OutputFiles, Scores):
         overlap: int | None = None,
         trust: bool | str = False,
     ) -> Any:
-        """The recovered volume (float32, same shape), tiled through the network.
+        """Return the recovered volume (float32, same shape), tiled through the network.
 
         ``tile`` and ``overlap`` (voxels; default: the settings' ``inference`` section) set the
         tiling, e.g. smaller tiles for a GPU with little memory; the

@@ -87,7 +87,7 @@ class OutputFiles(RecoveryState):
 
     @staticmethod
     def prediction_files(out: str | Path, trust: bool | str = False) -> tuple[Path, Path | None]:
-        """The files :meth:`predict_to_file` writes for ``out``, checked before any work.
+        """Return the files :meth:`predict_to_file` writes for ``out``, checked before any work.
 
         Parameters
         ----------

@@ -30,8 +30,10 @@ class SettingsFiles(RecoveryState):
 
     @classmethod
     def from_settings(cls, path: str | Path, device: str | None = None, **overrides: Any) -> Self:
-        """Settings from a file written by :meth:`save_settings` (or ``xrsr settings``), fields
-        replaced by ``overrides``: a run reproducible from one file.
+        """Build an unfitted method from a settings file: a run reproducible from one file.
+
+        The file is one :meth:`save_settings` or ``xrsr settings`` wrote (format 1 files, flat, are
+        read too); ``overrides`` replace settings as in :meth:`from_preset`.
 
         Raises
         ------

@@ -62,6 +62,7 @@ class RecoveryState:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def __repr__(self) -> str:
+        """Return the method, its steps and whether it is fitted (and where), for the console."""
         state = f"fitted, {self.folder}" if self.is_fitted else "not fitted"
         return (
             f"{type(self).__name__}({self.method!r}, iterations={self.settings.training.iterations}, {state})"
