@@ -1,7 +1,7 @@
 """MkDocs hooks of the documentation site (``mkdocs.yml``: ``hooks:``).
 
 The command-line reference (``docs/cli.md``) is written here, at build time, from the parser of the
-``xrsr`` command itself (:func:`xrsr_lib.cli._parser`): the marker ``<!-- xrsr-cli-reference -->``
+``xrsr`` command itself (:func:`xrsr_lib.cli.build_parser`): the marker ``<!-- xrsr-cli-reference -->``
 is replaced by one section per sub-command with its usage and a table of its arguments, so the page
 cannot drift from the options the command accepts.
 """
@@ -53,13 +53,13 @@ def _section(name: str, parser: argparse.ArgumentParser, summary: str) -> list[s
 
 
 def cli_reference() -> str:
-    """The Markdown of the command-line reference, from :func:`xrsr_lib.cli._parser`."""
-    from xrsr_lib.cli import _parser
+    """The Markdown of the command-line reference, from :func:`xrsr_lib.cli.build_parser`."""
+    from xrsr_lib.cli import build_parser
 
     saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: the same page on every machine
     try:
-        parser = _parser()
+        parser = build_parser()
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         summaries = {c.dest: c.help or "" for c in sub._choices_actions}
         lines = ["## `xrsr`", "", "```text", parser.format_help().rstrip(), "```", ""]

@@ -406,24 +406,24 @@ def _readme_commands() -> list[list[str]]:
 
 
 def test_the_readme_commands_are_what_xrsr_accepts():
-    from xrsr_lib.cli import _parser
+    from xrsr_lib.cli import build_parser
 
     commands = _readme_commands()
     names = {c[0] for c in commands if not c[0].startswith("-")} | {c[1] for c in commands if c[0] == "-q"}
     assert names >= {"simulate", "register", "train", "predict", "evaluate"}
     for argv in commands:
-        _parser().parse_args(argv)  # SystemExit (a failed test) on an option xrsr does not have
+        build_parser().parse_args(argv)  # SystemExit (a failed test) on an option xrsr does not have
 
 
 @pytest.mark.parametrize("page", _doc_pages(), ids=lambda p: p.name)
 def test_every_documented_command_is_what_xrsr_accepts(page):
     """Every ``xrsr`` line in a shell block of README and the docs parses (a renamed or removed option
     fails here, not in a reader's terminal)."""
-    from xrsr_lib.cli import _parser
+    from xrsr_lib.cli import build_parser
 
     for argv in _doc_commands(page):
         try:
-            _parser().parse_args(argv)
+            build_parser().parse_args(argv)
         except SystemExit:
             pytest.fail(f"{page.name}: `xrsr {' '.join(argv)}` is not accepted by the xrsr parser")
 
@@ -431,9 +431,9 @@ def test_every_documented_command_is_what_xrsr_accepts(page):
 def test_the_docs_show_every_command():
     """Together, README and the docs show each sub-command at least once; the own-data page shows the
     whole session (simulate, register, train, predict, evaluate) and a DDP run."""
-    from xrsr_lib.cli import _parser
+    from xrsr_lib.cli import build_parser
 
-    parser = _parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     shown = {next(a for a in c if not a.startswith("-")) for p in _doc_pages() for c in _doc_commands(p)}
     assert shown >= set(sub.choices)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from xrsr_lib import Recovery, write_volume
-from xrsr_lib.cli import OPTIONS, _parser, input_error_line, main
+from xrsr_lib.cli import OPTIONS, build_parser, input_error_line, main
 from xrsr_lib.io.errors import XrsrInputError, XrsrInputExists, XrsrInputMissing
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -163,7 +163,7 @@ def test_the_option_names_replace_keywords_only_where_they_stand_for_the_option(
 
 def test_every_mapped_option_exists():
     """The keyword -> option table names options the parser has."""
-    parser = _parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     options = {o for p in sub.choices.values() for a in p._actions for o in a.option_strings}
     assert set(OPTIONS.values()) <= options
@@ -175,7 +175,7 @@ def test_option_choices_come_from_the_library():
     from xrsr_lib.train import volumes
 
     assert volumes.METHODS is METHODS and masks.LOSS_MASKS is LOSS_MASKS  # defined once
-    parser = _parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     choices = {a.dest: tuple(a.choices) for p in sub.choices.values() for a in p._actions if a.choices}
     assert choices["method"] == METHODS and choices["preset"] == PRESET_NAMES

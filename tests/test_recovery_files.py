@@ -94,19 +94,24 @@ def test_save_moves_the_training_folder_and_the_model_follows(model, tmp_path):
 
 
 def test_the_command_and_the_facade_read_scans_through_one_function(model, monkeypatch, capsys):
-    """``cli.py`` has no volume reader of its own: ``xrsr evaluate`` reads its two files through
+    """The command has no volume reader of its own: ``xrsr evaluate`` reads its two files through
     :func:`xrsr_lib.io.read_scan`, and so does the facade it calls."""
+    from xrsr_lib.cli import commands
     from xrsr_lib.recovery import facade, scores
 
-    assert cli.read_scan is facade.read_scan is scores.read_scan is xrsr_lib.io.read_scan is read_scan
-    assert not hasattr(cli, "_volume") and not hasattr(facade, "_scan") and not hasattr(facade, "_as_volume")
+    assert commands.read_scan is facade.read_scan is scores.read_scan is xrsr_lib.io.read_scan is read_scan
+    assert (
+        not hasattr(commands, "_volume")
+        and not hasattr(facade, "_scan")
+        and not hasattr(facade, "_as_volume")
+    )
     calls: list[tuple[str, str]] = []
 
     def spy(value, name, *args, **kwargs):
         calls.append((name, "file" if isinstance(value, str | Path) else "array"))
         return read_scan(value, name, *args, **kwargs)
 
-    monkeypatch.setattr(cli, "read_scan", spy)
+    monkeypatch.setattr(commands, "read_scan", spy)
     monkeypatch.setattr(scores, "read_scan", spy)  # evaluate lives in recovery/scores.py
     assert cli.main(["--quiet", "evaluate", str(model["in"]), str(model["in"])]) == 0
     assert calls == [("result", "file"), ("reference", "file"), ("result", "array"), ("reference", "array")]
