@@ -125,7 +125,7 @@ def test_two_ranks_train_like_one_process(ddp, single, case):
     for name in names:
         ra, rb = _rows(a / name), _rows(b / name)
         every = 3 if name == "validation.csv" else 1  # validate_every of the SRCNN case
-        assert len(ra) == len(rb) == worker.CASES[case][1].iterations // every
+        assert len(ra) == len(rb) == worker.CASES[case][1].training.iterations // every
         for x, y in zip(ra, rb, strict=True):
             assert x.keys() == y.keys() and x["iteration"] == y["iteration"]
             np.testing.assert_allclose([x[k] for k in x], [y[k] for k in x], rtol=RTOL)

@@ -49,7 +49,7 @@ def test_no_training_voxel_comes_from_the_held_out_slab(study, monkeypatch):
     x_val, y_val = seen["validation"]
     assert x_val.min() == y_val.min() == start and x_val.max() == n - 1
     s = seen["settings"]
-    assert s.keep_best and s.patience is not None  # the stopping rule is the profile's
+    assert s.training.keep_best and s.training.patience is not None  # the stopping rule is the profile's
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
@@ -66,9 +66,10 @@ def test_both_networks_follow_the_same_stopping_rule(name):
         "precision",
         "seed",
     )
-    assert {k: getattr(m.deepnet, k) for k in shared} == {k: getattr(m.srcnn, k) for k in shared}
-    assert m.deepnet.keep_best and m.deepnet.patience is not None
-    assert not m.deepnet.model.residual and not m.srcnn.model.residual  # both start from zero
+    d, s = m.deepnet.training, m.srcnn.training
+    assert {k: getattr(d, k) for k in shared} == {k: getattr(s, k) for k in shared}
+    assert d.keep_best and d.patience is not None
+    assert not m.deepnet.architecture.residual and not m.srcnn.architecture.residual  # both start from zero
 
 
 def test_an_ensemble_score_needs_two_members():

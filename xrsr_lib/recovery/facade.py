@@ -184,7 +184,7 @@ class Recovery(SettingsFiles, OutputFiles, Scores):
         With ``calibration_fraction > 0`` the last ``calibration_fraction`` of the HRES slices (at
         least 4) are kept out of the loss, with a gap of :data:`CALIBRATION_GAP` slices before them;
         after training they calibrate a trust map
-        (:func:`xrsr_lib.evaluate.trust.maps.calibrate_trust`: TTA spread and data consistency,
+        (:func:`xrsr_lib.evaluate.trust.calibration.calibrate_trust`: TTA spread and data consistency,
         conformal intervals of ``coverage``, the input domain), stored as ``trust.json``
         (:attr:`trust`) for ``predict_to_zarr(..., trust=True)``.
 
@@ -240,7 +240,7 @@ class Recovery(SettingsFiles, OutputFiles, Scores):
         self, x: np.ndarray, y: np.ndarray, inside: np.ndarray, slab: tuple[int, int], coverage: float
     ) -> None:
         """Calibrate the trust map on the held-out slab and write ``trust.json``."""
-        from xrsr_lib.evaluate.trust.maps import calibrate_trust
+        from xrsr_lib.evaluate.trust.calibration import calibrate_trust
         from xrsr_lib.prepare.masks import loss_mask
 
         model = self._loaded()
@@ -272,7 +272,7 @@ class Recovery(SettingsFiles, OutputFiles, Scores):
         dict
             The record (:attr:`trust`).
         """
-        from xrsr_lib.evaluate.trust.maps import calibrate_trust
+        from xrsr_lib.evaluate.trust.calibration import calibrate_trust
 
         model = self._loaded()
         x, _ = read_scan(lres, "lres", need_voxel=False)

@@ -8,13 +8,15 @@
   the verdict on a whole volume (features of :mod:`~xrsr_lib.evaluate.trust.features`: grey level,
   resolution, noise);
 - :mod:`~xrsr_lib.evaluate.trust.scores`: how well a signal finds the errors where the truth is known;
-- :mod:`~xrsr_lib.evaluate.trust.maps`: calibration of a trained model on held-out overlap slices
-  (``trust.json``) and its trust map, block by block.
+- :mod:`~xrsr_lib.evaluate.trust.calibration`: calibration of a trained model on held-out overlap
+  slices (``trust.json``);
+- :mod:`~xrsr_lib.evaluate.trust.maps`: its trust map, block by block or for a volume in memory.
 """
 
+from xrsr_lib.evaluate.trust.calibration import calibrate_trust, score_maps
 from xrsr_lib.evaluate.trust.conformal import ConformalInterval, calibrate, empirical_coverage, pore_flags
 from xrsr_lib.evaluate.trust.domain import DomainVerdict, InputDomain, block_features
-from xrsr_lib.evaluate.trust.maps import BlockTrust, TrustedPrediction, calibrate_trust, score_maps
+from xrsr_lib.evaluate.trust.maps import BlockTrust, TrustedPrediction
 from xrsr_lib.evaluate.trust.scores import auroc, hallucinated_pores, precision_recall, spearman
 from xrsr_lib.evaluate.trust.signals import (
     DIHEDRAL_YX,
