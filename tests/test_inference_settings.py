@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+import xrsr_lib.train.volume_cache as volume_cache
 import xrsr_lib.train.volumes as volumes
 from xrsr_lib import Recovery
 from xrsr_lib.config import load_profile
@@ -122,7 +123,7 @@ def test_a_model_under_an_earlier_key_is_renamed_not_trained(tmp_path, monkeypat
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(volumes, "train_model", no_training)
+    monkeypatch.setattr(volume_cache, "train_model", no_training)  # where train_cached looks it up
     x = np.zeros((4, 8, 8), np.float32)
     final = volumes.train_cached(cache, params, "srcnn", x, x, settings, progress=False)
     assert final == cache.path_for("model", params, suffix="") and final != earlier

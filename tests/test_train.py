@@ -154,6 +154,33 @@ def test_srcnn_tiles_equal_one_whole_volume_pass(pair, tmp_path):
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
 
 
+# ----------------------------------------------------------------------------- the module layout
+def test_volumes_offers_every_name_of_its_parts_as_the_same_objects():
+    """``train.volumes`` still offers every name it offered before its split (same objects)."""
+    from xrsr_lib.train import volume_adapter, volume_cache, volume_samples, volumes
+
+    before = {
+        "METHODS",
+        "MODEL_FORMAT",
+        "HeldOutSamples",
+        "PatchSampler",
+        "StackSampler",
+        "check_pair",
+        "check_settings",
+        "masked_mse",
+        "masked_sse",
+        "tile_starts",
+        "train_cached",
+        "train_model",
+        "volume_task",
+    }
+    parts = (volume_samples, volume_adapter, volume_cache)
+    assert before <= set(volumes.__all__) == {n for m in parts for n in m.__all__}
+    for module in parts:
+        for name in module.__all__:
+            assert getattr(volumes, name) is getattr(module, name), name
+
+
 # ----------------------------------------------------------------------------- held-out data, stopping
 def test_held_out_samples_cover_the_slab_and_score_the_masked_mse():
     from xrsr_lib.train.volumes import HeldOutSamples, tile_starts
@@ -169,10 +196,10 @@ def test_held_out_samples_cover_the_slab_and_score_the_masked_mse():
         covered[c[0] : c[0] + 5, c[1] : c[1] + 8, c[2] : c[2] + 8] += 1
     assert (covered[:, mask] > 0).all()  # every mask voxel is scored
     # an identity "network" scores the masked MSE of x against t, counted per sample
-    from xrsr_lib.train.volumes import _masked_mean_loss
+    from xrsr_lib.train.volumes import masked_mean_loss
 
     batches = samples.batches(3, channels_first=False)
-    loss = _masked_mean_loss(torch.nn.Identity(), batches, torch.device("cpu"))
+    loss = masked_mean_loss(torch.nn.Identity(), batches, torch.device("cpu"))
     weights = covered * mask[None]
     assert loss == pytest.approx(float((weights * (x - t) ** 2).sum() / weights.sum()), rel=1e-5)
     with pytest.raises(ValueError, match="smaller than one training sample"):
@@ -202,13 +229,13 @@ def test_held_out_slab_validates_both_networks_alike(pair, tmp_path, settings):
     best = int(val["iteration"][val["val_loss"].idxmin()])
     assert cfg["best_iteration"] == best and cfg["held_out"]["shape"] == [5, 40, 40]
     # the kept weights are the best ones: the loaded model scores the held-out loss of that row
-    from xrsr_lib.train.volumes import HeldOutSamples, _masked_mean_loss
+    from xrsr_lib.train.volumes import HeldOutSamples, masked_mean_loss
 
     model = LoadedModel.load(folder, device="cpu")
     norm = model.normalization
     shape = (5, 32, 32) if method == "deepnet" else (settings.training.patch,) * 3
     samples = HeldOutSamples(norm.inputs(x[11:]), norm.targets(t[11:]), fov_mask((40, 40)), shape)
-    loss = _masked_mean_loss(
+    loss = masked_mean_loss(
         model.model, samples.batches(2, channels_first=method != "deepnet"), torch.device("cpu")
     )
     assert loss == pytest.approx(float(val["val_loss"].min()), rel=1e-4)

@@ -56,7 +56,7 @@ plt.rcParams.update(
 
 
 def central_slice(volume: np.ndarray, axis: int = 0, index: int | None = None) -> np.ndarray:
-    """A 2D slice through a (z, y, x) volume, at the centre unless ``index`` is given."""
+    """Return a 2D slice through a (z, y, x) volume, at the centre unless ``index`` is given."""
     vol = np.asarray(volume)
     if vol.ndim != 3:
         raise ValueError(f"volume must be 3-D, got shape {vol.shape}")

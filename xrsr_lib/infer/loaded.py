@@ -37,7 +37,7 @@ _VOLUME_KINDS: dict[str, ModelKind] = {"deepnet": "volume_2p5d", "srcnn": "volum
 
 
 def read_model_config(folder: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a finished model folder (which must also hold ``weights.pt``).
+    """Read the ``config.json`` of a finished model folder (which must also hold ``weights.pt``).
 
     Raises
     ------
@@ -129,6 +129,7 @@ class LoadedModel:
 
     @property
     def model_name(self) -> str:
+        """The network's registry name, as 2-D SR model folders record it (same as :attr:`name`)."""
         return self.name
 
     @property
@@ -138,6 +139,7 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
+        """The device the model's parameters are on."""
         return next(self.model.parameters()).device
 
     def halo(self) -> tuple[int, int, int]:

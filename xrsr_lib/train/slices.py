@@ -70,8 +70,10 @@ _VAL_FIELDS = ("loss", "l1", "edge", "psnr")
 
 # ----------------------------------------------------------------------------- settings
 def learning_rate(settings: SRTrainingConfig, iteration: int) -> float:
-    """Learning rate of step ``iteration`` (0-based) under the schedule of ``settings``
-    (:func:`xrsr_lib.train.loop.scheduled_learning_rate`)."""
+    """Return the learning rate of step ``iteration`` (0-based) under the schedule of ``settings``.
+
+    The schedule is :func:`xrsr_lib.train.loop.scheduled_learning_rate`'s.
+    """
     return scheduled_learning_rate(
         settings.learning_rate,
         settings.learning_rate_schedule,
@@ -120,7 +122,7 @@ def sample_patch_pairs(
     flips: bool = True,
     rot90: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of aligned random patch pairs, ``(B, 1, p, p)`` and ``(B, 1, s·p, s·p)``.
+    """Draw a batch of aligned random patch pairs, ``(B, 1, p, p)`` and ``(B, 1, s·p, s·p)``.
 
     Each pair picks an image and a low-resolution corner ``(y0, x0)`` uniformly; the
     high-resolution patch starts at ``(s·y0, s·x0)``, so it covers exactly the same area. The same

@@ -69,8 +69,11 @@ class MultiscaleEvaluation:
 
     # ------------------------------------------------------------------ registration
     def registration_table(self) -> pd.DataFrame:
-        """Per fine scan: recorded and registered pose errors against the true pose (fine voxels,
-        degrees), peak ratio and correlations."""
+        """Tabulate how well every fine scan was registered.
+
+        Per fine scan: recorded and registered pose errors against the true pose (fine voxels,
+        degrees), peak ratio and correlations.
+        """
         rows = []
         true_poses = self.study.true_poses()
         for scan in self.config.scans[1:]:
@@ -104,9 +107,12 @@ class MultiscaleEvaluation:
         return {n: np.asarray(self.study.on_grid(n, grid), dtype=np.float32) for n in names}
 
     def scores(self) -> pd.DataFrame:
-        """Per image on the hres grid: PSNR against the phantom (grey scale matched), effective
+        """Score every image of the chain on the hres grid (cached).
+
+        Per image on the hres grid: PSNR against the phantom (grey scale matched), effective
         resolution against the 1 µm scan and against the phantom (σ, µm), pores found, small pores
-        found, porosity and total pore volume."""
+        found, porosity and total pore volume.
+        """
         params = {
             "key": self._key(),
             "pores": self.pore_config.model_dump(),
@@ -167,8 +173,11 @@ class MultiscaleEvaluation:
 
     # ------------------------------------------------------------------ the LFOV
     def lfov_scores(self) -> pd.DataFrame:
-        """On the LFOV grid (3 µm, inside the sample): PSNR and effective resolution of the
-        resampled 9 µm scan and of the 9->3 model's output against the exact phantom."""
+        """Score the 9 µm scan and the 9->3 model's output over the LFOV (cached).
+
+        On the LFOV grid (3 µm, inside the sample): PSNR and effective resolution of the
+        resampled 9 µm scan and of the 9->3 model's output against the exact phantom.
+        """
         params = {"key": self._key(), "version": 1, "fit_sigmas_um": self.fit_sigmas_um.tolist()}
 
         def build(tmp: Path) -> None:

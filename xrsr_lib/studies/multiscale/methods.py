@@ -42,8 +42,10 @@ STEPS: dict[str, tuple[str, str]] = {"9to3": ("lres", "mres"), "3to1": ("mres", 
 
 
 class MultiscaleStudy(ProfileStage):
-    """Simulated scans, registration, models per step and the LFOV chain of one profile (parameters:
-    :class:`~xrsr_lib.studies.stage.ProfileStage`; settings: ``profile.multiscale``)."""
+    """Simulated scans, registration, models per step and the LFOV chain of one profile.
+
+    Parameters: :class:`~xrsr_lib.studies.stage.ProfileStage`; settings: ``profile.multiscale``.
+    """
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
@@ -56,10 +58,11 @@ class MultiscaleStudy(ProfileStage):
 
     # ------------------------------------------------------------------ sample and scans
     def pores_params(self) -> dict[str, Any]:
+        """Return the cache parameters of the sample's pores (the sample settings)."""
         return {"sample": self.config.sample.model_dump()}
 
     def pores(self) -> np.ndarray:
-        """The sample's pores ``(N, 5)``: ``(x, y, z, r, 0)`` µm, sample frame."""
+        """Return the sample's pores ``(N, 5)``: ``(x, y, z, r, 0)`` µm, sample frame (cached)."""
         path = self.cache.get_or_build(
             "ms_pores",
             self.pores_params(),
@@ -68,6 +71,12 @@ class MultiscaleStudy(ProfileStage):
         return io.read_spheres(path)[0].astype(np.float64)
 
     def scan_params(self, name: str) -> dict[str, Any]:
+        """Return the cache parameters of scan ``name``.
+
+        They name the pores, the scan's settings, the attenuation (per µm), the source-origin factor,
+        detector supersampling and noise seed, and for an interior scan the whole-sample scan that
+        completes its truncated rows.
+        """
         c = self.config
         params = {
             "pores": self.cache.path_for("ms_pores", self.pores_params()).stem,
@@ -82,8 +91,11 @@ class MultiscaleStudy(ProfileStage):
         return params
 
     def prior(self) -> tuple[np.ndarray, float]:
-        """The whole-sample scan with its air at 0 (the air level: the median outside its field of
-        view's inscribed cylinder), as the prior that completes the interior scans' truncated rows."""
+        """Return the whole-sample scan with its air at 0 and its voxel size (µm).
+
+        The air level is the median outside the field of view's inscribed cylinder; the result is
+        the prior that completes the interior scans' truncated rows.
+        """
         vol, attrs = self.scan(self.config.scans[0].name)
         n = vol.shape[2]
         yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
@@ -91,13 +103,16 @@ class MultiscaleStudy(ProfileStage):
         return np.clip(vol - air, 0.0, None), float(attrs["voxel_size_um"])
 
     def scan(self, name: str) -> tuple[np.ndarray, dict[str, Any]]:
-        """A simulated scan's volume (its own grey values) and attributes (voxel size, true and
-        recorded pose)."""
+        """Return a simulated scan's volume and attributes (cached).
+
+        The volume has the scan's own grey values; the attributes hold the voxel size, the true and
+        the recorded pose.
+        """
         vol, attrs = io.read_volume(self._scan_file(name))
         return io.check_volume(vol, f"scan {name}"), attrs
 
     def scan_attrs(self, name: str) -> dict[str, Any]:
-        """A scan's attributes (voxel size, true and recorded pose) without reading its volume."""
+        """Return a scan's attributes (voxel size, true and recorded pose) without reading its volume."""
         return io.read_attrs(self._scan_file(name))
 
     def _scan_file(self, name: str) -> Path:
@@ -129,6 +144,11 @@ class MultiscaleStudy(ProfileStage):
 
     # ------------------------------------------------------------------ registration
     def registration_params(self, name: str) -> dict[str, Any]:
+        """Return the cache parameters of the registration of fine scan ``name``.
+
+        They name the fine and the next coarser scan and, when that one is itself a fine scan, its
+        own registration's parameters (the chain of poses).
+        """
         coarse = self._coarse_of(name)
         params: dict[str, Any] = {
             "fine": self.cache.path_for("ms_scan", self.scan_params(name)).stem,
@@ -145,8 +165,11 @@ class MultiscaleStudy(ProfileStage):
         return names[names.index(name) - 1]
 
     def registration(self, name: str) -> dict[str, Any]:
-        """Pose of scan ``name`` in the sample frame, registered to the next coarser scan, and the
-        registration's report (peak ratio, correlations, the checkerboard slice)."""
+        """Register scan ``name`` to the next coarser scan (cached).
+
+        Returns the pose of scan ``name`` in the sample frame (``pose``), the registration's report
+        (``report``: peak ratio, correlations) and the checkerboard slice (``checkerboard``).
+        """
         params = self.registration_params(name)
         coarse = self._coarse_of(name)
 
@@ -177,15 +200,18 @@ class MultiscaleStudy(ProfileStage):
         return {"pose": attrs["pose"], "report": attrs["report"], "checkerboard": arr}
 
     def pose(self, name: str) -> Pose:
-        """Registered pose of a scan (the first, coarsest scan defines the sample frame)."""
+        """Return the registered pose of a scan (the first, coarsest scan defines the sample frame)."""
         if name == self.config.scans[0].name:
             return Pose()
         return Pose.from_dict(self.registration(name)["pose"])
 
     # ------------------------------------------------------------------ training pairs and models
     def pair(self, step: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Input (coarse scan resampled onto the fine grid, cubic spline), target (the fine scan)
-        and the mask of fine voxels the coarse scan covers."""
+        """Return the training pair of a step and its overlap mask.
+
+        Input (coarse scan resampled onto the fine grid, cubic spline), target (the fine scan)
+        and the mask of fine voxels the coarse scan covers.
+        """
         coarse, fine = self._step(step)
         cvol, cattrs = self.scan(coarse)
         fvol, fattrs = self.scan(fine)
@@ -206,14 +232,19 @@ class MultiscaleStudy(ProfileStage):
         return STEPS[step]
 
     def _settings(self) -> Any:
-        """The profile's DeepNet settings, the loss restricted to the overlap mask alone."""
+        """Return the profile's DeepNet settings, the loss restricted to the overlap mask alone."""
         return self.profile.methods.deepnet.replace(loss_mask="none")
 
     def inference(self) -> dict[str, int]:
-        """The tiling the step models predict with (the profile's DeepNet inference settings, voxels)."""
+        """Return the step models' tiling: the profile's DeepNet inference settings (voxels)."""
         return self._settings().inference.model_dump()
 
     def model_params(self, step: str) -> dict[str, Any]:
+        """Return the cache parameters of a step's model.
+
+        They name the fine scan's registration, the coarse scan's (None when the coarse scan is the
+        first one, which defines the sample frame) and the training settings' key.
+        """
         coarse, fine = self._step(step)
         coarse_reg = self.registration_params(coarse) if coarse != self.config.scans[0].name else None
         return {
@@ -224,7 +255,10 @@ class MultiscaleStudy(ProfileStage):
         }
 
     def train(self, step: str) -> Path:
-        """The DeepNet of a step, trained on the registered pair inside its overlap (cached)."""
+        """Train the DeepNet of a step on the registered pair inside its overlap (cached).
+
+        Returns the model folder.
+        """
         params = self.model_params(step)
         final = self.cache.path_for("ms_model", params, suffix="")
         if is_finished(final):
@@ -245,19 +279,23 @@ class MultiscaleStudy(ProfileStage):
         )
 
     def model(self, step: str) -> LoadedModel:
-        """The trained model of a step, loaded once per study object."""
+        """Return the trained model of a step, loaded once per study object."""
         if step not in self._models:
             self._models[step] = LoadedModel.load(self.train(step), device=self.device)
         return self._models[step]
 
     # ------------------------------------------------------------------ LFOV and chain
     def lfov_grid(self) -> tuple[tuple[int, int, int], float]:
-        """The LFOV at the mres voxel size: the lres field of view on a grid ``ratio`` × finer."""
+        """Return the LFOV grid's shape and voxel size (µm): the lres field of view at the mres voxel size.
+
+        The grid is ``ratio`` × finer than the lres scan.
+        """
         lres, mres = self.config.scans[0], self.config.scans[1]
         n = int(round(lres.n_voxels * lres.voxel_size_um / mres.voxel_size_um))
         return (n, n, n), mres.voxel_size_um
 
     def lfov_params(self) -> dict[str, Any]:
+        """Return the cache parameters of the LFOV: the 9->3 model, its tiling, the lres scan, grid, slab."""
         return {
             "model": self.cache.path_for("ms_model", self.model_params("9to3"), suffix="").name,
             "inference": self.inference(),
@@ -267,7 +305,7 @@ class MultiscaleStudy(ProfileStage):
         }
 
     def lfov(self) -> np.ndarray:
-        """The 9->3 model over the whole LFOV (memory-mapped ``.npy``, sample frame, mres grey scale).
+        """Return the 9->3 model over the whole LFOV (memory-mapped ``.npy``, sample frame, mres grey scale).
 
         The lres scan is resampled onto the fine grid and recovered slab by slab (16 slices plus a
         halo of the 2.5D network's stack), so memory holds one slab, not the 27× larger volume.
@@ -295,7 +333,7 @@ class MultiscaleStudy(ProfileStage):
         return np.load(path, mmap_mode="r")
 
     def on_grid(self, image: str, name: str = "hres") -> np.ndarray:
-        """An image of the workflow on the grid of scan ``name`` (registered pose).
+        """Return an image of the workflow on the grid of scan ``name`` (registered pose).
 
         ``image``: a scan name (``lres``, ``mres``, ``hres``: resampled, cubic spline), ``lfov``
         (the 9->3 output), ``chain`` (9->3 then 3->1, only on the hres grid), ``mres_3to1`` (the 3->1
@@ -327,5 +365,5 @@ class MultiscaleStudy(ProfileStage):
         return resample(vol, attrs["voxel_size_um"], shape, voxel, pose, self.pose(image), order=3)[0]
 
     def true_poses(self) -> dict[str, dict[str, Any]]:
-        """The simulation's true pose of every scan (for scoring the registration)."""
+        """Return the simulation's true pose of every scan (for scoring the registration)."""
         return {s.name: self.scan_attrs(s.name)["true_pose"] for s in self.config.scans}

@@ -37,8 +37,10 @@ TRAINED_METHODS = ("deepnet", "srcnn")
 
 
 class StudyA(ProfileStage):
-    """Trains and applies the compared methods of study A for one profile (parameters:
-    :class:`~xrsr_lib.studies.stage.ProfileStage`)."""
+    """Trains and applies the compared methods of study A for one profile.
+
+    Parameters: :class:`~xrsr_lib.studies.stage.ProfileStage`.
+    """
 
     def __init__(
         self, profile: Profile, cache: Cache | None = None, device: str | None = None, progress: bool = True
@@ -62,11 +64,19 @@ class StudyA(ProfileStage):
         return self.cache.path_for("reconstruction", params).stem
 
     def held_out_slabs(self) -> tuple[int, int]:
-        """``(train_end, held_out_start)``: networks train on the training realization's slices
-        ``[0, train_end)`` and are validated on ``[held_out_start, n)`` (``profile.held_out``)."""
+        """Return ``(train_end, held_out_start)``, the slice indices that split the training realization.
+
+        Networks train on the training realization's slices ``[0, train_end)`` and are validated on
+        ``[held_out_start, n)`` (``profile.held_out``).
+        """
         return self.profile.held_out.slabs(self.profile.volume.n_voxels)
 
     def model_params(self, method: str, sigma_um: float) -> dict[str, Any]:
+        """Return the cache parameters of the model of (method, σ in µm).
+
+        They name the method, σ, the training realization's input and target reconstructions, the
+        settings' key and the held-out split (:meth:`held_out_slabs`).
+        """
         self._check(method, sigma_um, TRAINED_METHODS)
         train = self.profile.training_realization
         settings = getattr(self.profile.methods, method)
@@ -81,6 +91,11 @@ class StudyA(ProfileStage):
         }
 
     def prediction_params(self, method: str, sigma_um: float, realization: str) -> dict[str, Any]:
+        """Return the cache parameters of the prediction of (method, σ in µm) on ``realization``.
+
+        Trained methods add their model, input and inference tiling; ``rl`` its input, iterations,
+        σ in voxels and boundary; ``rl_nlm`` the ``rl`` prediction it denoises and the NLM settings.
+        """
         self._check(method, sigma_um, PREDICTION_METHODS)
         base: dict[str, Any] = {"method": method, "sigma_um": float(sigma_um), "realization": realization}
         if method in TRAINED_METHODS:
@@ -101,7 +116,7 @@ class StudyA(ProfileStage):
 
     # ------------------------------------------------------------------ stages
     def train(self, method: str, sigma_um: float) -> Path:
-        """Folder of the trained model for (method, σ), training it first if needed."""
+        """Return the folder of the trained model for (method, σ), training it first if needed."""
         params = self.model_params(method, sigma_um)
         train = self.profile.training_realization
         final = self.cache.path_for("model", params, suffix="")
@@ -124,10 +139,11 @@ class StudyA(ProfileStage):
         )
 
     def load_model(self, method: str, sigma_um: float) -> LoadedModel:
+        """Return the trained model of (method, σ in µm), loaded on the study's device (trained if needed)."""
         return LoadedModel.load(self.train(method, sigma_um), device=self.device)
 
     def predict(self, method: str, sigma_um: float, realization: str) -> Path:
-        """Cached prediction volume of ``method`` on the σ input of ``realization``."""
+        """Return the cached prediction volume of ``method`` on the σ input of ``realization``."""
         params = self.prediction_params(method, sigma_um, realization)
 
         def build(tmp: Path) -> None:
@@ -162,7 +178,7 @@ class StudyA(ProfileStage):
         return self.cache.get_or_build("prediction", params, build)
 
     def load(self, method: str, sigma_um: float, realization: str) -> Any:
-        """The prediction as an array (``method`` may also be ``gt`` or ``fdk``, the input)."""
+        """Return the prediction as an array (``method`` may also be ``gt`` or ``fdk``, the input)."""
         if method == "gt":
             return self.data.load_volume(self.data.ground_truth(realization))
         if method == "fdk":
@@ -170,8 +186,11 @@ class StudyA(ProfileStage):
         return self.data.load_volume(self.predict(method, sigma_um, realization))
 
     def training_record(self, method: str, sigma_um: float) -> dict[str, Any]:
-        """What the training of (method, σ) recorded: ``train_seconds``, and with the held-out slab
-        ``best_iteration`` (the weights kept), ``stopped_iteration`` and ``best_val_loss``."""
+        """Return what the training of (method, σ) recorded.
+
+        That is ``train_seconds``, and with the held-out slab ``best_iteration`` (the weights kept),
+        ``stopped_iteration`` and ``best_val_loss``.
+        """
         cfg = json.loads((self.train(method, sigma_um) / "config.json").read_text())
         keys = ("train_seconds", "best_iteration", "stopped_iteration", "best_val_loss")
         return {k: cfg[k] for k in keys if k in cfg}

@@ -76,12 +76,14 @@ class StudyATrust:
 
     # ------------------------------------------------------------------ the split and the members
     def slabs(self) -> tuple[int, int]:
-        """``(train_end, calibration_start)``: the study's held-out split
-        (:meth:`~xrsr_lib.studies.study_a.methods.StudyA.held_out_slabs`)."""
+        """Return ``(train_end, calibration_start)``: the study's held-out split.
+
+        See :meth:`~xrsr_lib.studies.study_a.methods.StudyA.held_out_slabs`.
+        """
         return self.study.held_out_slabs()
 
     def signal_names(self) -> tuple[str, ...]:
-        """The signals computed: :data:`TRUST_SIGNALS`, without ``ensemble`` for a single member."""
+        """Return the signals computed: :data:`TRUST_SIGNALS`, without ``ensemble`` for a single member."""
         return tuple(s for s in TRUST_SIGNALS if s != "ensemble" or self.config.ensemble_size > 1)
 
     def _member_study(self, method: str, member: int) -> StudyA:
@@ -96,7 +98,7 @@ class StudyATrust:
         )
 
     def model_params(self, method: str, sigma_um: float, member: int) -> dict[str, Any]:
-        """The cache parameters of member ``member``: the study model with seed ``seed + member``."""
+        """Return the cache parameters of member ``member``: the study model with seed ``seed + member``."""
         return self._member_study(method, member).model_params(method, sigma_um)
 
     def _trained(self, method: str, sigma_um: float, member: int) -> Path:
@@ -104,16 +106,16 @@ class StudyATrust:
         return self._member_study(method, member).train(method, sigma_um)
 
     def model(self, method: str, sigma_um: float, member: int = 0) -> LoadedModel:
-        """Member ``member`` of the (method, σ) ensemble (member 0: the study's model)."""
+        """Return member ``member`` of the (method, σ) ensemble (member 0: the study's model)."""
         return LoadedModel.load(self._trained(method, sigma_um, member), device=self.study.device)
 
     # ------------------------------------------------------------------ predictions
     def _realization(self, region: str) -> str:
-        """The realization of a region: ``calibration`` (the training one's top slab) or ``target``."""
+        """Return the realization of a region: ``calibration`` (the training one's top slab) or ``target``."""
         return self.profile.training_realization if region == "calibration" else self.evaluation.realization
 
     def _inputs(self, sigma_um: float, region: str) -> tuple[np.ndarray, int]:
-        """The σ input of a region and the first slice of it that is scored (context above that)."""
+        """Return the σ input of a region and the first slice of it that is scored (context above that)."""
         vol = self.data.load_volume(self.data.reconstruction(self._realization(region), sigma_um))
         if region == "target":
             return vol, 0
@@ -122,7 +124,7 @@ class StudyATrust:
         return vol[start - context :], context
 
     def predictions(self, method: str, sigma_um: float, region: str) -> Path:
-        """Cached ``.npz``: member predictions (identity) and member 0 under each TTA symmetry."""
+        """Return the cached ``.npz``: member predictions (identity) and member 0 under each TTA symmetry."""
         realization = self._realization(region)
         c = self.config
         params = {
@@ -170,8 +172,10 @@ class StudyATrust:
         blur_sigma: float,
         inputs: tuple[np.ndarray, int] | None = None,
     ) -> dict[str, np.ndarray]:
-        """The prediction (member 0) and the three signal maps of a region (``inputs``: the region's
-        :meth:`_inputs`, when already loaded)."""
+        """Return the prediction (member 0) and the three signal maps of a region.
+
+        ``inputs`` is the region's :meth:`_inputs`, when already loaded.
+        """
         c = self.config
         with np.load(self.predictions(method, sigma_um, region)) as z:
             members = [z[f"member{m}"] for m in range(c.ensemble_size)]
@@ -197,8 +201,11 @@ class StudyATrust:
         )
 
     def scores(self, method: str, sigma_um: float) -> tuple[dict[str, Any], Path]:
-        """Every number of the trust validation for (method, σ), and the cached ``.npz`` that holds them
-        (``result``, JSON) with the figure's central slices."""
+        """Score the trust validation of (method, σ) (cached).
+
+        Returns every number of the trust validation for (method, σ), and the cached ``.npz`` that
+        holds them (``result``, JSON) with the figure's central slices.
+        """
         params = self._score_params(method, sigma_um)
         path = self.cache.get_or_build(
             "trust_scores", params, lambda tmp: self._score(method, sigma_um, tmp), suffix=".npz"
