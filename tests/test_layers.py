@@ -57,3 +57,37 @@ def test_every_part_has_a_layer():
     parts = {p.stem if p.is_file() else p.name for p in LIB.iterdir() if p.suffix == ".py" or p.is_dir()}
     parts.discard("__pycache__")
     assert parts <= set(LAYERS), parts - set(LAYERS)
+
+
+#: Longest module of xrsr_lib, lines: a longer one holds more than one responsibility (split it).
+MAX_MODULE_LINES = 500
+
+
+def test_modules_stay_small():
+    long = {
+        str(p.relative_to(LIB.parent)): n
+        for p in LIB.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_no_module_imports_another_modules_private_name():
+    """A name with a leading underscore is private to its module (or, for a module of that name, to
+    its package): another module of xrsr_lib never imports it."""
+    bad = []
+    for path in LIB.rglob("*.py"):
+        rel = path.relative_to(LIB.parent).with_suffix("")
+        package = ".".join(rel.parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xrsr_lib")):
+                continue
+            last = node.module.split(".")[-1]
+            # a private module of this very package (e.g. pores/_checks.py) may be imported by its siblings
+            private_sibling = last.startswith("_") and node.module.rsplit(".", 1)[0] == package
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    bad.append(f"{rel}: from {node.module} import {alias.name}")
+            if last.startswith("_") and not private_sibling:
+                bad.append(f"{rel}: imports the private module {node.module}")
+    assert not bad, "\n".join(bad)
