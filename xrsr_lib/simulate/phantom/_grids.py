@@ -1,4 +1,4 @@
-"""Numba building blocks of the foam generator (see :mod:`xrsr_lib.simulate.phantom.generate`).
+"""Numba building blocks of the foam generator (:mod:`~xrsr_lib.simulate.phantom.generate`).
 
 * the SplitMix64 random stream (state ``rng[0]``) and uniform points in the cylinder;
 * the candidate cell grid: doubly linked lists per cell, renumbered in cell order;
