@@ -56,9 +56,12 @@ def _cell_index(v: float, origin: float, cell: float, n: int) -> int:
 
 @njit(cache=True)
 def _cell_box(px, py, pz, ext, origin, g, nx, ny, nz):
-    """Inclusive cell-index ranges ``(ix0, ix1, iy0, iy1, iz0, iz1)`` of a grid of cell side ``g``
-    (``nx × ny × nz`` cells from ``origin``) that hold points within ``ext`` of p: the box both grid
-    walks (void queries, candidate updates) scan, each then pruning its cells by :func:`_axis_gap`."""
+    """Return the inclusive cell-index ranges ``(ix0, ix1, iy0, iy1, iz0, iz1)`` near p.
+
+    The cells of a grid of cell side ``g`` (``nx × ny × nz`` cells from ``origin``) that hold points
+    within ``ext`` of p: the box both grid walks (void queries, candidate updates) scan, each then
+    pruning its cells by :func:`_axis_gap`.
+    """
     return (
         _cell_index(px - ext, origin[0], g, nx),
         _cell_index(px + ext, origin[0], g, nx),
