@@ -53,7 +53,7 @@ def _section(name: str, parser: argparse.ArgumentParser, summary: str) -> list[s
 
 
 def cli_reference() -> str:
-    """The Markdown of the command-line reference, from :func:`xrsr_lib.cli._parser`."""
+    """Return the Markdown of the command-line reference, from :func:`xrsr_lib.cli._parser`."""
     from xrsr_lib.cli import _parser
 
     saved = os.environ.get("COLUMNS")
