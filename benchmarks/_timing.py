@@ -1,5 +1,7 @@
-"""The timer the benchmarks share: best wall time of repeated runs (run a benchmark as
-``python benchmarks/bench_<name>.py``, which puts this folder on ``sys.path``)."""
+"""The timer the benchmarks share: best wall time of repeated runs.
+
+Run a benchmark as ``python benchmarks/bench_<name>.py``, which puts this folder on ``sys.path``.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ import torch
 
 
 def best_time(fn: Callable[[], Any], repeat: int, cuda: bool = False) -> tuple[float, Any]:
-    """Best wall time (s) of ``repeat`` calls of ``fn`` and the last call's result; with ``cuda``
-    the device is synchronized before and after each call so queued kernels are counted."""
+    """Return the best wall time (s) of ``repeat`` calls of ``fn`` and the last call's result.
+
+    With ``cuda`` the device is synchronized before and after each call so queued kernels are
+    counted.
+    """
     best, out = float("inf"), None
     for _ in range(repeat):
         if cuda:

@@ -70,6 +70,7 @@ def make_voids(
 
 
 def main() -> None:
+    """Time :func:`project_foam` for each ``--cases`` size and print the times (see the module docstring)."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=fmt)
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=["256", "512"])

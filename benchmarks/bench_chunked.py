@@ -68,6 +68,7 @@ def _peak_rss(fn: Callable[[], Any]) -> tuple[Any, float, int]:
 
 
 def main() -> None:
+    """Run the out-of-core prediction per ``--workers`` setting (and the in-memory peer); print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("input")

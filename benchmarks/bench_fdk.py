@@ -73,7 +73,7 @@ def _best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 # ---------------------------------------------------------------------------------------------- peer
 def peer_spheres(n: int, voxel_size: float) -> np.ndarray:
-    """The comparison phantom: rows ``(x, y, z, r, 1)`` in µm (values of overlapping spheres add)."""
+    """Return the comparison phantom: rows ``(x, y, z, r, 1)`` in µm (values of overlapping spheres add)."""
     s = n * voxel_size
     return np.array(
         [
@@ -118,6 +118,11 @@ def error_masks(spheres: np.ndarray, n: int, voxel_size: float) -> dict[str, np.
 
 
 def errors(rec: np.ndarray, phantom: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, float]:
+    """Return the reconstruction errors of ``rec`` against ``phantom`` (in its attenuation units).
+
+    RMSE and mean absolute error over ``masks["interior"]``, RMSE over ``masks["fov"]`` and over
+    the whole cube.
+    """
     e = rec.astype(np.float64) - phantom
     ei = e[masks["interior"]]
     return {
@@ -131,8 +136,10 @@ def errors(rec: np.ndarray, phantom: np.ndarray, masks: dict[str, np.ndarray]) -
 def mbirjax_fdk(
     projections: np.ndarray, geom: ConeGeometry, n: int, voxel_size: float
 ) -> Callable[[], np.ndarray]:
-    """A callable running ``mbirjax.ConeBeamModel.fdk_recon`` on ``projections``, returning our
-    ``[z, y, x]`` layout (the model is built here, outside the timing)."""
+    """Return a callable running ``mbirjax.ConeBeamModel.fdk_recon`` on ``projections``.
+
+    The callable returns our ``[z, y, x]`` layout; the model is built here, outside the timing.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mbirjax
@@ -204,6 +211,7 @@ def _limit_cpus(threads: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the projector / FDK benchmark for every ``--sizes`` and print the results."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

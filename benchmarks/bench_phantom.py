@@ -71,6 +71,7 @@ def _time(fn, *args, **kwargs) -> tuple[float, object]:
 
 
 def main() -> None:
+    """Time the generator and the voxelizer; print timings and radius statistics (see the module doc)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

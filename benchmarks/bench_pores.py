@@ -94,7 +94,7 @@ def foam_phantom(
 
 
 def run_porespy(image: np.ndarray, inner: np.ndarray) -> dict[str, np.ndarray]:
-    """porespy's SNOW partitioning of the pore phase and its per-region properties."""
+    """Run porespy's SNOW partitioning of the pore phase and its per-region properties."""
     import porespy as ps
     from skimage.filters import threshold_otsu
 
@@ -123,6 +123,7 @@ def match(centroids: np.ndarray, labels: np.ndarray) -> tuple[int, int, int]:
 
 
 def main() -> None:
+    """Make the test volume, time both pore analyses and print times and errors against the truth."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -43,7 +43,7 @@ def _spheres(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _chosen_method(image: np.ndarray, psf: np.ndarray) -> str:
-    """The convolution method ``richardson_lucy(method='auto')`` takes for this image and PSF."""
+    """Return the convolution method ``richardson_lucy(method='auto')`` takes for this image and PSF."""
     from xrsr_lib.restore.convolution import choose_method as _choose_method
     from xrsr_lib.restore.convolution import separable_factors as _separable_factors
 
@@ -51,6 +51,7 @@ def _chosen_method(image: np.ndarray, psf: np.ndarray) -> str:
 
 
 def main() -> None:
+    """Time our Richardson-Lucy against scikit-image's (and non-local means) and print the results."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -67,7 +67,7 @@ def whole_2p5d(model: torch.nn.Module, volume: np.ndarray, n_slices: int, batch_
 
 
 def whole_3d(model: torch.nn.Module, volume: np.ndarray) -> np.ndarray:
-    """The whole volume in one forward call."""
+    """Apply ``model`` to the whole volume in one forward call."""
     with torch.inference_mode():
         return model(torch.from_numpy(volume)[None, None])[0, 0].numpy()
 
@@ -138,6 +138,7 @@ def bench_network(name: str, settings: Any, volume: np.ndarray, args: argparse.N
 
 
 def main() -> None:
+    """Time tiled inference against the whole-volume pass for each ``--networks`` and print the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -72,6 +72,8 @@ class StageTimeout(BaseException):
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`StageTimeout` in the ``with`` block after ``seconds`` (SIGALRM timer, at least 0.1 s)."""
+
     def _handler(signum: int, frame: Any) -> None:
         raise StageTimeout(f"stage exceeded its budget of {seconds:.0f} s")
 
@@ -92,6 +94,7 @@ class Report:
         self.data: dict[str, Any] = {"meta": meta, "stages": {}}
 
     def save(self) -> None:
+        """Record the elapsed seconds and rewrite the JSON file atomically (fsynced)."""
         from xrsr_lib.io.cache import atomic_path  # the library's atomic write (after NUMBA_CACHE_DIR)
 
         self.data["meta"]["elapsed_s"] = round(time.perf_counter() - START, 2)
@@ -118,6 +121,7 @@ class Budget:
     end: float
 
     def left(self) -> float:
+        """Return the seconds left to the stage (negative once over budget)."""
         return self.end - time.perf_counter()
 
 
@@ -136,9 +140,11 @@ class Ctx:
 
     @property
     def cuda(self) -> bool:
+        """Whether the stages run on a CUDA device."""
         return self.device.type == "cuda"
 
     def sync(self) -> None:
+        """Wait for the queued CUDA kernels (nothing on a CPU)."""
         if self.cuda:
             torch.cuda.synchronize(self.device)
 
@@ -149,16 +155,21 @@ class Ctx:
         return best_time(fn, 1, cuda=self.cuda)
 
     def reset_peak(self) -> None:
+        """Reset CUDA's peak memory statistics (nothing on a CPU)."""
         if self.cuda and torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def peak_gib(self) -> float | None:
+        """Return the peak GPU memory allocated since :meth:`reset_peak`, GiB (None on a CPU)."""
         if not (self.cuda and torch.cuda.is_available()):
             return None
         return round(torch.cuda.max_memory_allocated(self.device) / GIB, 3)
 
     def pair(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """A synthetic paired (input, target) float32 n³ volume (structure does not matter for timing)."""
+        """Return a synthetic paired (input, target) float32 n³ volume (structure does not matter for timing).
+
+        The last pair is kept and reused while ``n`` stays the same.
+        """
         if self._pair is None or self._pair[0] != n:
             self._pair = None
             gc.collect()
@@ -201,6 +212,7 @@ def _steps_for(
 
 # ----------------------------------------------------------------------------------------- stages
 def stage_env(ctx: Ctx, rec: dict, budget: Budget) -> str:
+    """Record torch / CUDA / GPU / CPU facts and the ASTRA status in ``rec``; return a summary line."""
     import numba
     import scipy
 
@@ -254,6 +266,7 @@ def stage_env(ctx: Ctx, rec: dict, budget: Budget) -> str:
 
 
 def stage_phantom(ctx: Ctx, rec: dict, budget: Budget) -> str:
+    """Time one paper foam realization (``generate_foam`` + ``voxelize``) into ``rec``; return a summary."""
     from xrsr_lib.simulate.phantom import generate_foam, voxelize
 
     prof = ctx.profile
@@ -319,7 +332,7 @@ def _centre(rec_vol: np.ndarray) -> float:
 
 
 def _cone(n: int, views: int) -> Any:
-    """The paper geometry's shape at another size (source and detector 10 half-widths from the axis)."""
+    """Return the paper geometry's shape at size ``n`` (source and detector 10 half-widths from the axis)."""
     from xrsr_lib.simulate.ct.geometry import ConeGeometry
 
     half = n / 2.0
@@ -372,6 +385,7 @@ def _warm_ct(dev: torch.device) -> None:
 
 
 def stage_ct(ctx: Ctx, rec: dict, budget: Budget) -> str:
+    """Time the cone-beam projector, FDK and the study's scan simulation into ``rec``; return a summary."""
     import numba
 
     from xrsr_lib.simulate.ct.analytic import project_foam
@@ -517,13 +531,20 @@ def stage_ct(ctx: Ctx, rec: dict, budget: Budget) -> str:
 
 
 def _volume_settings(ctx: Ctx, method: str) -> Any:
-    """The paper settings (``--quick``: the smoke preset's small networks, tiles and patches)."""
+    """Return the paper settings of ``method``.
+
+    With ``--quick``: the smoke preset's small networks, tiles and patches.
+    """
     from xrsr_lib.config import preset
 
     return preset(method, "smoke" if ctx.quick else "paper")
 
 
 def stage_train(ctx: Ctx, rec: dict, budget: Budget) -> str:
+    """Time DeepNet and SRCNN training steps into ``rec``; return a summary line.
+
+    Recorded: seconds per step, projected hours for the paper iterations, peak GPU memory.
+    """
     from xrsr_lib.models import count_parameters
     from xrsr_lib.train.volumes import volume_task
 
@@ -606,6 +627,7 @@ def stage_train(ctx: Ctx, rec: dict, budget: Budget) -> str:
 
 
 def stage_infer(ctx: Ctx, rec: dict, budget: Budget) -> str:
+    """Time tiled inference of the trained networks (voxels/s) into ``rec``; return a summary line."""
     from xrsr_lib.infer.tiling import predict_2p5d, predict_3d, tile_margin, tile_starts
     from xrsr_lib.models import build_model
 
@@ -689,6 +711,7 @@ def stage_infer(ctx: Ctx, rec: dict, budget: Budget) -> str:
 
 
 def stage_rl(ctx: Ctx, rec: dict, budget: Budget) -> str:
+    """Time Richardson-Lucy deconvolution at the paper size into ``rec``; return a summary line."""
     from xrsr_lib.restore.deconv import deconvolve_gaussian
 
     prof = ctx.profile
@@ -727,6 +750,7 @@ def stage_rl(ctx: Ctx, rec: dict, budget: Budget) -> str:
 
 
 def stage_utsr(ctx: Ctx, rec: dict, budget: Budget) -> str:
+    """Time study B's UTSR training steps at ×4 and ×2 into ``rec``; return a summary line."""
     from xrsr_lib.config import load_profile
     from xrsr_lib.models import build_model, count_parameters, model_config_class
     from xrsr_lib.train.losses import SREdgeLoss
@@ -873,6 +897,12 @@ SIZES = {
 def run_stage(
     ctx: Ctx, idx: int, name: str, fn: Callable[[Ctx, dict, Budget], str], nominal: float, deadline: float
 ) -> None:
+    """Run one stage under its time budget and record its status, seconds and summary in the report.
+
+    The budget is ``nominal`` seconds, cut to what is left before ``deadline`` (a
+    ``time.perf_counter`` value); the stage is skipped when less than 5 s are left. A timeout or an
+    error is recorded, not raised, and the report is saved before and after the stage.
+    """
     rec: dict[str, Any] = {}
     ctx.report.data["stages"][name] = rec
     left = deadline - time.perf_counter()
@@ -920,6 +950,7 @@ def run_stage(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the stages in order, writing the JSON report to ``--out``; return the exit status 0."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -34,11 +34,13 @@ class DryCache(Cache):
         self.keys: dict[str, set[str]] = {}
 
     def path_for(self, stage: str, params: dict[str, Any], suffix: str = ".h5") -> Path:
+        """Return :meth:`Cache.path_for`'s path and record its key under ``stage``."""
         path = super().path_for(stage, params, suffix)
         self.keys.setdefault(stage, set()).add(path.name.removesuffix(suffix) if suffix else path.name)
         return path
 
     def get_or_build(self, stage, params, build, suffix=".h5"):  # noqa: ANN001, ANN201
+        """Record the artifact's key and return its path without calling ``build``."""
         return self.path_for(stage, params, suffix)
 
 
@@ -50,8 +52,10 @@ def _try(fn: Any, *args: Any) -> None:
 
 
 def cache_keys(profile_name: str) -> dict[str, list[str]]:
-    """``{stage: sorted keys}`` of every artifact of the profile's studies A and B, the trust
-    ensembles and the multiscale workflow."""
+    """Return ``{stage: sorted keys}`` of every artifact a profile builds.
+
+    The artifacts of the profile's studies A and B, the trust ensembles and the multiscale workflow.
+    """
     profile = load_profile(profile_name)
     cache = DryCache()
     a = StudyA(profile, cache, progress=False)

@@ -121,6 +121,7 @@ def fetch(dest: Path, src: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``--dest`` / ``--from`` and fetch the files (:func:`fetch`); return the exit status 0."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--dest",

@@ -31,6 +31,11 @@ HEADER = """\
 
 
 def constraints(pyproject: Path = REPO / "pyproject.toml") -> str:
+    """Return constraints.txt's text: ``name==version`` of every installed package ``pyproject`` names.
+
+    Grouped by core dependencies and extras (each package once, under its first group); torch is
+    pinned to ``2.13.0`` and packages that are not installed are left out.
+    """
     project = tomllib.loads(pyproject.read_text())["project"]
     groups = [("core", project["dependencies"])]
     groups += [(f"extra {k}", v) for k, v in project.get("optional-dependencies", {}).items()]

@@ -53,7 +53,7 @@ def _section(name: str, parser: argparse.ArgumentParser, summary: str) -> list[s
 
 
 def cli_reference() -> str:
-    """The Markdown of the command-line reference, from :func:`xrsr_lib.cli.build_parser`."""
+    """Return the Markdown of the command-line reference, from :func:`xrsr_lib.cli.build_parser`."""
     from xrsr_lib.cli import build_parser
 
     saved = os.environ.get("COLUMNS")

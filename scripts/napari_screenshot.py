@@ -18,6 +18,7 @@ from pathlib import Path
 
 
 def main() -> None:
+    """Make the smoke result and save the napari screenshot to ``--out`` (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs/images/napari.png"))
     parser.add_argument("--work", help="working folder (default: a temporary one)")

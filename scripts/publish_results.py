@@ -24,7 +24,7 @@ from xrsr_lib.studies.report import RESULT_FILES, render_tables, replace_blocks 
 
 
 def pages(repo: Path = REPO) -> list[Path]:
-    """The markdown pages that may hold table blocks."""
+    """List the markdown pages that may hold table blocks."""
     return [repo / "README.md", *sorted((repo / "docs").rglob("*.md"))]
 
 
@@ -49,6 +49,10 @@ def stale_pages(data: Path, repo: Path = REPO) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Publish a run's results into the docs, or with ``--check`` compare them; return the exit status.
+
+    The status is 1 when ``--check`` finds a stale page, else 0.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", type=Path, help="a run's figure folder, e.g. figures/cpu")
     parser.add_argument("--check", action="store_true", help="only check that the docs are up to date")

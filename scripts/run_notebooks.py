@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def notebook_runs(name: str, profile: str, seeds: int) -> list[dict[str, Any]]:
-    """The parameter sets a notebook runs with (beyond ``profile`` and ``figure_dir``)."""
+    """Return the parameter sets a notebook runs with (beyond ``profile`` and ``figure_dir``)."""
     if name.startswith("02_"):
         from xrsr_lib.config import load_profile
 
@@ -109,6 +109,7 @@ def run(profile: str, out: Path, only: str = "", seeds: int = 1, notebooks: Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the options and :func:`run` the notebooks; return its exit status (0 when all ran)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", required=True)
     parser.add_argument("--out", required=True, type=Path, help="figures/<profile> folder")

@@ -1,5 +1,6 @@
-"""Run the trust-map validation of notebook 16 for one profile as a script (no Jupyter needed, e.g. on
-a GPU machine).
+"""Run the trust-map validation of notebook 16 for one profile as a script.
+
+No Jupyter needed, e.g. on a GPU machine.
 
 Usage::
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 
 def main() -> None:
+    """Run the validation for ``--profile`` and write its CSV files, figure and timings to ``--out``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--out", required=True)

@@ -99,12 +99,12 @@ def scan(truth: np.ndarray, sigma_um: float, noise: float, gain: float, seed: in
 
 
 def reference(truth: np.ndarray, seed: int) -> np.ndarray:
-    """The fine (1 µm) scan of a region: what the intervals are calibrated and checked against."""
+    """Scan a region finely (1 µm): what the intervals are calibrated and checked against."""
     return scan(truth, REFERENCE_SIGMA_UM, BASE_NOISE / 2.5, 1.0, seed)
 
 
 def case_input(truth_seed: int, n: int, case: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The input of one case and its own reference (the same region's 1 µm scan)."""
+    """Make the input of one case and its own reference (the same region's 1 µm scan)."""
     truth = phantom(truth_seed, n, case.get("material", "foam"))
     sigma, noise = case.get("sigma", BASE_SIGMA_UM), BASE_NOISE * case.get("noise", 1.0)
     x = scan(truth, sigma, noise, case.get("gain", 1.0), truth_seed + 100)
@@ -112,8 +112,11 @@ def case_input(truth_seed: int, n: int, case: dict[str, Any]) -> tuple[np.ndarra
 
 
 def train_and_calibrate(size: Size, folder: Path | None = None, seed: int = 0) -> Any:
-    """A DeepNet (the smoke preset's network) trained on the first slices of a 3 µm / 1 µm pair and
-    calibrated on its last ``calibration_slices`` (after a gap): a :class:`xrsr_lib.Recovery`."""
+    """Train a DeepNet (the smoke preset's network) and calibrate its trust map.
+
+    Trained on the first slices of a 3 µm / 1 µm pair and calibrated on its last
+    ``calibration_slices`` (after a gap); returns a :class:`xrsr_lib.Recovery`.
+    """
     from xrsr_lib import Recovery
 
     truth = phantom(seed, size.n)
@@ -146,7 +149,7 @@ def evaluate_case(rec: Any, name: str, case: dict[str, Any], n: int, seed: int =
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """The Markdown table of the rows."""
+    """Return the Markdown table of the rows."""
     lines = [
         "| case | blocks flagged | verdict | moved (shift in calibration sd) | coverage (90 % "
         "nominal) | mean half-width | mean \\|error\\| |",
@@ -162,6 +165,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
+    """Run every case and write ``trust_domain.csv``, ``trust_domain.md`` and timings to ``--out``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="cpu")
     ap.add_argument("--out", required=True)

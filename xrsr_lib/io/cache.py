@@ -48,8 +48,11 @@ def default_cache_dir() -> Path:
 
 
 def canonical_params(obj: Any) -> Any:
-    """Parameters as plain JSON types with a stable representation (sorted keys, lists, Python
-    scalars): what :func:`param_key` hashes, and what a model folder records of its settings."""
+    """Return parameters as plain JSON types with a stable representation.
+
+    Sorted keys, lists and Python scalars: what :func:`param_key` hashes, and what a model folder
+    records of its settings.
+    """
     if isinstance(obj, dict):
         return {str(k): canonical_params(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, list | tuple):
@@ -117,6 +120,23 @@ class Cache:
         self.root = Path(root) if root is not None else default_cache_dir()
 
     def path_for(self, stage: str, params: dict[str, Any], suffix: str = ".h5") -> Path:
+        """Return the path of the artifact of ``stage`` built with ``params`` (it may not exist yet).
+
+        Parameters
+        ----------
+        stage : str
+            Sub-folder of the cache root (no ``/``, not starting with ``.``).
+        params : dict
+            Parameters that made the artifact; their :func:`param_key` (with the stage and
+            :data:`CACHE_FORMAT_VERSION`) names the file.
+        suffix : str
+            File suffix, ``".h5"`` by default.
+
+        Raises
+        ------
+        ValueError
+            If ``stage`` is not a valid folder name.
+        """
         if not stage or "/" in stage or stage.startswith("."):
             raise ValueError(f"invalid cache stage name {stage!r}")
         key = param_key({"stage": stage, "format": CACHE_FORMAT_VERSION, **params})
@@ -170,8 +190,11 @@ class Cache:
 
     @staticmethod
     def _damage(artifact: Path, meta: Path) -> str | None:
-        """Why a cached file cannot be used (None if it can): a size other than the one recorded at
-        build time (truncated), unreadable parameters, or an HDF5 file that does not open."""
+        """Return why a cached file cannot be used (None if it can).
+
+        A size other than the one recorded at build time (truncated), unreadable parameters, or an
+        HDF5 file that does not open.
+        """
         try:
             recorded = json.loads(meta.read_text()).get("bytes")
         except (OSError, json.JSONDecodeError) as err:
@@ -190,5 +213,5 @@ class Cache:
         return None
 
     def metadata(self, artifact: Path) -> dict[str, Any]:
-        """The JSON stored beside a cached artifact."""
+        """Return the JSON stored beside a cached artifact."""
         return json.loads(Path(artifact).with_suffix(".json").read_text())

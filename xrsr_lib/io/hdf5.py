@@ -54,8 +54,10 @@ def _encode_attr(value: Any) -> Any:
 
 
 def decode_attr(value: Any) -> Any:
-    """An HDF5 attribute as written by :func:`write_array`: JSON strings back to lists and dicts,
-    numpy scalars to Python ones."""
+    """Decode an HDF5 attribute as written by :func:`write_array`.
+
+    JSON strings go back to lists and dicts, numpy scalars to Python ones.
+    """
     if isinstance(value, bytes):
         value = value.decode()
     if isinstance(value, str) and value[:1] in "[{" or value == "null":
@@ -90,8 +92,10 @@ def write_array(path: str | Path, name: str, data: np.ndarray, attrs: dict[str, 
 
 @contextlib.contextmanager
 def _dataset(path: str | Path, name: str) -> Iterator[h5py.Dataset | h5py.Group]:
-    """Open ``path`` and yield its dataset (or group) ``name``, with clear errors when either is
-    missing."""
+    """Open ``path`` and yield its dataset (or group) ``name``.
+
+    Errors name the file or the dataset when either is missing.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
@@ -108,7 +112,7 @@ def read_array(path: str | Path, name: str) -> tuple[np.ndarray, dict[str, Any]]
 
 
 def read_attrs(path: str | Path, name: str = VOLUME) -> dict[str, Any]:
-    """The attributes of a dataset, without reading its data."""
+    """Return the attributes of a dataset, without reading its data."""
     with _dataset(path, name) as ds:
         return {k: decode_attr(v) for k, v in ds.attrs.items()}
 
@@ -123,7 +127,7 @@ def write_pelt_volume(path: str | Path, volume: np.ndarray, attrs: dict[str, Any
 
 
 def read_pelt_volume(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """The dataset ``volume`` of a file in Pelt's layout and its attributes.
+    """Read the dataset ``volume`` of a file in Pelt's layout and its attributes.
 
     For any volume file (and ``file.h5:/dataset``) use :func:`xrsr_lib.io.volumes.read_volume`.
     """
@@ -136,6 +140,15 @@ def write_projections(path: str | Path, projs: np.ndarray, attrs: dict[str, Any]
 
 
 def read_projections(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a projection stack written by :func:`write_projections`.
+
+    Returns
+    -------
+    projections : numpy.ndarray
+        The (n_angles, rows, cols) stack as stored (float32).
+    attrs : dict
+        Its attributes (the geometry), decoded by :func:`decode_attr`.
+    """
     return read_array(path, PROJECTIONS)
 
 

@@ -51,6 +51,7 @@ class LazyVolume:
     source: tuple[Any, ...] = ()
 
     def __str__(self) -> str:
+        """Return the file path (what messages name)."""
         return str(self.path)
 
     @property

@@ -93,7 +93,7 @@ def multiscales_metadata(
     method: str = "xrsr mean 2x2x2",
     origin_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> list[dict[str, Any]]:
-    """The NGFF 0.4 ``multiscales`` attribute of a pyramid with 2× mean downsampling per level.
+    """Return the NGFF 0.4 ``multiscales`` attribute of a pyramid with 2× mean downsampling per level.
 
     Level 0's voxel ``(0, 0, 0)`` has its centre at ``origin_um`` (z, y, x; µm). Level ``k`` has
     voxels ``2**k * voxel_size_um`` wide; its voxel ``0`` averages level-0 voxels ``0 .. 2**k - 1``,
@@ -183,7 +183,7 @@ def downsample_mean(block: np.ndarray) -> np.ndarray:
 
 
 def block_slices(shape: tuple[int, ...], block: tuple[int, ...]) -> Iterator[tuple[slice, ...]]:
-    """The regions of an aligned grid of ``block``-shaped blocks covering ``shape`` (last ones clipped)."""
+    """Yield the regions of an aligned grid of ``block``-shaped blocks covering ``shape`` (last clipped)."""
     import itertools
 
     starts = [range(0, n, b) for n, b in zip(shape, block, strict=True)]

@@ -116,7 +116,7 @@ _VGI_TYPES = {
 
 
 def parse_vgi(path: str | Path) -> tuple[Path, RawSpec, dict[str, Any]]:
-    """The raw file, layout and voxel size that a VGStudio ``.vgi`` file describes.
+    """Read the raw file, layout and voxel size that a VGStudio ``.vgi`` file describes.
 
     Raises
     ------

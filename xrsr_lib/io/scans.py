@@ -77,7 +77,7 @@ def read_scan(
     raw: RawSpec | None = None,
     need_voxel: bool = True,
 ) -> tuple[np.ndarray, float | None]:
-    """A user's scan as a float32 (z, y, x) volume, and its voxel size (µm).
+    """Return a user's scan as a float32 (z, y, x) volume, and its voxel size (µm).
 
     Parameters
     ----------

@@ -58,7 +58,7 @@ def _pattern(name: str) -> str:
 
 
 def find_slices(path: str | Path) -> list[Path]:
-    """The slice files of a folder or glob, in natural order.
+    """List the slice files of a folder or glob, in natural order.
 
     Raises
     ------
@@ -121,7 +121,10 @@ def _slice_header(path: Path) -> tuple[tuple[int, ...], np.dtype, tuple[float, f
 
 
 def bruker_pixel_size(folder: Path) -> tuple[float, Path] | None:
-    """The reconstruction pixel size (µm) of a Bruker SkyScan / NRecon log in ``folder``, and the log."""
+    """Return the reconstruction pixel size (µm) of a Bruker SkyScan / NRecon log in ``folder``.
+
+    Returns the size and the log it comes from, or None when no log in ``folder`` records one.
+    """
     logs = sorted(folder.glob("*_rec.log")) + sorted(
         p for p in folder.glob("*.log") if not p.name.endswith("_rec.log")
     )

@@ -113,7 +113,7 @@ class TiffHeader:
 
 
 def read_tiff_header(path: str | Path) -> TiffHeader:
-    """The header of a TIFF, checked for truncation.
+    """Read the header of a TIFF, checked for truncation.
 
     Raises
     ------

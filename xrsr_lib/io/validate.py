@@ -73,7 +73,7 @@ def check_array(
 
 
 def check_volume(volume: object, name: str = "volume", ndim: int = 3, cubic: bool = False) -> np.ndarray:
-    """A finite, real, non-empty ``ndim``-D array as float32 (:func:`check_array` for volumes)."""
+    """Return a finite, real, non-empty ``ndim``-D array as float32 (:func:`check_array` for volumes)."""
     return check_array(volume, name, ndim, cubic=cubic)
 
 
@@ -87,7 +87,7 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str, hin
 
 
 def check_int(value: object, name: str, minimum: int | None = None) -> int:
-    """An integer argument (not a bool) of at least ``minimum``, as ``int``.
+    """Return an integer argument (not a bool) of at least ``minimum``, as ``int``.
 
     Raises
     ------
@@ -104,7 +104,7 @@ def check_int(value: object, name: str, minimum: int | None = None) -> int:
 def check_real(
     value: object, name: str, minimum: float | None = None, *, strict: bool = False, unit: str = ""
 ) -> float:
-    """A finite real argument (not a bool), ``>= minimum`` (``> minimum`` when ``strict``), as ``float``.
+    """Return a finite real argument (not a bool), ``>= minimum`` (``> minimum`` if ``strict``), as ``float``.
 
     ``unit`` (e.g. ``" µm"``, ``" voxels"``) is named in the message.
 

@@ -1,5 +1,7 @@
-"""Read and write 3-D volumes in the formats XRM users have: TIFF stacks, HDF5, NumPy, Zarr, and
-(docs/formats.md) folders of slices, MetaImage / NRRD / NIfTI, ZEISS ``.txm``, raw files.
+"""Read and write 3-D volumes in the formats XRM users have.
+
+TIFF stacks, HDF5, NumPy, Zarr, and (docs/formats.md) folders of slices, MetaImage / NRRD /
+NIfTI, ZEISS ``.txm``, raw files.
 
 The format follows the file name: ``.tif`` / ``.tiff`` (a multi-page stack, voxel size read from
 ImageJ or OME-XML metadata when present), ``.h5`` / ``.hdf5`` / ``.nxs`` (any dataset:
@@ -73,7 +75,7 @@ def _split_dataset(path: str | Path, dataset: str | None) -> tuple[Path, str | N
 
 
 def volume_format(path: str | Path) -> str:
-    """The format of a volume path: a key of :data:`VOLUME_SUFFIXES`, or ``"slices"``.
+    """Return the format of a volume path: a key of :data:`VOLUME_SUFFIXES`, or ``"slices"``.
 
     A folder, a glob or a name without suffix is a folder of 2-D slices.
 
@@ -98,7 +100,7 @@ def volume_format(path: str | Path) -> str:
 
 
 def writable_format(path: str | Path) -> str:
-    """The format :func:`write_volume` writes ``path`` in (``"zarr"`` for a ``.zarr`` store).
+    """Return the format :func:`write_volume` writes ``path`` in (``"zarr"`` for a ``.zarr`` store).
 
     Check an output name with it before the work that makes the volume.
 
@@ -177,7 +179,7 @@ def read_volume(
 def locate_volume(
     path: str | Path, dataset: str | None = None, raw: RawSpec | None = None
 ) -> tuple[Path, str | None, str]:
-    """The file, HDF5 dataset (from ``file.h5:/path`` or ``dataset``) and format of a volume path.
+    """Split a volume path into file, HDF5 dataset (from ``file.h5:/path`` or ``dataset``) and format.
 
     With ``raw`` any existing file is a raw volume.
 
@@ -238,7 +240,10 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _tiff_voxel_size(tif: Any) -> float | None:
-    """The x voxel size in µm a TIFF records (ImageJ or OME-XML), or None (see :mod:`~xrsr_lib.io.tiff`)."""
+    """Return the x voxel size in µm a TIFF records (ImageJ or OME-XML), or None.
+
+    See :mod:`~xrsr_lib.io.tiff`.
+    """
     from xrsr_lib.io.tiff import tiff_voxel_sizes
 
     sizes = tiff_voxel_sizes(tif)

@@ -20,7 +20,7 @@ ISOTROPY_TOLERANCE = 1e-3
 
 
 def isotropic_metadata(sizes_zyx_um: tuple[float, float, float] | None) -> dict[str, Any]:
-    """The metadata entries for voxel sizes ``(z, y, x)`` µm (empty for None)."""
+    """Return the metadata entries for voxel sizes ``(z, y, x)`` µm (empty for None)."""
     if sizes_zyx_um is None:
         return {}
     sizes = [float(s) for s in sizes_zyx_um]
@@ -33,7 +33,7 @@ def isotropic_metadata(sizes_zyx_um: tuple[float, float, float] | None) -> dict[
 def resolve_voxel_size(
     metadata: dict[str, Any], name: object, given: float | None = None, option: str = "--voxel"
 ) -> float:
-    """The voxel size (µm) to use for a file: ``given``, else the file's.
+    """Return the voxel size (µm) to use for a file: ``given``, else the file's.
 
     Parameters
     ----------

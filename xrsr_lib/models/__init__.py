@@ -59,7 +59,7 @@ def _lookup(method: str) -> tuple[type[nn.Module], type[BaseModel]]:
 
 
 def model_config_class(method: str) -> type[BaseModel]:
-    """The configuration class of the model registered as ``method``."""
+    """Return the configuration class of the model registered as ``method``."""
     return _lookup(method)[1]
 
 
@@ -98,5 +98,5 @@ def build_model(method: str, config: dict | BaseModel | None = None) -> nn.Modul
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (``requires_grad``) of ``model``."""
+    """Count the trainable parameters (``requires_grad``) of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -98,6 +98,7 @@ class DropPath(nn.Module):
         return x * mask / keep
 
     def extra_repr(self) -> str:
+        """Return the drop probability for the module's ``repr``."""
         return f"p={self.p}"
 
 
@@ -265,6 +266,7 @@ class WindowAttentionCore(nn.Module):
         return out[:, :h, :w, :]
 
     def extra_repr(self) -> str:
+        """Return the width, heads, window size and shift for the module's ``repr``."""
         return (
             f"dim={self.dim}, num_heads={self.num_heads}, window_size={self.window_size}, "
             f"shifted={self.shifted}"

@@ -163,7 +163,7 @@ class UTSRConfig(BaseModel):
 
     @classmethod
     def paper_like(cls, **overrides: Any) -> UTSRConfig:
-        """A configuration of the published model's size (a guess; see the module docstring).
+        """Return a configuration of the published model's size (a guess; see the module docstring).
 
         ELAN's width ``embed_dim=180`` (channels 180, 360, 720), two levels of 6 blocks and a
         bottleneck of 8 (32 blocks), 2 heads per group, windows (4, 8, 16), DCFFN ratio 2: about
@@ -294,7 +294,7 @@ class UTSRBlock(nn.Module):
 
 
 class TransformerStage(nn.Module):
-    """``depth`` :class:`UTSRBlock`\\ s on a ``(B, C, H, W)`` map; shifted windows on odd blocks."""
+    """``depth`` :class:`UTSRBlock` blocks on a ``(B, C, H, W)`` map; shifted windows on odd blocks."""
 
     def __init__(self, dim: int, depth: int, cfg: UTSRConfig, drop_paths: Sequence[float]) -> None:
         super().__init__()

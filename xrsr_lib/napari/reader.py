@@ -36,7 +36,10 @@ def _is_result(path: Path) -> bool:
 
 
 def _levels(path: Path) -> tuple[list[Any], list[float], list[float], dict[str, Any]]:
-    """The arrays of every level, level 0's scale and translation (µm), and the group's ``xrsr`` record."""
+    """Open a result's pyramid: the arrays of every level, level 0's scale and translation (µm).
+
+    Also returns the group's ``xrsr`` record.
+    """
     import zarr
 
     group = zarr.open_group(str(path), mode="r")
@@ -61,7 +64,7 @@ def _limits(coarsest: Any, low: float = 1.0, high: float = 99.0) -> tuple[float,
 
 
 def read_result(path: str | Path) -> list[LayerData]:
-    """The layers of an xrsr result: the image and, when present, its trust map.
+    """Return the layers of an xrsr result: the image and, when present, its trust map.
 
     Returns
     -------

@@ -32,7 +32,7 @@ __all__ = ["Cancelled", "PredictWidget", "parse_roi"]
 
 
 def _line_edit(placeholder: str) -> Any:
-    """An empty text field showing ``placeholder``."""
+    """Make an empty text field showing ``placeholder``."""
     edit = QLineEdit()
     edit.setPlaceholderText(placeholder)
     return edit

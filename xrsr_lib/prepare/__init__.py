@@ -1,6 +1,9 @@
-"""Preparing volumes for training and inference: masks of measured data, intensity normalization,
-poses of scans in the sample, resampling between grids, and registration of scans taken at
-different voxel sizes (:func:`register`; it imports SimpleITK when called)."""
+"""Preparing volumes for training and inference.
+
+Masks of measured data, intensity normalization, poses of scans in the sample, resampling between
+grids, and registration of scans taken at different voxel sizes (:func:`register`; it imports
+SimpleITK when called).
+"""
 
 from xrsr_lib.prepare.masks import LOSS_MASKS, cylinder_mask, disc_mask, fov_mask, loss_mask
 from xrsr_lib.prepare.normalization import Normalization

@@ -41,7 +41,7 @@ def fov_mask(shape_yx: tuple[int, int], radius: float | None = None) -> np.ndarr
 
 
 def loss_mask(kind: str, shape_yx: tuple[int, int]) -> np.ndarray:
-    """The (y, x) mask of the setting ``loss_mask``: the field-of-view circle, or every voxel.
+    """Return the (y, x) mask of the setting ``loss_mask``: the field-of-view circle, or every voxel.
 
     Raises
     ------

@@ -29,9 +29,11 @@ class Normalization:
         return cls(float(xi.mean()), float(xi.std()) or 1.0, float(xt.mean()), float(xt.std()) or 1.0)
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
+        """Normalize network inputs: ``(x - input_mean) / input_std`` as float32."""
         return ((x - self.input_mean) / self.input_std).astype(np.float32)
 
     def targets(self, x: np.ndarray) -> np.ndarray:
+        """Normalize targets: ``(x - target_mean) / target_std`` as float32 (undone by :meth:`restore`)."""
         return ((x - self.target_mean) / self.target_std).astype(np.float32)
 
     def restore(self, y: np.ndarray) -> np.ndarray:
@@ -39,4 +41,5 @@ class Normalization:
         return (y * self.target_std + self.target_mean).astype(np.float32)
 
     def as_dict(self) -> dict[str, float]:
+        """Return the four fields as a dict (JSON-serialisable, stored with a trained model)."""
         return asdict(self)

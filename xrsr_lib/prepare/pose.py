@@ -62,9 +62,11 @@ class Pose:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Pose:
+        """Rebuild a pose from :meth:`as_dict`'s dict (``angle_deg`` in degrees, ``center_um`` in µm)."""
         return cls(float(d["angle_deg"]), tuple(float(v) for v in d["center_um"]))  # type: ignore[arg-type]
 
     def as_dict(self) -> dict[str, Any]:
+        """Return the pose as a JSON-serialisable dict: ``angle_deg`` (°), ``center_um`` (µm, z, y, x)."""
         return {"angle_deg": float(self.angle_deg), "center_um": [float(v) for v in self.center_um]}
 
     def to_sample(self, points_zyx: np.ndarray) -> np.ndarray:
@@ -77,11 +79,11 @@ class Pose:
         return inverse.to_sample(np.asarray(points_zyx, dtype=np.float64) - np.asarray(self.center_um))
 
     def compose(self, inner: Pose) -> Pose:
-        """The pose of a scan given relative to this one (``inner``), in this one's sample frame."""
+        """Return the pose of a scan given relative to this one (``inner``), in this one's sample frame."""
         centre = self.to_sample(np.asarray(inner.center_um))
         return Pose(self.angle_deg + inner.angle_deg, tuple(float(v) for v in centre))  # type: ignore[arg-type]
 
     def relative_to(self, outer: Pose) -> Pose:
-        """This pose expressed in the frame of the scan ``outer`` (``outer.compose(result) == self``)."""
+        """Express this pose in the frame of the scan ``outer`` (``outer.compose(result) == self``)."""
         centre = outer.to_scan(np.asarray(self.center_um))
         return Pose(self.angle_deg - outer.angle_deg, tuple(float(v) for v in centre))  # type: ignore[arg-type]

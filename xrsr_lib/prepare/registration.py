@@ -40,8 +40,11 @@ __all__ = ["Registration", "RegistrationError", "checkerboard", "register"]
 
 
 class RegistrationError(XrsrInputError):
-    """The scans could not be registered (no overlap, or no reliable match): bad input (the scans or
-    the recorded offset), a :class:`~xrsr_lib.io.errors.XrsrInputError` (so also a ``ValueError``)."""
+    """The scans could not be registered (no overlap, or no reliable match).
+
+    Bad input (the scans or the recorded offset): a :class:`~xrsr_lib.io.errors.XrsrInputError` (so
+    also a ``ValueError``).
+    """
 
     def __init__(self, message: str, parameter: str | None = "offset_um") -> None:
         super().__init__(message, parameter)
@@ -81,7 +84,7 @@ class Registration:
     checkerboard: np.ndarray = field(repr=False)
 
     def report(self) -> dict[str, Any]:
-        """The numbers as a flat dict (for a JSON report or a table)."""
+        """Return the numbers as a flat dict (for a JSON report or a table)."""
         return {
             "angle_deg": self.pose.angle_deg,
             "center_z_um": self.pose.center_um[0],
@@ -107,7 +110,7 @@ def _pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 
 def checkerboard(a: np.ndarray, b: np.ndarray, block: int = 8) -> np.ndarray:
-    """A 2-D image alternating ``block``-sized squares of ``a`` and ``b`` (each standardized)."""
+    """Make a 2-D image alternating ``block``-sized squares of ``a`` and ``b`` (each standardized)."""
     a, b = _standardize(np.asarray(a, float)), _standardize(np.asarray(b, float))
     yy, xx = np.indices(a.shape)
     return np.where(((yy // block) + (xx // block)) % 2 == 0, a, b).astype(np.float32)
@@ -123,8 +126,11 @@ def _window(shape: tuple[int, ...], alpha: float = 0.4) -> np.ndarray:
 
 
 def _peak_ratio(a: np.ndarray, b: np.ndarray, separation: int) -> float:
-    """Highest peak of the cross-correlation surface over the next local maximum at least
-    ``separation`` voxels away (surfaces of band-limited images are smooth: their peaks are broad)."""
+    """Return the ratio of the cross-correlation surface's highest peak to its runner-up.
+
+    The runner-up is the next local maximum at least ``separation`` voxels away (surfaces of
+    band-limited images are smooth: their peaks are broad).
+    """
     surface = np.real(np.fft.ifftn(np.fft.fftn(a) * np.conj(np.fft.fftn(b))))
     surface = surface - np.median(surface)
     size = 2 * separation + 1

@@ -37,7 +37,7 @@ def resample(
     out: np.ndarray | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The source volume seen on the target grid.
+    """Resample the source volume onto the target grid.
 
     Parameters
     ----------
@@ -105,8 +105,9 @@ def resample_region(
     target_voxel_um: float,
     target_pose: Pose,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A region of a scan (on disk, e.g. a prediction) seen on another scan's grid, reading only the
-    part of the region under that grid (plus a spline margin).
+    """Resample a region of a scan (on disk, e.g. a prediction) onto another scan's grid.
+
+    Reads only the part of the region under that grid (plus a spline margin).
 
     ``origin_um``, ``voxel_size_um``: where the region's voxel ``(0, 0, 0)`` lies in its scan's index
     frame and its voxel size (:func:`~xrsr_lib.prepare.pose.region_center_um`; ``xrsr predict``

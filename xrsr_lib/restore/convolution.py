@@ -89,8 +89,10 @@ class SeparableConvolver:
         self.buffers: list[torch.Tensor] = []
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Convolve ``x`` (of the image shape, not one of this convolver's buffers); the result is
-        one of its two buffers, overwritten by its next call."""
+        """Convolve ``x`` (of the image shape, not one of this convolver's buffers).
+
+        The result is one of its two buffers, overwritten by its next call.
+        """
         if not self.buffers:
             self.buffers = [x.new_empty(math.prod(self.shape)) for _ in range(2)]
         for step, axis in enumerate(reversed(range(len(self.shape)))):
@@ -140,6 +142,10 @@ class FFTConvolver:
         self.input = self.buffer[self.crop]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve ``x`` (of the image shape) with the kernel, 'same' mode, zero boundary.
+
+        The result is a view into a fresh FFT output of the padded grid, cropped to the image shape.
+        """
         self.input.copy_(x)
         spec = torch.fft.rfftn(self.buffer, dim=self.dims)
         spec *= self.kernel_ft
@@ -154,7 +160,7 @@ def _exact_matmul() -> bool:
 def choose_method(
     method: str, factors: list[np.ndarray] | None, shape: tuple[int, ...], kernel_shape: tuple[int, ...]
 ) -> str:
-    """The convolution method, ``'fft'`` or ``'separable'``, that ``method`` stands for.
+    """Resolve ``method`` to the convolution method it stands for, ``'fft'`` or ``'separable'``.
 
     ``'auto'`` takes ``'fft'`` for a non-separable PSF (``factors is None``) or reduced-precision
     float32 matrix products, else compares one convolution's operation counts: ``2 N Σ_a

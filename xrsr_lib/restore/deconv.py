@@ -85,7 +85,7 @@ def _check_array(arr: object, name: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- PSF
 def gaussian_psf(sigma: float | Sequence[float], truncate: float = 4.0) -> np.ndarray:
-    """Sampled, truncated 3D Gaussian point spread function.
+    """Return a sampled, truncated 3D Gaussian point spread function.
 
     The kernel is the outer product of 1D Gaussians ``exp(-x² / 2σ²)`` sampled at integer offsets
     ``x = -r..r`` with ``r = int(truncate * σ + 0.5)`` (the same radius as

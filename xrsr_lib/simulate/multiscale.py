@@ -104,8 +104,11 @@ def to_scan_frame(
 
 
 def scan_geometry(cfg: MultiscaleConfig, scan: ScanConfig) -> ConeGeometry:
-    """The cone-beam geometry of a scan: its detector just sees its region (so rows are truncated
-    whenever the sample is wider), source and detector ``source_origin_factor`` half-widths away."""
+    """Return the cone-beam geometry of a scan.
+
+    Its detector just sees its region (so rows are truncated whenever the sample is wider), source
+    and detector ``source_origin_factor`` half-widths away.
+    """
     half = scan.n_voxels * scan.voxel_size_um / 2
     d = cfg.source_origin_factor * half
     d = max(d, 4.0 * (cfg.sample.cylinder_radius_um + math.hypot(*scan.roi_center_um[1:])))
@@ -121,7 +124,7 @@ def exact_phantom(
     voxel_size_um: float,
     supersampling: int = 2,
 ) -> np.ndarray:
-    """The exact sample (material fraction) on a scan's grid, pose ``(φ, c)``.
+    """Voxelize the exact sample (material fraction) on a scan's grid, pose ``(φ, c)``.
 
     Pores are voxelized exactly with ``supersampling``³ sub-samples; the cylinder (off the axis in
     the scan frame) by the same sub-sampling. Voxels cut by both a pore and the cylinder surface

@@ -91,7 +91,10 @@ class CrackSlice:
 
 
 def _grow_cracks(config: CrackSliceConfig, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Persistent random walks with branching; returns (vertices (n, 2), full widths (n,)) polylines."""
+    """Grow cracks as persistent random walks with branching.
+
+    Returns the polylines as (vertices (n, 2), full widths (n,)) pairs, in pixels.
+    """
     n = config.size
     wmin, wmax = config.crack_width_range_px
     step = config.step_px
@@ -336,7 +339,7 @@ def bicubic_upsample(low: np.ndarray, scale: int) -> np.ndarray:
 
 
 def split_image_seeds(split_seed: int, index: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """(simulation seed, noise seed) of image ``index`` of the split with base seed ``split_seed``."""
+    """Return (simulation seed, noise seed) of image ``index`` of the split with base seed ``split_seed``."""
     return (int(split_seed), int(index), 0), (int(split_seed), int(index), 1)
 
 
@@ -348,7 +351,7 @@ def make_split(
     blur_sigma_px: float = DEFAULT_BLUR_SIGMA_PX,
     noise_std: float = DEFAULT_NOISE_STD,
 ) -> dict[str, np.ndarray]:
-    """A stack of reference slices, their degraded versions and masks.
+    """Make a stack of reference slices, their degraded versions and masks.
 
     Parameters
     ----------

@@ -32,7 +32,7 @@ def _progress(iterable: Sequence, enabled: bool, desc: str) -> Iterator:
 
 
 def _progress_bar(total: int, enabled: bool, desc: str):
-    """A tqdm bar over ``total`` steps (disabled, a no-op, unless ``enabled``)."""
+    """Make a tqdm bar over ``total`` steps (disabled, a no-op, unless ``enabled``)."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, leave=False, disable=not enabled)

@@ -67,7 +67,7 @@ def astra_status() -> tuple[bool, str]:
 
 
 def astra_available() -> bool:
-    """``True`` only if astra-toolbox imports and reports a usable CUDA GPU (cached)."""
+    """Return ``True`` only if astra-toolbox imports and reports a usable CUDA GPU (cached)."""
     return astra_status()[0]
 
 

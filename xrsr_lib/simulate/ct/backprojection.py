@@ -30,10 +30,11 @@ def _grid_symmetries(ny: int, nx: int, vs: float, center_yx: tuple[float, float]
 
 
 def _apply_symmetry(t: torch.Tensor, op: PlaneSymmetry) -> torch.Tensor:
-    """``t`` (``(..., ny, nx)`` slices) with voxel ``(iy, ix)`` moved to where ``op`` maps its centre
-    (slices centred on the rotation axis; square when ``op`` swaps ``x`` and ``y``).
+    """Return ``t`` (``(..., ny, nx)`` slices) with voxel ``(iy, ix)`` moved to where ``op`` maps it.
 
-    A strided view for the identity and for a pure transpose, otherwise a flipped copy.
+    The slices are centred on the rotation axis (square when ``op`` swaps ``x`` and ``y``); ``op``
+    maps voxel centres. A strided view for the identity and for a pure transpose, otherwise a
+    flipped copy.
     """
     a, b, c, d = op.matrix
     if b == 0:  # x' = a x, y' = d y

@@ -23,7 +23,7 @@ def _check_sigma(sigma_px: float) -> float:
 
 
 def _check_stack(projs: np.ndarray, name: str) -> np.ndarray:
-    """A (n_angles, rows, cols) projection stack."""
+    """Check that ``projs`` is a (n_angles, rows, cols) projection stack and return it as an array."""
     return check_array(projs, name, 3, dtype=None, axes="(n_angles, rows, cols)")
 
 

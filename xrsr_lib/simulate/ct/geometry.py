@@ -54,6 +54,14 @@ class ConeGeometry:
     angles: np.ndarray = field(repr=False)
 
     def __post_init__(self) -> None:
+        """Store ``angles`` as a flat float64 array and check every field.
+
+        Raises
+        ------
+        ValueError
+            If a distance or the pixel pitch is not finite and positive (``origin_detector`` may
+            be 0), the detector is empty, or ``angles`` is empty or not finite.
+        """
         angles = np.asarray(self.angles, dtype=np.float64).reshape(-1)
         object.__setattr__(self, "angles", angles)
         if not (math.isfinite(self.source_origin) and self.source_origin > 0):
@@ -117,6 +125,7 @@ class ConeGeometry:
     # ------------------------------------------------------------------ derived values
     @property
     def n_angles(self) -> int:
+        """Number of projection angles."""
         return int(self.angles.size)
 
     @property
@@ -176,6 +185,7 @@ class ConeGeometry:
 
     @classmethod
     def from_dict(cls, d: dict) -> ConeGeometry:
+        """Rebuild a geometry from :meth:`to_dict`'s description (distances in µm, angles in radians)."""
         return cls(
             float(d["source_origin"]),
             float(d["origin_detector"]),

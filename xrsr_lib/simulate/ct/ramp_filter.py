@@ -1,5 +1,7 @@
-"""FDK's projection filtering: cosine pre-weighting, apodized ramp filter along detector rows, and
-the angular weights of a full circular scan.
+"""FDK's projection filtering.
+
+Cosine pre-weighting, apodized ramp filter along detector rows, and the angular weights of a full
+circular scan.
 
 The ramp is sampled in real space and applied by zero-padded real FFTs of the shortest fast length
 that keeps the row convolution linear (see :func:`ramp_filter_response` and ``_row_filter``).
@@ -164,8 +166,10 @@ def _filter_views(
     scale: Sequence[float] | None = None,
     flip: Sequence[bool] | None = None,
 ) -> torch.Tensor:
-    """:func:`filter_projections` of ``projections[views]``, view ``k`` times ``scale[k]`` and
-    column-flipped where ``flip[k]``, without an intermediate copy of the stack."""
+    """Apply :func:`filter_projections` to ``projections[views]`` without copying the stack first.
+
+    View ``k`` is multiplied by ``scale[k]`` and column-flipped where ``flip[k]``.
+    """
     dev = projections.device
     n = projections.shape[0] if views is None else len(views)
     idx = torch.arange(n) if views is None else torch.as_tensor(np.asarray(views, dtype=np.int64))

@@ -77,8 +77,11 @@ def cylinder_chords(
 
 
 def _edge_fit(p: np.ndarray, t_um: np.ndarray, fit_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """Value and slope (per µm of ``t``) at the last column of every row, by a least-squares line
-    through its last ``fit_px`` columns (rows smoothed along the row index first: it is z)."""
+    """Return the value and slope (per µm of ``t``) at the last column of every row.
+
+    A least-squares line through the row's last ``fit_px`` columns (rows smoothed along the row
+    index first: it is z).
+    """
     tail = gaussian_filter1d(p[..., -fit_px:].astype(np.float64), 1.0, axis=-2, mode="nearest")
     x = t_um[-fit_px:] - t_um[-1]
     xm = x.mean()
@@ -104,8 +107,11 @@ def default_fit_px(cols: int) -> int:
 
 
 def _chord_circle(p: np.ndarray, t_um: np.ndarray, fit_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """Radius and centre (in ``t``) of the circle whose chords best match each row's last
-    ``fit_px`` columns (a solid disc: ``p² + 4t² = (4ρ² - 4t_c²) + 8 t_c · t``, a line in ``t``)."""
+    """Return radius and centre (in ``t``) of the circle whose chords best match each row's end.
+
+    The chords are fitted to the row's last ``fit_px`` columns (a solid disc:
+    ``p² + 4t² = (4ρ² - 4t_c²) + 8 t_c · t``, a line in ``t``).
+    """
     y = p[..., -fit_px:].astype(np.float64) ** 2 + 4.0 * t_um[-fit_px:] ** 2
     x = t_um[-fit_px:]
     xm = x.mean()
@@ -119,7 +125,7 @@ def _chord_circle(p: np.ndarray, t_um: np.ndarray, fit_px: int) -> tuple[np.ndar
 def sample_cylinder(
     projections: np.ndarray, geometry: ConeGeometry, fit_px: int | None = None
 ) -> tuple[float, float, float]:
-    """The round sample behind truncated projections: radius and axis ``(x, y)``, µm.
+    """Fit the round sample behind truncated projections: radius and axis ``(x, y)``, µm.
 
     The sample is modelled as a disc of uniform mean density ``k`` (a foam: its matrix fraction)
     about an axis ``(x, y)``; its chord at distance ``t`` from the rotation axis, at angle ``θ``, is
@@ -157,8 +163,11 @@ def sample_cylinder(
 
 
 def _detector_coords(geometry: ConeGeometry, cols: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ray distance to the axis ``t`` per column of a detector extended by ``w`` columns each side,
-    and the cone factor ``(rows, cols + 2w)`` that turns in-plane chords into path lengths."""
+    """Return the ray distance to the axis ``t`` per column of a detector widened by ``w`` columns.
+
+    ``w`` columns are added on each side. Also returns the cone factor ``(rows, cols + 2w)`` that
+    turns in-plane chords into path lengths.
+    """
     sod, sdd, pix = geometry.source_origin, geometry.source_detector, geometry.det_pixel
     u = (np.arange(-w, cols + w) - (cols - 1) / 2.0) * pix
     v = geometry.v_coords()
@@ -238,7 +247,7 @@ def extend_truncated_rows(
 
 
 def widened(geometry: ConeGeometry, extension: int) -> ConeGeometry:
-    """The geometry with ``extension`` more detector columns on each side."""
+    """Return the geometry with ``extension`` more detector columns on each side."""
     return ConeGeometry(
         geometry.source_origin,
         geometry.origin_detector,
@@ -252,8 +261,10 @@ def widened(geometry: ConeGeometry, extension: int) -> ConeGeometry:
 def extend_with_prior(
     projections: np.ndarray, prior: np.ndarray, extension: int, fit_px: int = 6
 ) -> np.ndarray:
-    """Rows continued by a prior's projections (e.g. the coarse whole-sample scan, reprojected in
-    this scan's geometry on a detector ``extension`` columns wider on each side).
+    """Continue truncated rows by a prior's projections.
+
+    The prior is e.g. the coarse whole-sample scan, reprojected in this scan's geometry on a
+    detector ``extension`` columns wider on each side.
 
     Beyond each edge a row takes the prior's row, scaled so the two agree at the edge (the value
     of each is fitted over ``fit_px`` columns): the prior supplies the shape of the sample outside

@@ -11,9 +11,10 @@ so the voxelizer and the analytic projector take either.
 
 The modules:
 
-- :mod:`~xrsr_lib.simulate.phantom.generate`: :func:`generate_foam`, Pelt's greedy packing (numba
-  kernels of the cell grids, max-tree and nearest-void queries in
-  :mod:`~xrsr_lib.simulate.phantom._grids`); the void sizes follow from the packing.
+- :mod:`~xrsr_lib.simulate.phantom.generate`: :func:`generate_foam`, Pelt's greedy packing (the
+  numba placement loop in :mod:`~xrsr_lib.simulate.phantom._packing`; the cell grids, max-tree and
+  nearest-void queries in :mod:`~xrsr_lib.simulate.phantom._grids`); the void sizes follow from
+  the packing.
 - :mod:`~xrsr_lib.simulate.phantom.sized`: :func:`generate_sized_foam`, voids with diameters drawn
   from a truncated power law (:func:`sized_diameter_cdf`), placed largest first by random
   sequential addition with a minimum gap.

@@ -1,4 +1,4 @@
-"""Numba building blocks of the foam generator (see :mod:`xrsr_lib.simulate.phantom.generate`).
+"""Numba building blocks of the foam generator (:mod:`~xrsr_lib.simulate.phantom.generate`).
 
 * the SplitMix64 random stream (state ``rng[0]``) and uniform points in the cylinder;
 * the candidate cell grid: doubly linked lists per cell, renumbered in cell order;
@@ -56,9 +56,12 @@ def _cell_index(v: float, origin: float, cell: float, n: int) -> int:
 
 @njit(cache=True)
 def _cell_box(px, py, pz, ext, origin, g, nx, ny, nz):
-    """Inclusive cell-index ranges ``(ix0, ix1, iy0, iy1, iz0, iz1)`` of a grid of cell side ``g``
-    (``nx × ny × nz`` cells from ``origin``) that hold points within ``ext`` of p: the box both grid
-    walks (void queries, candidate updates) scan, each then pruning its cells by :func:`_axis_gap`."""
+    """Return the inclusive cell-index ranges ``(ix0, ix1, iy0, iy1, iz0, iz1)`` near p.
+
+    The cells of a grid of cell side ``g`` (``nx × ny × nz`` cells from ``origin``) that hold points
+    within ``ext`` of p: the box that both grid walks (void queries, candidate updates) scan, each
+    pruning its cells by :func:`_axis_gap`, and that :func:`_close_covered_cells` scans.
+    """
     return (
         _cell_index(px - ext, origin[0], g, nx),
         _cell_index(px + ext, origin[0], g, nx),
@@ -292,12 +295,7 @@ def _close_covered_cells(px, py, pz, r, params, cdims, istate, open_cells, open_
     if r * r <= 0.75 * gc * gc:  # a cell's half diagonal exceeds r: no cell fits inside
         return
     origin = params[3:6]
-    ix0 = _cell_index(px - r, origin[0], gc, cdims[0])
-    ix1 = _cell_index(px + r, origin[0], gc, cdims[0])
-    iy0 = _cell_index(py - r, origin[1], gc, cdims[1])
-    iy1 = _cell_index(py + r, origin[1], gc, cdims[1])
-    iz0 = _cell_index(pz - r, origin[2], gc, cdims[2])
-    iz1 = _cell_index(pz + r, origin[2], gc, cdims[2])
+    ix0, ix1, iy0, iy1, iz0, iz1 = _cell_box(px, py, pz, r, origin, gc, cdims[0], cdims[1], cdims[2])
     for iz in range(iz0, iz1 + 1):
         fz = max(abs(origin[2] + iz * gc - pz), abs(origin[2] + (iz + 1) * gc - pz))
         for iy in range(iy0, iy1 + 1):
