@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from xrsr_lib.config.nanoct import CrackSegmentationConfig
-from xrsr_lib.simulate.nanoct import _check_image
+from xrsr_lib.simulate.nanoct import check_image
 
 __all__ = ["segment_cracks", "segmentation_scores"]
 
@@ -39,7 +39,7 @@ def segment_cracks(image: np.ndarray, config: CrackSegmentationConfig | None = N
     from skimage.morphology import black_tophat, disk
 
     config = CrackSegmentationConfig() if config is None else config
-    arr = _check_image(image).astype(np.float32)
+    arr = check_image(image).astype(np.float32)
     response = black_tophat(arr, disk(config.tophat_radius_px))
     if config.threshold == "otsu":
         thr = float(threshold_otsu(response)) if np.ptp(response) > 0 else np.inf

@@ -142,7 +142,7 @@ def open_volume(path: str | Path, dataset: str | None = None, raw: RawSpec | Non
         raw file without its layout; every message names the file.
     """
     from xrsr_lib.io.omezarr import open_zarr
-    from xrsr_lib.io.volumes import _default_dataset, locate_volume
+    from xrsr_lib.io.volumes import default_dataset, locate_volume
 
     p, dataset, fmt = locate_volume(path, dataset, raw=raw)
     meta: dict[str, Any] = {}
@@ -159,7 +159,7 @@ def open_volume(path: str | Path, dataset: str | None = None, raw: RawSpec | Non
 
         from xrsr_lib.io.hdf5 import decode_attr
 
-        dataset = dataset or _default_dataset(p)
+        dataset = dataset or default_dataset(p)
         with h5py.File(p, "r") as f:
             if dataset not in f:
                 raise XrsrInputError(f"{p}: no dataset {dataset!r}")

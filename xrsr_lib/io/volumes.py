@@ -168,7 +168,7 @@ def read_volume(
     elif fmt == "tiff":
         vol, meta = _read_tiff(path)
     else:
-        vol, meta = hdf5.read_array(path, dataset or _default_dataset(path))
+        vol, meta = hdf5.read_array(path, dataset or default_dataset(path))
     try:
         check_array(vol, str(path), 3, finite=False, dtype=None)
     except ValueError as err:  # the user's file holds no volume (not 3-D, empty, not numbers)
@@ -210,7 +210,7 @@ def locate_volume(
     return p, dataset, volume_format(p)
 
 
-def _default_dataset(path: Path) -> str:
+def default_dataset(path: Path) -> str:
     import h5py
 
     with h5py.File(path, "r") as f:

@@ -256,7 +256,7 @@ def simulate_crack_slice(config: CrackSliceConfig | None = None, seed: Seed = 0)
 # --------------------------------------------------------------------------------------------
 
 
-def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return check_array(image, name, 2, dtype=None)
 
 
@@ -299,7 +299,7 @@ def degrade_slice(
     -------
     ndarray, float32 (H / scale, W / scale)
     """
-    arr = _check_image(image).astype(np.float64)
+    arr = check_image(image).astype(np.float64)
     scale = _check_scale(scale)
     sigma = _check_nonneg(blur_sigma_px, "blur_sigma_px")
     noise_std = _check_nonneg(noise_std, "noise_std")
@@ -325,7 +325,7 @@ def bicubic_upsample(low: np.ndarray, scale: int) -> np.ndarray:
     -------
     ndarray, float32 (h·scale, w·scale)
     """
-    arr = _check_image(low, "low").astype(np.float64)
+    arr = check_image(low, "low").astype(np.float64)
     scale = _check_scale(scale)
     if scale == 1:
         return arr.astype(np.float32)

@@ -14,16 +14,16 @@ _CPU_CHUNK = 1 << 20
 _GPU_CHUNK = 1 << 24
 
 
-def _chunk(device: torch.device) -> int:
+def chunk(device: torch.device) -> int:
     return _CPU_CHUNK if device.type == "cpu" else _GPU_CHUNK
 
 
-def _axis_coords(n: int, voxel_size: float, offset: float) -> np.ndarray:
+def axis_coords(n: int, voxel_size: float, offset: float) -> np.ndarray:
     """Voxel centre coordinates (µm) along one axis, float64."""
     return (np.arange(n, dtype=np.float64) - (n - 1) / 2.0) * voxel_size + offset
 
 
-def _progress(iterable: Sequence, enabled: bool, desc: str) -> Iterator:
+def progress_iter(iterable: Sequence, enabled: bool, desc: str) -> Iterator:
     if not enabled:
         return iter(iterable)
     from tqdm.auto import tqdm
@@ -31,13 +31,13 @@ def _progress(iterable: Sequence, enabled: bool, desc: str) -> Iterator:
     return iter(tqdm(iterable, desc=desc, leave=False))
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
+def progress_bar(total: int, enabled: bool, desc: str):
     """Make a tqdm bar over ``total`` steps (disabled, a no-op, unless ``enabled``)."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, leave=False, disable=not enabled)
 
 
-def _batches(n: int, size: int) -> list[range]:
+def index_batches(n: int, size: int) -> list[range]:
     size = max(1, int(size))
     return [range(s, min(n, s + size)) for s in range(0, n, size)]

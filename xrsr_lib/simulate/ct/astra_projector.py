@@ -21,12 +21,12 @@ from typing import Any, cast
 import numpy as np
 
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
-from xrsr_lib.simulate.ct.ramp_filter import _check_filter, angular_weights
+from xrsr_lib.simulate.ct.ramp_filter import angular_weights, check_filter
 from xrsr_lib.simulate.ct.torch_projector import (
-    _check_center,
-    _check_geometry,
-    _check_shape,
-    _check_voxel_size,
+    check_center,
+    check_geometry,
+    check_shape,
+    check_voxel_size,
 )
 
 __all__ = [
@@ -141,9 +141,9 @@ def astra_forward_project(
     numpy.ndarray
         ``(n_angles, det_rows, det_cols)`` float32 line integrals.
     """
-    _check_geometry(geometry)
-    vs = _check_voxel_size(voxel_size)
-    c = _check_center(center)
+    check_geometry(geometry)
+    vs = check_voxel_size(voxel_size)
+    c = check_center(center)
     vol = _as_float32(volume, "volume", 3)
     astra = _require_astra()
     vol_geom = _vol_geom(astra, cast(tuple[int, int, int], tuple(int(v) for v in vol.shape)), vs, c)
@@ -187,11 +187,11 @@ def astra_fdk_reconstruct(
     numpy.ndarray
         Attenuation per unit length (1/µm), shape ``shape``, float32.
     """
-    _check_geometry(geometry)
-    name = _check_filter(filter)
-    nz, ny, nx = _check_shape(shape)
-    vs = _check_voxel_size(voxel_size)
-    c = _check_center(center)
+    check_geometry(geometry)
+    name = check_filter(filter)
+    nz, ny, nx = check_shape(shape)
+    vs = check_voxel_size(voxel_size)
+    c = check_center(center)
     angular_weights(geometry.angles)  # same full-scan validation as the torch path
     proj = _as_float32(projections, "projections", 3)
     expected = (geometry.n_angles, geometry.det_rows, geometry.det_cols)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xrsr_lib.simulate.ct._helpers import _axis_coords, _batches, _chunk, _progress_bar
+from xrsr_lib.simulate.ct._helpers import axis_coords, chunk, index_batches, progress_bar
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 from xrsr_lib.simulate.ct.view_symmetry import SQUARE_SYMMETRIES, PlaneSymmetry, ViewOrbit, voxel_permutation
 
@@ -22,7 +22,7 @@ from xrsr_lib.simulate.ct.view_symmetry import SQUARE_SYMMETRIES, PlaneSymmetry,
 _ORBIT_TABLE_BYTES = 1 << 26
 
 
-def _grid_symmetries(ny: int, nx: int, vs: float, center_yx: tuple[float, float]) -> list[PlaneSymmetry]:
+def grid_symmetries(ny: int, nx: int, vs: float, center_yx: tuple[float, float]) -> list[PlaneSymmetry]:
     """Symmetries of the square (identity first) that map the ``(ny, nx)`` voxel grid onto itself."""
     return [SQUARE_SYMMETRIES[0]] + [
         op for op in SQUARE_SYMMETRIES[1:] if voxel_permutation(op, ny, nx, vs, center_yx) is not None
@@ -45,7 +45,7 @@ def _apply_symmetry(t: torch.Tensor, op: PlaneSymmetry) -> torch.Tensor:
     return t.flip(dims) if dims else t
 
 
-def _backproject_orbits(
+def backproject_orbits(
     q: torch.Tensor,
     geometry: ConeGeometry,
     orbits: list[ViewOrbit],
@@ -80,9 +80,9 @@ def _backproject_orbits(
     slot_ops = [ops[k] for k in valid]
     n_slots = len(slot_ops)
     f64, f32 = torch.float64, torch.float32
-    zf = torch.as_tensor(_axis_coords(nz, vs, c[0]), dtype=f32, device=dev)
-    yc = torch.as_tensor(_axis_coords(ny, vs, c[1]), dtype=f64, device=dev)
-    xc = torch.as_tensor(_axis_coords(nx, vs, c[2]), dtype=f64, device=dev)
+    zf = torch.as_tensor(axis_coords(nz, vs, c[0]), dtype=f32, device=dev)
+    yc = torch.as_tensor(axis_coords(ny, vs, c[1]), dtype=f64, device=dev)
+    xc = torch.as_tensor(axis_coords(nx, vs, c[2]), dtype=f64, device=dev)
     yy, xx = torch.meshgrid(yc, xc, indexing="ij")
     xx, yy = xx.reshape(-1), yy.reshape(-1)
     starts = np.cumsum([0] + [len(o.views) for o in orbits])
@@ -91,18 +91,18 @@ def _backproject_orbits(
     # grid_sample parallelises over its batch only: split each slab of slices into `split` batches
     # (one per thread) that share the orbit's views (expanded, stride 0).
     split = max(1, torch.get_num_threads()) if dev.type == "cpu" else 1
-    nzc = max(1, _chunk(dev) // (c_max * n_pix))
+    nzc = max(1, chunk(dev) // (c_max * n_pix))
     nzc = min(nz, max(split, (nzc // split) * split))
     # The per-orbit tables (normalised column g_u, normalised row per unit z a_v, distance weight w;
     # float32 per voxel column) are built for a batch of orbits at a time (bounded memory), then every
     # slab of slices is swept for that batch.
     per_batch = max(1, _ORBIT_TABLE_BYTES // (3 * 4 * n_pix))
-    batches = _batches(len(orbits), per_batch)
+    batches = index_batches(len(orbits), per_batch)
     slabs = [(z0, min(nz, z0 + nzc)) for z0 in range(0, nz, nzc)]
     vol = torch.zeros((nz, n_pix), dtype=f32, device=dev)
     grid_buf = torch.empty((nzc * n_pix * 2,), dtype=f32, device=dev)
     acc_buf = torch.empty((n_slots * nzc * n_pix,), dtype=f32, device=dev)
-    bar = _progress_bar(len(batches) * len(slabs), progress, "FDK backprojection")
+    bar = progress_bar(len(batches) * len(slabs), progress, "FDK backprojection")
     for ob in batches:
         g_u = torch.empty((len(ob), n_pix), dtype=f32, device=dev)
         a_v, w = torch.empty_like(g_u), torch.empty_like(g_u)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from xrsr_lib.simulate.ct._helpers import _batches
+from xrsr_lib.simulate.ct._helpers import index_batches
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 
 __all__ = ["FILTERS", "angular_weights", "filter_projections", "ramp_filter_response"]
@@ -42,7 +42,7 @@ def ramp_filter_response(n_pad: int, spacing: float, filter: str = "ram-lak") ->
     filter : str
         Apodization window, one of :data:`FILTERS`.
     """
-    name = _check_filter(filter)
+    name = check_filter(filter)
     n = np.arange(n_pad)
     n = np.where(n <= n_pad // 2, n, n - n_pad)  # circular index
     h = np.zeros(n_pad, dtype=np.float64)
@@ -62,7 +62,7 @@ def ramp_filter_response(n_pad: int, spacing: float, filter: str = "ram-lak") ->
     return resp
 
 
-def _check_filter(filter: str) -> str:
+def check_filter(filter: str) -> str:
     name = str(filter).lower().replace("_", "-")
     aliases = {"ramlak": "ram-lak", "ramp": "ram-lak", "shepplogan": "shepp-logan", "hanning": "hann"}
     name = aliases.get(name, name)
@@ -123,7 +123,7 @@ def filter_projections(
     torch.Tensor
         Filtered projections (same shape), in 1/µm, to be backprojected with the ``sod²/L²`` weight.
     """
-    return _filter_views(projections, geometry, filter)
+    return filter_views(projections, geometry, filter)
 
 
 def _smooth_length(n: int) -> int:
@@ -158,7 +158,7 @@ def _row_filter(cols: int, tau: float, filter: str) -> tuple[int, np.ndarray]:
     return n_fft, np.fft.rfft(h2).real
 
 
-def _filter_views(
+def filter_views(
     projections: torch.Tensor,
     geometry: ConeGeometry,
     filter: str,
@@ -184,7 +184,7 @@ def _filter_views(
     resp = torch.as_tensor(resp_np, dtype=torch.float32, device=dev)
     out = torch.empty((n, geometry.det_rows, cols), dtype=torch.float32, device=dev)
     per = max(1, _FILTER_CHUNK // (geometry.det_rows * n_fft))
-    for b in _batches(n, per):
+    for b in index_batches(n, per):
         p = projections[idx[b.start : b.stop].to(dev)] if views is not None else projections[b.start : b.stop]
         p = p * (cosw if sc is None else cosw * sc[b.start : b.stop, None, None])
         spec = torch.fft.rfft(p, n=n_fft, dim=-1)

@@ -45,15 +45,15 @@ import torch
 import torch.nn.functional as F
 
 from xrsr_lib.device import resolve_device
-from xrsr_lib.simulate.ct._helpers import _axis_coords, _batches, _chunk, _progress
-from xrsr_lib.simulate.ct.backprojection import _backproject_orbits, _grid_symmetries
+from xrsr_lib.simulate.ct._helpers import axis_coords, chunk, index_batches, progress_iter
+from xrsr_lib.simulate.ct.backprojection import backproject_orbits, grid_symmetries
 from xrsr_lib.simulate.ct.geometry import ConeGeometry
 from xrsr_lib.simulate.ct.ramp_filter import (
     FILTERS,
-    _check_filter,
-    _filter_views,
     angular_weights,
+    check_filter,
     filter_projections,
+    filter_views,
     ramp_filter_response,
 )
 from xrsr_lib.simulate.ct.view_symmetry import view_orbits
@@ -70,12 +70,12 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _check_geometry(geometry: ConeGeometry) -> None:
+def check_geometry(geometry: ConeGeometry) -> None:
     if not isinstance(geometry, ConeGeometry):
         raise ValueError(f"geometry must be a ConeGeometry, got {type(geometry).__name__}")
 
 
-def _check_voxel_size(voxel_size: float) -> float:
+def check_voxel_size(voxel_size: float) -> float:
     try:
         vs = float(voxel_size)
     except (TypeError, ValueError):
@@ -85,7 +85,7 @@ def _check_voxel_size(voxel_size: float) -> float:
     return vs
 
 
-def _check_center(center: Sequence[float]) -> tuple[float, float, float]:
+def check_center(center: Sequence[float]) -> tuple[float, float, float]:
     try:
         c = tuple(float(v) for v in center)
     except (TypeError, ValueError):
@@ -95,7 +95,7 @@ def _check_center(center: Sequence[float]) -> tuple[float, float, float]:
     return c
 
 
-def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+def check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     try:
         s = tuple(int(v) for v in shape)
         ok = len(s) == 3 and all(v >= 1 for v in s) and all(int(v) == v for v in shape)
@@ -174,9 +174,9 @@ def forward_project(
         Line integrals, shape ``(n_angles, det_rows, det_cols)``, float32; a tensor (on the input's
         device) when ``volume`` is a tensor, otherwise a numpy array.
     """
-    _check_geometry(geometry)
-    vs = _check_voxel_size(voxel_size)
-    c = _check_center(center)
+    check_geometry(geometry)
+    vs = check_voxel_size(voxel_size)
+    c = check_center(center)
     dev = resolve_device(device, volume)
     vol = _to_tensor(volume, "volume", 3, dev)
     nz, ny, nx = (int(v) for v in vol.shape)
@@ -192,16 +192,16 @@ def forward_project(
 
     # Slice stacks for rays running mainly along y (slices iy: (nz, nx)) or along x (slices ix: (nz, ny)).
     # Each entry: (stack, slice positions, lateral size, lateral centre).
-    along_y = (vol.permute(1, 0, 2).contiguous().unsqueeze(1), _axis_coords(ny, vs, c[1]), nx, c[2])
-    along_x = (vol.permute(2, 0, 1).contiguous().unsqueeze(1), _axis_coords(nx, vs, c[2]), ny, c[1])
+    along_y = (vol.permute(1, 0, 2).contiguous().unsqueeze(1), axis_coords(ny, vs, c[1]), nx, c[2])
+    along_x = (vol.permute(2, 0, 1).contiguous().unsqueeze(1), axis_coords(nx, vs, c[2]), ny, c[1])
     # Normalised grid coordinate (align_corners=False) of a position p along an axis of n voxels
     # centred at p0: (2 * idx + 1) / n - 1 = (p - p0) * 2 / (n * vs).
     z_scale = 2.0 / (nz * vs)
     vz = torch.as_tensor(vc, dtype=f64, device=dev)
-    per = max(1, _chunk(dev) // (rows * cols))
+    per = max(1, chunk(dev) // (rows * cols))
 
     out = torch.zeros((geometry.n_angles, rows, cols), dtype=f32, device=dev)
-    for a in _progress(range(geometry.n_angles), progress, "forward projection"):
+    for a in progress_iter(range(geometry.n_angles), progress, "forward projection"):
         th = float(geometry.angles[a])
         st, ct = math.sin(th), math.cos(th)
         sx, sy = sod * st, -sod * ct  # source (z = 0)
@@ -219,7 +219,7 @@ def forward_project(
         t_lat = torch.as_tensor(d_lat, dtype=f64, device=dev)
 
         acc = torch.zeros((rows, cols), dtype=f64, device=dev)
-        for sl in _batches(pos.size, per):
+        for sl in index_batches(pos.size, per):
             k = torch.as_tensor(pos[sl.start : sl.stop], dtype=f64, device=dev)
             lam = (k[:, None] - s_main) * inv_main[None, :]  # (K, cols): ray parameter at each slice
             g_lat = ((s_lat + lam * t_lat[None, :] - lat_c) * (2.0 / (n_lat * vs))).to(f32)
@@ -283,11 +283,11 @@ def fdk_reconstruct(
     views of 320 × 376 pixels on CPU: the peak resident memory grows by 0.23 GB over the 0.12 GB of
     input projections (estimate at 512³ from 512 views: +1.6 GB over 1 GB).
     """
-    _check_geometry(geometry)
-    _check_filter(filter)
-    nz, ny, nx = _check_shape(shape)
-    vs = _check_voxel_size(voxel_size)
-    c = _check_center(center)
+    check_geometry(geometry)
+    check_filter(filter)
+    nz, ny, nx = check_shape(shape)
+    vs = check_voxel_size(voxel_size)
+    c = check_center(center)
     dtheta = angular_weights(geometry.angles)
     dev = resolve_device(device, projections)
     proj = _to_tensor(projections, "projections", 3, dev)
@@ -302,14 +302,14 @@ def fdk_reconstruct(
     # Views related by a symmetry of the voxel grid and of the angle set share one sampling grid
     # (see view_symmetry): they are filtered into consecutive channels (mirrored views column-flipped,
     # every view scaled by its angular weight) and sampled by one grid_sample call per orbit.
-    ops = _grid_symmetries(ny, nx, vs, (c[1], c[2]))
+    ops = grid_symmetries(ny, nx, vs, (c[1], c[2]))
     valid, orbits = view_orbits(geometry.angles, ops)
     orbits.sort(key=lambda o: -len(o.views))  # a full orbit first: it initialises the accumulators
     order = [j for o in orbits for j in o.views]
     flips = [ops[k].reflection for o in orbits for k in o.ops]
     wang = 0.5 * dtheta  # 1/2: every ray is measured twice
     weights = cast(Sequence[float], wang[order])
-    q = _filter_views(proj, geometry, filter, order, weights, flips)  # (A, rows, cols)
+    q = filter_views(proj, geometry, filter, order, weights, flips)  # (A, rows, cols)
     del proj
-    vol = _backproject_orbits(q, geometry, orbits, ops, valid, (nz, ny, nx), vs, c, progress)
+    vol = backproject_orbits(q, geometry, orbits, ops, valid, (nz, ny, nx), vs, c, progress)
     return vol.reshape(nz, ny, nx).cpu().numpy()

@@ -25,7 +25,7 @@ _BRUTE_FORCE_VOIDS = 128  # below this many voids, nearest-surface queries scan 
 
 # ------------------------------------------------------------------------------ RNG (SplitMix64)
 @njit(cache=True)
-def _uniform(rng: np.ndarray) -> float:
+def splitmix_uniform(rng: np.ndarray) -> float:
     """Return a uniform double in [0, 1) and advance the SplitMix64 state ``rng[0]``."""
     rng[0] += _SM_GAMMA
     z = rng[0]
@@ -36,14 +36,14 @@ def _uniform(rng: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def _random_point(rng: np.ndarray, zrange: float) -> tuple[float, float, float]:
+def random_point(rng: np.ndarray, zrange: float) -> tuple[float, float, float]:
     """Uniform point in the cylinder x² + y² <= 1, |z| <= zrange."""
     while True:
-        x = 2.0 * _uniform(rng) - 1.0
-        y = 2.0 * _uniform(rng) - 1.0
+        x = 2.0 * splitmix_uniform(rng) - 1.0
+        y = 2.0 * splitmix_uniform(rng) - 1.0
         if x * x + y * y <= 1.0:
             break
-    z = zrange * (2.0 * _uniform(rng) - 1.0)
+    z = zrange * (2.0 * splitmix_uniform(rng) - 1.0)
     return x, y, z
 
 
@@ -55,12 +55,12 @@ def _cell_index(v: float, origin: float, cell: float, n: int) -> int:
 
 
 @njit(cache=True)
-def _cell_box(px, py, pz, ext, origin, g, nx, ny, nz):
+def cell_box(px, py, pz, ext, origin, g, nx, ny, nz):
     """Return the inclusive cell-index ranges ``(ix0, ix1, iy0, iy1, iz0, iz1)`` near p.
 
     The cells of a grid of cell side ``g`` (``nx × ny × nz`` cells from ``origin``) that hold points
     within ``ext`` of p: the box that both grid walks (void queries, candidate updates) scan, each
-    pruning its cells by :func:`_axis_gap`, and that :func:`_close_covered_cells` scans.
+    pruning its cells by :func:`axis_gap`, and that :func:`close_covered_cells` scans.
     """
     return (
         _cell_index(px - ext, origin[0], g, nx),
@@ -73,7 +73,7 @@ def _cell_box(px, py, pz, ext, origin, g, nx, ny, nz):
 
 
 @njit(cache=True)
-def _axis_gap(v: float, lo: float, hi: float) -> float:
+def axis_gap(v: float, lo: float, hi: float) -> float:
     """Distance from ``v`` to the interval [lo, hi] (0 inside)."""
     if v < lo:
         return lo - v
@@ -84,7 +84,7 @@ def _axis_gap(v: float, lo: float, hi: float) -> float:
 
 # ------------------------------------------------------------------------------ candidate grid
 @njit(cache=True)
-def _flat_cell(x, y, z, origin, g, dims):
+def flat_cell(x, y, z, origin, g, dims):
     """Flat (z, y, x)-ordered index of the grid cell holding point (x, y, z)."""
     ix = _cell_index(x, origin[0], g, dims[0])
     iy = _cell_index(y, origin[1], g, dims[1])
@@ -93,7 +93,7 @@ def _flat_cell(x, y, z, origin, g, dims):
 
 
 @njit(cache=True)
-def _link(clink, chead, i, c):
+def link(clink, chead, i, c):
     """Insert candidate ``i`` at the head of cell ``c``'s list (clink rows: next, prev, cell)."""
     clink[i, 0] = chead[c]
     clink[i, 1] = -1
@@ -104,7 +104,7 @@ def _link(clink, chead, i, c):
 
 
 @njit(cache=True)
-def _unlink(clink, chead, i):
+def unlink(clink, chead, i):
     nxt = clink[i, 0]
     prv = clink[i, 1]
     if prv >= 0:
@@ -116,7 +116,7 @@ def _unlink(clink, chead, i):
 
 
 @njit(cache=True)
-def _resort(cand, clink, chead):
+def resort(cand, clink, chead):
     """Renumber candidates in cell order (memory locality) and rebuild the cell lists."""
     n = cand.shape[0]
     ncell = chead.shape[0]
@@ -136,12 +136,12 @@ def _resort(cand, clink, chead):
     cand[:] = new_cand
     chead[:] = -1
     for k in range(n - 1, -1, -1):  # reverse order keeps each list in increasing slot order
-        _link(clink, chead, k, new_cell[k])
+        link(clink, chead, k, new_cell[k])
 
 
 # ------------------------------------------------------------------------------ max tree over cells
 @njit(cache=True)
-def _tree_set(tree, c, value):
+def tree_set(tree, c, value):
     """Set leaf ``c`` of the max-tree (leaves at ``P + c``, ``P = len(tree) // 2``) and fix parents."""
     k = tree.shape[0] // 2 + c
     tree[k] = value
@@ -154,7 +154,7 @@ def _tree_set(tree, c, value):
 
 
 @njit(cache=True)
-def _cell_max(cand, clink, chead, c):
+def cell_max(cand, clink, chead, c):
     """Largest ``a`` of the candidates in cell ``c`` (-1 when empty)."""
     m = -1.0
     i = chead[c]
@@ -166,7 +166,7 @@ def _cell_max(cand, clink, chead, c):
 
 
 @njit(cache=True)
-def _tree_build(tree, cand, clink):
+def tree_build(tree, cand, clink):
     """Rebuild the whole max-tree from the candidates."""
     half = tree.shape[0] // 2
     tree[:] = -1.0
@@ -188,18 +188,18 @@ def _scan_level(px, py, pz, best, ext, lev, voids, vnext, vhead, lev_off, lev_di
     ny = lev_dims[lev, 1]
     nz = lev_dims[lev, 2]
     off = lev_off[lev]
-    ix0, ix1, iy0, iy1, iz0, iz1 = _cell_box(px, py, pz, ext, origin, g, nx, ny, nz)
+    ix0, ix1, iy0, iy1, iz0, iz1 = cell_box(px, py, pz, ext, origin, g, nx, ny, nz)
     for iz in range(iz0, iz1 + 1):
-        gz = _axis_gap(pz, origin[2] + iz * g, origin[2] + (iz + 1) * g)
+        gz = axis_gap(pz, origin[2] + iz * g, origin[2] + (iz + 1) * g)
         for iy in range(iy0, iy1 + 1):
-            gy = _axis_gap(py, origin[1] + iy * g, origin[1] + (iy + 1) * g)
+            gy = axis_gap(py, origin[1] + iy * g, origin[1] + (iy + 1) * g)
             gzy = gz * gz + gy * gy
             row = off + (iz * ny + iy) * nx
             for ix in range(ix0, ix1 + 1):
                 j = vhead[row + ix]
                 if j < 0:
                     continue
-                gx = _axis_gap(px, origin[0] + ix * g, origin[0] + (ix + 1) * g)
+                gx = axis_gap(px, origin[0] + ix * g, origin[0] + (ix + 1) * g)
                 lim = best + h
                 if gzy + gx * gx >= lim * lim:
                     continue
@@ -276,26 +276,26 @@ def _random_open_point(rng, params, cdims, open_cells, n_open):
     zrange = params[1]
     gc = params[2]
     while True:
-        k = min(int(_uniform(rng) * n_open), n_open - 1)
+        k = min(int(splitmix_uniform(rng) * n_open), n_open - 1)
         c = open_cells[k]
         ix = c % cdims[0]
         iy = (c // cdims[0]) % cdims[1]
         iz = c // (cdims[0] * cdims[1])
-        x = params[3] + (ix + _uniform(rng)) * gc
-        y = params[4] + (iy + _uniform(rng)) * gc
-        z = params[5] + (iz + _uniform(rng)) * gc
+        x = params[3] + (ix + splitmix_uniform(rng)) * gc
+        y = params[4] + (iy + splitmix_uniform(rng)) * gc
+        z = params[5] + (iz + splitmix_uniform(rng)) * gc
         if x * x + y * y <= 1.0 and abs(z) <= zrange:
             return x, y, z
 
 
 @njit(cache=True)
-def _close_covered_cells(px, py, pz, r, params, cdims, istate, open_cells, open_pos):
+def close_covered_cells(px, py, pz, r, params, cdims, istate, open_cells, open_pos):
     """Drop the grid cells lying entirely inside the void (centre p, radius r) from the open list."""
     gc = params[2]
     if r * r <= 0.75 * gc * gc:  # a cell's half diagonal exceeds r: no cell fits inside
         return
     origin = params[3:6]
-    ix0, ix1, iy0, iy1, iz0, iz1 = _cell_box(px, py, pz, r, origin, gc, cdims[0], cdims[1], cdims[2])
+    ix0, ix1, iy0, iy1, iz0, iz1 = cell_box(px, py, pz, r, origin, gc, cdims[0], cdims[1], cdims[2])
     for iz in range(iz0, iz1 + 1):
         fz = max(abs(origin[2] + iz * gc - pz), abs(origin[2] + (iz + 1) * gc - pz))
         for iy in range(iy0, iy1 + 1):
@@ -315,7 +315,7 @@ def _close_covered_cells(px, py, pz, r, params, cdims, istate, open_cells, open_
 
 
 @njit(cache=True)
-def _draw_free_candidate(
+def draw_free_candidate(
     rng,
     params,
     cdims,

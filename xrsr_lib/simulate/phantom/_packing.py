@@ -1,6 +1,6 @@
 """Numba kernels of the greedy void packing of :func:`~xrsr_lib.simulate.phantom.generate.generate_foam`.
 
-:func:`_place_voids` runs the placement loop (random sequential then greedy phase) on the state
+:func:`place_voids` runs the placement loop (random sequential then greedy phase) on the state
 arrays that :mod:`~xrsr_lib.simulate.phantom.generate` allocates; it updates the candidates near
 each new void (:func:`_update_near`) and redraws those a void swallows (:func:`_replace_candidate`).
 The grid, tree and random-stream building blocks are in :mod:`~xrsr_lib.simulate.phantom._grids`.
@@ -14,19 +14,19 @@ import math
 from numba import njit
 
 from xrsr_lib.simulate.phantom._grids import (
-    _axis_gap,
-    _cell_box,
-    _cell_max,
-    _close_covered_cells,
-    _draw_free_candidate,
-    _flat_cell,
-    _link,
-    _random_point,
-    _resort,
-    _tree_build,
-    _tree_set,
-    _uniform,
-    _unlink,
+    axis_gap,
+    cell_box,
+    cell_max,
+    close_covered_cells,
+    draw_free_candidate,
+    flat_cell,
+    link,
+    random_point,
+    resort,
+    splitmix_uniform,
+    tree_build,
+    tree_set,
+    unlink,
 )
 
 __all__: list[str] = []
@@ -34,7 +34,7 @@ __all__: list[str] = []
 
 # ------------------------------------------------------------------------------ main kernel
 @njit(cache=True)
-def _place_voids(
+def place_voids(
     n_target,
     params,
     cdims,
@@ -78,8 +78,8 @@ def _place_voids(
             else:
                 count = istate[3]  # counted during the previous linear update
             if count == 0:
-                _resort(cand, clink, chead)
-                _tree_build(tree, cand, clink)
+                resort(cand, clink, chead)
+                tree_build(tree, cand, clink)
                 istate[1] = 1
                 istate[2] = 0
         if istate[1] == 1:
@@ -90,7 +90,7 @@ def _place_voids(
                         count += 1
         linear = count > 0
         if linear:  # random sequential step: uniform among candidates with a > maxsize
-            k = min(int(_uniform(rng) * count), count - 1)
+            k = min(int(splitmix_uniform(rng) * count), count - 1)
             chosen = -1
             for i in range(ncand):
                 if cand[i, 3] > maxsize:
@@ -121,12 +121,12 @@ def _place_voids(
         lev = 0
         while lev < lev_off.shape[0] - 1 and r <= lev_geom[lev + 1, 1]:
             lev += 1
-        slot = lev_off[lev] + _flat_cell(px, py, pz, origin, lev_geom[lev, 0], lev_dims[lev])
+        slot = lev_off[lev] + flat_cell(px, py, pz, origin, lev_geom[lev, 0], lev_dims[lev])
         vnext[nv] = vhead[slot]
         vhead[slot] = nv
         lev_count[lev] += 1
         istate[0] = nv + 1
-        _close_covered_cells(px, py, pz, r, params, cdims, istate, open_cells, open_pos)
+        close_covered_cells(px, py, pz, r, params, cdims, istate, open_cells, open_pos)
         # ---- update the candidates (replace those inside the new void)
         if linear:
             count = 0
@@ -162,7 +162,7 @@ def _place_voids(
                     count += 1
             istate[3] = count
             if istate[1] == 1:
-                _tree_build(tree, cand, clink)
+                tree_build(tree, cand, clink)
         else:
             _update_near(
                 px,
@@ -189,7 +189,7 @@ def _place_voids(
                 open_pos,
             )
             if istate[2] > ncand // 4:
-                _resort(cand, clink, chead)
+                resort(cand, clink, chead)
                 istate[2] = 0
     return 0
 
@@ -230,11 +230,11 @@ def _update_near(
     nx = cdims[0]
     ny = cdims[1]
     nz = cdims[2]
-    ix0, ix1, iy0, iy1, iz0, iz1 = _cell_box(px, py, pz, ext, origin, gc, nx, ny, nz)
+    ix0, ix1, iy0, iy1, iz0, iz1 = cell_box(px, py, pz, ext, origin, gc, nx, ny, nz)
     for iz in range(iz0, iz1 + 1):
-        gz = _axis_gap(pz, origin[2] + iz * gc, origin[2] + (iz + 1) * gc)
+        gz = axis_gap(pz, origin[2] + iz * gc, origin[2] + (iz + 1) * gc)
         for iy in range(iy0, iy1 + 1):
-            gy = _axis_gap(py, origin[1] + iy * gc, origin[1] + (iy + 1) * gc)
+            gy = axis_gap(py, origin[1] + iy * gc, origin[1] + (iy + 1) * gc)
             gzy = gz * gz + gy * gy
             row = (iz * ny + iy) * nx
             for ix in range(ix0, ix1 + 1):
@@ -242,7 +242,7 @@ def _update_near(
                 i = chead[c]
                 if i < 0:
                     continue
-                gx = _axis_gap(px, origin[0] + ix * gc, origin[0] + (ix + 1) * gc)
+                gx = axis_gap(px, origin[0] + ix * gc, origin[0] + (ix + 1) * gc)
                 if gzy + gx * gx >= ext * ext:
                     continue
                 changed = False
@@ -278,7 +278,7 @@ def _update_near(
                             )
                     i = nxt
                 if changed:
-                    _tree_set(tree, c, _cell_max(cand, clink, chead, c))
+                    tree_set(tree, c, cell_max(cand, clink, chead, c))
 
 
 @njit(cache=True)
@@ -305,8 +305,8 @@ def _replace_candidate(
     """Move candidate ``i`` to a fresh random point in free matrix (cell lists and tree updated)."""
     gc = params[2]
     origin = params[3:6]
-    _unlink(clink, chead, i)
-    x, y, z, a, ndraw = _draw_free_candidate(
+    unlink(clink, chead, i)
+    x, y, z, a, ndraw = draw_free_candidate(
         rng,
         params,
         cdims,
@@ -326,28 +326,28 @@ def _replace_candidate(
     cand[i, 1] = y
     cand[i, 2] = z
     cand[i, 3] = a
-    c = _flat_cell(x, y, z, origin, gc, cdims)
-    _link(clink, chead, i, c)
+    c = flat_cell(x, y, z, origin, gc, cdims)
+    link(clink, chead, i, c)
     istate[2] += 1
     istate[4] += 1
     istate[5] += ndraw
     if istate[1] == 1:
         half = tree.shape[0] // 2
         if a > tree[half + c]:
-            _tree_set(tree, c, a)
+            tree_set(tree, c, a)
 
 
 @njit(cache=True)
-def _init_candidates(rng, params, cdims, cand, clink, chead):
+def init_candidates(rng, params, cdims, cand, clink, chead):
     """Draw the initial candidate pool (no voids yet: ``a`` is the wall distance)."""
     zrange = params[1]
     gc = params[2]
     origin = params[3:6]
     for i in range(cand.shape[0]):
-        x, y, z = _random_point(rng, zrange)
+        x, y, z = random_point(rng, zrange)
         cand[i, 0] = x
         cand[i, 1] = y
         cand[i, 2] = z
         cand[i, 3] = 1.0 - math.sqrt(x * x + y * y)
-        clink[i, 2] = _flat_cell(x, y, z, origin, gc, cdims)
-    _resort(cand, clink, chead)
+        clink[i, 2] = flat_cell(x, y, z, origin, gc, cdims)
+    resort(cand, clink, chead)

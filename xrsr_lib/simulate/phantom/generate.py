@@ -44,14 +44,14 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from xrsr_lib.simulate.phantom._packing import _init_candidates, _place_voids
-from xrsr_lib.simulate.phantom.spheres import _as_float, _as_int
+from xrsr_lib.simulate.phantom._packing import init_candidates, place_voids
+from xrsr_lib.simulate.phantom.spheres import as_float, as_int
 
 __all__ = ["generate_foam"]
 
 
 class _FoamState(NamedTuple):
-    """Arrays of a generator run (see :func:`~xrsr_lib.simulate.phantom._packing._place_voids`); resumable."""
+    """Arrays of a generator run (see :func:`~xrsr_lib.simulate.phantom._packing.place_voids`); resumable."""
 
     params: np.ndarray
     cdims: np.ndarray
@@ -84,7 +84,7 @@ def _new_state(seed: int, n_voids: int, n_cand: int, maxsize: float, zrange: flo
     chead = np.full(ncells, -1, dtype=np.int64)
     cand = np.empty((n_cand, 4))
     clink = np.empty((n_cand, 3), dtype=np.int64)
-    _init_candidates(rng, params, cdims, cand, clink, chead)
+    init_candidates(rng, params, cdims, cand, clink, chead)
     tree = np.full(2 * (1 << max(0, (ncells - 1).bit_length())), -1.0)
     # void grids: level l holds radii in (h_l / 2, h_l], h_l = maxsize / 2**l; the last level holds
     # all smaller radii. Cells are >= g_min (about 8 cells per void in all) to bound memory.
@@ -132,7 +132,7 @@ def _new_state(seed: int, n_voids: int, n_cand: int, maxsize: float, zrange: flo
 
 def _advance(state: _FoamState, n_target: int) -> None:
     """Place voids until ``n_target`` voids exist."""
-    if _place_voids(n_target, *state) != 0:
+    if place_voids(n_target, *state) != 0:
         raise RuntimeError(f"no room left for more voids after {int(state.istate[0])} voids")
 
 
@@ -179,15 +179,15 @@ def generate_foam(
     numpy.ndarray
         float32 ``(N, 5)`` rows ``(x, y, z, r, c)`` in placement order (largest first), ``c = 0``.
     """
-    seed = _as_int(seed, "seed", 0)
+    seed = as_int(seed, "seed", 0)
     if seed >= 2**64:
         raise ValueError(f"seed must be < 2**64, got {seed}")
-    nspheres_per_unit = _as_int(nspheres_per_unit, "nspheres_per_unit", 1)
-    ntrials_per_unit = _as_int(ntrials_per_unit, "ntrials_per_unit", 1)
-    maxsize = _as_float(maxsize, "maxsize")
+    nspheres_per_unit = as_int(nspheres_per_unit, "nspheres_per_unit", 1)
+    ntrials_per_unit = as_int(ntrials_per_unit, "ntrials_per_unit", 1)
+    maxsize = as_float(maxsize, "maxsize")
     if not 0.0 < maxsize < 1.0:
         raise ValueError(f"maxsize must be in (0, 1), got {maxsize}")
-    zrange = _as_float(zrange, "zrange")
+    zrange = as_float(zrange, "zrange")
     if zrange <= 0.0:
         raise ValueError(f"zrange must be > 0, got {zrange}")
     n_voids = int(nspheres_per_unit * zrange)

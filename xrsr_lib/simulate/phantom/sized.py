@@ -37,8 +37,8 @@ import numpy as np
 from numba import njit
 from tqdm.auto import tqdm
 
-from xrsr_lib.simulate.phantom._grids import _uniform
-from xrsr_lib.simulate.phantom.spheres import _as_float, _as_int
+from xrsr_lib.simulate.phantom._grids import splitmix_uniform
+from xrsr_lib.simulate.phantom.spheres import as_float, as_int
 
 __all__ = ["generate_sized_foam", "sized_diameter_cdf"]
 
@@ -56,8 +56,8 @@ def _check_range(diameter_range: object) -> tuple[float, float]:
         lo, hi = cast(Any, diameter_range)
     except (TypeError, ValueError):
         raise ValueError(f"diameter_range must be a pair (d_min, d_max), got {diameter_range!r}") from None
-    d_min = _as_float(lo, "diameter_range")
-    d_max = _as_float(hi, "diameter_range")
+    d_min = as_float(lo, "diameter_range")
+    d_max = as_float(hi, "diameter_range")
     if d_min <= 0.0:
         raise ValueError(f"diameter_range: d_min must be > 0, got {d_min}")
     if d_min >= d_max:
@@ -133,12 +133,12 @@ def sized_diameter_cdf(
         diameter <= ``d``.
     """
     d_min, d_max = _check_range(diameter_range)
-    k = 1.0 - _as_float(size_exponent, "size_exponent")
+    k = 1.0 - as_float(size_exponent, "size_exponent")
     x = np.asarray(d, dtype=np.float64)
     f = _power_cdf(x, d_min, d_max, k)
     if half_height is None:
         return f
-    h = _as_float(half_height, "half_height")
+    h = as_float(half_height, "half_height")
     if h <= d_max / 2.0:
         raise ValueError(f"half_height must exceed the largest radius {d_max / 2.0}, got {h}")
     big_l = math.log(d_max / d_min)
@@ -209,9 +209,9 @@ def _place_sized(
         rr = 1.0 - r
         placed = False
         for _ in range(max_trials):
-            rho = rr * math.sqrt(_uniform(rng))
-            theta = 2.0 * math.pi * _uniform(rng)
-            z = zrange * (2.0 * _uniform(rng) - 1.0)
+            rho = rr * math.sqrt(splitmix_uniform(rng))
+            theta = 2.0 * math.pi * splitmix_uniform(rng)
+            z = zrange * (2.0 * splitmix_uniform(rng) - 1.0)
             x = rho * math.cos(theta)
             y = rho * math.sin(theta)
             n_stamp[0] += 1
@@ -328,19 +328,19 @@ def generate_sized_foam(
         On a bad argument (the message names it), or when a void finds no room within
         ``max_trials`` centres (the message names ``n_voids``, ``min_gap`` and ``max_trials``).
     """
-    seed = _as_int(seed, "seed", 0)
-    n_voids = _as_int(n_voids, "n_voids", 1)
+    seed = as_int(seed, "seed", 0)
+    n_voids = as_int(n_voids, "n_voids", 1)
     d_min, d_max = _check_range(diameter_range)
     if d_max >= 2.0:
         raise ValueError(f"diameter_range: d_max must be < 2 (the cylinder's diameter), got {d_max}")
-    size_exponent = _as_float(size_exponent, "size_exponent")
-    zrange = _as_float(zrange, "zrange")
+    size_exponent = as_float(size_exponent, "size_exponent")
+    zrange = as_float(zrange, "zrange")
     if zrange <= 0.0:
         raise ValueError(f"zrange must be > 0, got {zrange}")
-    min_gap = _as_float(min_gap, "min_gap")
+    min_gap = as_float(min_gap, "min_gap")
     if min_gap < 0.0:
         raise ValueError(f"min_gap must be >= 0, got {min_gap}")
-    max_trials = _as_int(max_trials, "max_trials", 1)
+    max_trials = as_int(max_trials, "max_trials", 1)
 
     rng = np.random.default_rng(seed)
     diameters = np.sort(_diameter_quantile(rng.random(n_voids), d_min, d_max, size_exponent))[::-1]

@@ -15,7 +15,7 @@ import numpy as np
 __all__ = ["spheres_from_flat", "spheres_to_flat"]
 
 
-def _as_int(value: object, name: str, minimum: int) -> int:
+def as_int(value: object, name: str, minimum: int) -> int:
     """Return ``value`` as an int ``>= minimum`` or raise a ValueError naming ``name``."""
     if isinstance(value, bool | np.bool_):
         raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -28,7 +28,7 @@ def _as_int(value: object, name: str, minimum: int) -> int:
     return int(ivalue)
 
 
-def _as_float(value: object, name: str) -> float:
+def as_float(value: object, name: str) -> float:
     """Return ``value`` as a finite float or raise a ValueError naming ``name``."""
     try:
         fvalue = float(value)  # type: ignore[arg-type]
@@ -39,7 +39,7 @@ def _as_float(value: object, name: str) -> float:
     return fvalue
 
 
-def _check_spheres(spheres: np.ndarray) -> np.ndarray:
+def check_spheres(spheres: np.ndarray) -> np.ndarray:
     """Validate a void list and return it as contiguous float64 ``(N, 5)``."""
     arr = np.asarray(spheres)
     if arr.ndim != 2 or arr.shape[1] != 5:
@@ -56,7 +56,7 @@ def _check_spheres(spheres: np.ndarray) -> np.ndarray:
 
 def spheres_to_flat(spheres: np.ndarray) -> np.ndarray:
     """Convert an ``(N, 5)`` void list to foam_ct_phantom's flat float32 ``(5N,)`` layout."""
-    return _check_spheres(spheres).astype(np.float32).ravel()
+    return check_spheres(spheres).astype(np.float32).ravel()
 
 
 def spheres_from_flat(flat: np.ndarray) -> np.ndarray:
@@ -64,4 +64,4 @@ def spheres_from_flat(flat: np.ndarray) -> np.ndarray:
     arr = np.asarray(flat)
     if arr.ndim != 1 or arr.size % 5 != 0:
         raise ValueError(f"flat must be 1-D with a length divisible by 5, got shape {arr.shape}")
-    return _check_spheres(arr.reshape(-1, 5)).astype(np.float32)
+    return check_spheres(arr.reshape(-1, 5)).astype(np.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xrsr_lib.simulate.phantom.spheres import _as_float, _check_spheres
+from xrsr_lib.simulate.phantom.spheres import as_float, check_spheres
 
 __all__ = ["void_statistics"]
 
@@ -29,8 +29,8 @@ def void_statistics(spheres: np.ndarray, half_height: float) -> dict[str, float]
         quantiles of the voids inside, and ``volume_fraction_d25_70``: the share of their pore
         volume in voids of 25-70 diameter units (µm when the list is in µm).
     """
-    s = _check_spheres(spheres).astype(np.float64)
-    h = _as_float(half_height, "half_height")
+    s = check_spheres(spheres).astype(np.float64)
+    h = as_float(half_height, "half_height")
     if h <= 0:
         raise ValueError(f"half_height must be > 0, got {h}")
     inside = np.abs(s[:, 2]) + s[:, 3] < h

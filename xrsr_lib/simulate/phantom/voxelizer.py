@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from xrsr_lib.simulate.phantom.spheres import _as_float, _as_int, _check_spheres
+from xrsr_lib.simulate.phantom.spheres import as_float, as_int, check_spheres
 
 __all__ = ["voxelize"]
 
@@ -148,18 +148,18 @@ def voxelize(
     numpy.ndarray
         float32 ``(nz, ny, nx)``: fraction of sub-samples in matrix (1 matrix, 0 void or outside).
     """
-    arr = _check_spheres(spheres)
+    arr = check_spheres(spheres)
     if not isinstance(shape, tuple | list) or len(shape) != 3:
         raise ValueError(f"shape must be a tuple of 3 positive ints (nz, ny, nx), got {shape!r}")
-    nz, ny, nx = (_as_int(n, "shape", 1) for n in shape)
-    voxel_size = _as_float(voxel_size, "voxel_size")
+    nz, ny, nx = (as_int(n, "shape", 1) for n in shape)
+    voxel_size = as_float(voxel_size, "voxel_size")
     if voxel_size <= 0:
         raise ValueError(f"voxel_size must be > 0, got {voxel_size}")
     if not isinstance(center, tuple | list) or len(center) != 3:
         raise ValueError(f"center must be a tuple of 3 floats (cx, cy, cz), got {center!r}")
-    cx, cy, cz = (_as_float(c, "center") for c in center)
-    supersampling = _as_int(supersampling, "supersampling", 1)
-    cylinder_radius = _as_float(cylinder_radius, "cylinder_radius")
+    cx, cy, cz = (as_float(c, "center") for c in center)
+    supersampling = as_int(supersampling, "supersampling", 1)
+    cylinder_radius = as_float(cylinder_radius, "cylinder_radius")
     if cylinder_radius <= 0:
         raise ValueError(f"cylinder_radius must be > 0, got {cylinder_radius}")
     order = np.argsort(arr[:, 2], kind="stable")
