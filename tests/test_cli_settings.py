@@ -126,3 +126,18 @@ def test_bad_settings_files_are_named(tmp_path, capsys):
     code = main(["--quiet", "settings", "--out", str(path)])
     err_line = capsys.readouterr().err.strip()
     assert code == 2 and err_line.endswith(f"{path} exists; choose a new name for the settings file")
+
+
+def test_the_settings_files_shown_in_the_docs_are_what_xrsr_settings_writes(tmp_path):
+    """A ``<!-- settings-file: METHOD PRESET -->`` JSON block of the docs is that preset's file."""
+    import re
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    shown = []
+    for page in sorted(docs.rglob("*.md")):
+        pattern = r"<!-- settings-file: (\w+) (\w+) -->\n```json\n(.*?)\n```"
+        shown += [(page.name, *m) for m in re.findall(pattern, page.read_text(), flags=re.S)]
+    assert shown, "no settings file is shown in the docs"
+    for page, method, name, block in shown:
+        path = Recovery.from_preset(method, name).save_settings(tmp_path / f"{method}_{name}.json")
+        assert json.loads(block) == json.loads(path.read_text()), f"{page}: {method} {name}"
