@@ -58,7 +58,11 @@ def _calibration_slab(nz: int, fraction: float, coverage: float) -> tuple[int, i
 class Recovery(SettingsFiles, OutputFiles, Scores):
     """A resolution-recovery method: settings, and once fitted or loaded, a trained network.
 
-    Build one with :meth:`from_preset` (to train) or :meth:`load` (a saved model).
+    Build one with :meth:`from_preset` (to train), :meth:`from_settings` or :meth:`load` (a saved
+    model). Its methods come from parts of one responsibility each:
+    :class:`~xrsr_lib.recovery.settings_files.SettingsFiles` (settings files),
+    :class:`~xrsr_lib.recovery.output.OutputFiles` (results and model folders of any size) and
+    :class:`~xrsr_lib.recovery.scores.Scores` (scores against a reference).
 
     Parameters
     ----------
