@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,9 +116,12 @@ class LoadedModel:
         norm = Normalization(**config["normalization"])
         return cls(_VOLUME_KINDS[method], method, model, config, folder, norm)
 
-    @property
+    @cached_property
     def tiling(self) -> InferenceTiling:
-        """The inference tiling the model was trained with (its settings' ``inference`` section)."""
+        """The inference tiling the model was trained with (its settings' ``inference`` section).
+
+        Read from :attr:`config` once (validated settings), not at every block a prediction tiles.
+        """
         if self.kind == "slice_2d":
             raise ValueError(f"{self.folder} is a 2-D SR model; it is applied to whole images, untiled")
         return recorded_settings(self.config).inference
