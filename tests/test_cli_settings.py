@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _settings import flat_settings
 
 from xrsr_lib import Recovery, preset
 from xrsr_lib.cli import main
@@ -37,12 +38,7 @@ def test_settings_file_holds_the_preset(tmp_path, capsys):
 def test_a_settings_file_of_format_1_still_reads(tmp_path):
     """Files written before the settings had sections: one flat dict under ``training``."""
     settings = preset("deepnet", "smoke")
-    flat = {
-        **settings.training.model_dump(mode="json"),
-        "model": settings.architecture.model_dump(mode="json", exclude_unset=True),
-        "inference_tile": settings.inference.tile,
-        "inference_overlap": settings.inference.overlap,
-    }
+    flat = flat_settings(settings)
     path = tmp_path / "old.json"
     path.write_text(json.dumps({"format": "xrsr-settings/1", "method": "deepnet", "training": flat}))
     old = Recovery.from_settings(path)

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from _settings import flat_settings
 from pydantic import ValidationError
 
 from xrsr_lib import Recovery
@@ -27,21 +28,11 @@ from xrsr_lib.infer import LoadedModel
 from xrsr_lib.io.cache import canonical_params
 
 
-def _flat(settings) -> dict:
-    """The settings as format 1 held them: one dict, the architecture under "model"."""
-    return {
-        **settings.training.model_dump(mode="json"),
-        "model": settings.architecture.model_dump(mode="json", exclude_unset=True),
-        "inference_tile": settings.inference.tile,
-        "inference_overlap": settings.inference.overlap,
-    }
-
-
 @pytest.mark.parametrize("name", PROFILE_NAMES)
 @pytest.mark.parametrize("method", ["deepnet", "srcnn"])
 def test_the_key_is_the_flat_settings_without_the_tiling(method, name):
     s = preset(method, name)
-    flat = _flat(s)
+    flat = flat_settings(s)
     key = s.key_dict()
     # the flat dict minus the tiling and the stopping fields added later at their defaults
     assert set(flat) - set(key) <= {"inference_tile", "inference_overlap", "loss_mask", "precision"}
@@ -100,7 +91,7 @@ def test_a_model_folder_of_format_1_loads_with_its_settings_and_tiling(tmp_path)
     assert config["xrsr_format"] == 2 and recorded_settings(config) == settings
     # rewrite the folder as format 1 wrote it
     old = {k: v for k, v in config.items() if k != "settings"}
-    old.update(xrsr_format=1, training=_flat(settings))
+    old.update(xrsr_format=1, training=flat_settings(settings))
     (rec.folder / "config.json").write_text(json.dumps(old))
     loaded = Recovery.load(rec.folder)
     assert loaded.settings == settings and loaded.settings.key_dict() == settings.key_dict()
